@@ -1,0 +1,177 @@
+//! The core client: sends requests with retries and turns answers into typed models or errors.
+//!
+//! Retries follow [`crate::retry`]: 408, 409, 429, 5xx and failures before any response are
+//! retried up to `max_retries` times with full-jitter backoff or the server's Retry-After hint.
+//! The request body is serialised once by the caller and shared by every attempt.
+
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Kind, Result};
+use crate::http;
+use crate::retry::{self, RetryPolicy};
+use crate::stream::ChatStream;
+use crate::types::ChatCompletionResponse;
+
+/// Name used in errors for OpenAI-compatible providers.
+const PROVIDER: &str = "openai";
+
+/// One outgoing request, already serialised.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// The JSON body, shared across retries.
+    pub body: Bytes,
+    /// The model, for error context.
+    pub model: String,
+    /// Per-call headers, added after the client's.
+    pub headers: HeaderMap,
+}
+
+/// An immutable, cheaply shareable LLM client.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+    policy: RetryPolicy,
+    chat_url: reqwest::Url,
+}
+
+impl Client {
+    /// Builds a client.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a malformed base URL, `InvalidHeader` for bad extra headers.
+    pub fn new(config: ClientConfig) -> Result<Self> {
+        let base = config.base_url();
+        let chat_url = reqwest::Url::parse(&format!("{base}/chat/completions"))
+            .map_err(|e| Error::new(Kind::InvalidArgument, format!("invalid base_url {base:?}: {e}")))?;
+        if !matches!(chat_url.scheme(), "http" | "https") {
+            return Err(Error::new(
+                Kind::InvalidArgument,
+                "base_url must start with http:// or https://",
+            ));
+        }
+        Ok(Client {
+            http: http::build(&config)?,
+            policy: RetryPolicy::new(config.max_retries),
+            chat_url,
+            config,
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Sends a chat completion and parses the answer.
+    ///
+    /// # Errors
+    /// The mapped provider or transport error after retries; `Serialization` for a malformed body.
+    pub async fn chat(&self, request: Request) -> Result<ChatCompletionResponse> {
+        let resp = self.send(&self.chat_url, &request).await?;
+        let request_id = http::request_id(resp.headers());
+        let body = http::read_body(resp, self.config.timeout)
+            .await
+            .map_err(|e| e.with_context(PROVIDER, Some(&request.model)))?;
+        ChatCompletionResponse::parse(&body).map_err(|e| {
+            Error::new(
+                Kind::Serialization,
+                format!("the response is not a valid chat completion: {e}"),
+            )
+            .with_context(PROVIDER, Some(&request.model))
+            .with_request_id(request_id)
+        })
+    }
+
+    /// Starts a streamed chat completion; resolves once the response headers arrived.
+    ///
+    /// # Errors
+    /// As [`Client::chat`], for failures before the stream starts.
+    pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
+        let resp = self.send(&self.chat_url, &request).await?;
+        Ok(ChatStream::new(resp, self.config.timeout, request.model, PROVIDER))
+    }
+
+    /// POSTs `request` to `url`, retrying as the policy says; returns a successful response.
+    async fn send(&self, url: &reqwest::Url, request: &Request) -> Result<reqwest::Response> {
+        let timeout = self.config.timeout;
+        let mut retry_index = 0;
+        loop {
+            let started = Instant::now();
+            let attempt = self
+                .http
+                .request(Method::POST, url.clone())
+                .headers(request.headers.clone())
+                .body(request.body.clone())
+                .send();
+            let (err, hint_headers) = match tokio::time::timeout(timeout, attempt).await {
+                Ok(Ok(resp)) if resp.status().is_success() => {
+                    let waited = started.elapsed();
+                    if waited > timeout / 2 {
+                        log::info!(target: "liter_llm", "slow response: {} took {:.2}s to answer", url.path(), waited.as_secs_f64());
+                    }
+                    return Ok(resp);
+                }
+                Ok(Ok(resp)) => {
+                    let (err, headers, retryable) = self.error_from(resp, &request.model).await;
+                    if !retryable {
+                        return Err(err);
+                    }
+                    (err, Some(headers))
+                }
+                Ok(Err(e)) => {
+                    let err = Error::from_reqwest(&e, false).with_context(PROVIDER, Some(&request.model));
+                    if e.is_builder() {
+                        return Err(err);
+                    }
+                    (err, None)
+                }
+                Err(_) => (
+                    Error::new(
+                        Kind::Timeout,
+                        format!("no response within {:.1}s", timeout.as_secs_f64()),
+                    )
+                    .with_context(PROVIDER, Some(&request.model)),
+                    None,
+                ),
+            };
+            if retry_index >= self.policy.max_retries {
+                if self.policy.max_retries > 0 {
+                    log::warn!(target: "liter_llm", "giving up on {} after {} attempts: {err}", url.path(), retry_index + 1);
+                }
+                return Err(err);
+            }
+            let delay = self.policy.delay_for(retry_index, hint_headers.as_ref());
+            log::info!(
+                target: "liter_llm",
+                "retrying {} in {:.2}s (attempt {} of {}, after {})",
+                url.path(),
+                delay.as_secs_f64(),
+                retry_index + 2,
+                self.policy.max_retries + 1,
+                err.status().map_or_else(|| err.message().to_owned(), |s| format!("HTTP {s}")),
+            );
+            tokio::time::sleep(delay).await;
+            retry_index += 1;
+        }
+    }
+
+    /// Reads an error response; returns the error, the headers and whether to retry.
+    async fn error_from(&self, resp: reqwest::Response, model: &str) -> (Error, HeaderMap, bool) {
+        let status: StatusCode = resp.status();
+        let headers = resp.headers().clone();
+        let body = http::read_body(resp, self.config.timeout).await.unwrap_or_default();
+        let retry_after = retry::retry_after(&headers, SystemTime::now());
+        let err = Error::from_response(status.as_u16(), &body)
+            .with_context(PROVIDER, Some(model))
+            .with_request_id(http::request_id(&headers))
+            .with_retry_after(retry_after);
+        let retryable = retry::should_retry_status(status.as_u16(), &headers);
+        (err, headers, retryable)
+    }
+}

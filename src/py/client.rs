@@ -1,0 +1,162 @@
+//! `LlmClient`: the immutable async client exposed to Python.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::client::Client;
+use crate::config::{ClientConfig, Secret};
+use crate::py::driver::Driver;
+use crate::py::request::chat_request;
+use crate::py::stream::PyChatStream;
+use crate::py::types::PyChatCompletionResponse;
+
+/// An immutable async LLM client; safe to share across tasks, threads and event loops.
+#[pyclass(frozen, name = "LlmClient", module = "liter_llm")]
+pub struct PyLlmClient {
+    inner: Arc<Client>,
+}
+
+fn config_from(
+    api_key: String,
+    base_url: Option<String>,
+    model_hint: Option<String>,
+    max_retries: i64,
+    timeout: f64,
+    extra_headers: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ClientConfig> {
+    let max_retries =
+        u32::try_from(max_retries).map_err(|_| PyValueError::new_err("max_retries must be between 0 and 2**32-1"))?;
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(PyValueError::new_err("timeout must be a positive number of seconds"));
+    }
+    let mut headers = Vec::new();
+    if let Some(extra) = extra_headers.filter(|h| !h.is_none()) {
+        let dict = extra
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("extra_headers must be a dict"))?;
+        for (k, v) in dict.iter() {
+            let (Ok(k), Ok(v)) = (k.extract::<String>(), v.extract::<String>()) else {
+                return Err(PyTypeError::new_err("extra_headers keys and values must be str"));
+            };
+            headers.push((k, v));
+        }
+    }
+    Ok(ClientConfig {
+        api_key: Secret::new(api_key),
+        base_url,
+        model_hint,
+        max_retries,
+        timeout: Duration::from_secs_f64(timeout),
+        extra_headers: headers,
+    })
+}
+
+#[pymethods]
+impl PyLlmClient {
+    #[new]
+    #[pyo3(signature = (*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None))]
+    fn py_new(
+        api_key: String,
+        base_url: Option<String>,
+        model_hint: Option<String>,
+        max_retries: i64,
+        timeout: f64,
+        extra_headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let config = config_from(api_key, base_url, model_hint, max_retries, timeout, extra_headers)?;
+        Ok(PyLlmClient {
+            inner: Arc::new(Client::new(config)?),
+        })
+    }
+
+    /// The base URL requests go to.
+    #[getter]
+    fn base_url(&self) -> &str {
+        self.inner.config().base_url()
+    }
+
+    /// The provider hint given at construction.
+    #[getter]
+    fn model_hint(&self) -> Option<&str> {
+        self.inner.config().model_hint.as_deref()
+    }
+
+    /// Retries after the first attempt.
+    #[getter]
+    fn max_retries(&self) -> u32 {
+        self.inner.config().max_retries
+    }
+
+    /// Timeout in seconds (connect, response headers, gap between stream reads).
+    #[getter]
+    fn timeout(&self) -> f64 {
+        self.inner.config().timeout.as_secs_f64()
+    }
+
+    /// A new client with some settings replaced; the rest are copied from this one.
+    #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None))]
+    fn with_options(
+        &self,
+        api_key: Option<String>,
+        base_url: Option<String>,
+        model_hint: Option<String>,
+        max_retries: Option<i64>,
+        timeout: Option<f64>,
+        extra_headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let old = self.inner.config();
+        let mut config = config_from(
+            api_key.unwrap_or_else(|| old.api_key.expose().to_owned()),
+            base_url.or_else(|| old.base_url.clone()),
+            model_hint.or_else(|| old.model_hint.clone()),
+            max_retries.unwrap_or(i64::from(old.max_retries)),
+            timeout.unwrap_or(old.timeout.as_secs_f64()),
+            extra_headers,
+        )?;
+        if extra_headers.is_none() {
+            config.extra_headers.clone_from(&old.extra_headers);
+        }
+        Ok(PyLlmClient {
+            inner: Arc::new(Client::new(config)?),
+        })
+    }
+
+    /// Sends a chat completion; resolves to a `ChatCompletionResponse`.
+    #[pyo3(signature = (**kwargs))]
+    fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let request = chat_request(kwargs, false)?;
+        let client = Arc::clone(&self.inner);
+        let (future, _) = Driver::current(py)?.spawn(py, async move { client.chat(request).await }, |py, result| {
+            Ok(Py::new(py, PyChatCompletionResponse(result?))?.into_any())
+        })?;
+        Ok(future)
+    }
+
+    /// Starts a streamed chat completion; resolves to a `ChatStreamIterator` once the response
+    /// headers arrived (errors before the stream starts are raised here).
+    #[pyo3(signature = (**kwargs))]
+    fn chat_stream<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let request = chat_request(kwargs, true)?;
+        let client = Arc::clone(&self.inner);
+        let (future, _) =
+            Driver::current(py)?.spawn(py, async move { client.chat_stream(request).await }, |py, result| {
+                Ok(Py::new(py, PyChatStream::new(result?))?.into_any())
+            })?;
+        Ok(future)
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.inner.config();
+        format!(
+            "LlmClient(base_url={:?}, model_hint={:?}, max_retries={}, timeout={})",
+            c.base_url(),
+            c.model_hint,
+            c.max_retries,
+            c.timeout.as_secs_f64()
+        )
+    }
+}

@@ -1,0 +1,204 @@
+//! Frozen Python classes for the response models, each wrapping its core struct.
+//!
+//! Attribute access follows the openai SDK (`r.choices[0].message.content`); nested objects are
+//! built on access. Every class has `to_dict()`, `to_json()`, `__eq__` and a readable `__repr__`;
+//! fields we do not model stay visible through `to_dict()`.
+
+use pyo3::basic::CompareOp;
+use pyo3::prelude::*;
+use serde_json::Value;
+
+use crate::py::convert::value_to_py;
+use crate::types::{self as core, ToJson};
+
+/// Converts a model field to its Python value.
+pub trait FieldToPy {
+    /// The Python value of this field.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+macro_rules! scalar_to_py {
+    ($($t:ty),*) => {$(
+        impl FieldToPy for $t {
+            fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                Ok(self.into_pyobject(py)?.into_any())
+            }
+        }
+    )*};
+}
+scalar_to_py!(String, u32, u64, i64);
+
+impl FieldToPy for Value {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        value_to_py(py, self)
+    }
+}
+
+impl<T: FieldToPy> FieldToPy for Option<T> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(v) => v.to_py(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+impl<T: FieldToPy> FieldToPy for Vec<T> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = self.iter().map(|item| item.to_py(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(pyo3::types::PyList::new(py, items)?.into_any())
+    }
+}
+
+macro_rules! py_model {
+    ($py:ident, $name:literal, $core:ident, [$($field:ident),* $(,)?]) => {
+        #[doc = concat!("Python class `", $name, "`.")]
+        #[pyclass(frozen, name = $name, module = "liter_llm")]
+        pub struct $py(pub core::$core);
+
+        impl FieldToPy for core::$core {
+            fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                Ok(Bound::new(py, $py(self.clone()))?.into_any())
+            }
+        }
+
+        #[pymethods]
+        impl $py {
+            $(
+                #[getter]
+                fn $field<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    self.0.$field.to_py(py)
+                }
+            )*
+
+            /// The object as a plain dict, including fields the provider added.
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                value_to_py(py, &self.0.to_json())
+            }
+
+            /// The object as a JSON string.
+            fn to_json(&self) -> String {
+                self.0.to_json().to_string()
+            }
+
+            fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+                let mut out = String::from(concat!($name, "("));
+                for (i, name) in core::$core::FIELDS.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(&slf.getattr(*name)?.repr()?.to_string_lossy());
+                }
+                out.push(')');
+                Ok(out)
+            }
+
+            fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+                let py = other.py();
+                let Ok(other) = other.cast::<$py>() else {
+                    return Ok(py.NotImplemented());
+                };
+                let equal = self.0 == other.get().0;
+                Ok(match op {
+                    CompareOp::Eq => equal.into_pyobject(py)?.to_owned().into_any().unbind(),
+                    CompareOp::Ne => (!equal).into_pyobject(py)?.to_owned().into_any().unbind(),
+                    _ => py.NotImplemented(),
+                })
+            }
+        }
+    };
+}
+
+py_model!(
+    PyUsage,
+    "Usage",
+    Usage,
+    [
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        prompt_tokens_details,
+        completion_tokens_details
+    ]
+);
+py_model!(PyFunctionCall, "FunctionCall", FunctionCall, [name, arguments]);
+py_model!(PyToolCall, "ToolCall", ToolCall, [id, r#type, function]);
+py_model!(
+    PyAssistantMessage,
+    "AssistantMessage",
+    AssistantMessage,
+    [role, content, tool_calls, refusal, reasoning_content]
+);
+py_model!(PyChoice, "Choice", Choice, [index, message, finish_reason, logprobs]);
+py_model!(
+    PyChatCompletionResponse,
+    "ChatCompletionResponse",
+    ChatCompletionResponse,
+    [
+        id,
+        object,
+        created,
+        model,
+        choices,
+        usage,
+        system_fingerprint,
+        service_tier
+    ]
+);
+py_model!(
+    PyFunctionCallDelta,
+    "FunctionCallDelta",
+    FunctionCallDelta,
+    [name, arguments]
+);
+py_model!(
+    PyToolCallDelta,
+    "ToolCallDelta",
+    ToolCallDelta,
+    [index, id, r#type, function]
+);
+py_model!(
+    PyStreamDelta,
+    "StreamDelta",
+    StreamDelta,
+    [role, content, tool_calls, refusal, reasoning_content]
+);
+py_model!(
+    PyStreamChoice,
+    "StreamChoice",
+    StreamChoice,
+    [index, delta, finish_reason, logprobs]
+);
+py_model!(
+    PyChatCompletionChunk,
+    "ChatCompletionChunk",
+    ChatCompletionChunk,
+    [
+        id,
+        object,
+        created,
+        model,
+        choices,
+        usage,
+        system_fingerprint,
+        service_tier
+    ]
+);
+
+/// Adds the model classes to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyUsage>()?;
+    m.add_class::<PyFunctionCall>()?;
+    m.add_class::<PyToolCall>()?;
+    m.add_class::<PyAssistantMessage>()?;
+    m.add_class::<PyChoice>()?;
+    m.add_class::<PyChatCompletionResponse>()?;
+    m.add_class::<PyFunctionCallDelta>()?;
+    m.add_class::<PyToolCallDelta>()?;
+    m.add_class::<PyStreamDelta>()?;
+    m.add_class::<PyStreamChoice>()?;
+    m.add_class::<PyChatCompletionChunk>()?;
+    Ok(())
+}

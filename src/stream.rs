@@ -1,0 +1,125 @@
+//! A streamed chat completion: reads SSE from the response and yields typed chunks in batches.
+//!
+//! Each network read is decoded whole, so one wake-up can hand over many chunks. The stream must
+//! end with `data: [DONE]`; a connection that ends before it is a `Streaming` error, never a
+//! silent truncation. An `error` event (or a data object with an `error` key) becomes the mapped
+//! error. The timeout bounds each gap between reads, so a long stream that keeps sending is never cut.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{Error, Kind, Result};
+use crate::http;
+use crate::sse::{Decoder, Event};
+use crate::types::{ChatCompletionChunk, FromJson};
+
+/// An open chat stream. Dropping it closes the connection.
+#[derive(Debug)]
+pub struct ChatStream {
+    resp: reqwest::Response,
+    decoder: Decoder,
+    timeout: Duration,
+    model: String,
+    provider: &'static str,
+    request_id: Option<String>,
+    done: bool,
+}
+
+impl ChatStream {
+    pub(crate) fn new(resp: reqwest::Response, timeout: Duration, model: String, provider: &'static str) -> Self {
+        let request_id = http::request_id(resp.headers());
+        ChatStream {
+            resp,
+            decoder: Decoder::new(),
+            timeout,
+            model,
+            provider,
+            request_id,
+            done: false,
+        }
+    }
+
+    /// Whether `[DONE]` was seen.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Reads until at least one chunk is available (or the end), appending every decoded chunk
+    /// to `out`. Returns `false` once the stream has ended cleanly and nothing more will come.
+    ///
+    /// # Errors
+    /// `Streaming` for a cut connection or an undecodable event, `Timeout` when a read stalls,
+    /// or the provider's error from an error event.
+    pub async fn next_batch(&mut self, out: &mut VecDeque<ChatCompletionChunk>) -> Result<bool> {
+        loop {
+            let before = out.len();
+            self.drain_events(out)?;
+            if self.done {
+                return Ok(!out.is_empty());
+            }
+            if out.len() > before {
+                return Ok(true);
+            }
+            match http::next_chunk(&mut self.resp, self.timeout, true).await {
+                Ok(Some(bytes)) => self.decoder.feed(&bytes),
+                Ok(None) => {
+                    let why = if self.decoder.has_partial() {
+                        "the connection closed in the middle of an event"
+                    } else {
+                        "the connection closed before the end of the stream ([DONE] never arrived)"
+                    };
+                    return Err(self.context(Error::new(Kind::Streaming, why)));
+                }
+                Err(e) => return Err(self.context(e)),
+            }
+        }
+    }
+
+    /// Decodes every complete buffered event into `out`.
+    fn drain_events(&mut self, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
+        while !self.done {
+            let event = match self.decoder.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}"))))
+                }
+            };
+            if let Some(chunk) = self.handle(event)? {
+                out.push_back(chunk);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, event: Event) -> Result<Option<ChatCompletionChunk>> {
+        if event.data == "[DONE]" {
+            self.done = true;
+            return Ok(None);
+        }
+        let value: Value = serde_json::from_str(&event.data).map_err(|e| {
+            self.context(Error::new(
+                Kind::Streaming,
+                format!("a stream event is not valid JSON: {e}"),
+            ))
+        })?;
+        let is_error_event = event.event.as_deref() == Some("error");
+        if is_error_event || value.get("error").is_some_and(|e| !e.is_null()) {
+            self.done = true;
+            return Err(self.context(Error::from_stream_event(value)));
+        }
+        ChatCompletionChunk::from_json(value).map(Some).map_err(|e| {
+            self.context(Error::new(
+                Kind::Streaming,
+                format!("a stream chunk has an unexpected shape: {e}"),
+            ))
+        })
+    }
+
+    fn context(&self, err: Error) -> Error {
+        err.with_context(self.provider, Some(&self.model))
+            .with_request_id(self.request_id.clone())
+    }
+}

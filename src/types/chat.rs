@@ -1,0 +1,222 @@
+//! Chat Completions models: the response, its stream chunks, and their parts.
+
+use serde_json::Value;
+
+use super::json::model;
+use super::{FromJson, JsonError};
+
+model! {
+    /// Token counts for one request.
+    pub struct Usage {
+        /// Tokens in the prompt.
+        prompt_tokens: u64 = "prompt_tokens",
+        /// Tokens in the completion.
+        completion_tokens: u64 = "completion_tokens",
+        /// Prompt plus completion.
+        total_tokens: u64 = "total_tokens",
+        /// Breakdown of prompt tokens (cached, audio), as sent.
+        prompt_tokens_details: Option<Value> = "prompt_tokens_details",
+        /// Breakdown of completion tokens (reasoning, audio), as sent.
+        completion_tokens_details: Option<Value> = "completion_tokens_details",
+    }
+}
+
+model! {
+    /// The function a tool call invokes.
+    pub struct FunctionCall {
+        /// Function name.
+        name: String = "name",
+        /// Arguments as a JSON string.
+        arguments: String = "arguments",
+    }
+}
+
+model! {
+    /// A tool call made by the assistant.
+    pub struct ToolCall {
+        /// Call id, echoed back in the tool result.
+        id: String = "id",
+        /// Always `function` today.
+        r#type: String = "type",
+        /// The call itself.
+        function: FunctionCall = "function",
+    }
+}
+
+model! {
+    /// The assistant's message in a non-streamed choice.
+    pub struct AssistantMessage {
+        /// Always `assistant`.
+        role: String = "role",
+        /// Text content.
+        content: Option<String> = "content",
+        /// Tool calls, when the model called tools.
+        tool_calls: Option<Vec<ToolCall>> = "tool_calls",
+        /// Refusal message, when the model refused.
+        refusal: Option<String> = "refusal",
+        /// Reasoning text, for providers that return it.
+        reasoning_content: Option<String> = "reasoning_content",
+    }
+}
+
+model! {
+    /// One completion choice.
+    pub struct Choice {
+        /// Position among the `n` choices.
+        index: u32 = "index",
+        /// The generated message.
+        message: AssistantMessage = "message",
+        /// Why generation stopped (`stop`, `length`, `tool_calls`, ...).
+        finish_reason: Option<String> = "finish_reason",
+        /// Token log probabilities, when requested.
+        logprobs: Option<Value> = "logprobs",
+    }
+}
+
+model! {
+    /// A chat completion.
+    pub struct ChatCompletionResponse {
+        /// Response id.
+        id: String = "id",
+        /// Always `chat.completion`.
+        object: String = "object",
+        /// Unix timestamp.
+        created: i64 = "created",
+        /// Model that answered.
+        model: String = "model",
+        /// Completion choices.
+        choices: Vec<Choice> = "choices",
+        /// Token usage.
+        usage: Option<Usage> = "usage",
+        /// Backend configuration fingerprint.
+        system_fingerprint: Option<String> = "system_fingerprint",
+        /// Service tier used.
+        service_tier: Option<String> = "service_tier",
+    }
+}
+
+model! {
+    /// The streamed part of a function call.
+    pub struct FunctionCallDelta {
+        /// Function name (first delta only).
+        name: Option<String> = "name",
+        /// A fragment of the JSON arguments.
+        arguments: Option<String> = "arguments",
+    }
+}
+
+model! {
+    /// A streamed fragment of a tool call.
+    pub struct ToolCallDelta {
+        /// Which tool call this fragment extends.
+        index: u32 = "index",
+        /// Call id (first delta only).
+        id: Option<String> = "id",
+        /// Call type (first delta only).
+        r#type: Option<String> = "type",
+        /// Function fragment.
+        function: Option<FunctionCallDelta> = "function",
+    }
+}
+
+model! {
+    /// What a chunk adds to the message.
+    pub struct StreamDelta {
+        /// Role (first chunk only).
+        role: Option<String> = "role",
+        /// A text fragment.
+        content: Option<String> = "content",
+        /// Tool-call fragments.
+        tool_calls: Option<Vec<ToolCallDelta>> = "tool_calls",
+        /// A refusal fragment.
+        refusal: Option<String> = "refusal",
+        /// A reasoning fragment, for providers that stream it.
+        reasoning_content: Option<String> = "reasoning_content",
+    }
+}
+
+model! {
+    /// One choice within a stream chunk.
+    pub struct StreamChoice {
+        /// Position among the `n` choices.
+        index: u32 = "index",
+        /// The increment.
+        delta: StreamDelta = "delta",
+        /// Set on the choice's last chunk.
+        finish_reason: Option<String> = "finish_reason",
+        /// Token log probabilities, when requested.
+        logprobs: Option<Value> = "logprobs",
+    }
+}
+
+model! {
+    /// One streamed chunk.
+    pub struct ChatCompletionChunk {
+        /// Response id (the same for every chunk).
+        id: String = "id",
+        /// Always `chat.completion.chunk`.
+        object: String = "object",
+        /// Unix timestamp.
+        created: i64 = "created",
+        /// Model that answered.
+        model: String = "model",
+        /// Choice increments (empty on the usage chunk).
+        choices: Vec<StreamChoice> = "choices",
+        /// Token usage (usage chunk only).
+        usage: Option<Usage> = "usage",
+        /// Backend configuration fingerprint.
+        system_fingerprint: Option<String> = "system_fingerprint",
+        /// Service tier used.
+        service_tier: Option<String> = "service_tier",
+    }
+}
+
+impl ChatCompletionResponse {
+    /// Parses a response body.
+    ///
+    /// # Errors
+    /// When the body is not JSON or not shaped like a chat completion.
+    pub fn parse(body: &[u8]) -> Result<Self, JsonError> {
+        let value: Value = serde_json::from_slice(body).map_err(|_| JsonError::new("a JSON object"))?;
+        Self::from_json(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ToJson;
+
+    #[test]
+    fn parses_and_keeps_extras() {
+        let body = br#"{"id":"c1","object":"chat.completion","created":1,"model":"m","x_extra":{"a":1},
+            "choices":[{"index":0,"message":{"role":"assistant","content":"hi","annotations":[]},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+        let r = ChatCompletionResponse::parse(body).unwrap();
+        assert_eq!(r.choices[0].message.content.as_deref(), Some("hi"));
+        assert_eq!(r.usage.as_ref().unwrap().total_tokens, 4);
+        assert_eq!(r.extra["x_extra"]["a"], 1);
+        let back = r.to_json();
+        assert_eq!(back["x_extra"]["a"], 1);
+        assert_eq!(back["choices"][0]["message"]["annotations"], Value::Array(vec![]));
+        assert_eq!(ChatCompletionResponse::from_json(back).unwrap(), r);
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let err = ChatCompletionResponse::parse(br#"{"choices":[{"message":{"content":5}}]}"#).unwrap_err();
+        assert_eq!(err.path, "choices.message.content");
+        assert!(ChatCompletionResponse::parse(b"not json").is_err());
+        assert!(ChatCompletionResponse::parse(b"[1]").is_err());
+    }
+
+    #[test]
+    fn parses_tool_call_delta() {
+        let v = serde_json::json!({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[
+            {"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]});
+        let c = ChatCompletionChunk::from_json(v).unwrap();
+        let tc = &c.choices[0].delta.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(tc.id.as_deref(), Some("call_1"));
+        assert_eq!(tc.function.as_ref().unwrap().name.as_deref(), Some("f"));
+    }
+}

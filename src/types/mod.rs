@@ -1,0 +1,15 @@
+//! Typed response models built from parsed JSON.
+//!
+//! Every model keeps the fields a provider sent that we do not model in `extra`, so nothing is
+//! dropped: `to_json()` gives back the modeled fields (absent optional ones as `null`) plus the
+//! extras. Parsing is tolerant: a missing field takes its default, but a field of the wrong JSON
+//! type is an error naming the field.
+
+mod chat;
+mod json;
+
+pub use chat::{
+    AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, FunctionCall, FunctionCallDelta,
+    StreamChoice, StreamDelta, ToolCall, ToolCallDelta, Usage,
+};
+pub use json::{FromJson, JsonError, ToJson};

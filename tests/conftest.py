@@ -1,0 +1,77 @@
+"""Shared fixtures for the client tests.
+
+* ``mock_server``: the built-in ``liter_llm.testing.MockServer`` (one per module, reset per test).
+* ``client``: an ``LlmClient`` pointed at ``mock_server`` (no retries, so faults surface at once).
+* ``scenario``: the independent aiohttp ``ScenarioServer`` (one per session, reset per test).
+* ``scenario_client``: an ``LlmClient`` pointed at ``scenario``.
+* ``make_client``: factory for clients with other settings.
+
+Every client uses ``API_KEY``, a recognisable string the security tests hunt for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from scenario_server import ScenarioServer
+
+API_KEY = "sk-test-SECRET123-c0ffee-do-not-leak"
+MODEL = "gpt-4o-mini"
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    """A one-message conversation."""
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture(scope="module")
+def _mock_server_module():
+    from liter_llm.testing import MockServer
+
+    with MockServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mock_server(_mock_server_module):
+    _mock_server_module.reset()
+    yield _mock_server_module
+    _mock_server_module.reset()
+
+
+@pytest.fixture(scope="session")
+def _scenario_session():
+    server = ScenarioServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scenario(_scenario_session):
+    _scenario_session.reset()
+    yield _scenario_session
+    _scenario_session.reset()
+
+
+@pytest.fixture
+def make_client():
+    """``make_client(base_url, **overrides)``: a client with the test key, no retries, 20 s timeout."""
+    from liter_llm import LlmClient
+
+    def make(base_url: str, **overrides: Any) -> LlmClient:
+        kwargs: dict[str, Any] = {"api_key": API_KEY, "base_url": base_url, "max_retries": 0, "timeout": 20}
+        kwargs.update(overrides)
+        return LlmClient(**kwargs)
+
+    return make
+
+
+@pytest.fixture
+def client(mock_server, make_client):
+    return make_client(mock_server.base_url)
+
+
+@pytest.fixture
+def scenario_client(scenario, make_client):
+    return make_client(scenario.base_url)
