@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from server import start_target  # noqa: E402
 VENVS = Path(os.environ.get("BENCH_VENVS", ROOT / ".bench-venvs"))
 REPLY = "Hello from the benchmark server."
 STREAM_CHUNKS = 1000
+# Streamed reply: long enough that the mock's "split into exactly N chunks" gives N non-empty content deltas.
+STREAM_REPLY = " ".join(f"w{i}" for i in range(STREAM_CHUNKS))
 
 # key -> venv folder, driver, distribution, import statement used for the import-time measurement, label
 CLIENTS: dict[str, dict[str, str]] = {
@@ -187,7 +190,7 @@ def run_driver(key: str, base_url: str, wl: dict[str, Any], deadline: float) -> 
     if wl["mode"] == "chat":
         cmd += ["--expect-reply", REPLY]
     else:
-        cmd += ["--expect-chunks", str(STREAM_CHUNKS)]
+        cmd += ["--expect-chunks", str(STREAM_CHUNKS), "--expect-reply", STREAM_REPLY]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         res = sh(cmd, timeout=deadline + 90, env=env, cwd=str(HERE / "clients"))
@@ -199,6 +202,21 @@ def run_driver(key: str, base_url: str, wl: dict[str, Any], deadline: float) -> 
     out = json.loads(lines[-1])
     out["failed"] = out["errors"] > 0 or out["bad"] > 0 or out["ok"] != out["requests"]
     return out
+
+
+def busy_cpu_seconds() -> float | None:
+    """Machine-wide busy CPU time so far (all cores, from /proc/stat)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def median_of(runs: list[dict[str, Any]], field: str) -> float | None:
@@ -218,6 +236,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "ttfb_p50_ms",
         "maxrss_mb",
         "server_cpu_s",
+        "other_cpu_s",
         "wall_vs_ideal",
     ]
     out: dict[str, Any] = {f: median_of(runs, f) for f in fields}
@@ -256,7 +275,7 @@ def workload_table(name: str, wl: dict[str, Any], summ: dict[str, dict[str, Any]
         head += ["CPU us/chunk", "chunks/stream", "TTFB p50 ms"]
     if lat:
         head += ["wall/ideal"]
-    head += ["p50 ms", "p99 ms", "peak RSS MB", "server CPU s"]
+    head += ["p50 ms", "p99 ms", "peak RSS MB", "server CPU s", "other CPU s"]
     head += [f"{'us/chunk' if stream else 'us/req'} vs {CLIENTS[b]['label']}" for b in BASELINES]
     head += ["ok repeats"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -270,6 +289,7 @@ def workload_table(name: str, wl: dict[str, Any], summ: dict[str, dict[str, Any]
         if lat:
             row += [fmt(s["wall_vs_ideal"], 2)]
         row += [fmt(s["p50_ms"], 2), fmt(s["p99_ms"], 2), fmt(s["maxrss_mb"]), fmt(s["server_cpu_s"], 2)]
+        row += [fmt(s["other_cpu_s"], 2)]
         row += [ratio(s[cost], summ[b][cost]) if b in summ else "-" for b in BASELINES]
         row += [f"{s['repeats_ok']}/{s['repeats']}"]
         rows.append("| " + " | ".join(row) + " |")
@@ -372,7 +392,12 @@ def main() -> int:
     versions_file = VENVS / "versions.json"
     report: dict[str, Any] = {
         "started": stamp,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_at_start": os.getloadavg(),
+        },
         "args": vars(args),
         "versions": json.loads(versions_file.read_text()) if versions_file.exists() else None,
         "skipped": skipped,
@@ -399,16 +424,19 @@ def main() -> int:
                 python=server_py,
                 latency_ms=wl["latency_ms"],
                 stream_chunks=STREAM_CHUNKS,
-                reply=REPLY,
+                reply=STREAM_REPLY if wl["mode"] == "stream" else REPLY,
                 log_dir=log_dir,
             ) as target:
                 runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
                 for r in range(args.repeats):
                     for c in clients:
-                        s0 = target.cpu_seconds()
+                        s0, b0, k0 = target.cpu_seconds(), busy_cpu_seconds(), children_cpu_seconds()
                         res = run_driver(c, target.base_url, wl, args.deadline)
-                        s1 = target.cpu_seconds()
+                        s1, b1, k1 = target.cpu_seconds(), busy_cpu_seconds(), children_cpu_seconds()
                         res["server_cpu_s"] = (s1 - s0) if s0 is not None and s1 is not None else None
+                        # CPU used by anything else on the machine while this driver ran (noise indicator)
+                        if res["server_cpu_s"] is not None and b0 is not None and b1 is not None:
+                            res["other_cpu_s"] = max(0.0, (b1 - b0) - (k1 - k0) - res["server_cpu_s"])
                         if wl["latency_ms"] and res.get("wall_s"):
                             ideal = wl["requests"] / wl["concurrency"] * wl["latency_ms"] / 1000
                             res["wall_vs_ideal"] = res["wall_s"] / ideal

@@ -6,8 +6,9 @@ Two kinds of target, both always run in their own process so their CPU is not ch
   --stream-chunks N --reply TEXT --no-record`` (run with the "ours" venv python).
 * ``aiohttp-fixed``: this file run as a script (``python benches/server.py --port N ...``), a small aiohttp
   server that answers ``POST /v1/chat/completions`` from bodies pre-built in memory: one JSON body for
-  non-streaming requests, one SSE body with ``--stream-chunks`` content deltas (plus a finish chunk, a
-  usage chunk when asked for, and ``[DONE]``) for ``"stream": true``. ``--latency-ms`` sleeps before
+  non-streaming requests, one SSE body for ``"stream": true``: a role chunk, ``--stream-chunks`` content
+  deltas (the reply split into that many slices), a finish chunk, a usage chunk when asked for, and
+  ``[DONE]``, the same shape as the mock's. ``--latency-ms`` sleeps before
   answering each request.
 
 Both print ``liter_llm mock server listening on http://127.0.0.1:N/v1`` when ready; ``start_target``
@@ -116,9 +117,48 @@ def start_target(
 # The aiohttp fixed-response server (run as a script).
 
 
+def split_reply(reply: str, n: int) -> list[str]:
+    """Split ``reply`` into exactly ``n`` consecutive slices, the first ``len % n`` one char longer (as the mock)."""
+    size, extra = divmod(len(reply), n)
+    out, pos = [], 0
+    for i in range(n):
+        step = size + (1 if i < extra else 0)
+        out.append(reply[pos : pos + step])
+        pos += step
+    return out
+
+
+def _chunk(choices: list[dict], usage: dict | None = None) -> bytes:
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": MODEL,
+        "service_tier": "default",
+        "system_fingerprint": "fp_bench",
+        "choices": choices,
+        "usage": usage,
+    }
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _usage(prompt: int, completion: int) -> dict:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
 def build_bodies(reply: str, stream_chunks: int) -> tuple[bytes, bytes, bytes]:
-    """Return (json_body, sse_body_without_usage, usage_event)."""
-    usage = {"prompt_tokens": 9, "completion_tokens": stream_chunks, "total_tokens": 9 + stream_chunks}
+    """Return (json_body, sse_body_without_usage, usage_event), shaped like the Rust mock's (and OpenAI's)."""
     full = {
         "id": "chatcmpl-bench",
         "object": "chat.completion",
@@ -127,44 +167,21 @@ def build_bodies(reply: str, stream_chunks: int) -> tuple[bytes, bytes, bytes]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply},
+                "message": {"role": "assistant", "content": reply, "refusal": None, "annotations": []},
                 "logprobs": None,
                 "finish_reason": "stop",
             }
         ],
-        "usage": {"prompt_tokens": 9, "completion_tokens": len(reply.split()), "total_tokens": 9 + len(reply.split())},
+        "usage": _usage(5, len(reply.split())),
+        "service_tier": "default",
+        "system_fingerprint": "fp_bench",
     }
-    words = reply.split() or ["tok"]
-    events = []
-    for i in range(stream_chunks):
-        delta = {"content": (" " if i else "") + words[i % len(words)]}
-        if i == 0:
-            delta = {"role": "assistant", **delta}
-        chunk = {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": CREATED,
-            "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
-        }
-        events.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
-    finish = {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion.chunk",
-        "created": CREATED,
-        "model": MODEL,
-        "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
-    }
-    events.append(b"data: " + json.dumps(finish, separators=(",", ":")).encode() + b"\n\n")
-    usage_chunk = {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion.chunk",
-        "created": CREATED,
-        "model": MODEL,
-        "choices": [],
-        "usage": usage,
-    }
-    usage_event = b"data: " + json.dumps(usage_chunk, separators=(",", ":")).encode() + b"\n\n"
+    role = {"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "logprobs": None}
+    events = [_chunk([{**role, "finish_reason": None}])]
+    for piece in split_reply(reply, stream_chunks):
+        events.append(_chunk([{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]))
+    events.append(_chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
+    usage_event = _chunk([], _usage(5, stream_chunks))
     return json.dumps(full, separators=(",", ":")).encode(), b"".join(events), usage_event
 
 

@@ -170,7 +170,8 @@ impl Client {
         let err = Error::from_response(status.as_u16(), &body)
             .with_context(PROVIDER, Some(model))
             .with_request_id(http::request_id(&headers))
-            .with_retry_after(retry_after);
+            .with_retry_after(retry_after)
+            .redact(self.config.api_key.expose());
         let retryable = retry::should_retry_status(status.as_u16(), &headers);
         (err, headers, retryable)
     }

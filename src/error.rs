@@ -183,6 +183,22 @@ impl Error {
         self
     }
 
+    /// Replaces every occurrence of `secret` in the message and body with `[redacted]`, so a
+    /// provider that echoes the key back cannot leak it through an exception.
+    #[must_use]
+    pub fn redact(mut self, secret: &str) -> Self {
+        if secret.len() < 4 {
+            return self;
+        }
+        if self.inner.message.contains(secret) {
+            self.inner.message = self.inner.message.replace(secret, "[redacted]");
+        }
+        if let Some(body) = self.inner.body.as_mut() {
+            redact_value(body, secret);
+        }
+        self
+    }
+
     /// Maps a transport error from reqwest; `streaming` marks failures after the body started.
     pub fn from_reqwest(err: &reqwest::Error, streaming: bool) -> Self {
         let detail = describe_reqwest(err);
@@ -233,6 +249,15 @@ fn describe_reqwest(err: &reqwest::Error) -> String {
         out.push_str(kind);
     }
     out
+}
+
+fn redact_value(value: &mut Value, secret: &str) {
+    match value {
+        Value::String(s) if s.contains(secret) => *s = s.replace(secret, "[redacted]"),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secret)),
+        Value::Object(map) => map.values_mut().for_each(|v| redact_value(v, secret)),
+        _ => {}
+    }
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -397,6 +422,18 @@ mod tests {
             e.to_string(),
             "openai returned HTTP 429: Slow down (model gpt-4o) [request id req_1]"
         );
+    }
+
+    #[test]
+    fn redacts_an_echoed_key() {
+        let e = Error::from_response(
+            401,
+            br#"{"error":{"message":"Incorrect API key provided: sk-live-1234"}}"#,
+        )
+        .redact("sk-live-1234");
+        assert!(!e.to_string().contains("sk-live-1234"));
+        assert!(!e.body().unwrap().to_string().contains("sk-live-1234"));
+        assert!(e.to_string().contains("[redacted]"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! One `reqwest::Client` per `LlmClient`: keep-alive pooling, HTTP/2 when offered over TLS,
 //! rustls, gzip/brotli/zstd decoding, proxies from `HTTPS_PROXY`/`NO_PROXY`, and
-//! `User-Agent: liter-llm/<version>`. The auth header is marked sensitive so it never prints.
+//! `User-Agent: liter-llm/<version>`. The auth header is marked sensitive so it never prints,
+//! and redirects are not followed, so the key only ever goes to the configured host.
 
 use std::time::Duration;
 
@@ -61,6 +62,8 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client> {
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
         .tcp_nodelay(true)
+        // LLM APIs do not redirect; following one could carry the key or the body elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::new(Kind::Network, format!("could not build the HTTP client: {e}")))
 }

@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 from aiohttp import web
 
@@ -105,10 +105,10 @@ class ScenarioServer:
         self._script: deque[Handler] = deque()
         self._default: Handler = echo()
         self._disconnects = 0
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._runner: Optional[web.AppRunner] = None
-        self._release: Optional[asyncio.Event] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._release: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.port = 0
 
@@ -319,13 +319,13 @@ class _Dropped(web.HTTPException):
 
 
 def completion(
-    content: Optional[str] = "Hello!",
+    content: str | None = "Hello!",
     *,
     model: str = DEFAULT_MODEL,
     id: str = "chatcmpl-scenario",
     finish_reason: str = "stop",
-    tool_calls: Optional[list[dict[str, Any]]] = None,
-    usage: Optional[dict[str, Any]] = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+    usage: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -344,15 +344,15 @@ def completion(
 
 
 def chunk(
-    content: Optional[str] = None,
+    content: str | None = None,
     *,
-    role: Optional[str] = None,
-    finish_reason: Optional[str] = None,
-    tool_calls: Optional[list[dict[str, Any]]] = None,
+    role: str | None = None,
+    finish_reason: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
     index: int = 0,
     id: str = "chatcmpl-scenario",
     model: str = DEFAULT_MODEL,
-    usage: Optional[dict[str, Any]] = None,
+    usage: dict[str, Any] | None = None,
     no_choices: bool = False,
     **extra: Any,
 ) -> dict[str, Any]:
@@ -385,13 +385,13 @@ def text_chunks(pieces: Sequence[str], *, finish_reason: str = "stop", **kw: Any
 
 
 def sse_event(
-    data: Union[dict[str, Any], str],
+    data: dict[str, Any] | str,
     *,
     eol: str = "\n",
-    event: Optional[str] = None,
-    id: Optional[str] = None,
-    retry: Optional[int] = None,
-    comment: Optional[str] = None,
+    event: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
     multiline: bool = False,
     space: bool = True,
 ) -> bytes:
@@ -423,7 +423,7 @@ def sse_body(events: Iterable[dict[str, Any]], *, done: bool = True, eol: str = 
     return out
 
 
-def error_body(message: str, *, type: Optional[str] = "invalid_request_error", code: Any = None, param: Any = None):
+def error_body(message: str, *, type: str | None = "invalid_request_error", code: Any = None, param: Any = None):
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
@@ -445,7 +445,7 @@ def _last_user_text(payload: Any) -> str:
     return ""
 
 
-def echo(*, model: Optional[str] = None) -> Handler:
+def echo(*, model: str | None = None) -> Handler:
     """Answer like OpenAI, echoing the last user message (JSON, or SSE when ``stream`` is true)."""
 
     async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> web.StreamResponse:
@@ -467,23 +467,23 @@ def echo(*, model: Optional[str] = None) -> Handler:
 
 
 def json_response(
-    body: Any, *, status: int = 200, headers: Optional[dict[str, str]] = None, delay: float = 0.0
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None, delay: float = 0.0
 ) -> Handler:
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     return raw_response(data, status=status, headers=headers, content_type="application/json", delay=delay)
 
 
 def raw_response(
-    body: Union[bytes, str],
+    body: bytes | str,
     *,
     status: int = 200,
-    headers: Optional[dict[str, str]] = None,
-    content_type: Optional[str] = "text/plain",
+    headers: dict[str, str] | None = None,
+    content_type: str | None = "text/plain",
     delay: float = 0.0,
 ) -> Handler:
     data = body.encode("utf-8") if isinstance(body, str) else body
 
-    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> Optional[web.StreamResponse]:
+    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> web.StreamResponse | None:
         if delay and not await ctl.sleep(delay):
             return _drop(request)
         hdrs = dict(headers or {})
@@ -498,9 +498,9 @@ def error_response(
     status: int,
     message: str = "Something went wrong",
     *,
-    type: Optional[str] = "invalid_request_error",
+    type: str | None = "invalid_request_error",
     code: Any = None,
-    headers: Optional[dict[str, str]] = None,
+    headers: dict[str, str] | None = None,
 ) -> Handler:
     return json_response(error_body(message, type=type, code=code), status=status, headers=headers)
 
@@ -510,7 +510,7 @@ def sse_response(
     *,
     delay: float = 0.0,
     status: int = 200,
-    headers: Optional[dict[str, str]] = None,
+    headers: dict[str, str] | None = None,
     end: str = "eof",
     chunked: bool = True,
 ) -> Handler:
@@ -521,7 +521,7 @@ def sse_response(
     ``chunked=False`` sends a Content-Length instead of chunked framing.
     """
 
-    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> Optional[web.StreamResponse]:
+    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> web.StreamResponse | None:
         return await _write_stream(
             request, writes, delay=delay, status=status, headers=headers, end=end, chunked=chunked, ctl=ctl
         )
@@ -535,11 +535,11 @@ async def _write_stream(
     *,
     delay: float,
     status: int = 200,
-    headers: Optional[dict[str, str]] = None,
+    headers: dict[str, str] | None = None,
     end: str = "eof",
     chunked: bool = True,
-    ctl: Optional[Control] = None,
-) -> Optional[web.StreamResponse]:
+    ctl: Control | None = None,
+) -> web.StreamResponse | None:
     hdrs = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     hdrs.update(headers or {})
     resp = web.StreamResponse(status=status, headers=hdrs)
@@ -588,11 +588,11 @@ def steady_stream(pieces: Sequence[str], *, interval: float, **kw: Any) -> Handl
     return sse_response(writes, delay=interval)
 
 
-def slow_headers(delay: float, then: Optional[Handler] = None) -> Handler:
+def slow_headers(delay: float, then: Handler | None = None) -> Handler:
     """Wait ``delay`` seconds before sending anything, then answer with ``then`` (default echo)."""
     nxt = then or echo()
 
-    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> Optional[web.StreamResponse]:
+    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> web.StreamResponse | None:
         if not await ctl.sleep(delay):
             return _drop(request)
         return await nxt(request, rec, ctl)
@@ -608,7 +608,7 @@ def hang() -> Handler:
 def stall_body(prefix: bytes, *, total_length: int, stall: float = 3600) -> Handler:
     """Send headers with Content-Length ``total_length`` and ``prefix``, then go silent."""
 
-    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> Optional[web.StreamResponse]:
+    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> web.StreamResponse | None:
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.content_length = total_length
         await resp.prepare(request)
@@ -647,7 +647,7 @@ def redirect(location: str, *, status: int = 307) -> Handler:
 def sequence_default(*handlers: Handler) -> Handler:
     """Route by the ``x_case`` integer in the JSON body: ``handlers[x_case]`` answers."""
 
-    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> Optional[web.StreamResponse]:
+    async def handler(request: web.Request, rec: RecordedRequest, ctl: Control) -> web.StreamResponse | None:
         payload = rec.json
         case = payload.get("x_case") if isinstance(payload, dict) else None
         if not isinstance(case, int) or not 0 <= case < len(handlers):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
+import liter_llm
 import pytest
 import scenario_server as ss
 from conftest import API_KEY, MODEL, user
-
-import liter_llm
 from liter_llm import ChatCompletionResponse, InvalidHeaderError, LlmError, SerializationError
 
 WEATHER_TOOL = {
@@ -133,7 +132,11 @@ async def test_message_shapes_pass_through_unchanged(client, mock_server):
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                }
             ],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": -3}'},
@@ -328,9 +331,7 @@ async def test_a_gzip_compressed_response_is_decoded(scenario, scenario_client):
 
     body = json.dumps(ss.completion("squeezed")).encode()
     scenario.script(
-        ss.raw_response(
-            gzip.compress(body), content_type="application/json", headers={"Content-Encoding": "gzip"}
-        )
+        ss.raw_response(gzip.compress(body), content_type="application/json", headers={"Content-Encoding": "gzip"})
     )
     r = await scenario_client.chat(model=MODEL, messages=user("hi"))
     assert r.choices[0].message.content == "squeezed"

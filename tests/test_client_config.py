@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from conftest import API_KEY, MODEL, user
-
 from liter_llm import InvalidHeaderError, LlmClient
 
 

@@ -8,7 +8,6 @@ import json
 import pytest
 import scenario_server as ss
 from conftest import MODEL, user
-
 from liter_llm import (
     AssistantMessage,
     ChatCompletionChunk,

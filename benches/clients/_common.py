@@ -38,7 +38,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--requests", type=int, required=True)
     ap.add_argument("--concurrency", type=int, required=True)
     ap.add_argument("--warmup", type=int, default=None, help="warm-up requests (default: concurrency)")
-    ap.add_argument("--expect-reply", default=None, help="non-streaming: exact content every reply must have")
+    ap.add_argument("--expect-reply", default=None, help="chat: exact reply text; stream: its length")
     ap.add_argument("--expect-chunks", type=int, default=None, help="streaming: content chunks every stream must have")
     ap.add_argument("--deadline", type=float, default=120.0, help="abort the measured run after this many seconds")
     return ap.parse_args()
@@ -104,6 +104,10 @@ async def _one(adapter: Any, args: argparse.Namespace, st: _Stats) -> None:
             if counts[1] == 0 or (args.expect_chunks is not None and counts[1] != args.expect_chunks):
                 st.bad += 1
                 st.error(f"stream had {counts[1]} content chunks of {counts[0]} chunks")
+                return
+            if args.expect_reply is not None and counts[2] != len(args.expect_reply):
+                st.bad += 1
+                st.error(f"stream content had {counts[2]} chars, expected {len(args.expect_reply)}")
                 return
         st.ok += 1
         st.latencies.append(dt)

@@ -1,5 +1,69 @@
-"""liter_llm: a fast async LLM client with a Rust core."""
+"""liter_llm: a fast async LLM client with a Rust core.
 
-from liter_llm._liter_llm import __version__
+One immutable `LlmClient` for chat and streaming, typed responses shaped like the openai SDK,
+one exception hierarchy, and retries that respect the provider.
+"""
 
-__all__ = ["__version__"]
+from liter_llm._liter_llm import (
+    AssistantMessage,
+    AuthenticationError,
+    BadRequestError,
+    ChatCompletionChunk,
+    ChatCompletionResponse,
+    ChatStreamIterator,
+    Choice,
+    ContentPolicyError,
+    ContextWindowExceededError,
+    EndpointNotSupportedError,
+    FunctionCall,
+    FunctionCallDelta,
+    InvalidHeaderError,
+    LlmClient,
+    LlmError,
+    LlmTimeoutError,
+    NetworkError,
+    NotFoundError,
+    RateLimitedError,
+    SerializationError,
+    ServerError,
+    ServiceUnavailableError,
+    StreamChoice,
+    StreamDelta,
+    StreamingError,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    __version__,
+)
+
+__all__ = [
+    "AssistantMessage",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletionChunk",
+    "ChatCompletionResponse",
+    "ChatStreamIterator",
+    "Choice",
+    "ContentPolicyError",
+    "ContextWindowExceededError",
+    "EndpointNotSupportedError",
+    "FunctionCall",
+    "FunctionCallDelta",
+    "InvalidHeaderError",
+    "LlmClient",
+    "LlmError",
+    "LlmTimeoutError",
+    "NetworkError",
+    "NotFoundError",
+    "RateLimitedError",
+    "SerializationError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "StreamChoice",
+    "StreamDelta",
+    "StreamingError",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+    "__version__",
+]

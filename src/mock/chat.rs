@@ -347,6 +347,25 @@ pub(crate) fn split_even(text: &str, parts: usize) -> Vec<&str> {
     pieces
 }
 
+/// Splits `text` (a prefix of the concatenation of `given`) at the boundaries of `given`;
+/// pieces past the end of `text` are dropped and the last one is shortened.
+pub(crate) fn split_given<'a>(text: &'a str, given: &[String]) -> Vec<&'a str> {
+    let mut pieces = Vec::with_capacity(given.len());
+    let mut at = 0;
+    for piece in given {
+        if at >= text.len() && !piece.is_empty() {
+            break;
+        }
+        let end = (at + piece.len()).min(text.len());
+        match text.get(at..end) {
+            Some(slice) => pieces.push(slice),
+            None => break,
+        }
+        at = end;
+    }
+    pieces
+}
+
 /// How a stream ends.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StreamEnd {
@@ -486,6 +505,13 @@ mod unit {
             assert_eq!(pieces.concat(), text);
         }
         assert_eq!(split_even("abcdefg", 3), vec!["abc", "de", "fg"]);
+    }
+
+    #[test]
+    fn given_pieces_follow_truncation() {
+        let given: Vec<String> = ["Hel", "lo, ", "wor", "ld"].iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(split_given("Hello, world", &given), vec!["Hel", "lo, ", "wor", "ld"]);
+        assert_eq!(split_given("Hello", &given), vec!["Hel", "lo"]);
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub struct MockConfig {
     pub chunk_delay: Duration,
     /// Split streamed replies into exactly this many content chunks instead of one per word.
     pub stream_chunks: Option<usize>,
+    /// Explicit stream pieces: the reply becomes their concatenation and streams send exactly
+    /// these content chunks. Takes precedence over `reply` and `stream_chunks` (a fault's `reply`
+    /// still wins).
+    pub stream_pieces: Option<Vec<String>>,
     /// Keep a log of the requests (default `true`); [`MockServer::request_count`] counts anyway.
     pub record: bool,
 }
@@ -66,6 +70,7 @@ impl Default for MockConfig {
             latency: Duration::ZERO,
             chunk_delay: Duration::ZERO,
             stream_chunks: None,
+            stream_pieces: None,
             record: true,
         }
     }
@@ -164,6 +169,7 @@ impl MockServer {
             latency: config.latency,
             chunk_delay: config.chunk_delay,
             stream_chunks: config.stream_chunks,
+            stream_pieces: config.stream_pieces,
             record: config.record,
         }));
         runtime.spawn(server::accept_loop(listener, Arc::clone(&shared)));

@@ -40,6 +40,7 @@ pub(crate) struct Behaviour {
     pub(crate) latency: Duration,
     pub(crate) chunk_delay: Duration,
     pub(crate) stream_chunks: Option<usize>,
+    pub(crate) stream_pieces: Option<Vec<String>>,
     pub(crate) record: bool,
 }
 
@@ -290,12 +291,20 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
         Ok(req) => req,
         Err(bad) => return json_response(StatusCode::BAD_REQUEST, &bad.body),
     };
-    let text = fault
-        .reply
-        .clone()
-        .or_else(|| shared.behaviour.reply.clone())
-        .or_else(|| req.last_user_text.clone().filter(|t| !t.is_empty()))
-        .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned());
+    let explicit = if fault.reply.is_some() {
+        None
+    } else {
+        shared.behaviour.stream_pieces.as_deref()
+    };
+    let text = match explicit {
+        Some(pieces) => pieces.concat(),
+        None => fault
+            .reply
+            .clone()
+            .or_else(|| shared.behaviour.reply.clone())
+            .or_else(|| req.last_user_text.clone().filter(|t| !t.is_empty()))
+            .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned()),
+    };
     let reply = chat::make_reply(text, req.max_tokens);
     let id = format!("chatcmpl-mock-{seq}");
     let env = Envelope {
@@ -313,9 +322,10 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
         return plain(status, Bytes::from(doc), JSON, cut);
     }
 
-    let pieces = match shared.behaviour.stream_chunks {
-        Some(parts) => chat::split_even(&reply.text, parts),
-        None => chat::split_words(&reply.text),
+    let pieces = match (explicit, shared.behaviour.stream_chunks) {
+        (Some(given), _) => chat::split_given(&reply.text, given),
+        (None, Some(parts)) => chat::split_even(&reply.text, parts),
+        (None, None) => chat::split_words(&reply.text),
     };
     let end = match (&fault.error_event, cut) {
         (Some(event), _) => StreamEnd::Error(event.clone()),

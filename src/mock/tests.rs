@@ -313,6 +313,39 @@ fn stream_chunks_and_delay() {
 }
 
 #[test]
+fn explicit_stream_pieces() {
+    let given = vec![
+        "Hel".to_owned(),
+        "lo, ".to_owned(),
+        "wör".to_owned(),
+        "ld! 👋".to_owned(),
+    ];
+    let server = server(MockConfig {
+        stream_pieces: Some(given.clone()),
+        ..MockConfig::default()
+    });
+    let events = post(&server, &stream_chat("ignored")).events();
+    let pieces: Vec<String> = events[1..5]
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e).expect("json")["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(pieces, given);
+    assert_eq!(events.len(), 7);
+    assert_eq!(
+        post(&server, &chat("ignored")).json()["choices"][0]["message"]["content"],
+        "Hello, wörld! 👋"
+    );
+    let mut body = stream_chat("x");
+    body["max_tokens"] = json!(1);
+    assert_eq!(contents(&post(&server, &body).events()), "Hell");
+}
+
+#[test]
 fn thousand_chunk_stream_is_fast() {
     let reply = "x".repeat(1000);
     let server = server(MockConfig {

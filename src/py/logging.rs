@@ -1,6 +1,6 @@
 //! Forwards the core's `log` records (target `liter_llm`) to Python's `logging.getLogger("liter_llm")`.
 //!
-//! Only our own records are forwarded, at INFO and above; `logging` is imported on the first
+//! The logger gets a `NullHandler`, as libraries should. Only our own records are forwarded, at INFO and above; `logging` is imported on the first
 //! record, so importing `liter_llm` stays cheap. Records emitted while the interpreter is
 //! shutting down are dropped.
 

@@ -42,7 +42,9 @@ fn io_error(err: io::Error) -> PyErr {
 
 fn millis(name: &str, ms: f64) -> PyResult<Duration> {
     if !ms.is_finite() || ms < 0.0 {
-        return Err(PyValueError::new_err(format!("{name} must be a finite number >= 0, got {ms}")));
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a finite number >= 0, got {ms}"
+        )));
     }
     Duration::try_from_secs_f64(ms / 1000.0).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
@@ -54,16 +56,46 @@ fn build_config(
     reply: Option<String>,
     latency_ms: f64,
     chunk_delay_ms: f64,
-    stream_chunks: Option<i64>,
+    stream_chunks: Option<&Bound<'_, PyAny>>,
     record: bool,
 ) -> PyResult<MockConfig> {
     let port = u16::try_from(port).map_err(|_| PyValueError::new_err(format!("port must be 0..65535, got {port}")))?;
-    let stream_chunks = match stream_chunks {
-        None => None,
-        Some(n) if n >= 1 => Some(
-            usize::try_from(n).map_err(|_| PyValueError::new_err(format!("stream_chunks is too large: {n}")))?,
-        ),
-        Some(n) => return Err(PyValueError::new_err(format!("stream_chunks must be >= 1, got {n}"))),
+    let (stream_chunks, stream_pieces) = match stream_chunks {
+        None => (None, None),
+        Some(obj) if obj.is_none() => (None, None),
+        Some(obj) if is_int(obj) => {
+            let n: i128 = obj
+                .extract()
+                .map_err(|_| PyValueError::new_err("stream_chunks is out of range"))?;
+            match usize::try_from(n) {
+                Ok(n) if n >= 1 => (Some(n), None),
+                _ => return Err(PyValueError::new_err(format!("stream_chunks must be >= 1, got {n}"))),
+            }
+        }
+        Some(obj) if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() => {
+            let mut pieces = Vec::new();
+            for item in obj.try_iter()? {
+                let item = item?;
+                let piece = item
+                    .cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("stream_chunks must be an int or a list of str"))?;
+                pieces.push(piece.to_cow()?.into_owned());
+            }
+            if pieces.is_empty() {
+                return Err(PyValueError::new_err("stream_chunks must not be an empty list"));
+            }
+            (None, Some(pieces))
+        }
+        Some(obj) => {
+            let got = obj
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".to_owned());
+            return Err(PyTypeError::new_err(format!(
+                "stream_chunks must be an int or a list of str, got {got}"
+            )));
+        }
     };
     Ok(MockConfig {
         host,
@@ -72,6 +104,7 @@ fn build_config(
         latency: millis("latency_ms", latency_ms)?,
         chunk_delay: millis("chunk_delay_ms", chunk_delay_ms)?,
         stream_chunks,
+        stream_pieces,
         record,
     })
 }
@@ -103,7 +136,7 @@ fn py_to_json(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Valu
             .ok_or_else(|| PyValueError::new_err(format!("{what}: {f} is not valid JSON")));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_str()?.to_owned()));
+        return Ok(Value::String(s.to_cow()?.into_owned()));
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
         let mut map = Map::with_capacity(dict.len());
@@ -111,8 +144,8 @@ fn py_to_json(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Valu
             let key = k
                 .cast::<PyString>()
                 .map_err(|_| PyTypeError::new_err(format!("{what}: dict keys must be str")))?
-                .to_str()?
-                .to_owned();
+                .to_cow()?
+                .into_owned();
             map.insert(key, py_to_json(&v, what, depth + 1)?);
         }
         return Ok(Value::Object(map));
@@ -131,7 +164,11 @@ fn py_to_json(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Valu
 }
 
 fn type_error(key: &str, expected: &str, got: &Bound<'_, PyAny>) -> PyErr {
-    let got = got.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_owned());
+    let got = got
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
     PyTypeError::new_err(format!("fault key {key:?} must be {expected}, got {got}"))
 }
 
@@ -143,7 +180,9 @@ fn non_negative_int(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     if !is_int(obj) {
         return Err(type_error(key, "an int", obj));
     }
-    let value: i128 = obj.extract().map_err(|_| PyValueError::new_err(format!("fault key {key:?} is out of range")))?;
+    let value: i128 = obj
+        .extract()
+        .map_err(|_| PyValueError::new_err(format!("fault key {key:?} is out of range")))?;
     u64::try_from(value).map_err(|_| PyValueError::new_err(format!("fault key {key:?} must be >= 0, got {value}")))
 }
 
@@ -153,14 +192,16 @@ fn number(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<f64> {
     }
     let value: f64 = obj.extract()?;
     if !value.is_finite() || value < 0.0 {
-        return Err(PyValueError::new_err(format!("fault key {key:?} must be a finite number >= 0, got {value}")));
+        return Err(PyValueError::new_err(format!(
+            "fault key {key:?} must be a finite number >= 0, got {value}"
+        )));
     }
     Ok(value)
 }
 
 fn string(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<String> {
     match obj.cast::<PyString>() {
-        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Ok(s) => Ok(s.to_cow()?.into_owned()),
         Err(_) => Err(type_error(key, "a str", obj)),
     }
 }
@@ -176,8 +217,9 @@ fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
         for pair in obj.try_iter()? {
             let pair = pair?;
-            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
-                pair.extract().map_err(|_| type_error("headers", "a dict or a list of (name, value) pairs", &pair))?;
+            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair
+                .extract()
+                .map_err(|_| type_error("headers", "a dict or a list of (name, value) pairs", &pair))?;
             out.push((string("headers", &name)?, string("headers", &value)?));
         }
         return Ok(out);
@@ -189,7 +231,11 @@ fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
 fn fault_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Fault> {
     let mut fault = Fault::default();
     for (key, value) in dict.iter() {
-        let key = key.cast::<PyString>().map_err(|_| PyTypeError::new_err("fault keys must be str"))?.to_str()?.to_owned();
+        let key = key
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("fault keys must be str"))?
+            .to_cow()?
+            .into_owned();
         if !FAULT_KEYS.contains(&key.as_str()) {
             return Err(PyValueError::new_err(format!(
                 "unknown fault key {key:?}; expected one of: {}",
@@ -216,11 +262,15 @@ fn fault_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Fault> {
             "delay_ms" => fault.delay = Some(millis("delay_ms", number("delay_ms", &value)?)?),
             "cut_after" => {
                 let n = non_negative_int("cut_after", &value)?;
-                fault.cut_after =
-                    Some(usize::try_from(n).map_err(|_| PyValueError::new_err("fault key \"cut_after\" is too large"))?);
+                fault.cut_after = Some(
+                    usize::try_from(n).map_err(|_| PyValueError::new_err("fault key \"cut_after\" is too large"))?,
+                );
             }
             "malformed" => {
-                fault.malformed = value.cast::<PyBool>().map_err(|_| type_error("malformed", "a bool", &value))?.is_true();
+                fault.malformed = value
+                    .cast::<PyBool>()
+                    .map_err(|_| type_error("malformed", "a bool", &value))?
+                    .is_true();
             }
             "error_event" => {
                 if !(value.is_instance_of::<PyString>() || value.is_instance_of::<PyDict>()) {
@@ -232,7 +282,9 @@ fn fault_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Fault> {
             _ => {}
         }
     }
-    fault.validate().map_err(|reason| PyValueError::new_err(format!("invalid fault: {reason}")))?;
+    fault
+        .validate()
+        .map_err(|reason| PyValueError::new_err(format!("invalid fault: {reason}")))?;
     Ok(fault)
 }
 
@@ -241,12 +293,19 @@ fn request_to_py<'py>(py: Python<'py>, req: &RecordedRequest, server: &CoreServe
     dict.set_item("method", &req.method)?;
     dict.set_item("path", &req.path)?;
     dict.set_item("query", req.query.as_deref())?;
-    let headers = PyDict::new(py);
+    let mut merged: Vec<(&str, String)> = Vec::with_capacity(req.headers.len());
     for (name, value) in &req.headers {
-        match headers.get_item(name)? {
-            Some(existing) => headers.set_item(name, format!("{}, {value}", existing.cast::<PyString>()?.to_str()?))?,
-            None => headers.set_item(name, value)?,
+        match merged.iter_mut().find(|(k, _)| *k == name.as_str()) {
+            Some((_, existing)) => {
+                existing.push_str(", ");
+                existing.push_str(value);
+            }
+            None => merged.push((name.as_str(), value.clone())),
         }
+    }
+    let headers = PyDict::new(py);
+    for (name, value) in merged {
+        headers.set_item(name, value)?;
     }
     dict.set_item("headers", headers)?;
     dict.set_item("body", PyBytes::new(py, &req.body))?;
@@ -255,7 +314,10 @@ fn request_to_py<'py>(py: Python<'py>, req: &RecordedRequest, server: &CoreServe
         None => py.None().into_bound(py),
     };
     dict.set_item("json", json)?;
-    let at = req.received_at.saturating_duration_since(server.started_at()).as_secs_f64();
+    let at = req
+        .received_at
+        .saturating_duration_since(server.started_at())
+        .as_secs_f64();
     dict.set_item("received_at", at)?;
     Ok(dict)
 }
@@ -276,12 +338,19 @@ impl PyMockServer {
         reply: Option<String>,
         latency_ms: f64,
         chunk_delay_ms: f64,
-        stream_chunks: Option<i64>,
+        stream_chunks: Option<&Bound<'_, PyAny>>,
         port: i64,
         record: bool,
     ) -> PyResult<Self> {
-        let config =
-            build_config("127.0.0.1".to_owned(), port, reply, latency_ms, chunk_delay_ms, stream_chunks, record)?;
+        let config = build_config(
+            "127.0.0.1".to_owned(),
+            port,
+            reply,
+            latency_ms,
+            chunk_delay_ms,
+            stream_chunks,
+            record,
+        )?;
         let inner = py.detach(|| CoreServer::start(config)).map_err(io_error)?;
         Ok(PyMockServer { inner })
     }
@@ -329,8 +398,14 @@ impl PyMockServer {
     /// Queues faults (dicts); each chat request consumes the oldest one.
     fn push_faults(&self, faults: &Bound<'_, PyAny>) -> PyResult<()> {
         if !(faults.is_instance_of::<PyList>() || faults.is_instance_of::<PyTuple>()) {
-            let got = faults.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_owned());
-            return Err(PyTypeError::new_err(format!("push_faults() expects a list of dicts, got {got}")));
+            let got = faults
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".to_owned());
+            return Err(PyTypeError::new_err(format!(
+                "push_faults() expects a list of dicts, got {got}"
+            )));
         }
         let mut parsed = Vec::new();
         for item in faults.try_iter()? {
@@ -382,7 +457,10 @@ impl PyMockServer {
 /// Runs a mock server until a signal handler raises (Ctrl-C), calling `ready(base_url)` once
 /// it is listening. The GIL is released while waiting.
 #[pyfunction]
-#[pyo3(signature = (*, host=String::from("127.0.0.1"), port=0, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, record=true, ready=None))]
+#[pyo3(
+    signature = (*, host=String::from("127.0.0.1"), port=0, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, record=true, ready=None),
+    text_signature = "(*, host='127.0.0.1', port=0, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, record=True, ready=None)"
+)]
 #[allow(clippy::too_many_arguments)]
 fn serve_mock(
     py: Python<'_>,
@@ -391,7 +469,7 @@ fn serve_mock(
     reply: Option<String>,
     latency_ms: f64,
     chunk_delay_ms: f64,
-    stream_chunks: Option<i64>,
+    stream_chunks: Option<&Bound<'_, PyAny>>,
     record: bool,
     ready: Option<Bound<'_, PyAny>>,
 ) -> PyResult<()> {

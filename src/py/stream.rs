@@ -56,9 +56,9 @@ impl Ready {
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
-    fn __next__(&mut self, py: Python<'_>) -> PyErr {
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<()> {
         let value = self.value.take().unwrap_or_else(|| py.None());
-        PyStopIteration::new_err((value,))
+        Err(PyStopIteration::new_err((value,)))
     }
 }
 
@@ -103,10 +103,15 @@ impl PyChatStream {
         if state.finished {
             return Err(PyStopAsyncIteration::new_err(()));
         }
-        if state.in_flight.is_some() {
-            return Err(PyRuntimeError::new_err(
-                "anext() called while another anext() is still pending",
-            ));
+        if let Some(handle) = &state.in_flight {
+            if !handle.is_finished() {
+                return Err(PyRuntimeError::new_err(
+                    "anext() called while another anext() is still pending",
+                ));
+            }
+            // The previous read was cancelled from asyncio: its connection is gone.
+            state.close();
+            return Err(PyStopAsyncIteration::new_err(()));
         }
         let Some(mut stream) = state.stream.take() else {
             return Err(PyStopAsyncIteration::new_err(()));

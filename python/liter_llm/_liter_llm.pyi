@@ -1,0 +1,419 @@
+"""Type stubs for the native module `liter_llm._liter_llm`."""
+
+import builtins
+from types import TracebackType
+from typing import Any, final
+
+from typing_extensions import Self
+
+__version__: str
+
+# ----- client -----
+
+@final
+class LlmClient:
+    """An immutable async LLM client; safe to share across tasks, threads and event loops.
+
+    Args:
+        api_key: API key, sent as `Authorization: Bearer`; never shown in repr, logs or errors.
+        base_url: Override the provider base URL (default `https://api.openai.com/v1`).
+        model_hint: Hint for provider auto-detection (e.g. "groq/llama3-70b").
+        max_retries: Retries on 408/409/429/5xx and connection failures.
+        timeout: Seconds allowed for connect, for the response headers and between stream reads.
+        extra_headers: Headers added to every request.
+    """
+
+    def __new__(
+        cls,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        model_hint: str | None = None,
+        max_retries: int = 3,
+        timeout: float = 60.0,
+        extra_headers: dict[str, str] | None = None,
+    ) -> LlmClient: ...
+    @property
+    def base_url(self) -> str:
+        """The base URL requests go to."""
+    @property
+    def model_hint(self) -> str | None:
+        """The provider hint given at construction."""
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt."""
+    @property
+    def timeout(self) -> float:
+        """Timeout in seconds."""
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model_hint: str | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> LlmClient:
+        """A new client with some settings replaced; the rest are copied from this one."""
+    async def chat(self, **kwargs: Any) -> ChatCompletionResponse:
+        """Send a chat completion request.
+
+        Accepts the OpenAI Chat Completions parameters (model, messages, temperature, max_tokens, tools, ...).
+        Known parameters are type-checked before sending; `None` values are omitted; unknown ones pass
+        through; `extra_body` is merged into the body and `extra_headers` added to this request.
+        """
+    async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
+        """Start a streaming chat completion; resolves once the response headers arrived."""
+
+@final
+class ChatStreamIterator:
+    """Async iterator over `ChatCompletionChunk`s; also an async context manager."""
+
+    def __aiter__(self) -> Self: ...
+    async def __anext__(self) -> ChatCompletionChunk: ...
+    def cancel(self) -> None:
+        """Stop now: abort the read in flight and close the connection."""
+    async def aclose(self) -> None:
+        """Close the stream."""
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+        /,
+    ) -> bool: ...
+
+# ----- response models -----
+
+@final
+class Usage:
+    """Token counts for one request."""
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens in the prompt."""
+    @property
+    def completion_tokens(self) -> int:
+        """Tokens in the completion."""
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion."""
+    @property
+    def prompt_tokens_details(self) -> dict[str, Any] | None:
+        """Breakdown of prompt tokens (cached, audio), as sent."""
+    @property
+    def completion_tokens_details(self) -> dict[str, Any] | None:
+        """Breakdown of completion tokens (reasoning, audio), as sent."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class FunctionCall:
+    """The function a tool call invokes."""
+
+    @property
+    def name(self) -> str:
+        """Function name."""
+    @property
+    def arguments(self) -> str:
+        """Arguments as a JSON string."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ToolCall:
+    """A tool call made by the assistant."""
+
+    @property
+    def id(self) -> str:
+        """Call id, echoed back in the tool result."""
+    @property
+    def type(self) -> str:
+        """Always `function` today."""
+    @property
+    def function(self) -> FunctionCall:
+        """The call itself."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class AssistantMessage:
+    """The assistant's message in a non-streamed choice."""
+
+    @property
+    def role(self) -> str:
+        """Always `assistant`."""
+    @property
+    def content(self) -> str | None:
+        """Text content."""
+    @property
+    def tool_calls(self) -> list[ToolCall] | None:
+        """Tool calls made by the assistant."""
+    @property
+    def refusal(self) -> str | None:
+        """Refusal message."""
+    @property
+    def reasoning_content(self) -> str | None:
+        """Reasoning text, for providers that return it."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class Choice:
+    """One completion choice."""
+
+    @property
+    def index(self) -> int:
+        """Choice index."""
+    @property
+    def message(self) -> AssistantMessage:
+        """The assistant's message."""
+    @property
+    def finish_reason(self) -> str | None:
+        """Why generation stopped (stop, length, tool_calls, ...)."""
+    @property
+    def logprobs(self) -> dict[str, Any] | None:
+        """Token log probabilities, when requested."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ChatCompletionResponse:
+    """A chat completion."""
+
+    @property
+    def id(self) -> str:
+        """Response ID."""
+    @property
+    def object(self) -> str:
+        """Always `chat.completion`."""
+    @property
+    def created(self) -> int:
+        """Unix timestamp."""
+    @property
+    def model(self) -> str:
+        """Model used."""
+    @property
+    def choices(self) -> list[Choice]:
+        """Completion choices."""
+    @property
+    def usage(self) -> Usage | None:
+        """Token usage."""
+    @property
+    def system_fingerprint(self) -> str | None:
+        """Backend configuration fingerprint."""
+    @property
+    def service_tier(self) -> str | None:
+        """Service tier used."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class FunctionCallDelta:
+    """The streamed part of a function call."""
+
+    @property
+    def name(self) -> str | None:
+        """Function name (first delta only)."""
+    @property
+    def arguments(self) -> str | None:
+        """A fragment of the JSON arguments."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ToolCallDelta:
+    """A streamed fragment of a tool call."""
+
+    @property
+    def index(self) -> int:
+        """Which tool call this fragment extends."""
+    @property
+    def id(self) -> str | None:
+        """Call id (first delta only)."""
+    @property
+    def type(self) -> str | None:
+        """Call type (first delta only)."""
+    @property
+    def function(self) -> FunctionCallDelta | None:
+        """Function fragment."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class StreamDelta:
+    """What a chunk adds to the message."""
+
+    @property
+    def role(self) -> str | None:
+        """Role (first chunk only)."""
+    @property
+    def content(self) -> str | None:
+        """A text fragment."""
+    @property
+    def tool_calls(self) -> list[ToolCallDelta] | None:
+        """Tool-call fragments."""
+    @property
+    def refusal(self) -> str | None:
+        """A refusal fragment."""
+    @property
+    def reasoning_content(self) -> str | None:
+        """A reasoning fragment, for providers that stream it."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class StreamChoice:
+    """One choice within a stream chunk."""
+
+    @property
+    def index(self) -> int:
+        """Choice index."""
+    @property
+    def delta(self) -> StreamDelta:
+        """The increment."""
+    @property
+    def finish_reason(self) -> str | None:
+        """Set on the choice's last chunk."""
+    @property
+    def logprobs(self) -> dict[str, Any] | None:
+        """Token log probabilities, when requested."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ChatCompletionChunk:
+    """One streamed chunk, yielded by `chat_stream()`."""
+
+    @property
+    def id(self) -> str:
+        """Response ID (the same for every chunk)."""
+    @property
+    def object(self) -> str:
+        """Always `chat.completion.chunk`."""
+    @property
+    def created(self) -> int:
+        """Unix timestamp."""
+    @property
+    def model(self) -> str:
+        """Model used."""
+    @property
+    def choices(self) -> list[StreamChoice]:
+        """Stream choices with deltas (empty on the usage chunk)."""
+    @property
+    def usage(self) -> Usage | None:
+        """Token usage (final usage chunk only)."""
+    @property
+    def system_fingerprint(self) -> str | None:
+        """Backend configuration fingerprint."""
+    @property
+    def service_tier(self) -> str | None:
+        """Service tier used."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+# ----- errors -----
+
+class LlmError(Exception):
+    """Base class for all liter_llm errors."""
+
+    status_code: int | None
+    """HTTP status, or None when no response was received."""
+    body: Any
+    """The provider's parsed error object, or its raw text."""
+    request_id: str | None
+    """The provider's request id (x-request-id / request-id header)."""
+    provider: str | None
+    """Provider name."""
+    model: str | None
+    """Model of the failed request."""
+    retry_after: float | None
+    """Seconds the provider asked us to wait, when it said."""
+
+class AuthenticationError(LlmError):
+    """The API key was rejected (HTTP 401/403) or is missing."""
+
+class RateLimitedError(LlmError):
+    """Rate limit exceeded (HTTP 429)."""
+
+class BadRequestError(LlmError):
+    """The provider rejected the request (HTTP 400, 422, other 4xx)."""
+
+class ContextWindowExceededError(BadRequestError):
+    """The prompt exceeds the model's context window."""
+
+class ContentPolicyError(BadRequestError):
+    """The provider refused the content."""
+
+class NotFoundError(LlmError):
+    """Model or resource not found (HTTP 404)."""
+
+class ServerError(LlmError):
+    """Provider error (HTTP 500 and unlisted 5xx)."""
+
+class ServiceUnavailableError(LlmError):
+    """Provider temporarily unavailable (HTTP 502/503/504/529)."""
+
+class LlmTimeoutError(LlmError):
+    """The request timed out."""
+
+class NetworkError(LlmError):
+    """Network-level failure (connection refused or reset, DNS)."""
+
+class StreamingError(LlmError):
+    """The stream broke before its end."""
+
+class EndpointNotSupportedError(LlmError):
+    """The provider does not support the endpoint."""
+
+class InvalidHeaderError(LlmError):
+    """A header name or value is invalid."""
+
+class SerializationError(LlmError):
+    """A body could not be serialised or parsed."""
