@@ -9,6 +9,7 @@ an editable / develop install whose RECORD points elsewhere) and bytes with its 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -65,7 +66,17 @@ def _requires(dist: metadata.Distribution) -> list[str]:
 
 def main() -> None:
     dist_name, import_name = sys.argv[1], sys.argv[2]
-    dist = metadata.distribution(dist_name)
+    try:
+        dist = metadata.distribution(dist_name)
+    except metadata.PackageNotFoundError:  # a bare copy of the package (benches' "ours" snapshot): no metadata
+        spec = importlib.util.find_spec(import_name)
+        pkg_dir = Path(next(iter(spec.submodule_search_locations))).resolve()
+        size = sum(p.stat().st_size for p in _tree(pkg_dir))
+        version = getattr(importlib.import_module(import_name), "__version__", None)
+        print(
+            json.dumps({"dist": None, "version": version, "package_bytes": size, "with_deps_bytes": size, "deps": {}})
+        )
+        return
     own = _package_files(dist, import_name)
     seen = {_norm(dist_name)}
     todo = _requires(dist)

@@ -9,8 +9,8 @@
 #   liter121/  liter-llm==1.2.2 from PyPI (the older, different package; import name liter_llm)
 #   openai/    openai SDK
 #   aiohttp/   raw aiohttp floor
-#   ours/      our package from $OURS_WHEEL; without it, ours is not a venv but a
-#              pointer to the dev venv /work/main/.venv (where `maturin develop` installs)
+#   ours/      our package from $OURS_WHEEL; without it, a snapshot copy of the package that
+#              `maturin develop` installed into the dev venv /work/main/.venv (a DEBUG build unless --release)
 # Installed versions are written to .bench-venvs/versions.json.
 set -euo pipefail
 
@@ -44,25 +44,35 @@ make_venv liter121 "$LITER_OLD_PIN"
 make_venv openai "$OPENAI_PIN"
 make_venv aiohttp "$AIOHTTP_PIN"
 
-# ours: a real venv from a wheel when OURS_WHEEL is given, else a marker that points at the dev venv.
+# ours: its own venv holding either $OURS_WHEEL or a SNAPSHOT of the package that `maturin develop` put in the
+# dev venv (copied, so a rebuild by someone else during a run cannot change or crash the build under test).
+# Re-run this script to refresh the snapshot.
 OURS="$VENVS/ours"
+[[ -L "$OURS" ]] && rm -f "$OURS"   # older layout: a symlink to the dev venv
+[[ -x "$OURS/bin/python" ]] || "$PY" -m venv "$OURS"
 if [[ -n "${OURS_WHEEL:-}" ]]; then
   wheel="$(realpath "$OURS_WHEEL")"
-  if [[ -L "$OURS" || -f "$OURS/.dev-venv" ]]; then rm -rf "$OURS"; fi
-  [[ -x "$OURS/bin/python" ]] || "$PY" -m venv "$OURS"
   echo "[setup] ours: installing $wheel"
   "$OURS/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-  echo "$wheel" >"$OURS/.bench-pins"
+  echo "wheel $wheel" >"$OURS/.bench-pins"
 else
-  DEV="$ROOT/.venv"
-  if [[ -x "$OURS/bin/python" && ! -L "$OURS" && ! -f "$OURS/.dev-venv" ]]; then
-    echo "[setup] ours: keeping wheel venv ($(cat "$OURS/.bench-pins" 2>/dev/null || echo '?')); rm -rf $OURS to use the dev venv"
+  DEV_PY="$ROOT/.venv/bin/python"
+  src="$("$DEV_PY" -c 'import os, liter_llm; print(os.path.dirname(liter_llm.__file__))' 2>/dev/null || true)"
+  site="$("$OURS/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  "$OURS/bin/python" -m pip uninstall --quiet --yes liter-llm >/dev/null 2>&1 || true
+  rm -rf "$site/liter_llm"
+  if [[ -n "$src" ]]; then
+    cp -a "$src" "$site/liter_llm"
+    find "$site/liter_llm" -name __pycache__ -prune -exec rm -rf {} +
+    so="$(ls "$site"/liter_llm/*.so 2>/dev/null | head -1)"
+    echo "snapshot $src $(stat -c '%s bytes, mtime %y' "$so" 2>/dev/null)" >"$OURS/.bench-pins"
+    echo "[setup] ours: snapshot of the dev build $src ($(du -sh "$site/liter_llm" | cut -f1))"
   else
-    rm -rf "$OURS"
-    ln -s "$DEV" "$OURS"
-    echo "[setup] ours: -> dev venv $DEV (maturin develop build; a debug build is slow)"
+    echo "none: the dev venv $ROOT/.venv cannot import liter_llm (run maturin develop there)" >"$OURS/.bench-pins"
+    echo "[setup] ours: dev venv cannot import liter_llm yet; ours will be skipped"
   fi
 fi
+# ours' optional deps that the benchmark does not need are not installed; the mock server needs none.
 
 # Record versions (the import name is liter_llm for both liter venvs, so query distributions).
 "$PY" - "$VENVS" <<'EOF'
@@ -70,8 +80,8 @@ import json, subprocess, sys
 from pathlib import Path
 
 venvs = Path(sys.argv[1])
-dists = {"liter121": ["liter-llm"], "openai": ["openai", "httpx"], "aiohttp": ["aiohttp"],
-         "ours": ["liter-llm", "aiohttp"]}
+dists = {"liter121": ["liter-llm"], "openai": ["openai", "httpx2", "httpcore2", "pydantic", "pydantic_core"], "aiohttp": ["aiohttp"],
+         "ours": ["liter-llm"]}
 code = (
     "import json, platform, sys\n"
     "from importlib import metadata\n"
@@ -89,6 +99,12 @@ for name, ds in dists.items():
         continue
     res = subprocess.run([str(py), "-c", code, *ds], capture_output=True, text=True)
     versions[name] = json.loads(res.stdout) if res.returncode == 0 else {"error": res.stderr.strip()[-300:]}
+    pins = venvs / name / ".bench-pins"
+    if isinstance(versions[name], dict) and pins.exists():
+        versions[name]["source"] = pins.read_text().strip()
+    if name in ("ours", "liter121"):
+        res = subprocess.run([str(py), "-c", "import liter_llm; print(liter_llm.__version__)"], capture_output=True, text=True)
+        versions[name]["liter_llm.__version__"] = res.stdout.strip() or None
 (venvs / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
 for name, v in versions.items():
     print(f"[setup] {name}: {v}")

@@ -1,7 +1,8 @@
 //! The process-wide tokio runtime that drives every client, stream and mock server.
 //!
-//! It is created lazily on first use with two worker threads (the hot path is I/O bound) and is
-//! never dropped, so interpreter shutdown never waits on it.
+//! It is created lazily on first use and is never dropped, so interpreter shutdown never waits
+//! on it. Worker threads: `LITER_LLM_IO_THREADS` if set, else one (the work per request is a few
+//! microseconds, and one worker avoids cross-thread wake-ups and work stealing).
 
 use std::sync::OnceLock;
 
@@ -15,7 +16,11 @@ static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 /// Only if the OS refuses to spawn the worker threads, which leaves nothing to run on.
 pub fn get() -> &'static Runtime {
     RUNTIME.get_or_init(|| {
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let workers = std::env::var("LITER_LLM_IO_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| (1..=64).contains(n))
+            .unwrap_or(1);
         Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("liter-llm-io")

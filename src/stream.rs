@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::{Error, Kind, Result};
 use crate::http;
 use crate::sse::{Decoder, Event};
-use crate::types::{ChatCompletionChunk, FromJson};
+use crate::types::ChatCompletionChunk;
 
 /// An open chat stream. Dropping it closes the connection.
 #[derive(Debug)]
@@ -25,6 +25,7 @@ pub struct ChatStream {
     provider: &'static str,
     request_id: Option<String>,
     done: bool,
+    failed: Option<Error>,
 }
 
 impl ChatStream {
@@ -38,12 +39,13 @@ impl ChatStream {
             provider,
             request_id,
             done: false,
+            failed: None,
         }
     }
 
-    /// Whether `[DONE]` was seen.
+    /// Whether the stream has ended (`[DONE]` seen, or a failure that the next call reports).
     pub fn is_done(&self) -> bool {
-        self.done
+        self.done && self.failed.is_none()
     }
 
     /// Reads until at least one chunk is available (or the end), appending every decoded chunk
@@ -53,14 +55,18 @@ impl ChatStream {
     /// `Streaming` for a cut connection or an undecodable event, `Timeout` when a read stalls,
     /// or the provider's error from an error event.
     pub async fn next_batch(&mut self, out: &mut VecDeque<ChatCompletionChunk>) -> Result<bool> {
+        let before = out.len();
         loop {
-            let before = out.len();
-            self.drain_events(out)?;
-            if self.done {
-                return Ok(!out.is_empty());
-            }
+            self.drain_events(out);
             if out.len() > before {
+                // Chunks decoded before an error are delivered first; the error comes next call.
                 return Ok(true);
+            }
+            if let Some(err) = self.failed.take() {
+                return Err(err);
+            }
+            if self.done {
+                return Ok(false);
             }
             match http::next_chunk(&mut self.resp, self.timeout, true).await {
                 Ok(Some(bytes)) => self.decoder.feed(&bytes),
@@ -70,28 +76,35 @@ impl ChatStream {
                     } else {
                         "the connection closed before the end of the stream ([DONE] never arrived)"
                     };
+                    self.done = true;
                     return Err(self.context(Error::new(Kind::Streaming, why)));
                 }
-                Err(e) => return Err(self.context(e)),
+                Err(e) => {
+                    self.done = true;
+                    return Err(self.context(e));
+                }
             }
         }
     }
 
-    /// Decodes every complete buffered event into `out`.
-    fn drain_events(&mut self, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
+    /// Decodes every complete buffered event into `out`; the first failure ends the stream and
+    /// is kept for the next call.
+    fn drain_events(&mut self, out: &mut VecDeque<ChatCompletionChunk>) {
         while !self.done {
-            let event = match self.decoder.next_event() {
-                Ok(Some(event)) => event,
+            let decoded = match self.decoder.next_event() {
+                Ok(Some(event)) => self.handle(event),
                 Ok(None) => break,
-                Err(e) => {
-                    return Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}"))))
-                }
+                Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
             };
-            if let Some(chunk) = self.handle(event)? {
-                out.push_back(chunk);
+            match decoded {
+                Ok(Some(chunk)) => out.push_back(chunk),
+                Ok(None) => {}
+                Err(err) => {
+                    self.done = true;
+                    self.failed = Some(err);
+                }
             }
         }
-        Ok(())
     }
 
     fn handle(&mut self, event: Event) -> Result<Option<ChatCompletionChunk>> {
@@ -99,23 +112,33 @@ impl ChatStream {
             self.done = true;
             return Ok(None);
         }
+        if event.event.as_deref() != Some("error") {
+            if let Ok(mut chunk) = serde_json::from_str::<ChatCompletionChunk>(&event.data) {
+                if chunk.extra.get("error").is_none_or(Value::is_null) {
+                    return Ok(Some(chunk));
+                }
+                let body = Value::Object(std::mem::take(&mut chunk.extra));
+                return Err(self.context(Error::from_stream_event(body)));
+            }
+        }
+        // Slow path: an error event, or data that is not a chunk.
         let value: Value = serde_json::from_str(&event.data).map_err(|e| {
             self.context(Error::new(
                 Kind::Streaming,
                 format!("a stream event is not valid JSON: {e}"),
             ))
         })?;
-        let is_error_event = event.event.as_deref() == Some("error");
-        if is_error_event || value.get("error").is_some_and(|e| !e.is_null()) {
-            self.done = true;
+        if event.event.as_deref() == Some("error") || value.get("error").is_some_and(|e| !e.is_null()) {
             return Err(self.context(Error::from_stream_event(value)));
         }
-        ChatCompletionChunk::from_json(value).map(Some).map_err(|e| {
-            self.context(Error::new(
-                Kind::Streaming,
-                format!("a stream chunk has an unexpected shape: {e}"),
-            ))
-        })
+        let shape = serde_json::from_value::<ChatCompletionChunk>(value).err();
+        Err(self.context(Error::new(
+            Kind::Streaming,
+            format!(
+                "a stream chunk has an unexpected shape: {}",
+                shape.map_or_else(String::new, |e| e.to_string())
+            ),
+        )))
     }
 
     fn context(&self, err: Error) -> Error {

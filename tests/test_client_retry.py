@@ -178,7 +178,7 @@ async def test_the_initial_stream_request_is_retried(mock_server, make_client):
     client = make_client(mock_server.base_url, max_retries=1)
     mock_server.push_faults([{"status": 503, "retry_after_ms": 10}])
     stream = await client.chat_stream(model=MODEL, messages=user("streamed after retry"))
-    text = "".join(c.choices[0].delta.content or "" async for c in stream if c.choices)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "streamed after retry"
     assert mock_server.request_count == 2
 

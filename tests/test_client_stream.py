@@ -449,11 +449,13 @@ CUT_PREFIX = [ss.sse_event(e) for e in ss.text_chunks(["partial ", "answer"])[:-
         pytest.param("eof-unframed", id="clean-eof-content-length-without-done"),
     ],
 )
-async def test_a_stream_that_ends_before_done_raises_streaming_error(scenario, scenario_client, how):
+@pytest.mark.parametrize("one_write", [False, True], ids=["separate-writes", "one-write"])
+async def test_a_stream_that_ends_before_done_raises_streaming_error(scenario, scenario_client, how, one_write):
+    writes = [b"".join(CUT_PREFIX)] if one_write else CUT_PREFIX
     if how == "eof-unframed":
-        scenario.script(ss.sse_response(CUT_PREFIX, delay=0.01, chunked=False))
+        scenario.script(ss.sse_response(writes, delay=0.01, chunked=False))
     else:
-        scenario.script(ss.sse_response(CUT_PREFIX, delay=0.01, end=how))
+        scenario.script(ss.sse_response(writes, delay=0.01, end=how))
     stream = await scenario_client.chat_stream(model=MODEL, messages=user("hi"))
     got = []
     with pytest.raises(StreamingError):
@@ -517,9 +519,12 @@ ERROR_EVENTS = [
 ]
 
 
+@pytest.mark.parametrize("one_write", [False, True], ids=["separate-writes", "one-write"])
 @pytest.mark.parametrize(("error", "exc"), ERROR_EVENTS)
-async def test_an_error_event_mid_stream_raises_the_mapped_error(scenario, scenario_client, error, exc):
+async def test_an_error_event_mid_stream_raises_the_mapped_error(scenario, scenario_client, error, exc, one_write):
     writes = [*CUT_PREFIX, ss.sse_event({"error": error})]
+    if one_write:
+        writes = [b"".join(writes)]
     scenario.script(ss.sse_response(writes, delay=0.01))
     stream = await scenario_client.chat_stream(model=MODEL, messages=user("hi"))
     got = []

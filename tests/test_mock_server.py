@@ -9,10 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 import pytest
-
 from liter_llm.testing import MockServer
 
 MODEL = "gpt-4o-mini"
@@ -23,7 +22,7 @@ def chat_body(text: str = "Hello mock", **extra: Any) -> dict[str, Any]:
 
 
 class Answer:
-    def __init__(self, status: int, headers: dict[str, str], body: bytes, error: Optional[BaseException]) -> None:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, error: BaseException | None) -> None:
         self.status = status
         self.headers = headers
         self.body = body
@@ -51,7 +50,7 @@ def request(
     *,
     path: str = "/chat/completions",
     method: str = "POST",
-    headers: Optional[dict[str, str]] = None,
+    headers: dict[str, str] | None = None,
     timeout: float = 10,
 ) -> Answer:
     """Sends one request on a fresh connection and reads the whole body (or up to a cut)."""
@@ -65,7 +64,7 @@ def request(
         conn.request(method, "/v1" + path if not path.startswith("/v1") else path, body=payload, headers=all_headers)
         resp = conn.getresponse()
         got = b""
-        error: Optional[BaseException] = None
+        error: BaseException | None = None
         try:
             while True:
                 chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
@@ -148,7 +147,11 @@ def test_content_parts_fixed_reply_n_and_max_tokens():
         assert doc["choices"][0]["finish_reason"] == "length"
         assert doc["usage"]["completion_tokens"] == 2
     with MockServer() as srv:
-        parts = [{"type": "text", "text": "one"}, {"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "two"}]
+        parts = [
+            {"type": "text", "text": "one"},
+            {"type": "image_url", "image_url": {"url": "x"}},
+            {"type": "text", "text": "two"},
+        ]
         doc = request(srv.base_url, {"model": MODEL, "messages": [{"role": "user", "content": parts}]}).json()
         assert doc["choices"][0]["message"]["content"] == "one two"
 
@@ -452,9 +455,11 @@ def test_construction_errors():
         with pytest.raises(ValueError):
             MockServer(**kwargs)
     with pytest.raises(TypeError):
-        MockServer(stream_chunks="3")
+        MockServer(stream_chunks=3.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        MockServer("positional")  # type: ignore[misc]
+        MockServer(stream_chunks="abc")
+    with pytest.raises(TypeError):
+        MockServer("positional")  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------------------------------------

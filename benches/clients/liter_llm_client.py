@@ -36,7 +36,18 @@ def _info() -> dict[str, Any]:
         dist = metadata.version("liter-llm")
     except metadata.PackageNotFoundError:
         dist = None
-    return {"liter_llm.__version__": getattr(liter_llm, "__version__", None), "dist": dist, "file": liter_llm.__file__}
+    import glob
+    import os
+
+    sos = glob.glob(os.path.join(os.path.dirname(liter_llm.__file__), "*.so"))
+    st = os.stat(sos[0]) if sos else None
+    return {
+        "liter_llm.__version__": getattr(liter_llm, "__version__", None),
+        "dist": dist,
+        "file": liter_llm.__file__,
+        "so_bytes": st.st_size if st else None,
+        "so_mtime": st.st_mtime if st else None,
+    }
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Type stubs for the native module `liter_llm._liter_llm`."""
 
 import builtins
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, final
 
@@ -417,3 +418,131 @@ class InvalidHeaderError(LlmError):
 
 class SerializationError(LlmError):
     """A body could not be serialised or parsed."""
+
+# ----- mock provider (liter_llm.testing) -----
+
+@final
+class MockServer:
+    """An OpenAI-compatible mock LLM server running inside this process on 127.0.0.1.
+
+    It starts listening when constructed and serves ``POST /v1/chat/completions`` (also
+    ``/chat/completions``), plain and streamed (``"stream": true``, with
+    ``stream_options.include_usage``, ``n`` and ``max_tokens``/``max_completion_tokens``
+    truncation), plus ``GET /v1/models``. Other paths answer 404 with an OpenAI error body. The
+    reply is ``reply`` when given, else an echo of the last user message. Every response has an
+    ``x-request-id`` header.
+
+    Use it as a context manager, or call :meth:`close`; it also closes when garbage collected.
+
+    Args:
+        reply: Fixed reply text; ``None`` echoes the last user message.
+        latency_ms: Delay before the response headers of chat requests.
+        chunk_delay_ms: Delay between stream events.
+        stream_chunks: An int splits streamed replies into exactly that many content chunks of
+            nearly equal length (empty ones when the reply is shorter). A list of str makes the
+            reply their concatenation, streamed as exactly those pieces (a fault's ``reply`` still
+            wins). Default: one chunk per word, whitespace kept with the following word.
+        port: Port to bind; 0 picks a free port.
+        record: Keep a log of requests for :meth:`requests` (``request_count`` counts anyway).
+
+    Raises:
+        ValueError: A negative or non-finite delay, ``stream_chunks`` < 1 or an empty list, a port
+            outside 0..65535.
+        TypeError: An argument of the wrong type.
+        OSError: The port cannot be bound (e.g. already in use).
+    """
+
+    def __new__(
+        cls,
+        *,
+        reply: str | None = None,
+        latency_ms: float = 0.0,
+        chunk_delay_ms: float = 0.0,
+        stream_chunks: int | Sequence[str] | None = None,
+        port: int = 0,
+        record: bool = True,
+    ) -> Self: ...
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:{port}/v1``: the OpenAI base URL to give to a client."""
+    @property
+    def port(self) -> int:
+        """The bound port."""
+    @property
+    def request_count(self) -> int:
+        """Requests received (any path, faults included) since start or the last :meth:`reset`."""
+    @property
+    def pending_faults(self) -> int:
+        """Faults queued by :meth:`push_faults` and not consumed yet."""
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+    def requests(self) -> list[dict[str, Any]]:
+        """The recorded requests, oldest first (empty when ``record=False``).
+
+        Each dict has ``"method"`` (str), ``"path"`` (str, without the query), ``"query"``
+        (str | None), ``"headers"`` (dict[str, str], lowercase names, repeated headers joined with
+        ``", "``), ``"body"`` (bytes), ``"json"`` (the parsed body, or None when it is not JSON) and
+        ``"received_at"`` (float, seconds since the server started).
+        """
+    def push_faults(self, faults: Sequence[dict[str, Any]]) -> None:
+        """Queues faults; each chat request consumes the oldest one (FIFO), then serving is normal.
+
+        Fault keys (all optional):
+
+        * ``status`` (int, 200..599): answer with this status. >= 400 sends ``body`` or a realistic
+          OpenAI error body for the status (429 ``rate_limit_exceeded``, 401 ``invalid_api_key``,
+          500 ``server_error``, 503 ``overloaded``...). < 400 serves normally with that status.
+        * ``body`` (dict | list | str): send this body instead (dicts as JSON, str as plain text).
+        * ``headers`` (dict[str, str] | list[tuple[str, str]]): extra response headers.
+        * ``retry_after`` (float seconds) / ``retry_after_ms`` (int): ``Retry-After`` /
+          ``retry-after-ms`` headers.
+        * ``delay_ms`` (float): wait before the response headers (added to ``latency_ms``).
+        * ``cut_after`` (int): stream: drop the connection after N content chunks, without
+          ``[DONE]``; non-stream: send the headers and half the body, then drop the connection.
+        * ``malformed`` (bool): 200 with a body that is not valid JSON; a stream gets one broken
+          ``data:`` line right after the role chunk and then continues.
+        * ``error_event`` (dict | str): stream only: after ``cut_after`` (default 0) content chunks
+          send ``data: {"error": ...}`` and end the stream without ``[DONE]``; a str becomes the
+          error message.
+        * ``reply`` (str): reply text for this request.
+
+        Raises:
+            ValueError: An unknown key or a bad value (status out of range, negative number,
+                invalid header).
+            TypeError: ``faults`` is not a list of dicts, or a value has the wrong type.
+        """
+    def reset(self) -> None:
+        """Clears the request log, the request count and the queued faults."""
+    def close(self) -> None:
+        """Stops accepting connections and drops the open ones. Idempotent."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+def serve_mock(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    reply: str | None = None,
+    latency_ms: float = 0.0,
+    chunk_delay_ms: float = 0.0,
+    stream_chunks: int | Sequence[str] | None = None,
+    record: bool = True,
+    ready: Callable[[str], object] | None = None,
+) -> None:
+    """Runs a mock server (same options as :class:`MockServer`, plus ``host``) until interrupted.
+
+    Calls ``ready(base_url)`` once the server is listening, then blocks with the GIL released,
+    checking for signals every 100 ms. Returns by raising whatever a signal handler raises
+    (``KeyboardInterrupt`` on Ctrl-C); the server is closed first. Re-exported as
+    ``liter_llm.testing.serve``.
+
+    Raises:
+        ValueError: Bad options.
+        OSError: The address cannot be bound.
+    """

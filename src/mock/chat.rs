@@ -526,7 +526,11 @@ mod unit {
 
     #[test]
     fn content_parts_are_joined() {
-        let parts = json!([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}, {"type": "text", "text": "b"}]);
+        let parts = json!([
+            {"type": "text", "text": "a"},
+            {"type": "image_url", "image_url": {}},
+            {"type": "text", "text": "b"},
+        ]);
         assert_eq!(content_text(Some(&parts)), "a b");
     }
 

@@ -89,7 +89,10 @@ fn post_raw(server: &MockServer, path: &str, body: Vec<u8>) -> Answer {
 }
 
 fn chat(content: &str) -> Value {
-    json!({"model": "gpt-test", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]})
+    json!({
+        "model": "gpt-test",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}],
+    })
 }
 
 fn stream_chat(content: &str) -> Value {
@@ -140,8 +143,12 @@ fn plain_reply_echoes_last_user_message() {
 #[test]
 fn content_parts_fixed_reply_n_and_fallback() {
     let server = server(MockConfig::default());
-    let parts = json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "one"}, {"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "two"}]}]});
+    let content = json!([
+        {"type": "text", "text": "one"},
+        {"type": "image_url", "image_url": {"url": "x"}},
+        {"type": "text", "text": "two"},
+    ]);
+    let parts = json!({"model": "m", "messages": [{"role": "user", "content": content}]});
     assert_eq!(
         post(&server, &parts).json()["choices"][0]["message"]["content"],
         "one two"

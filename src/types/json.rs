@@ -1,123 +1,137 @@
-//! The `FromJson` / `ToJson` traits and the `model!` macro that derives both for a struct.
+//! Lenient decoding and re-encoding of models, and the `model!` macro that derives both.
+//!
+//! Decoding goes straight from JSON text to the typed struct through serde (no intermediate
+//! tree): a missing or `null` field takes its default, integers may arrive as floats, and any key
+//! the model does not name is kept in `extra`. A field of the wrong JSON type is an error.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
 
-/// A JSON value did not have the shape a model expects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonError {
-    /// Dotted path of the offending field, e.g. `choices.message.content`.
-    pub path: String,
-    /// What was expected there.
-    pub expected: &'static str,
+/// A model field type that decodes leniently.
+pub trait Field: Sized {
+    /// Decodes the field from any serde deserializer.
+    ///
+    /// # Errors
+    /// When the value has the wrong JSON type.
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error>;
 }
 
-impl JsonError {
-    pub(crate) fn new(expected: &'static str) -> Self {
-        JsonError {
-            path: String::new(),
-            expected,
-        }
-    }
+/// Adapter giving every [`Field`] a `Deserialize` impl.
+pub struct Lenient<T>(pub T);
 
-    /// Prefixes the path with the enclosing field name.
-    #[must_use]
-    pub(crate) fn at(mut self, field: &str) -> Self {
-        if self.path.is_empty() {
-            self.path = field.to_owned();
+impl<'de, T: Field> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::decode(d).map(Lenient)
+    }
+}
+
+impl Field for String {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<String>::deserialize(d).map(Option::unwrap_or_default)
+    }
+}
+
+struct IntVisitor;
+
+impl Visitor<'_> for IntVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        // Truncation is intended: some servers send float timestamps.
+        if v.is_finite() {
+            Ok(v as i64)
         } else {
-            self.path = format!("{field}.{}", self.path);
+            Err(E::custom("integer out of range"))
         }
-        self
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<i64, E> {
+        Ok(0)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<i64, E> {
+        Ok(0)
     }
 }
 
-impl fmt::Display for JsonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "expected {}", self.expected)
-        } else {
-            write!(f, "field `{}`: expected {}", self.path, self.expected)
-        }
+impl Field for i64 {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IntVisitor)
     }
 }
 
-impl std::error::Error for JsonError {}
+impl Field for u64 {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::try_from(i64::decode(d)?).map_err(|_| de::Error::custom("expected a non-negative integer"))
+    }
+}
 
-/// Builds a value from parsed JSON, taking ownership to avoid copies.
-pub trait FromJson: Sized {
-    /// Converts `value`; `null` is accepted wherever a default exists.
-    fn from_json(value: Value) -> Result<Self, JsonError>;
+impl Field for u32 {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u32::try_from(i64::decode(d)?).map_err(|_| de::Error::custom("expected a small non-negative integer"))
+    }
+}
+
+impl Field for Value {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d)
+    }
+}
+
+impl<T: Field> Field for Option<T> {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<Lenient<T>>::deserialize(d).map(|o| o.map(|l| l.0))
+    }
+}
+
+impl<T: Field> Field for Vec<T> {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Option::<Vec<Lenient<T>>>::deserialize(d)?;
+        Ok(items.map(|v| v.into_iter().map(|l| l.0).collect()).unwrap_or_default())
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+pub struct Key<'de>(pub Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
 }
 
 /// Turns a model back into JSON.
 pub trait ToJson {
     /// The JSON form, including unmodeled fields.
     fn to_json(&self) -> Value;
-}
-
-impl FromJson for String {
-    fn from_json(value: Value) -> Result<Self, JsonError> {
-        match value {
-            Value::String(s) => Ok(s),
-            Value::Null => Ok(String::new()),
-            _ => Err(JsonError::new("a string")),
-        }
-    }
-}
-
-impl FromJson for i64 {
-    fn from_json(value: Value) -> Result<Self, JsonError> {
-        match value {
-            Value::Number(n) => n
-                .as_i64()
-                // Truncation is intended: some servers send float timestamps.
-                .or_else(|| n.as_f64().map(|f| f as i64))
-                .ok_or_else(|| JsonError::new("an integer")),
-            Value::Null => Ok(0),
-            _ => Err(JsonError::new("an integer")),
-        }
-    }
-}
-
-impl FromJson for u64 {
-    fn from_json(value: Value) -> Result<Self, JsonError> {
-        let n = i64::from_json(value)?;
-        u64::try_from(n).map_err(|_| JsonError::new("a non-negative integer"))
-    }
-}
-
-impl FromJson for u32 {
-    fn from_json(value: Value) -> Result<Self, JsonError> {
-        let n = i64::from_json(value)?;
-        u32::try_from(n).map_err(|_| JsonError::new("a small non-negative integer"))
-    }
-}
-
-impl FromJson for Value {
-    fn from_json(value: Value) -> Result<Self, JsonError> {
-        Ok(value)
-    }
-}
-
-impl<T: FromJson> FromJson for Option<T> {
-    fn from_json(value: Value) -> Result<Self, JsonError> {
-        match value {
-            Value::Null => Ok(None),
-            v => T::from_json(v).map(Some),
-        }
-    }
-}
-
-impl<T: FromJson> FromJson for Vec<T> {
-    fn from_json(value: Value) -> Result<Self, JsonError> {
-        match value {
-            Value::Array(items) => items.into_iter().map(T::from_json).collect(),
-            Value::Null => Ok(Vec::new()),
-            _ => Err(JsonError::new("a list")),
-        }
-    }
 }
 
 impl ToJson for String {
@@ -155,12 +169,8 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
 }
 
-/// Removes `key` from `map` and converts it, tagging errors with the key.
-pub(crate) fn take<T: FromJson>(map: &mut Map<String, Value>, key: &str) -> Result<T, JsonError> {
-    T::from_json(map.remove(key).unwrap_or(Value::Null)).map_err(|e| e.at(key))
-}
-
-/// Declares a model struct with `extra` and derives `FromJson`, `ToJson`, `Default`, `PartialEq`.
+/// Declares a model struct with `extra` and derives `Deserialize` (lenient), `Field`, `ToJson`,
+/// `Default` and `PartialEq`.
 macro_rules! model {
     (
         $(#[$meta:meta])*
@@ -176,15 +186,37 @@ macro_rules! model {
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
 
-        impl $crate::types::FromJson for $name {
-            fn from_json(value: serde_json::Value) -> Result<Self, $crate::types::JsonError> {
-                let serde_json::Value::Object(mut map) = value else {
-                    return Err($crate::types::JsonError::new("an object"));
-                };
-                Ok($name {
-                    $( $field: $crate::types::json::take(&mut map, $key)?, )*
-                    extra: map,
-                })
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct ModelVisitor;
+                impl<'de> serde::de::Visitor<'de> for ModelVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " object"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some($crate::types::json::Key(key)) = map.next_key()? {
+                            match key.as_ref() {
+                                $( $key => {
+                                    out.$field = map.next_value::<$crate::types::json::Lenient<$ty>>()?.0;
+                                } )*
+                                _ => {
+                                    let value = map.next_value::<serde_json::Value>()?;
+                                    out.extra.insert(key.into_owned(), value);
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(ModelVisitor)
+            }
+        }
+
+        impl $crate::types::json::Field for $name {
+            fn decode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <Option<$name> as serde::Deserialize>::deserialize(d).map(Option::unwrap_or_default)
             }
         }
 

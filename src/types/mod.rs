@@ -3,13 +3,13 @@
 //! Every model keeps the fields a provider sent that we do not model in `extra`, so nothing is
 //! dropped: `to_json()` gives back the modeled fields (absent optional ones as `null`) plus the
 //! extras. Parsing is tolerant: a missing field takes its default, but a field of the wrong JSON
-//! type is an error naming the field.
+//! type is an error.
 
 mod chat;
-mod json;
+pub(crate) mod json;
 
 pub use chat::{
     AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, FunctionCall, FunctionCallDelta,
     StreamChoice, StreamDelta, ToolCall, ToolCallDelta, Usage,
 };
-pub use json::{FromJson, JsonError, ToJson};
+pub use json::ToJson;

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from types import FrameType
-from typing import Optional, Sequence
 
 from liter_llm._liter_llm import serve_mock
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
@@ -85,7 +85,7 @@ def _announce(base_url: str) -> None:
     print(f"liter_llm mock server listening on {base_url}", flush=True)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM stops the server like Ctrl-C does, so both exit cleanly.
     signal.signal(signal.SIGTERM, _raise_interrupt)
