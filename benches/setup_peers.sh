@@ -65,7 +65,8 @@ else
     cp -a "$src" "$site/liter_llm"
     find "$site/liter_llm" -name __pycache__ -prune -exec rm -rf {} +
     so="$(ls "$site"/liter_llm/*.so 2>/dev/null | head -1)"
-    echo "snapshot $src $(stat -c '%s bytes, mtime %y' "$so" 2>/dev/null)" >"$OURS/.bench-pins"
+    origin="$(cat "$(dirname "$src")"/liter_llm-*.dist-info/direct_url.json 2>/dev/null | tr -d '\n' || true)"
+    echo "snapshot $src $(stat -c '%s bytes, mtime %y' "$so" 2>/dev/null) ${origin:-(maturin develop)}" >"$OURS/.bench-pins"
     echo "[setup] ours: snapshot of the dev build $src ($(du -sh "$site/liter_llm" | cut -f1))"
   else
     echo "none: the dev venv $ROOT/.venv cannot import liter_llm (run maturin develop there)" >"$OURS/.bench-pins"

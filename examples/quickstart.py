@@ -41,7 +41,9 @@ async def main() -> None:
         # ...and surfaces as a typed error once retries run out.
         server.push_faults([{"status": 429, "retry_after": 0.1}] * 2)
         try:
-            await client.with_options(max_retries=1).chat(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+            await client.with_options(max_retries=1).chat(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+            )
         except RateLimitedError as err:
             print(f"typed error: {type(err).__name__}: status={err.status_code} retry_after={err.retry_after}")
 

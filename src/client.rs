@@ -94,7 +94,13 @@ impl Client {
     /// As [`Client::chat`], for failures before the stream starts.
     pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
         let resp = self.send(&self.chat_url, &request).await?;
-        Ok(ChatStream::new(resp, self.config.timeout, request.model, PROVIDER))
+        Ok(ChatStream::new(
+            resp,
+            self.config.timeout,
+            request.model,
+            PROVIDER,
+            self.config.api_key.clone(),
+        ))
     }
 
     /// POSTs `request` to `url`, retrying as the policy says; returns a successful response.

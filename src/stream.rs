@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::config::Secret;
 use crate::error::{Error, Kind, Result};
 use crate::http;
 use crate::sse::{Decoder, Event};
@@ -23,13 +24,20 @@ pub struct ChatStream {
     timeout: Duration,
     model: String,
     provider: &'static str,
+    secret: Secret,
     request_id: Option<String>,
     done: bool,
     failed: Option<Error>,
 }
 
 impl ChatStream {
-    pub(crate) fn new(resp: reqwest::Response, timeout: Duration, model: String, provider: &'static str) -> Self {
+    pub(crate) fn new(
+        resp: reqwest::Response,
+        timeout: Duration,
+        model: String,
+        provider: &'static str,
+        secret: Secret,
+    ) -> Self {
         let request_id = http::request_id(resp.headers());
         ChatStream {
             resp,
@@ -37,6 +45,7 @@ impl ChatStream {
             timeout,
             model,
             provider,
+            secret,
             request_id,
             done: false,
             failed: None,
@@ -144,5 +153,6 @@ impl ChatStream {
     fn context(&self, err: Error) -> Error {
         err.with_context(self.provider, Some(&self.model))
             .with_request_id(self.request_id.clone())
+            .redact(self.secret.expose())
     }
 }

@@ -53,6 +53,7 @@ class RecordedRequest:
     header_items: list[tuple[str, str]]
     body: bytes
     arrived: float
+    peer: tuple[str, int] | None = None
     finished: threading.Event = field(default_factory=threading.Event)
     disconnected: threading.Event = field(default_factory=threading.Event)
 
@@ -281,6 +282,7 @@ class ScenarioServer:
                     header_items=[(k, v) for k, v in request.headers.items()],
                     body=body,
                     arrived=time.monotonic(),
+                    peer=request.transport.get_extra_info("peername") if request.transport else None,
                 )
                 self._requests.append(rec)
                 handler = self._script.popleft() if self._script else self._default

@@ -379,3 +379,11 @@ async def test_a_5_mb_request_body_is_sent_intact(scenario, scenario_client):
     r = await scenario_client.chat(model=MODEL, messages=user(text))
     assert scenario.requests[0].json["messages"][0]["content"] == text
     assert r.choices[0].message.content == text
+
+
+async def test_sequential_requests_reuse_the_connection(scenario, scenario_client):
+    for i in range(10):
+        await scenario_client.chat(model=MODEL, messages=user(f"n{i}"))
+    peers = {r.peer for r in scenario.requests}
+    assert len(scenario.requests) == 10
+    assert len(peers) <= 2, peers

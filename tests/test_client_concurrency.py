@@ -69,9 +69,14 @@ async def test_mixed_streams_and_requests_with_some_failures(mock_server, client
 # --------------------------------------------------------------------------------------------
 
 
-async def test_cancelling_a_request_returns_at_once_and_drops_the_connection(scenario, scenario_client):
+@pytest.mark.parametrize("method", ["chat", "chat_stream"])
+async def test_cancelling_a_request_returns_at_once_and_drops_the_connection(scenario, scenario_client, method):
     scenario.script(ss.hang())
-    task = asyncio.create_task(call(scenario_client))
+
+    async def pending():
+        return await getattr(scenario_client, method)(model=MODEL, messages=user("hi"))
+
+    task = asyncio.create_task(pending())
     assert await scenario.async_wait_for_requests(1, 10)
 
     start = time.monotonic()

@@ -241,6 +241,7 @@ async def test_a_mock_401_maps_to_authentication_error(mock_server, client):
 # --------------------------------------------------------------------------------------------
 
 BAD_SUCCESS_BODIES = [
+    pytest.param(b"", id="empty"),
     pytest.param(b"this is not json", id="text"),
     pytest.param(b'{"id": "chatcmpl-1", "choices": [', id="truncated-json"),
     pytest.param(b"[1, 2, 3]", id="top-level-array"),

@@ -342,6 +342,15 @@ async def test_multibyte_characters_split_across_writes(scenario, scenario_clien
     assert text_of(chunks) == text
 
 
+async def test_a_1_mb_event_split_over_many_writes(scenario, scenario_client):
+    big = "δ€𝄞x" * (1024 * 1024 // 10)
+    payload = ss.sse_body(ss.text_chunks(["start ", big, " end"]))
+    writes = [payload[i : i + 7919] for i in range(0, len(payload), 7919)]
+    scenario.script(ss.sse_response(writes))
+    chunks = await _collect(scenario_client)
+    assert text_of(chunks) == "start " + big + " end"
+
+
 async def test_the_stream_ends_at_done_even_if_the_server_keeps_the_connection_open(scenario, scenario_client):
     scenario.script(ss.sse_response([ss.sse_body(EVENTS)], end="hang"))
     start = time.monotonic()

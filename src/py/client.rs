@@ -9,7 +9,7 @@ use pyo3::types::PyDict;
 
 use crate::client::Client;
 use crate::config::{ClientConfig, Secret};
-use crate::py::driver::Driver;
+use crate::py::call::{LlmCall, Start};
 use crate::py::request::chat_request;
 use crate::py::stream::PyChatStream;
 use crate::py::types::PyChatCompletionResponse;
@@ -125,28 +125,35 @@ impl PyLlmClient {
         })
     }
 
-    /// Sends a chat completion; resolves to a `ChatCompletionResponse`.
+    /// Sends a chat completion; a coroutine resolving to a `ChatCompletionResponse`.
     #[pyo3(signature = (**kwargs))]
-    fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
         let request = chat_request(kwargs, false)?;
         let client = Arc::clone(&self.inner);
-        let (future, _) = Driver::current(py)?.spawn(py, async move { client.chat(request).await }, |py, result| {
-            Ok(Py::new(py, PyChatCompletionResponse(result?))?.into_any())
-        })?;
-        Ok(future)
+        let start: Start = Box::new(move |py, driver| {
+            let work = async move { client.chat(request).await };
+            let finish = |py: Python<'_>, result: crate::Result<_>| {
+                Ok(Py::new(py, PyChatCompletionResponse(result?))?.into_any())
+            };
+            Ok(driver.spawn(py, work, finish)?.0)
+        });
+        Bound::new(py, LlmCall::new(py, start)?)
     }
 
-    /// Starts a streamed chat completion; resolves to a `ChatStreamIterator` once the response
-    /// headers arrived (errors before the stream starts are raised here).
+    /// Starts a streamed chat completion; a coroutine resolving to a `ChatStreamIterator` once
+    /// the response headers arrived (errors before the stream starts are raised here). The
+    /// request is sent at once when called inside a running event loop.
     #[pyo3(signature = (**kwargs))]
-    fn chat_stream<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    fn chat_stream<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
         let request = chat_request(kwargs, true)?;
         let client = Arc::clone(&self.inner);
-        let (future, _) =
-            Driver::current(py)?.spawn(py, async move { client.chat_stream(request).await }, |py, result| {
-                Ok(Py::new(py, PyChatStream::new(result?))?.into_any())
-            })?;
-        Ok(future)
+        let start: Start = Box::new(move |py, driver| {
+            let work = async move { client.chat_stream(request).await };
+            let finish =
+                |py: Python<'_>, result: crate::Result<_>| Ok(Py::new(py, PyChatStream::new(result?))?.into_any());
+            Ok(driver.spawn(py, work, finish)?.0)
+        });
+        Bound::new(py, LlmCall::new(py, start)?)
     }
 
     fn __repr__(&self) -> String {

@@ -12,7 +12,7 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use pyo3::exceptions::PyNotImplementedError;
+use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -152,19 +152,30 @@ impl Driver {
     /// # Errors
     /// `RuntimeError` when no event loop is running in this thread.
     pub fn current(py: Python<'_>) -> PyResult<Driver> {
-        let event_loop = GET_RUNNING_LOOP.import(py, "asyncio", "get_running_loop")?.call0()?;
+        Self::running(py)?.ok_or_else(|| PyRuntimeError::new_err("no running event loop"))
+    }
+
+    /// The driver of the running event loop, or `None` when no loop runs in this thread.
+    ///
+    /// # Errors
+    /// Only if asyncio cannot be imported or the driver cannot be registered.
+    pub fn running(py: Python<'_>) -> PyResult<Option<Driver>> {
+        let event_loop = GET_RUNNING_LOOP.import(py, "asyncio", "_get_running_loop")?.call0()?;
+        if event_loop.is_none() {
+            return Ok(None);
+        }
         let cached = LAST.with_borrow(|last| {
             last.as_ref()
                 .filter(|s| s.event_loop.as_ptr() == event_loop.as_ptr())
                 .map(|s| Arc::clone(s))
         });
         if let Some(shared) = cached {
-            return Ok(Driver { shared });
+            return Ok(Some(Driver { shared }));
         }
         let shared = Self::lookup_or_create(py, &event_loop)?;
         let old = LAST.with_borrow_mut(|last| last.replace(ManuallyDrop::new(Arc::clone(&shared))));
         drop(old.map(ManuallyDrop::into_inner));
-        Ok(Driver { shared })
+        Ok(Some(Driver { shared }))
     }
 
     fn lookup_or_create(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Shared>> {

@@ -1,5 +1,6 @@
 //! PyO3 bindings: the only place that knows about Python. Defines the `liter_llm._liter_llm` module.
 
+mod call;
 mod client;
 pub mod convert;
 mod driver;
@@ -21,6 +22,7 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     types::register(m)?;
     m.add_class::<client::PyLlmClient>()?;
+    call::register(m)?;
     m.add_class::<stream::PyChatStream>()?;
     mock::register(m)?;
     Ok(())
