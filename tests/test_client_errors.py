@@ -169,15 +169,6 @@ CONTEXT_WINDOW = [
 ]
 
 
-@pytest.mark.parametrize("payload", CONTEXT_WINDOW)
-async def test_context_window_exceeded(scenario, scenario_client, payload):
-    scenario.script(ss.json_response(payload, status=400))
-    with pytest.raises(ContextWindowExceededError) as info:
-        await scenario_client.chat(model=MODEL, messages=user("hi"))
-    assert info.value.status_code == 400
-    assert payload["error"]["message"] in str(info.value)
-
-
 CONTENT_POLICY = [
     pytest.param(ss.error_body("Rejected.", code="content_policy_violation"), id="code-violation"),
     pytest.param(ss.error_body("Filtered.", code="content_filter"), id="code-filter"),
@@ -188,10 +179,14 @@ CONTENT_POLICY = [
 ]
 
 
-@pytest.mark.parametrize("payload", CONTENT_POLICY)
-async def test_content_policy(scenario, scenario_client, payload):
+@pytest.mark.parametrize(
+    ("payload", "error_class"),
+    [pytest.param(p.values[0], ContextWindowExceededError, id=p.id) for p in CONTEXT_WINDOW]
+    + [pytest.param(p.values[0], ContentPolicyError, id=p.id) for p in CONTENT_POLICY],
+)
+async def test_bad_request_refined_from_the_body(scenario, scenario_client, payload, error_class):
     scenario.script(ss.json_response(payload, status=400))
-    with pytest.raises(ContentPolicyError) as info:
+    with pytest.raises(error_class) as info:
         await scenario_client.chat(model=MODEL, messages=user("hi"))
     assert info.value.status_code == 400
     assert payload["error"]["message"] in str(info.value)

@@ -307,15 +307,7 @@ fn stream_chunks_and_delay() {
         started.elapsed()
     );
     assert_eq!(events.len(), 7);
-    let pieces: Vec<String> = events[1..5]
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<Value>(e).expect("json")["choices"][0]["delta"]["content"]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned()
-        })
-        .collect();
+    let pieces = content_pieces(&events[1..5]);
     assert_eq!(pieces, vec!["abc", "def", "gh", "ij"]);
 }
 
@@ -332,15 +324,7 @@ fn explicit_stream_pieces() {
         ..MockConfig::default()
     });
     let events = post(&server, &stream_chat("ignored")).events();
-    let pieces: Vec<String> = events[1..5]
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<Value>(e).expect("json")["choices"][0]["delta"]["content"]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned()
-        })
-        .collect();
+    let pieces = content_pieces(&events[1..5]);
     assert_eq!(pieces, given);
     assert_eq!(events.len(), 7);
     assert_eq!(
@@ -657,4 +641,17 @@ fn concurrent_keep_alive_load() {
     });
     assert_eq!(ok, 1000);
     assert_eq!(server.request_count(), 1000);
+}
+
+/// The `delta.content` of each SSE data payload.
+fn content_pieces(events: &[String]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e).expect("json")["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect()
 }

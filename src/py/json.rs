@@ -18,6 +18,16 @@ pub fn write_json(out: &mut Vec<u8>, value: &Bound<'_, PyAny>) -> PyResult<()> {
     write_value(out, value, 0)
 }
 
+/// The JSON value of a Python object, with the same rules as [`write_json`].
+///
+/// # Errors
+/// As [`write_json`].
+pub fn to_value(value: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    let mut out = Vec::new();
+    write_json(&mut out, value)?;
+    serde_json::from_slice(&out).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 fn write_str(out: &mut Vec<u8>, s: &Bound<'_, PyString>) -> PyResult<()> {
     let text = s.to_cow()?;
     serde_json::to_writer(&mut *out, text.as_ref()).map_err(|e| PyValueError::new_err(e.to_string()))

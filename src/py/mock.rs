@@ -7,16 +7,13 @@ use std::time::Duration;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use serde_json::{Map, Number, Value};
 
 use crate::mock::{Fault, MockConfig, MockServer as CoreServer, RecordedRequest};
 use crate::py::convert::value_to_py;
+use crate::py::json::{to_value, type_name};
 
 /// How often the blocking `serve_mock` checks for signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
-
-/// Deepest nesting accepted when converting fault bodies to JSON.
-const MAX_DEPTH: usize = 64;
 
 /// Keys accepted in a fault dict.
 const FAULT_KEYS: &[&str] = &[
@@ -87,11 +84,7 @@ fn build_config(
             (None, Some(pieces))
         }
         Some(obj) => {
-            let got = obj
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "?".to_owned());
+            let got = type_name(obj);
             return Err(PyTypeError::new_err(format!(
                 "stream_chunks must be an int or a list of str, got {got}"
             )));
@@ -109,66 +102,8 @@ fn build_config(
     })
 }
 
-/// A Python value as JSON (dict keys must be strings).
-fn py_to_json(obj: &Bound<'_, PyAny>, what: &str, depth: usize) -> PyResult<Value> {
-    if depth > MAX_DEPTH {
-        return Err(PyValueError::new_err(format!("{what} is nested too deeply")));
-    }
-    if obj.is_none() {
-        return Ok(Value::Null);
-    }
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if obj.is_instance_of::<PyInt>() {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(Value::from(i));
-        }
-        if let Ok(u) = obj.extract::<u64>() {
-            return Ok(Value::from(u));
-        }
-        return Err(PyValueError::new_err(format!("{what}: integer out of JSON range")));
-    }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        let f = f.value();
-        return Number::from_f64(f)
-            .map(Value::Number)
-            .ok_or_else(|| PyValueError::new_err(format!("{what}: {f} is not valid JSON")));
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_cow()?.into_owned()));
-    }
-    if let Ok(dict) = obj.cast::<PyDict>() {
-        let mut map = Map::with_capacity(dict.len());
-        for (k, v) in dict.iter() {
-            let key = k
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("{what}: dict keys must be str")))?
-                .to_cow()?
-                .into_owned();
-            map.insert(key, py_to_json(&v, what, depth + 1)?);
-        }
-        return Ok(Value::Object(map));
-    }
-    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        let mut items = Vec::new();
-        for item in obj.try_iter()? {
-            items.push(py_to_json(&item?, what, depth + 1)?);
-        }
-        return Ok(Value::Array(items));
-    }
-    Err(PyTypeError::new_err(format!(
-        "{what} must be JSON-compatible (dict, list, str, int, float, bool, None), got {}",
-        obj.get_type().name()?
-    )))
-}
-
 fn type_error(key: &str, expected: &str, got: &Bound<'_, PyAny>) -> PyErr {
-    let got = got
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".to_owned());
+    let got = type_name(got);
     PyTypeError::new_err(format!("fault key {key:?} must be {expected}, got {got}"))
 }
 
@@ -255,7 +190,7 @@ fn fault_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Fault> {
                         .ok_or_else(|| PyValueError::new_err(format!("fault status must be 200..599, got {status}")))?,
                 );
             }
-            "body" => fault.body = Some(py_to_json(&value, "fault body", 0)?),
+            "body" => fault.body = Some(to_value(&value)?),
             "headers" => fault.headers = headers(&value)?,
             "retry_after" => fault.retry_after = Some(number("retry_after", &value)?),
             "retry_after_ms" => fault.retry_after_ms = Some(non_negative_int("retry_after_ms", &value)?),
@@ -276,7 +211,7 @@ fn fault_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Fault> {
                 if !(value.is_instance_of::<PyString>() || value.is_instance_of::<PyDict>()) {
                     return Err(type_error("error_event", "a str or a dict", &value));
                 }
-                fault.error_event = Some(py_to_json(&value, "fault error_event", 0)?);
+                fault.error_event = Some(to_value(&value)?);
             }
             "reply" => fault.reply = Some(string("reply", &value)?),
             _ => {}
@@ -398,11 +333,7 @@ impl PyMockServer {
     /// Queues faults (dicts); each chat request consumes the oldest one.
     fn push_faults(&self, faults: &Bound<'_, PyAny>) -> PyResult<()> {
         if !(faults.is_instance_of::<PyList>() || faults.is_instance_of::<PyTuple>()) {
-            let got = faults
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "?".to_owned());
+            let got = type_name(faults);
             return Err(PyTypeError::new_err(format!(
                 "push_faults() expects a list of dicts, got {got}"
             )));
