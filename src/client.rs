@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
@@ -73,18 +74,37 @@ impl Client {
     /// # Errors
     /// The mapped provider or transport error after retries; `Serialization` for a malformed body.
     pub async fn chat(&self, request: Request) -> Result<ChatCompletionResponse> {
-        let resp = self.send(&self.chat_url, &request).await?;
+        self.post_to(&self.chat_url, &request, "chat completion").await
+    }
+
+    /// POSTs `request` to `{base_url}{path}` (e.g. `/embeddings`) with retries and parses the
+    /// JSON answer into `T`; `what` names the expected object in errors.
+    ///
+    /// # Errors
+    /// As [`Client::chat`]; `InvalidArgument` if `path` does not form a valid URL.
+    pub async fn post_json<T: DeserializeOwned>(&self, path: &str, request: &Request, what: &str) -> Result<T> {
+        self.post_to(&self.url(path)?, request, what).await
+    }
+
+    /// The absolute URL of an endpoint path under the base URL.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if the result is not a valid URL.
+    pub fn url(&self, path: &str) -> Result<reqwest::Url> {
+        let full = format!("{}/{}", self.config.base_url(), path.trim_start_matches('/'));
+        reqwest::Url::parse(&full).map_err(|e| Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}")))
+    }
+
+    async fn post_to<T: DeserializeOwned>(&self, url: &reqwest::Url, request: &Request, what: &str) -> Result<T> {
+        let resp = self.send(url, request).await?;
         let request_id = http::request_id(resp.headers());
         let body = http::read_body(resp, self.config.timeout)
             .await
             .map_err(|e| e.with_context(PROVIDER, Some(&request.model)))?;
-        ChatCompletionResponse::parse(&body).map_err(|e| {
-            Error::new(
-                Kind::Serialization,
-                format!("the response is not a valid chat completion: {e}"),
-            )
-            .with_context(PROVIDER, Some(&request.model))
-            .with_request_id(request_id)
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::new(Kind::Serialization, format!("the response is not a valid {what}: {e}"))
+                .with_context(PROVIDER, Some(&request.model))
+                .with_request_id(request_id)
         })
     }
 

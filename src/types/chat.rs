@@ -170,27 +170,21 @@ model! {
     }
 }
 
-impl ChatCompletionResponse {
-    /// Parses a response body.
-    ///
-    /// # Errors
-    /// When the body is not JSON or not shaped like a chat completion.
-    pub fn parse(body: &[u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(body)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::types::ToJson;
+
+    fn parse(body: &[u8]) -> serde_json::Result<ChatCompletionResponse> {
+        serde_json::from_slice(body)
+    }
 
     #[test]
     fn parses_and_keeps_extras() {
         let body = br#"{"id":"c1","object":"chat.completion","created":1,"model":"m","x_extra":{"a":1},
             "choices":[{"index":0,"message":{"role":"assistant","content":"hi","annotations":[]},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
-        let r = ChatCompletionResponse::parse(body).unwrap();
+        let r = parse(body).unwrap();
         assert_eq!(r.choices[0].message.content.as_deref(), Some("hi"));
         assert_eq!(r.usage.as_ref().unwrap().total_tokens, 4);
         assert_eq!(r.extra["x_extra"]["a"], 1);
@@ -202,13 +196,13 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_field() {
-        let err = ChatCompletionResponse::parse(br#"{"choices":[{"message":{"content":5}}]}"#).unwrap_err();
+        let err = parse(br#"{"choices":[{"message":{"content":5}}]}"#).unwrap_err();
         assert!(err.to_string().contains("string"), "{err}");
-        let lenient = ChatCompletionResponse::parse(br#"{"id":null,"created":1.7e9,"choices":null}"#).unwrap();
+        let lenient = parse(br#"{"id":null,"created":1.7e9,"choices":null}"#).unwrap();
         assert_eq!(lenient.created, 1_700_000_000);
         assert!(lenient.choices.is_empty());
-        assert!(ChatCompletionResponse::parse(b"not json").is_err());
-        assert!(ChatCompletionResponse::parse(b"[1]").is_err());
+        assert!(parse(b"not json").is_err());
+        assert!(parse(b"[1]").is_err());
     }
 
     #[test]
