@@ -50,6 +50,7 @@ impl<T: FieldToPy> FieldToPy for Vec<T> {
     }
 }
 
+/// Declares a frozen Python class wrapping a core model, with a getter per listed field.
 macro_rules! py_model {
     ($py:ident, $name:literal, $core:ident, [$($field:ident),* $(,)?]) => {
         #[doc = concat!("Python class `", $name, "`.")]
