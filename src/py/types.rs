@@ -4,12 +4,10 @@
 //! built on access. Every class has `to_dict()`, `to_json()`, `__eq__` and a readable `__repr__`;
 //! fields we do not model stay visible through `to_dict()`.
 
-use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
 use serde_json::Value;
 
 use crate::py::convert::value_to_py;
-use crate::types::{self as core, ToJson};
 
 /// Converts a model field to its Python value.
 pub trait FieldToPy {
@@ -51,13 +49,15 @@ impl<T: FieldToPy> FieldToPy for Vec<T> {
 }
 
 /// Declares a frozen Python class wrapping a core model, with a getter per listed field.
+/// Declares a frozen Python class wrapping a core model (a type in `crate::types`), with a
+/// getter per listed field, `to_dict`, `to_json`, `__repr__` and `__eq__`.
 macro_rules! py_model {
     ($py:ident, $name:literal, $core:ident, [$($field:ident),* $(,)?]) => {
         #[doc = concat!("Python class `", $name, "`.")]
         #[pyclass(frozen, name = $name, module = "liter_llm")]
-        pub struct $py(pub core::$core);
+        pub struct $py(pub $crate::types::$core);
 
-        impl FieldToPy for core::$core {
+        impl $crate::py::types::FieldToPy for $crate::types::$core {
             fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 Ok(Bound::new(py, $py(self.clone()))?.into_any())
             }
@@ -68,23 +68,23 @@ macro_rules! py_model {
             $(
                 #[getter]
                 fn $field<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                    self.0.$field.to_py(py)
+                    $crate::py::types::FieldToPy::to_py(&self.0.$field, py)
                 }
             )*
 
             /// The object as a plain dict, including fields the provider added.
             fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                value_to_py(py, &self.0.to_json())
+                $crate::py::convert::value_to_py(py, &$crate::types::ToJson::to_json(&self.0))
             }
 
             /// The object as a JSON string.
             fn to_json(&self) -> String {
-                self.0.to_json().to_string()
+                $crate::types::ToJson::to_json(&self.0).to_string()
             }
 
             fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
                 let mut out = String::from(concat!($name, "("));
-                for (i, name) in core::$core::FIELDS.iter().enumerate() {
+                for (i, name) in $crate::types::$core::FIELDS.iter().enumerate() {
                     if i > 0 {
                         out.push_str(", ");
                     }
@@ -96,21 +96,24 @@ macro_rules! py_model {
                 Ok(out)
             }
 
-            fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+            fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: pyo3::basic::CompareOp) -> PyResult<Py<PyAny>> {
                 let py = other.py();
                 let Ok(other) = other.cast::<$py>() else {
                     return Ok(py.NotImplemented());
                 };
                 let equal = self.0 == other.get().0;
                 Ok(match op {
-                    CompareOp::Eq => equal.into_pyobject(py)?.to_owned().into_any().unbind(),
-                    CompareOp::Ne => (!equal).into_pyobject(py)?.to_owned().into_any().unbind(),
+                    pyo3::basic::CompareOp::Eq => equal.into_pyobject(py)?.to_owned().into_any().unbind(),
+                    pyo3::basic::CompareOp::Ne => (!equal).into_pyobject(py)?.to_owned().into_any().unbind(),
                     _ => py.NotImplemented(),
                 })
             }
         }
     };
 }
+
+#[allow(unused_imports)] // used by binding files of later endpoints
+pub(crate) use py_model;
 
 py_model!(
     PyUsage,
