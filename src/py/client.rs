@@ -17,7 +17,7 @@ use crate::py::types::PyChatCompletionResponse;
 /// An immutable async LLM client; safe to share across tasks, threads and event loops.
 #[pyclass(frozen, name = "LlmClient", module = "liter_llm")]
 pub struct PyLlmClient {
-    inner: Arc<Client>,
+    pub(crate) inner: Arc<Client>,
 }
 
 fn config_from(

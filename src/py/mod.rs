@@ -1,7 +1,7 @@
 //! PyO3 bindings: the only place that knows about Python. Defines the `liter_llm._liter_llm` module.
 
 mod call;
-mod client;
+pub(crate) mod client;
 pub mod convert;
 mod driver;
 mod errors;
