@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import subprocess
 import sys
 import textwrap
@@ -234,6 +235,25 @@ def test_one_client_across_two_asyncio_run_calls(mock_server):
     assert asyncio.run(once("first loop")) == "first loop"
     assert asyncio.run(once("second loop")) == "second loop"
     assert asyncio.run(streamed("third loop streamed")) == "third loop streamed"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to count open files")
+def test_many_asyncio_run_calls_do_not_leak_loops_or_sockets(mock_server):
+    client = LlmClient(api_key=API_KEY, base_url=mock_server.base_url)
+
+    async def one(i: int) -> str:
+        response = await client.chat(model=MODEL, messages=user(f"run {i}"))
+        return response.choices[0].message.content
+
+    def open_files() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    assert asyncio.run(one(0)) == "run 0"
+    before = open_files()
+    for i in range(1, 150):
+        assert asyncio.run(one(i)) == f"run {i}"
+    assert open_files() <= before + 4
 
 
 def test_a_client_created_inside_a_finished_loop_works_in_the_next(mock_server):

@@ -10,12 +10,13 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyWeakrefReference;
 
 use crate::runtime;
 
@@ -31,7 +32,7 @@ struct Completion {
 enum Wake {
     #[cfg(unix)]
     Socket(std::os::unix::net::UnixStream),
-    Threadsafe(OnceLock<(Py<PyAny>, Py<PyAny>)>),
+    Threadsafe,
 }
 
 /// State shared by a loop's driver and the tasks that complete into it.
@@ -39,11 +40,25 @@ pub struct Shared {
     queue: Mutex<Vec<Completion>>,
     scheduled: AtomicBool,
     wake: Wake,
-    event_loop: Py<PyAny>,
+    /// A weak reference: the loop must be free to die (and take the driver with it).
+    event_loop: Py<PyWeakrefReference>,
 }
 
 impl Shared {
-    fn complete(&self, completion: Completion) {
+    fn new(event_loop: &Bound<'_, PyAny>, wake: Wake) -> PyResult<Arc<Self>> {
+        Ok(Arc::new(Shared {
+            queue: Mutex::new(Vec::new()),
+            scheduled: AtomicBool::new(false),
+            wake,
+            event_loop: PyWeakrefReference::new(event_loop)?.unbind(),
+        }))
+    }
+
+    fn event_loop<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        self.event_loop.bind(py).upgrade()
+    }
+
+    fn complete(self: &Arc<Self>, completion: Completion) {
         self.queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -53,7 +68,7 @@ impl Shared {
         }
     }
 
-    fn wake(&self) {
+    fn wake(self: &Arc<Self>) {
         match &self.wake {
             #[cfg(unix)]
             Wake::Socket(sock) => {
@@ -61,12 +76,16 @@ impl Shared {
                 // At most one byte is ever outstanding, so this cannot block or fill up.
                 let _ = (&*sock).write(&[1]);
             }
-            Wake::Threadsafe(target) => {
-                if let Some((event_loop, callback)) = target.get() {
-                    Python::try_attach(|py| {
-                        let _ = event_loop.call_method1(py, intern!(py, "call_soon_threadsafe"), (callback,));
-                    });
-                }
+            Wake::Threadsafe => {
+                Python::try_attach(|py| {
+                    let Some(event_loop) = self.event_loop(py) else { return };
+                    let callback = DriverWakeup {
+                        shared: Arc::clone(self),
+                        #[cfg(unix)]
+                        reader: None,
+                    };
+                    let _ = event_loop.call_method1(intern!(py, "call_soon_threadsafe"), (callback,));
+                });
             }
         }
     }
@@ -166,7 +185,7 @@ impl Driver {
         }
         let cached = LAST.with_borrow(|last| {
             last.as_ref()
-                .filter(|s| s.event_loop.as_ptr() == event_loop.as_ptr())
+                .filter(|s| s.event_loop(py).is_some_and(|l| l.is(&event_loop)))
                 .map(|s| Arc::clone(s))
         });
         if let Some(shared) = cached {
@@ -200,12 +219,7 @@ impl Driver {
         reader.set_nonblocking(true)?;
         writer.set_nonblocking(true)?;
         let fd = reader.as_raw_fd();
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Vec::new()),
-            scheduled: AtomicBool::new(false),
-            wake: Wake::Socket(writer),
-            event_loop: event_loop.clone().unbind(),
-        });
+        let shared = Shared::new(event_loop, Wake::Socket(writer))?;
         let wakeup = Bound::new(
             py,
             DriverWakeup {
@@ -226,24 +240,15 @@ impl Driver {
     }
 
     fn register_threadsafe<'py>(py: Python<'py>, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, DriverWakeup>> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Vec::new()),
-            scheduled: AtomicBool::new(false),
-            wake: Wake::Threadsafe(OnceLock::new()),
-            event_loop: event_loop.clone().unbind(),
-        });
-        let wakeup = Bound::new(
+        let shared = Shared::new(event_loop, Wake::Threadsafe)?;
+        Bound::new(
             py,
             DriverWakeup {
-                shared: Arc::clone(&shared),
+                shared,
                 #[cfg(unix)]
                 reader: None,
             },
-        )?;
-        if let Wake::Threadsafe(target) = &shared.wake {
-            let _ = target.set((event_loop.clone().unbind(), wakeup.clone().into_any().unbind()));
-        }
-        Ok(wakeup)
+        )
     }
 
     /// Creates a future on this loop, runs `work` on the runtime and resolves the future with
@@ -261,11 +266,11 @@ impl Driver {
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let future = self
+        let event_loop = self
             .shared
-            .event_loop
-            .bind(py)
-            .call_method0(intern!(py, "create_future"))?;
+            .event_loop(py)
+            .ok_or_else(|| PyRuntimeError::new_err("the event loop is closed"))?;
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
         let target = future.clone().unbind();
         let shared = Arc::clone(&self.shared);
         let handle = runtime::get().spawn(async move {
