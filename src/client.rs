@@ -3,6 +3,16 @@
 //! Retries follow [`crate::retry`]: 408, 409, 429, 5xx and failures before any response are
 //! retried up to `max_retries` times with full-jitter backoff or the server's Retry-After hint.
 //! The request body is serialised once by the caller and shared by every attempt.
+//!
+//! With a rate limiter configured, every attempt first waits for a grant for the request's
+//! model (reserving [`estimate_tokens`] when tokens are limited). The grant's concurrency slot
+//! is held until the response body has been read (for a stream, until it ends or is dropped);
+//! the reserved tokens are then reconciled with the response's `usage.total_tokens`. Failed
+//! attempts settle as follows: an HTTP 4xx (429 included) was not processed by the provider, so
+//! its tokens are refunded (the request still counts); a connection that could not be opened
+//! refunds its tokens too; 5xx answers, timeouts and other transport failures keep the estimate,
+//! since the provider may have done the work. A 429 also pauses the request's limiter key for
+//! every caller for the Retry-After period (or the backoff when the provider gives none).
 
 use std::time::{Instant, SystemTime};
 
@@ -14,6 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
 use crate::http;
+use crate::ratelimit::{self, estimate_tokens, total_tokens_in, Permit};
 use crate::retry::{self, RetryPolicy};
 use crate::stream::ChatStream;
 use crate::types::ChatCompletionResponse;
@@ -96,11 +107,19 @@ impl Client {
     }
 
     async fn post_to<T: DeserializeOwned>(&self, url: &reqwest::Url, request: &Request, what: &str) -> Result<T> {
-        let resp = self.send(url, request).await?;
+        let (resp, permit) = self.send(url, request).await?;
         let request_id = http::request_id(resp.headers());
         let body = http::read_body(resp, self.config.timeout)
             .await
             .map_err(|e| e.with_context(PROVIDER, Some(&request.model)))?;
+        if let Some(permit) = permit {
+            let usage = if permit.tokens() > 0 {
+                total_tokens_in(&body)
+            } else {
+                None
+            };
+            permit.settle(usage);
+        }
         serde_json::from_slice(&body).map_err(|e| {
             Error::new(Kind::Serialization, format!("the response is not a valid {what}: {e}"))
                 .with_context(PROVIDER, Some(&request.model))
@@ -113,7 +132,11 @@ impl Client {
     /// # Errors
     /// As [`Client::chat`], for failures before the stream starts.
     pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
-        let resp = self.send(&self.chat_url, &request).await?;
+        let (resp, permit) = self.send(&self.chat_url, &request).await?;
+        let resp = match permit {
+            Some(permit) => ratelimit::attach(resp, permit),
+            None => resp,
+        };
         Ok(ChatStream::new(
             resp,
             self.config.timeout,
@@ -123,11 +146,29 @@ impl Client {
         ))
     }
 
-    /// POSTs `request` to `url`, retrying as the policy says; returns a successful response.
-    async fn send(&self, url: &reqwest::Url, request: &Request) -> Result<reqwest::Response> {
+    /// POSTs `request` to `url`, retrying as the policy says; returns a successful response and
+    /// the rate limiter's permit for it (to be settled once the body has been read).
+    async fn send(&self, url: &reqwest::Url, request: &Request) -> Result<(reqwest::Response, Option<Permit>)> {
         let timeout = self.config.timeout;
+        let limiter = self
+            .config
+            .rate_limiter
+            .as_deref()
+            .filter(|l| l.is_limited(&request.model));
+        let tokens = match limiter {
+            Some(l) if l.counts_tokens(&request.model) => estimate_tokens(&request.body, &request.model),
+            _ => 0,
+        };
         let mut retry_index = 0;
         loop {
+            let permit = match limiter {
+                Some(l) => Some(
+                    l.acquire(&request.model, tokens)
+                        .await
+                        .map_err(|e| e.with_context(PROVIDER, Some(&request.model)))?,
+                ),
+                None => None,
+            };
             let started = Instant::now();
             let attempt = self
                 .http
@@ -141,16 +182,28 @@ impl Client {
                     if waited > timeout / 2 {
                         log::info!(target: "liter_llm", "slow response: {} took {:.2}s to answer", url.path(), waited.as_secs_f64());
                     }
-                    return Ok(resp);
+                    return Ok((resp, permit));
                 }
                 Ok(Ok(resp)) => {
                     let (err, headers, retryable) = self.error_from(resp, &request.model).await;
+                    if let Some(permit) = permit {
+                        let status = err.status().unwrap_or(500);
+                        if status == 429 {
+                            permit.pause(self.policy.delay_for(retry_index, Some(&headers)));
+                        }
+                        // A 4xx was refused before any work: give its tokens back.
+                        permit.settle((400..500).contains(&status).then_some(0));
+                    }
                     if !retryable {
                         return Err(err);
                     }
                     (err, Some(headers))
                 }
                 Ok(Err(e)) => {
+                    if let Some(permit) = permit {
+                        // Nothing reached the provider if the connection never opened.
+                        permit.settle(e.is_connect().then_some(0));
+                    }
                     let err = Error::from_reqwest(&e, false).with_context(PROVIDER, Some(&request.model));
                     if e.is_builder() {
                         return Err(err);

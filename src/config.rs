@@ -1,8 +1,13 @@
 //! Client configuration and its defaults (see `retry` for the retry constants).
+//!
+//! A client has no rate limiter by default; one [`RateLimiter`] may be shared by many clients
+//! (copies of a config share it).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ratelimit::RateLimiter;
 use crate::retry::{DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECS};
 
 /// Default base URL of OpenAI-compatible requests.
@@ -44,6 +49,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Headers added to every request.
     pub extra_headers: Vec<(String, String)>,
+    /// Paces every attempt of every request; `None` sends at once.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Default for ClientConfig {
@@ -55,6 +62,7 @@ impl Default for ClientConfig {
             max_retries: DEFAULT_MAX_RETRIES,
             timeout: Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
             extra_headers: Vec::new(),
+            rate_limiter: None,
         }
     }
 }

@@ -3,16 +3,24 @@
 //! The Python bindings live in `py/` behind the `python` feature; everything else builds and
 //! tests with plain `cargo test`.
 
+pub mod batch;
 pub mod client;
 pub mod config;
+pub mod embeddings;
 pub mod error;
 pub mod http;
 pub mod mock;
+pub mod pricing;
+pub mod progress;
+pub mod ratelimit;
 pub mod retry;
 pub mod runtime;
+pub mod sanitize;
 pub mod sse;
 pub mod stream;
+pub mod tokens;
 pub mod types;
+pub mod usage;
 
 #[cfg(feature = "python")]
 mod py;

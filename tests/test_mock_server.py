@@ -176,7 +176,7 @@ def test_invalid_requests_get_openai_shaped_400s(server, body):
 
 
 def test_unknown_path_is_404(server):
-    answer = request(server.base_url, {}, path="/embeddings")
+    answer = request(server.base_url, {}, path="/no-such-endpoint")
     assert answer.status == 404
     assert answer.json()["error"]["type"] == "invalid_request_error"
     assert "x-request-id" in answer.headers

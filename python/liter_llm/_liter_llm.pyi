@@ -22,6 +22,13 @@ class LlmClient:
         max_retries: Retries on 408/409/429/5xx and connection failures.
         timeout: Seconds allowed for connect, for the response headers and between stream reads.
         extra_headers: Headers added to every request.
+        max_requests_per_minute: Requests per minute over all models (paced evenly).
+        max_tokens_per_minute: Tokens per minute over all models: each request reserves its estimate
+            (prompt plus max_tokens, or 256) and is reconciled with the response's usage.
+        max_concurrency: Requests in flight at once (a stream counts until it ends or is closed).
+        max_delay_seconds: Longest a request waits for the limits before raising RateLimitedError.
+        rate_limits: Per-model limits, e.g. `{"gpt-4o-mini": {"rpm": 500, "tpm": 200_000, "max_concurrency": 20}}`.
+        rate_limiter: A `RateLimiter` shared with other clients (instead of the limit arguments above).
     """
 
     def __new__(
@@ -33,6 +40,12 @@ class LlmClient:
         max_retries: int = 3,
         timeout: float = 60.0,
         extra_headers: dict[str, str] | None = None,
+        max_requests_per_minute: int | None = None,
+        max_tokens_per_minute: int | None = None,
+        max_concurrency: int | None = None,
+        max_delay_seconds: float = 300.0,
+        rate_limits: dict[str, dict[str, int]] | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> LlmClient: ...
     @property
     def base_url(self) -> str:
@@ -46,6 +59,9 @@ class LlmClient:
     @property
     def timeout(self) -> float:
         """Timeout in seconds."""
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The client's rate limiter (shared by copies from `with_options`), or None."""
     def with_options(
         self,
         *,
@@ -66,6 +82,62 @@ class LlmClient:
         """
     async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
         """Start a streaming chat completion; resolves once the response headers arrived."""
+
+@final
+class RateLimiter:
+    """Paces requests and tokens per window and caps concurrency; build once, share by clients.
+
+    Requests wait (asyncio never blocks) in arrival order until every limit allows them; no sliding
+    window ever holds more requests or tokens than the limit. Only a request that would wait longer
+    than `max_delay_seconds`, or that needs more tokens than a tokens limit, raises RateLimitedError.
+
+    Args:
+        max_requests_per_minute: Requests per window over all models.
+        max_tokens_per_minute: Tokens per window over all models.
+        max_concurrency: Requests in flight at once over all models.
+        max_delay_seconds: Longest wait before raising RateLimitedError.
+        rate_limits: Per-model limits: `{model: {"rpm": ..., "tpm": ..., "max_concurrency": ...}}`.
+        burst: False (paced from the start), True (a whole window's limit may go at once), an int
+            (that many requests at once) or `{"requests": n, "tokens": m}`. A burst still counts
+            against the window, so the pace is lower until it leaves the window.
+        window_seconds: The window limits are counted over (60: per minute).
+    """
+
+    def __new__(
+        cls,
+        *,
+        max_requests_per_minute: int | None = None,
+        max_tokens_per_minute: int | None = None,
+        max_concurrency: int | None = None,
+        max_delay_seconds: float = 300.0,
+        rate_limits: dict[str, dict[str, int]] | None = None,
+        burst: bool | int | dict[str, int] = False,
+        window_seconds: float = 60.0,
+    ) -> RateLimiter: ...
+    @property
+    def max_requests_per_minute(self) -> int | None:
+        """Requests per window over all models."""
+    @property
+    def max_tokens_per_minute(self) -> int | None:
+        """Tokens per window over all models."""
+    @property
+    def max_concurrency(self) -> int | None:
+        """Requests in flight at once over all models."""
+    @property
+    def max_delay_seconds(self) -> float:
+        """Longest wait before raising RateLimitedError."""
+    @property
+    def window_seconds(self) -> float:
+        """The window limits are counted over."""
+    @property
+    def rate_limits(self) -> dict[str, dict[str, int]]:
+        """Per-model limits, as given."""
+    @property
+    def burst(self) -> bool | dict[str, int]:
+        """What may go up front: False, True or `{"requests": n, "tokens": m}`."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class ChatStreamIterator:

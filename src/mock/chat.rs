@@ -24,7 +24,7 @@ pub(crate) struct BadRequest {
 }
 
 impl BadRequest {
-    fn new(message: impl AsRef<str>, param: Option<&str>, code: Option<&str>) -> Self {
+    pub(crate) fn new(message: impl AsRef<str>, param: Option<&str>, code: Option<&str>) -> Self {
         BadRequest {
             body: error_body(message.as_ref(), "invalid_request_error", param, code),
         }

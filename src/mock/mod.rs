@@ -3,7 +3,8 @@
 //!
 //! It serves `POST /v1/chat/completions` (plain and streamed), echoes the last user message (or
 //! a configured reply), estimates token usage deterministically, records requests and replays
-//! scripted [`Fault`]s. It is used by the test suite, the benchmarks and for offline testing.
+//! scripted [`Fault`]s. `POST /v1/embeddings` answers with deterministic vectors derived from
+//! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. It is used by the test suite, the benchmarks and for offline testing.
 //!
 //! ```no_run
 //! use _liter_llm::mock::{Fault, MockConfig, MockServer};
@@ -16,6 +17,7 @@
 
 mod body;
 mod chat;
+mod embeddings;
 mod faults;
 mod server;
 
@@ -59,6 +61,8 @@ pub struct MockConfig {
     pub stream_pieces: Option<Vec<String>>,
     /// Keep a log of the requests (default `true`); [`MockServer::request_count`] counts anyway.
     pub record: bool,
+    /// Most inputs one embeddings request may carry (default 2048, as OpenAI); more is a 400.
+    pub max_embedding_inputs: usize,
 }
 
 impl Default for MockConfig {
@@ -72,6 +76,7 @@ impl Default for MockConfig {
             stream_chunks: None,
             stream_pieces: None,
             record: true,
+            max_embedding_inputs: crate::embeddings::DEFAULT_EMBED_BATCH_SIZE,
         }
     }
 }
@@ -171,6 +176,7 @@ impl MockServer {
             stream_chunks: config.stream_chunks,
             stream_pieces: config.stream_pieces,
             record: config.record,
+            max_embedding_inputs: config.max_embedding_inputs.max(1),
         }));
         runtime.spawn(server::accept_loop(listener, Arc::clone(&shared)));
         Ok(MockServer {
@@ -195,7 +201,7 @@ impl MockServer {
         self.shared.started
     }
 
-    /// Queues faults; each chat request consumes the oldest one.
+    /// Queues faults; each chat or embeddings request consumes the oldest one.
     pub fn push_faults(&self, faults: Vec<Fault>) {
         let mut queue = lock(&self.shared.faults);
         queue.extend(faults);

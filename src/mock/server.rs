@@ -1,5 +1,5 @@
 //! The HTTP side of the mock provider: accept loop, per-connection hyper tasks, routing and the
-//! chat handler that applies scripted faults.
+//! chat and embeddings handlers that apply scripted faults.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use super::body::MockBody;
 use super::chat::{self, Envelope, StreamEnd, StreamPlan};
+use super::embeddings;
 use super::faults::{default_error, error_body, format_retry_after, Fault};
 use super::RecordedRequest;
 
@@ -42,6 +43,7 @@ pub(crate) struct Behaviour {
     pub(crate) stream_chunks: Option<usize>,
     pub(crate) stream_pieces: Option<Vec<String>>,
     pub(crate) record: bool,
+    pub(crate) max_embedding_inputs: usize,
 }
 
 /// State shared by the server handle, the accept loop and every connection.
@@ -204,6 +206,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<MockBod
                 )
             }
         }
+        "/v1/embeddings" | "/embeddings" => {
+            if parts.method == Method::POST {
+                embed(&shared, &body).await
+            } else {
+                let msg = format!("Invalid method for URL ({} {path}). Use POST.", parts.method);
+                json_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &error_body(&msg, "invalid_request_error", None, None),
+                )
+            }
+        }
         "/v1/models" | "/models" if parts.method == Method::GET => json_response(
             StatusCode::OK,
             &json!({
@@ -355,6 +368,46 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
     headers.insert(CONTENT_TYPE, SSE);
     headers.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+async fn embed(shared: &Shared, body: &Bytes) -> Response<MockBody> {
+    let fault = shared.pop_fault().unwrap_or_default();
+    let wait = shared.behaviour.latency + fault.delay.unwrap_or(Duration::ZERO);
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let mut resp = embed_response(shared, body, &fault);
+    apply_fault_headers(&mut resp, &fault);
+    resp
+}
+
+fn embed_response(shared: &Shared, body: &Bytes, fault: &Fault) -> Response<MockBody> {
+    let status = fault.status.and_then(|s| StatusCode::from_u16(s).ok());
+    let cut = fault.cut_after.is_some();
+    if let Some(status) = status.filter(|s| s.as_u16() >= 400) {
+        let (bytes, content_type) = match &fault.body {
+            Some(body) => verbatim_body(body),
+            None => {
+                let model = chat::sniff_model(body);
+                let doc = default_error(status.as_u16(), model.as_deref());
+                (Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()), JSON)
+            }
+        };
+        return plain(status, bytes, content_type, cut);
+    }
+    if let Some(verbatim) = &fault.body {
+        let (bytes, content_type) = verbatim_body(verbatim);
+        return plain(status.unwrap_or(StatusCode::OK), bytes, content_type, cut);
+    }
+    let req = match embeddings::parse_request(body, shared.behaviour.max_embedding_inputs) {
+        Ok(req) => req,
+        Err(bad) => return json_response(StatusCode::BAD_REQUEST, &bad.body),
+    };
+    let mut doc = embeddings::response_body(&req);
+    if fault.malformed {
+        doc.truncate(doc.len() / 2);
+    }
+    plain(status.unwrap_or(StatusCode::OK), Bytes::from(doc), JSON, cut)
 }
 
 fn plain(status: StatusCode, bytes: Bytes, content_type: HeaderValue, cut: bool) -> Response<MockBody> {

@@ -1,4 +1,9 @@
 //! `LlmClient`: the immutable async client exposed to Python.
+//!
+//! Rate limits are fixed at construction: either the per-client arguments
+//! (`max_requests_per_minute`, `max_tokens_per_minute`, `max_concurrency`, `max_delay_seconds`,
+//! `rate_limits`), which build a private limiter, or `rate_limiter=` to share a `RateLimiter`
+//! with other clients (giving both is a `ValueError`). `with_options` keeps the same limiter.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +15,11 @@ use pyo3::types::PyDict;
 use crate::client::Client;
 use crate::config::{ClientConfig, Secret};
 use crate::py::call::{LlmCall, Start};
+use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
 use crate::py::request::chat_request;
 use crate::py::stream::PyChatStream;
 use crate::py::types::PyChatCompletionResponse;
+use crate::ratelimit::RateLimiter;
 
 /// An immutable async LLM client; safe to share across tasks, threads and event loops.
 #[pyclass(frozen, name = "LlmClient", module = "liter_llm")]
@@ -52,13 +59,39 @@ fn config_from(
         max_retries,
         timeout: Duration::from_secs_f64(timeout),
         extra_headers: headers,
+        rate_limiter: None,
     })
+}
+
+/// The client's limiter: the shared one, or a private one built from the limit arguments.
+fn limiter_from(
+    args: &LimitArgs<'_, '_>,
+    shared: Option<&Bound<'_, PyRateLimiter>>,
+) -> PyResult<Option<Arc<RateLimiter>>> {
+    let config = args.config(None, None)?;
+    if let Some(shared) = shared {
+        if args.any_limit() || args.custom_delay()? {
+            return Err(PyValueError::new_err(
+                "pass either rate_limiter= or the limit arguments (max_requests_per_minute, max_tokens_per_minute, \
+                 max_concurrency, max_delay_seconds, rate_limits), not both",
+            ));
+        }
+        return Ok(Some(Arc::clone(&shared.get().inner)));
+    }
+    if !args.any_limit() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(RateLimiter::new(config)?)))
 }
 
 #[pymethods]
 impl PyLlmClient {
     #[new]
-    #[pyo3(signature = (*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None))]
+    #[pyo3(
+        signature = (*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None),
+        text_signature = "(*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None)"
+    )]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         api_key: String,
         base_url: Option<String>,
@@ -66,8 +99,22 @@ impl PyLlmClient {
         max_retries: i64,
         timeout: f64,
         extra_headers: Option<&Bound<'_, PyAny>>,
+        max_requests_per_minute: Option<&Bound<'_, PyAny>>,
+        max_tokens_per_minute: Option<&Bound<'_, PyAny>>,
+        max_concurrency: Option<&Bound<'_, PyAny>>,
+        max_delay_seconds: Option<&Bound<'_, PyAny>>,
+        rate_limits: Option<&Bound<'_, PyAny>>,
+        rate_limiter: Option<&Bound<'_, PyRateLimiter>>,
     ) -> PyResult<Self> {
-        let config = config_from(api_key, base_url, model_hint, max_retries, timeout, extra_headers)?;
+        let mut config = config_from(api_key, base_url, model_hint, max_retries, timeout, extra_headers)?;
+        let limits = LimitArgs {
+            rpm: max_requests_per_minute,
+            tpm: max_tokens_per_minute,
+            max_concurrency,
+            max_delay: max_delay_seconds,
+            rate_limits,
+        };
+        config.rate_limiter = limiter_from(&limits, rate_limiter)?;
         Ok(PyLlmClient {
             inner: Arc::new(Client::new(config)?),
         })
@@ -97,6 +144,14 @@ impl PyLlmClient {
         self.inner.config().timeout.as_secs_f64()
     }
 
+    /// The client's rate limiter (shared with copies from `with_options`), or `None`.
+    #[getter]
+    fn rate_limiter(&self) -> Option<PyRateLimiter> {
+        self.inner.config().rate_limiter.as_ref().map(|inner| PyRateLimiter {
+            inner: Arc::clone(inner),
+        })
+    }
+
     /// A new client with some settings replaced; the rest are copied from this one.
     #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None))]
     fn with_options(
@@ -120,6 +175,7 @@ impl PyLlmClient {
         if extra_headers.is_none() {
             config.extra_headers.clone_from(&old.extra_headers);
         }
+        config.rate_limiter.clone_from(&old.rate_limiter);
         Ok(PyLlmClient {
             inner: Arc::new(Client::new(config)?),
         })
@@ -158,8 +214,11 @@ impl PyLlmClient {
 
     fn __repr__(&self) -> String {
         let c = self.inner.config();
+        let limiter = c.rate_limiter.as_deref().map_or_else(String::new, |l| {
+            format!(", rate_limiter={}", crate::py::ratelimit::repr(l))
+        });
         format!(
-            "LlmClient(base_url={:?}, model_hint={:?}, max_retries={}, timeout={})",
+            "LlmClient(base_url={:?}, model_hint={:?}, max_retries={}, timeout={}{limiter})",
             c.base_url(),
             c.model_hint,
             c.max_retries,

@@ -55,7 +55,14 @@ fn build_config(
     chunk_delay_ms: f64,
     stream_chunks: Option<&Bound<'_, PyAny>>,
     record: bool,
+    max_embedding_inputs: i64,
 ) -> PyResult<MockConfig> {
+    let max_embedding_inputs = usize::try_from(max_embedding_inputs)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!("max_embedding_inputs must be >= 1, got {max_embedding_inputs}"))
+        })?;
     let port = u16::try_from(port).map_err(|_| PyValueError::new_err(format!("port must be 0..65535, got {port}")))?;
     let (stream_chunks, stream_pieces) = match stream_chunks {
         None => (None, None),
@@ -99,6 +106,7 @@ fn build_config(
         stream_chunks,
         stream_pieces,
         record,
+        max_embedding_inputs,
     })
 }
 
@@ -267,7 +275,8 @@ pub struct PyMockServer {
 impl PyMockServer {
     /// Starts the server; see the type stub for the parameters.
     #[new]
-    #[pyo3(signature = (*, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, port=0, record=true))]
+    #[pyo3(signature = (*, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, port=0, record=true, max_embedding_inputs=2048))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         reply: Option<String>,
@@ -276,6 +285,7 @@ impl PyMockServer {
         stream_chunks: Option<&Bound<'_, PyAny>>,
         port: i64,
         record: bool,
+        max_embedding_inputs: i64,
     ) -> PyResult<Self> {
         let config = build_config(
             "127.0.0.1".to_owned(),
@@ -285,6 +295,7 @@ impl PyMockServer {
             chunk_delay_ms,
             stream_chunks,
             record,
+            max_embedding_inputs,
         )?;
         let inner = py.detach(|| CoreServer::start(config)).map_err(io_error)?;
         Ok(PyMockServer { inner })
@@ -330,7 +341,7 @@ impl PyMockServer {
         Ok(list)
     }
 
-    /// Queues faults (dicts); each chat request consumes the oldest one.
+    /// Queues faults (dicts); each chat or embeddings request consumes the oldest one.
     fn push_faults(&self, faults: &Bound<'_, PyAny>) -> PyResult<()> {
         if !(faults.is_instance_of::<PyList>() || faults.is_instance_of::<PyTuple>()) {
             let got = type_name(faults);
@@ -389,8 +400,8 @@ impl PyMockServer {
 /// it is listening. The GIL is released while waiting.
 #[pyfunction]
 #[pyo3(
-    signature = (*, host=String::from("127.0.0.1"), port=0, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, record=true, ready=None),
-    text_signature = "(*, host='127.0.0.1', port=0, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, record=True, ready=None)"
+    signature = (*, host=String::from("127.0.0.1"), port=0, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, record=true, ready=None, max_embedding_inputs=2048),
+    text_signature = "(*, host='127.0.0.1', port=0, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, record=True, ready=None, max_embedding_inputs=2048)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn serve_mock(
@@ -403,8 +414,18 @@ fn serve_mock(
     stream_chunks: Option<&Bound<'_, PyAny>>,
     record: bool,
     ready: Option<Bound<'_, PyAny>>,
+    max_embedding_inputs: i64,
 ) -> PyResult<()> {
-    let config = build_config(host, port, reply, latency_ms, chunk_delay_ms, stream_chunks, record)?;
+    let config = build_config(
+        host,
+        port,
+        reply,
+        latency_ms,
+        chunk_delay_ms,
+        stream_chunks,
+        record,
+        max_embedding_inputs,
+    )?;
     let server = py.detach(|| CoreServer::start(config)).map_err(io_error)?;
     let result = (|| {
         if let Some(ready) = ready {

@@ -1,16 +1,22 @@
 //! PyO3 bindings: the only place that knows about Python. Defines the `liter_llm._liter_llm` module.
 
+mod batch;
 mod call;
 pub(crate) mod client;
 pub mod convert;
 mod driver;
+mod embeddings;
 mod errors;
 mod json;
 mod logging;
 mod mock;
+mod ratelimit;
 mod request;
+mod sanitize;
 mod stream;
+mod tokens;
 mod types;
+mod usage;
 
 use pyo3::prelude::*;
 
@@ -25,5 +31,11 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     call::register(m)?;
     m.add_class::<stream::PyChatStream>()?;
     mock::register(m)?;
+    m.add_class::<ratelimit::PyRateLimiter>()?;
+    batch::register(m)?;
+    embeddings::register(m)?;
+    usage::register(m)?;
+    tokens::register(m)?;
+    sanitize::register(m)?;
     Ok(())
 }

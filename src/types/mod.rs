@@ -6,10 +6,12 @@
 //! type is an error.
 
 mod chat;
+mod embeddings;
 pub(crate) mod json;
 
 pub use chat::{
     AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, FunctionCall, FunctionCallDelta,
     StreamChoice, StreamDelta, ToolCall, ToolCallDelta, Usage,
 };
+pub use embeddings::{Embedding, EmbeddingObject, EmbeddingResponse};
 pub use json::ToJson;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Venvs for the issue-3 throughput benchmark (benches/bench_batch.py). Idempotent: a venv whose pins are
+# already installed is left alone.
+#
+#   bash benches/setup_peers.sh          # first: ours (snapshot or OURS_WHEEL=...) and the openai venv
+#   bash benches/setup_batch_peers.sh    # then: litellm, llm-api-client, lm-deluge, and aiolimiter in openai/
+#
+# Layout (under /work/main/.bench-venvs, gitignored):
+#   litellm/       litellm + aiolimiter (the pacer the openai/litellm drivers use)
+#   llmapiclient/  llm-api-client (pulls litellm and pyrate-limiter)
+#   lmdeluge/      lm-deluge
+#   openai/        (from setup_peers.sh) + aiolimiter
+# Versions go to .bench-venvs/batch-versions.json.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENVS="${BENCH_VENVS:-$ROOT/.bench-venvs}"
+PY="${PYTHON:-python3}"
+
+LITELLM_PIN="litellm==1.106.2"
+AIOLIMITER_PIN="aiolimiter==1.3.0"
+LLM_API_CLIENT_PIN="llm-api-client==0.1.8"
+LM_DELUGE_PIN="lm-deluge==0.0.168"
+
+mkdir -p "$VENVS"
+
+make_venv() {  # name, pip requirements...
+  local name="$1"
+  shift
+  local dir="$VENVS/$name"
+  local stamp="$dir/.bench-batch-pins"
+  local want="$*"
+  if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "[setup-batch] $name: up to date ($want)"
+    return
+  fi
+  echo "[setup-batch] $name: installing $want"
+  [[ -x "$dir/bin/python" ]] || "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  echo "$want" >"$stamp"
+}
+
+make_venv litellm "$LITELLM_PIN" "$AIOLIMITER_PIN"
+make_venv llmapiclient "$LLM_API_CLIENT_PIN"
+make_venv lmdeluge "$LM_DELUGE_PIN"
+if [[ -x "$VENVS/openai/bin/python" ]]; then
+  make_venv openai "$AIOLIMITER_PIN"   # adds the pacer to the venv made by setup_peers.sh
+else
+  echo "[setup-batch] openai venv missing: run benches/setup_peers.sh first"
+fi
+
+"$PY" - "$VENVS" <<'PYEOF'
+import json, subprocess, sys
+from pathlib import Path
+
+venvs = Path(sys.argv[1])
+dists = {"litellm": ["litellm", "aiolimiter", "openai", "httpx", "aiohttp"],
+         "llmapiclient": ["llm-api-client", "litellm", "pyrate-limiter", "openai"],
+         "lmdeluge": ["lm-deluge", "aiohttp"], "openai": ["openai", "aiolimiter"], "ours": ["liter-llm"]}
+code = (
+    "import json, platform, sys\n"
+    "from importlib import metadata\n"
+    "out = {'python': platform.python_version()}\n"
+    "for d in sys.argv[1:]:\n"
+    "    try: out[d] = metadata.version(d)\n"
+    "    except metadata.PackageNotFoundError: out[d] = None\n"
+    "print(json.dumps(out))\n"
+)
+versions = {}
+for name, ds in dists.items():
+    py = venvs / name / "bin" / "python"
+    if not py.exists():
+        versions[name] = None
+        continue
+    res = subprocess.run([str(py), "-c", code, *ds], capture_output=True, text=True)
+    versions[name] = json.loads(res.stdout) if res.returncode == 0 else {"error": res.stderr.strip()[-300:]}
+(venvs / "batch-versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+for name, v in versions.items():
+    print(f"[setup-batch] {name}: {v}")
+PYEOF

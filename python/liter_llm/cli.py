@@ -1,0 +1,636 @@
+"""The ``liter-llm`` command line: resumable batch runs, quick chats and the mock provider.
+
+Commands::
+
+    liter-llm batch INPUT.jsonl -o OUTPUT.jsonl [--model M] [--mock] [--rpm N] [--tpm N] [--concurrency N] ...
+    liter-llm chat "prompt" [--model M] [--stream] [--mock]
+    liter-llm mock-server [--port N] [--latency-ms MS] ...
+
+``batch`` reads requests in the OpenAI Batch API input format (``{"custom_id", "method", "url",
+"body"}`` per line) or bare Chat Completions bodies (their custom_id is their line number), sends
+them concurrently (all scheduling in Rust, results taken with ``chat_as_completed``) and appends
+one line per result to OUTPUT in the Batch API output format, flushed as soon as it arrives.
+Re-running skips the custom_ids already in OUTPUT, so an interrupted run (Ctrl-C, crash, kill)
+resumes where it stopped; a partial last line left by a crash is cut off first.
+
+Exit status: 0 when every request succeeded, 1 when some failed (their errors are in OUTPUT),
+2 for bad arguments or input, 130 when interrupted.
+
+The API key is read from the environment variable named by ``--api-key-env`` (default
+``OPENAI_API_KEY``) and is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import IO, Any
+
+CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
+DEFAULT_MODEL = "gpt-4o-mini"
+MOCK_LATENCY_MS = 300.0
+_POSITION = re.compile(r"^requests\[(\d+)\]: ")
+
+
+class UsageError(Exception):
+    """A problem with the arguments or the input file (exit status 2)."""
+
+
+# --------------------------------------------------------------------------------------------
+# argument types
+# --------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {text}")
+    return value
+
+
+def _add_connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", default=None, help="provider base URL (default: https://api.openai.com/v1)")
+    parser.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the API key (default: OPENAI_API_KEY)",
+    )
+    parser.add_argument("--max-retries", type=_non_negative_int, default=3, help="retries per request (default: 3)")
+    parser.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request (default: 60)")
+    parser.add_argument(
+        "--mock", action="store_true", help="run against the built-in mock provider (no key, no network)"
+    )
+    parser.add_argument(
+        "--mock-latency-ms",
+        type=_non_negative_float,
+        default=MOCK_LATENCY_MS,
+        metavar="MS",
+        help=f"latency of the mock provider (default: {MOCK_LATENCY_MS:g})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liter-llm",
+        description="liter_llm command line: resumable batch runs, quick chats and a mock LLM provider.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    batch = commands.add_parser(
+        "batch",
+        help="run a JSONL file of chat requests, resumably",
+        description="Send every request of INPUT (OpenAI Batch API lines or bare chat bodies) and append each "
+        "result to OUTPUT as soon as it arrives. Re-running skips custom_ids already in OUTPUT.",
+    )
+    batch.add_argument("input", metavar="INPUT.jsonl", help="requests, one JSON object per line")
+    batch.add_argument("-o", "--output", required=True, metavar="OUTPUT.jsonl", help="results file (appended to)")
+    batch.add_argument("--model", default=None, help="model for every request (fills or overrides the body's)")
+    _add_connection_args(batch)
+    batch.add_argument("--rpm", type=_positive_int, default=None, help="max requests per minute")
+    batch.add_argument("--tpm", type=_positive_int, default=None, help="max tokens per minute")
+    batch.add_argument("--concurrency", type=_positive_int, default=None, help="max requests in flight (default: 64)")
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="re-send requests whose earlier result in OUTPUT is an error (the newest line of a custom_id wins)",
+    )
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar or progress log lines")
+
+    chat = commands.add_parser("chat", help="send one chat message", description="Send one chat message.")
+    chat.add_argument("prompt", help="the user message ('-' reads it from stdin)")
+    chat.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default: {DEFAULT_MODEL})")
+    chat.add_argument("--system", default=None, help="system message")
+    chat.add_argument("--max-tokens", type=_positive_int, default=None, help="max tokens to generate")
+    chat.add_argument("--temperature", type=_non_negative_float, default=None, help="sampling temperature")
+    chat.add_argument("--stream", action="store_true", help="print the reply as it streams")
+    _add_connection_args(chat)
+
+    mock = commands.add_parser(
+        "mock-server",
+        help="serve the built-in mock provider",
+        description="Serve the OpenAI-compatible mock provider (chat completions, embeddings) until Ctrl-C.",
+    )
+    mock.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    mock.add_argument("--port", type=_port, default=8000, help="port, 0 picks a free one (default: 8000)")
+    mock.add_argument("--latency-ms", type=_non_negative_float, default=0.0, help="delay before each answer")
+    mock.add_argument("--chunk-delay-ms", type=_non_negative_float, default=0.0, help="delay between stream chunks")
+    mock.add_argument("--stream-chunks", type=_positive_int, default=None, help="split streamed replies in N chunks")
+    mock.add_argument("--reply", default=None, help="fixed reply (default: echo the last user message)")
+    mock.add_argument(
+        "--max-embedding-inputs", type=_positive_int, default=2048, help="inputs allowed per embeddings request"
+    )
+    mock.add_argument("--no-record", action="store_true", help="do not keep a request log")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _eprint(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _setup_logging() -> None:
+    """Shows liter_llm's INFO records (progress lines when stderr is not a terminal, retries)."""
+    logger = logging.getLogger("liter_llm")
+    if not any(getattr(h, "_liter_llm_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._liter_llm_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _make_client(args: argparse.Namespace, base_url: str | None, mock: bool) -> Any:
+    from liter_llm import LlmClient
+
+    if mock:
+        api_key = "sk-mock"
+    else:
+        api_key = os.environ.get(args.api_key_env, "")
+        if not api_key and base_url is None:
+            raise UsageError(f"no API key: set {args.api_key_env} (or --api-key-env VAR), or use --mock")
+    kwargs: dict[str, Any] = {
+        "api_key": api_key,
+        "base_url": base_url,
+        "max_retries": args.max_retries,
+        "timeout": args.timeout,
+    }
+    limits = {
+        "max_requests_per_minute": getattr(args, "rpm", None),
+        "max_tokens_per_minute": getattr(args, "tpm", None),
+        "max_concurrency": getattr(args, "concurrency", None),
+    }
+    given = {k: v for k, v in limits.items() if v is not None}
+    try:
+        return LlmClient(**kwargs, **given)
+    except TypeError as exc:
+        if not given or "argument" not in str(exc):
+            raise
+    # This build has no client-side rate limiter yet: concurrency is still applied per batch.
+    ignored = [name for name in ("rpm", "tpm") if getattr(args, name, None) is not None]
+    if ignored:
+        _eprint(f"warning: this liter_llm build has no rate limiter; ignoring --{' and --'.join(ignored)}")
+    return LlmClient(**kwargs)
+
+
+class _MockContext:
+    """Starts the built-in mock provider when ``--mock`` is given."""
+
+    def __init__(self, enabled: bool, latency_ms: float) -> None:
+        self.enabled = enabled
+        self.latency_ms = latency_ms
+        self.server: Any = None
+
+    def __enter__(self) -> str | None:
+        if not self.enabled:
+            return None
+        from liter_llm.testing import MockServer
+
+        self.server = MockServer(latency_ms=self.latency_ms, record=False)
+        return str(self.server.base_url)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+# --------------------------------------------------------------------------------------------
+# batch
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One request of the input file."""
+
+    custom_id: str
+    line: int
+    body: Any
+    url: str = "/v1/chat/completions"
+
+
+@dataclass
+class Tally:
+    """What the run did, for the summary."""
+
+    total: int = 0
+    skipped: int = 0
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def read_input(path: str, model: str | None) -> list[Item]:
+    """Parses INPUT: Batch API lines or bare chat bodies; raises UsageError naming the line."""
+    items: list[Item] = []
+    seen: set[str] = set()
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except ValueError as exc:
+                raise UsageError(f"{path}:{number}: not valid JSON ({exc})") from None
+            if not isinstance(obj, dict):
+                raise UsageError(f"{path}:{number}: expected a JSON object")
+            if "body" in obj and ("custom_id" in obj or "url" in obj or "method" in obj):
+                body = obj["body"]
+                custom_id = obj.get("custom_id")
+                custom_id = str(number) if custom_id is None else str(custom_id)
+                url = str(obj.get("url") or "/v1/chat/completions")
+                method = str(obj.get("method") or "POST").upper()
+                if method != "POST":
+                    raise UsageError(f"{path}:{number}: method {method} is not supported (only POST)")
+            else:
+                body, custom_id, url = obj, str(number), "/v1/chat/completions"
+            if not isinstance(body, dict):
+                raise UsageError(f"{path}:{number}: the request body must be a JSON object")
+            if custom_id in seen:
+                raise UsageError(f"{path}:{number}: duplicate custom_id {custom_id!r}")
+            seen.add(custom_id)
+            if model is not None:
+                body = dict(body, model=model)
+            items.append(Item(custom_id=custom_id, line=number, body=body, url=url))
+    return items
+
+
+def _last_good_offset(data: bytes) -> int:
+    """Length of the file's complete lines: a crash can leave a partial last line."""
+    if not data or data.endswith(b"\n"):
+        return len(data)
+    return data.rfind(b"\n") + 1
+
+
+def read_done(path: str, retry_failed: bool) -> set[str]:
+    """custom_ids already answered in OUTPUT; cuts off a partial last line left by a crash."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    good = _last_good_offset(data)
+    if good < len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(good)
+        _eprint(f"note: removed a partial last line from {path} (left by an interrupted run)")
+    done: set[str] = set()
+    for text in data[:good].splitlines():
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or "custom_id" not in record:
+            continue
+        failed = record.get("error") is not None or (record.get("response") or {}).get("status_code") != 200
+        if failed and retry_failed:
+            done.discard(str(record["custom_id"]))
+        else:
+            done.add(str(record["custom_id"]))
+    return done
+
+
+def _error_code(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("code"):
+            return str(error["code"])
+        if isinstance(error, dict) and error.get("type"):
+            return str(error["type"])
+    return type(exc).__name__
+
+
+def make_record(custom_id: str, result: Any) -> dict[str, Any]:
+    """A Batch API output line for one result (a response or an exception)."""
+    record: dict[str, Any] = {"id": f"batch_req_{uuid.uuid4().hex}", "custom_id": custom_id}
+    if isinstance(result, BaseException):
+        status = getattr(result, "status_code", None)
+        if status is not None:
+            record["response"] = {
+                "status_code": status,
+                "request_id": getattr(result, "request_id", None),
+                "body": getattr(result, "body", None),
+            }
+        else:
+            record["response"] = None
+        record["error"] = {"code": _error_code(result), "message": str(result)}
+    else:
+        record["response"] = {
+            "status_code": 200,
+            "request_id": getattr(result, "request_id", None),
+            "body": result.to_dict(),
+        }
+        record["error"] = None
+    return record
+
+
+def _write(out: IO[str], record: dict[str, Any]) -> None:
+    out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def _count(tally: Tally, result: Any) -> None:
+    if isinstance(result, BaseException):
+        tally.failed += 1
+        return
+    tally.ok += 1
+    usage = getattr(result, "usage", None)
+    if usage is not None:
+        tally.prompt_tokens += usage.prompt_tokens
+        tally.completion_tokens += usage.completion_tokens
+
+
+async def _run_items(client: Any, items: list[Item], out: IO[str], args: argparse.Namespace, tally: Tally) -> None:
+    pending = list(items)
+    while pending:
+        try:
+            iterator = client.chat_as_completed(
+                [item.body for item in pending],
+                max_concurrency=args.concurrency,
+                progress=False if args.no_progress else "batch",
+            )
+        except (ValueError, TypeError) as exc:
+            # A body the client rejects before sending: record it as failed and start again.
+            match = _POSITION.match(str(exc))
+            if match is None or int(match.group(1)) >= len(pending):
+                raise
+            bad = pending.pop(int(match.group(1)))
+            message = str(exc)[match.end() :]
+            record = {
+                "id": f"batch_req_{uuid.uuid4().hex}",
+                "custom_id": bad.custom_id,
+                "response": None,
+                "error": {"code": "invalid_request", "message": message},
+            }
+            _write(out, record)
+            tally.failed += 1
+            continue
+        try:
+            async for index, result in iterator:
+                _write(out, make_record(pending[index].custom_id, result))
+                tally.sent += 1
+                _count(tally, result)
+        finally:
+            tally.stats = iterator.stats()
+            iterator.cancel()
+        return
+
+
+def _percentile(client: Any, stats: dict[str, Any], p: int) -> float | None:
+    usage = getattr(client, "usage", None)
+    for name in ("latency_at_percentile", "response_time_at_percentile"):
+        method = getattr(usage, name, None)
+        if callable(method):
+            try:
+                value = method(p)
+            except Exception:  # noqa: BLE001 - the tracker is optional; fall back to our own numbers
+                break
+            if value is not None:
+                return float(value)
+    value = stats.get(f"latency_p{p}")
+    return None if value is None else float(value)
+
+
+def _cost(client: Any, stats: dict[str, Any]) -> float | None:
+    usage = getattr(client, "usage", None)
+    cost = getattr(usage, "total_cost", None)
+    if isinstance(cost, (int, float)) and cost > 0:
+        return float(cost)
+    value = stats.get("cost")
+    return None if value is None else float(value)
+
+
+def summary(client: Any, tally: Tally, wall: float, interrupted: bool) -> str:
+    """The final report: calls, failures, tokens, cost, latency percentiles."""
+    head = "interrupted" if interrupted else "done"
+    parts = [
+        f"liter-llm batch {head}: {tally.ok + tally.failed} of {tally.total - tally.skipped} requests done",
+        f"{tally.ok} ok, {tally.failed} failed",
+    ]
+    if tally.skipped:
+        parts.append(f"{tally.skipped} skipped (already in output)")
+    tokens = tally.prompt_tokens + tally.completion_tokens
+    parts.append(f"{tokens:,} tokens ({tally.prompt_tokens:,} prompt + {tally.completion_tokens:,} completion)")
+    cost = _cost(client, tally.stats)
+    parts.append(f"cost ${cost:.4f}" if cost is not None else "cost unknown")
+    latencies = [(p, _percentile(client, tally.stats, p)) for p in (50, 95, 99)]
+    if all(v is not None for _, v in latencies):
+        parts.append("latency " + " ".join(f"p{p} {v:.2f}s" for p, v in latencies))
+    parts.append(f"{wall:.1f}s")
+    return " | ".join(parts)
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    items = read_input(args.input, args.model)
+    done = read_done(args.output, args.retry_failed)
+    todo = [item for item in items if item.custom_id not in done]
+    tally = Tally(total=len(items), skipped=len(items) - len(todo))
+    unsupported = [item for item in todo if item.url not in CHAT_URLS]
+    todo = [item for item in todo if item.url in CHAT_URLS]
+    if not todo and not unsupported:
+        _eprint(f"liter-llm batch: nothing to do, all {len(items)} requests are already in {args.output}")
+        return 0
+    if not args.no_progress:
+        _setup_logging()
+    started = time.monotonic()
+    interrupted = False
+    client: Any = None
+    with _MockContext(args.mock, args.mock_latency_ms) as mock_url:
+        client = _make_client(args, mock_url or args.base_url, args.mock)
+        out_dir = os.path.dirname(os.path.abspath(args.output))
+        os.makedirs(out_dir, exist_ok=True)
+        with open(args.output, "a", encoding="utf-8") as out:
+            for item in unsupported:
+                record = {
+                    "id": f"batch_req_{uuid.uuid4().hex}",
+                    "custom_id": item.custom_id,
+                    "response": None,
+                    "error": {"code": "unsupported_url", "message": f"only chat completions are supported: {item.url}"},
+                }
+                _write(out, record)
+                tally.failed += 1
+            try:
+                if todo:
+                    asyncio.run(_run_items(client, todo, out, args, tally))
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                out.flush()
+                try:
+                    os.fsync(out.fileno())
+                except OSError:
+                    pass
+    _eprint(summary(client, tally, time.monotonic() - started, interrupted))
+    if interrupted:
+        return 130
+    return 1 if tally.failed else 0
+
+
+# --------------------------------------------------------------------------------------------
+# chat
+# --------------------------------------------------------------------------------------------
+
+
+async def _chat(client: Any, args: argparse.Namespace, prompt: str) -> None:
+    messages: list[dict[str, str]] = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": prompt})
+    kwargs: dict[str, Any] = {"model": args.model, "messages": messages}
+    if args.max_tokens is not None:
+        kwargs["max_tokens"] = args.max_tokens
+    if args.temperature is not None:
+        kwargs["temperature"] = args.temperature
+    if args.stream:
+        async with await client.chat_stream(**kwargs) as stream:
+            async for chunk in stream:
+                if chunk.choices:
+                    sys.stdout.write(chunk.choices[0].delta.content or "")
+                    sys.stdout.flush()
+        sys.stdout.write("\n")
+    else:
+        response = await client.chat(**kwargs)
+        print(response.choices[0].message.content or "")
+    sys.stdout.flush()
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    with _MockContext(args.mock, min(args.mock_latency_ms, 50.0)) as mock_url:
+        client = _make_client(args, mock_url or args.base_url, args.mock)
+        try:
+            asyncio.run(_chat(client, args, prompt))
+        except KeyboardInterrupt:
+            return 130
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# mock-server
+# --------------------------------------------------------------------------------------------
+
+
+def run_mock_server(args: argparse.Namespace) -> int:
+    from liter_llm.testing import serve
+
+    def announce(base_url: str) -> None:
+        print(f"liter_llm mock server listening on {base_url}", flush=True)
+
+    try:
+        serve(
+            host=args.host,
+            port=args.port,
+            reply=args.reply,
+            latency_ms=args.latency_ms,
+            chunk_delay_ms=args.chunk_delay_ms,
+            stream_chunks=args.stream_chunks,
+            record=not args.no_record,
+            ready=announce,
+            max_embedding_inputs=args.max_embedding_inputs,
+        )
+    except KeyboardInterrupt:
+        _eprint("liter_llm mock server stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``liter-llm`` command."""
+    args = build_parser().parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        if args.command == "batch":
+            return run_batch(args)
+        if args.command == "chat":
+            return run_chat(args)
+        return run_mock_server(args)
+    except UsageError as exc:
+        _eprint(f"liter-llm: error: {exc}")
+        return 2
+    except (OSError, ValueError) as exc:
+        _eprint(f"liter-llm: error: {exc}")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - report provider errors as one line, not a traceback
+        from liter_llm import LlmError
+
+        if isinstance(exc, LlmError):
+            _eprint(f"liter-llm: {type(exc).__name__}: {exc}")
+            return 1
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,524 @@
+//! A lock-free rate limiter for requests and tokens per window, plus a concurrency cap.
+//!
+//! Limits are fixed at construction, globally and/or per model (exact model string). A request
+//! for a model passes its model key (if that model has limits) and then the global key (if
+//! there are global limits); it waits, in arrival order, until both let it go, and then it goes
+//! at once. Defaults: a 60 s window, `max_delay` of 300 s, no burst.
+//!
+//! **Guarantee.** Counting each request with the tokens it reserved (adjusted by reconciliation
+//! as soon as its usage is known), no sliding window of `window + margin` holds more requests or
+//! tokens than the limit. The margin (1% of the window, between 1 ms and 250 ms, see
+//! [`default_margin`]) absorbs the jitter between our clock and the provider's arrival times.
+//! Each key checks a log of the last window in [`key::BUCKETS`] buckets, counted until their
+//! *end* leaves the window, so the check is conservative (up to 1/128 of a window of capacity is
+//! lost) but never optimistic.
+//!
+//! **Pacing.** By default requests are also spaced evenly by a GCRA pacer: `window / rpm`
+//! apart, or `tokens * window / tpm` after a request of `tokens`, whichever is longer. With
+//! [`Burst`] a job may start with that many requests/tokens at once; the window log still
+//! counts them, so after a burst the pace drops until the burst leaves the window. Tokens may
+//! always run up to 1/32 of the window ahead of the even pace ([`key::TOKEN_SLACK`]), so that
+//! refunds and the room small requests leave can be used; the log still bounds every window.
+//!
+//! **Waiting.** Callers queue on a fair one-permit semaphore per key, so grants are FIFO and no
+//! request starves; only the queue head computes and commits a grant (one CAS on the pacer's
+//! TAT, one on each log bucket), so the hot path takes no lock. The head sleeps on the tokio
+//! timer until it may go, waking early when a refund frees room. A request that would wait
+//! beyond `max_delay` (judged with the capacity known when it reaches the head, or by a lower
+//! bound before) fails with `Kind::RateLimited` and takes no capacity. A request that can never
+//! fit (more tokens than a tokens limit) fails at once. Cancelling a waiting caller frees only
+//! its queue place: nothing is reserved before the grant.
+//!
+//! **Reconciliation.** The caller reserves [`estimate_tokens`] and, once the provider's usage is
+//! known, [`Permit::settle`] refunds or charges the difference, in the log bucket of the grant
+//! (while it still counts) and in the pacer (a refund never moves the pacer before now, a
+//! charge delays the following requests). See `Client::send` for what failed requests settle.
+//!
+//! **Cooldown.** [`Permit::pause`] (called on a provider 429) pauses the request's most specific
+//! key for every caller until the Retry-After period is over.
+
+mod body;
+mod estimate;
+pub mod key;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, SemaphorePermit};
+use tokio::time::Instant;
+
+pub(crate) use body::attach;
+pub use estimate::{estimate_tokens, total_tokens_in, UsageScanner, DEFAULT_COMPLETION_TOKENS};
+use key::{Key, KeySpec, Reason, MAX_LIMIT};
+
+use crate::error::{Error, Kind, Result};
+
+/// Default window length (60 s: limits are per minute).
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+/// Default longest wait before a request fails with `RateLimited` (300 s).
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(300);
+/// Longest window accepted (one day).
+pub const MAX_WINDOW: Duration = Duration::from_secs(86_400);
+/// Waits longer than this are logged at INFO (at most once per second per key).
+const LOG_WAIT: Duration = Duration::from_secs(1);
+
+/// The safety margin added to a window: 1% of it, at least 1 ms and at most 250 ms.
+pub fn default_margin(window: Duration) -> Duration {
+    (window / 100).clamp(Duration::from_millis(1), Duration::from_millis(250))
+}
+
+/// The limits of one key, per window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests per window.
+    pub rpm: Option<u64>,
+    /// Tokens per window.
+    pub tpm: Option<u64>,
+    /// Requests in flight at once (held until the response body has been read).
+    pub max_concurrency: Option<u32>,
+}
+
+impl Limits {
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        self.rpm.is_none() && self.tpm.is_none() && self.max_concurrency.is_none()
+    }
+}
+
+/// What may go up front, before pacing applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Burst {
+    /// Paced from the first request (the default).
+    #[default]
+    None,
+    /// A whole window's limit at once.
+    Full,
+    /// Up to this many requests and tokens at once.
+    Up {
+        /// Requests allowed up front.
+        requests: u64,
+        /// Tokens allowed up front.
+        tokens: u64,
+    },
+}
+
+/// Everything a [`RateLimiter`] is built from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimitConfig {
+    /// Limits shared by every request of the limiter.
+    pub global: Limits,
+    /// Limits of individual models (exact model string).
+    pub models: Vec<(String, Limits)>,
+    /// Longest a request may wait before failing with `RateLimited`.
+    pub max_delay: Duration,
+    /// The window the limits are counted over.
+    pub window: Duration,
+    /// What may go up front.
+    pub burst: Burst,
+    /// Jitter allowance added to the window; `None` means [`default_margin`].
+    pub margin: Option<Duration>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            global: Limits::default(),
+            models: Vec::new(),
+            max_delay: DEFAULT_MAX_DELAY,
+            window: DEFAULT_WINDOW,
+            burst: Burst::None,
+            margin: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    fn now(self) -> u64 {
+        u64::try_from(Instant::now().saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+    fn at(self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
+    }
+}
+
+/// A rate limiter shared by any number of clients and tasks.
+pub struct RateLimiter {
+    config: RateLimitConfig,
+    clock: Clock,
+    global: Option<Arc<Key>>,
+    models: HashMap<String, Arc<Key>>,
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter").field("config", &self.config).finish()
+    }
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(Kind::InvalidArgument, message)
+}
+
+fn check_limits(what: &str, limits: &Limits) -> Result<()> {
+    for (name, value) in [("rpm", limits.rpm), ("tpm", limits.tpm)] {
+        if let Some(v) = value {
+            if v == 0 || v > MAX_LIMIT {
+                return Err(invalid(format!(
+                    "{what}{name} must be between 1 and {MAX_LIMIT}, got {v}"
+                )));
+            }
+        }
+    }
+    if let Some(n) = limits.max_concurrency {
+        if n == 0 || n as usize > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(invalid(format!("{what}max_concurrency must be at least 1, got {n}")));
+        }
+    }
+    Ok(())
+}
+
+fn secs(nanos: u64) -> f64 {
+    Duration::from_nanos(nanos).as_secs_f64()
+}
+
+impl RateLimiter {
+    /// Builds a limiter.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a zero or oversized limit, a model listed twice or with no limit,
+    /// or a window outside (0, 1 day].
+    pub fn new(config: RateLimitConfig) -> Result<Self> {
+        if config.window.is_zero() || config.window > MAX_WINDOW {
+            return Err(invalid(format!(
+                "window_seconds must be greater than 0 and at most {}, got {}",
+                MAX_WINDOW.as_secs(),
+                config.window.as_secs_f64()
+            )));
+        }
+        if config.max_delay > MAX_WINDOW * 365 {
+            return Err(invalid("max_delay_seconds is too large".to_owned()));
+        }
+        check_limits("", &config.global)?;
+        let window = u64::try_from(config.window.as_nanos()).unwrap_or(u64::MAX);
+        let margin = config.margin.unwrap_or_else(|| default_margin(config.window));
+        let margin = u64::try_from(margin.as_nanos()).unwrap_or(u64::MAX);
+        let spec = |name: &str, limits: &Limits| {
+            let (burst_requests, burst_tokens) = match config.burst {
+                Burst::None => (0, 0),
+                Burst::Full => (limits.rpm.unwrap_or(0), limits.tpm.unwrap_or(0)),
+                Burst::Up { requests, tokens } => (requests, tokens),
+            };
+            KeySpec {
+                name: name.to_owned(),
+                rpm: limits.rpm,
+                tpm: limits.tpm,
+                max_concurrency: limits.max_concurrency,
+                burst_requests,
+                burst_tokens,
+                window,
+                margin,
+            }
+        };
+        let global = (!config.global.is_empty()).then(|| Arc::new(Key::new(spec("*", &config.global))));
+        let mut models = HashMap::new();
+        for (model, limits) in &config.models {
+            let what = format!("rate_limits[{model:?}]: ");
+            if limits.is_empty() {
+                return Err(invalid(format!(
+                    "{what}sets no limit (give rpm, tpm or max_concurrency)"
+                )));
+            }
+            check_limits(&what, limits)?;
+            if models
+                .insert(model.clone(), Arc::new(Key::new(spec(model, limits))))
+                .is_some()
+            {
+                return Err(invalid(format!("{what}is listed twice")));
+            }
+        }
+        Ok(RateLimiter {
+            clock: Clock { epoch: Instant::now() },
+            config,
+            global,
+            models,
+        })
+    }
+
+    /// The configuration this limiter was built from.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+
+    fn keys(&self, model: &str) -> [Option<&Arc<Key>>; 2] {
+        [self.models.get(model), self.global.as_ref()]
+    }
+
+    /// Whether requests for `model` are limited at all.
+    pub fn is_limited(&self, model: &str) -> bool {
+        self.keys(model).iter().any(Option::is_some)
+    }
+
+    /// Whether requests for `model` count tokens (so the caller should estimate them).
+    pub fn counts_tokens(&self, model: &str) -> bool {
+        self.keys(model).iter().flatten().any(|k| k.spec.tpm.is_some())
+    }
+
+    /// Waits until a request for `model` reserving `tokens` may go, and reserves it.
+    ///
+    /// The returned permit holds the concurrency slots until dropped; settle it with the
+    /// actual usage once known.
+    ///
+    /// # Errors
+    /// `RateLimited` when the request needs more tokens than a limit allows, or when it would
+    /// wait longer than `max_delay` (nothing is reserved then).
+    pub async fn acquire(&self, model: &str, tokens: u64) -> Result<Permit> {
+        let keys = self.keys(model);
+        let mut permit = Permit {
+            grants: [None, None],
+            tokens,
+            clock: self.clock,
+            concurrency: [None, None],
+        };
+        if keys.iter().all(Option::is_none) {
+            return Ok(permit);
+        }
+        for key in keys.iter().flatten() {
+            if let Some(limit) = key.spec.tpm.filter(|l| tokens > *l) {
+                return Err(self.fail(
+                    format!(
+                        "the request needs about {tokens} tokens but the tokens limit{} is {limit} per {}s, so it \
+                         can never be sent; raise the limit or send less",
+                        scope(key),
+                        secs(key.window())
+                    ),
+                    None,
+                ));
+            }
+        }
+        let started = Instant::now();
+        let deadline = started + self.config.max_delay;
+        let max_delay = u64::try_from(self.config.max_delay.as_nanos()).unwrap_or(u64::MAX);
+        let now = self.clock.now();
+        for key in keys.iter().flatten() {
+            let bound = key
+                .cooldown_left(now)
+                .max(key.queue_lower_bound(now, key.waiting.load(Ordering::Relaxed)));
+            if bound > max_delay {
+                return Err(self.too_long(key, bound));
+            }
+        }
+        let mut why = Reason::None;
+        for (slot, key) in keys.iter().enumerate() {
+            let Some(sem) = key.and_then(|k| k.concurrency.clone()) else {
+                continue;
+            };
+            match tokio::time::timeout_at(deadline, sem.acquire_owned()).await {
+                Ok(Ok(p)) => permit.concurrency[slot] = Some(p),
+                _ => {
+                    let name = key.map(|k| scope(k)).unwrap_or_default();
+                    return Err(self.fail(
+                        format!(
+                            "no concurrency slot{name} became free within max_delay_seconds={}",
+                            self.config.max_delay.as_secs_f64()
+                        ),
+                        None,
+                    ));
+                }
+            }
+        }
+        let queued = Queued::new(&keys);
+        let mut heads: [Option<SemaphorePermit<'_>>; 2] = [None, None];
+        for (slot, key) in keys.iter().enumerate() {
+            if let Some(key) = key {
+                match tokio::time::timeout_at(deadline, key.head.acquire()).await {
+                    Ok(Ok(p)) => heads[slot] = Some(p),
+                    _ => {
+                        return Err(self.fail(
+                            format!(
+                                "the queue{} did not reach this request within max_delay_seconds={}",
+                                scope(key),
+                                self.config.max_delay.as_secs_f64()
+                            ),
+                            None,
+                        ))
+                    }
+                }
+            }
+        }
+        drop(queued);
+        // When this caller was due: the end of its last timer sleep (a refund wake-up or no
+        // sleep at all means now).
+        let mut due: Option<u64> = None;
+        loop {
+            let now = self.clock.now();
+            let mut ready = (now, Reason::None, None);
+            for key in keys.iter().flatten() {
+                let (t, r) = key.ready_at(now, tokens);
+                if t > ready.0 {
+                    ready = (t, r, Some(*key));
+                }
+            }
+            if ready.0 <= now {
+                let nominal = due.unwrap_or(now);
+                for (slot, key) in keys.iter().enumerate() {
+                    if let Some(key) = key {
+                        let bucket = key.commit(now, nominal, tokens);
+                        permit.grants[slot] = Some(Grant {
+                            key: Arc::clone(key),
+                            bucket,
+                        });
+                    }
+                }
+                drop(heads);
+                let waited = started.elapsed();
+                if waited > LOG_WAIT && keys.iter().flatten().any(|k| k.may_log(now)) {
+                    log::info!(target: "liter_llm", "rate limiter: waited {:.1}s for {model} ({})", waited.as_secs_f64(), why.describe());
+                }
+                return Ok(permit);
+            }
+            if ready.1 != Reason::None {
+                why = ready.1;
+            }
+            let wake = self.clock.at(ready.0);
+            if let (true, Some(key)) = (wake > deadline, ready.2) {
+                return Err(self.too_long(key, ready.0 - now));
+            }
+            let timer = tokio::time::sleep_until(wake);
+            let timed_out = match keys {
+                [Some(a), Some(b)] => {
+                    tokio::select! {
+                        () = timer => true,
+                        () = a.wake.notified() => false,
+                        () = b.wake.notified() => false,
+                    }
+                }
+                [Some(k), None] | [None, Some(k)] => {
+                    tokio::select! {
+                        () = timer => true,
+                        () = k.wake.notified() => false,
+                    }
+                }
+                [None, None] => return Ok(permit),
+            };
+            due = timed_out.then_some(ready.0);
+        }
+    }
+
+    fn fail(&self, message: String, retry_after: Option<Duration>) -> Error {
+        Error::new(Kind::RateLimited, format!("rate limiter: {message}")).with_retry_after(retry_after)
+    }
+
+    fn too_long(&self, key: &Key, wait: u64) -> Error {
+        self.fail(
+            format!(
+                "the request would wait {:.1}s{}, longer than max_delay_seconds={}",
+                secs(wait),
+                scope(key),
+                self.config.max_delay.as_secs_f64()
+            ),
+            Some(Duration::from_nanos(wait)),
+        )
+    }
+
+    /// Tokens the log of `model`'s most specific key counts now (diagnostics and tests).
+    pub fn tokens_in_window(&self, model: &str) -> u64 {
+        let now = self.clock.now();
+        self.keys(model)
+            .iter()
+            .flatten()
+            .next()
+            .map_or(0, |k| k.tokens_in_window(now))
+    }
+}
+
+fn scope(key: &Key) -> String {
+    if key.spec.name == "*" {
+        String::new()
+    } else {
+        format!(" for {}", key.spec.name)
+    }
+}
+
+/// Counts a caller as queued on its keys until it reaches the head (or gives up).
+struct Queued<'a> {
+    keys: [Option<&'a Arc<Key>>; 2],
+}
+
+impl<'a> Queued<'a> {
+    fn new(keys: &[Option<&'a Arc<Key>>; 2]) -> Self {
+        for key in keys.iter().flatten() {
+            key.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+        Queued { keys: *keys }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        for key in self.keys.iter().flatten() {
+            key.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Grant {
+    key: Arc<Key>,
+    bucket: u64,
+}
+
+/// A granted request: holds its concurrency slots until dropped, and settles its tokens.
+///
+/// Dropping a permit without [`settle`](Permit::settle) keeps the reserved estimate counted.
+#[derive(Debug)]
+pub struct Permit {
+    grants: [Option<Grant>; 2],
+    tokens: u64,
+    clock: Clock,
+    concurrency: [Option<OwnedSemaphorePermit>; 2],
+}
+
+impl Permit {
+    /// Tokens reserved for the request.
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    /// Whether any limit applied to the request.
+    pub fn is_limited(&self) -> bool {
+        self.grants.iter().any(Option::is_some) || self.concurrency.iter().any(Option::is_some)
+    }
+
+    /// Replaces the reserved tokens by the actual usage (`None` keeps the estimate) and
+    /// releases the permit.
+    pub fn settle(self, actual: Option<u64>) {
+        if let Some(actual) = actual {
+            let now = self.clock.now();
+            for grant in self.grants.iter().flatten() {
+                grant.key.adjust(now, grant.bucket, self.tokens, actual);
+            }
+        }
+    }
+
+    /// Pauses the request's most specific key (its model's, else the global one) for every
+    /// caller for `period`, as after a provider 429.
+    pub fn pause(&self, period: Duration) {
+        if let Some(grant) = self.grants.iter().flatten().next() {
+            let until = self
+                .clock
+                .now()
+                .saturating_add(u64::try_from(period.as_nanos()).unwrap_or(u64::MAX));
+            grant.key.pause_until(until);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+"""The ``liter-llm`` command line, run as a real subprocess (``python -m liter_llm``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import API_KEY, MODEL, user
+
+CLI = [sys.executable, "-m", "liter_llm"]
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ)
+    full_env.pop("OPENAI_API_KEY", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def batch_line(i: int) -> dict:
+    return {
+        "custom_id": f"req-{i}",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": MODEL, "messages": user(f"question {i}")},
+    }
+
+
+def write_jsonl(path: Path, rows: list) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_output(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_batch_end_to_end_with_mock(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [batch_line(i) for i in range(25)])
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "20", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = read_output(tmp_path / "out.jsonl")
+    assert sorted(r["custom_id"] for r in records) == sorted(f"req-{i}" for i in range(25))
+    for r in records:
+        assert set(r) == {"id", "custom_id", "response", "error"}
+        assert r["id"].startswith("batch_req_") and r["error"] is None
+        assert r["response"]["status_code"] == 200 and "request_id" in r["response"]
+        body = r["response"]["body"]
+        assert body["object"] == "chat.completion"
+        i = r["custom_id"].split("-")[1]
+        assert body["choices"][0]["message"]["content"] == f"question {i}"
+        assert body["usage"]["total_tokens"] > 0
+    assert len({r["id"] for r in records}) == 25
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert "25 of 25 requests done" in summary and "25 ok, 0 failed" in summary
+    assert "tokens" in summary and "latency p50" in summary and "p99" in summary
+
+
+def test_bare_bodies_get_line_numbers_and_model_fills_in(tmp_path):
+    rows = [{"messages": user("one")}, {"model": "ignored", "messages": user("two")}]
+    (tmp_path / "in.jsonl").write_text(json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n")
+    proc = run(
+        "batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "0", "--model", "m-x", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = {r["custom_id"]: r for r in read_output(tmp_path / "out.jsonl")}
+    assert sorted(records) == ["1", "3"]
+    assert records["1"]["response"]["body"]["model"] == "m-x"
+    assert records["3"]["response"]["body"]["choices"][0]["message"]["content"] == "two"
+
+
+def test_resume_skips_done_ids_and_drops_a_partial_last_line(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [batch_line(i) for i in range(10)])
+    done = [
+        {"id": "batch_req_old", "custom_id": f"req-{i}", "response": {"status_code": 200, "body": {}}, "error": None}
+        for i in range(4)
+    ]
+    out = tmp_path / "out.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in done) + '{"id": "batch_req_cut", "custom_id": "req-4", "resp')
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "partial last line" in proc.stderr
+    records = read_output(out)
+    ids = [r["custom_id"] for r in records]
+    assert sorted(ids) == sorted(f"req-{i}" for i in range(10))
+    assert [r["id"] for r in records[:4]] == ["batch_req_old"] * 4
+    assert "6 of 6 requests done" in proc.stderr and "4 skipped" in proc.stderr
+    again = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+    assert len(read_output(out)) == 10
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_run_resumes_without_loss_or_duplicates(tmp_path, sig):
+    write_jsonl(tmp_path / "in.jsonl", [batch_line(i) for i in range(120)])
+    out = tmp_path / "out.jsonl"
+    env = dict(os.environ)
+    env.pop("OPENAI_API_KEY", None)
+    proc = subprocess.Popen(
+        [*CLI, "batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "200", "--concurrency", "10"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if out.exists() and out.read_text().count("\n") >= 20:
+                break
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    first = out.read_text().count("\n")
+    assert 20 <= first < 120
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "interrupted" in err.splitlines()[-1]
+    again = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "0", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    ids = [r["custom_id"] for r in read_output(out)]
+    assert len(ids) == len(set(ids)) == 120
+
+
+def test_failures_are_recorded_and_retryable(tmp_path):
+    rows = [batch_line(0), {"custom_id": "bad", "body": {"model": MODEL}}, batch_line(2)]
+    rows.append({"custom_id": "emb", "url": "/v1/embeddings", "body": {"model": "e", "input": "x"}})
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "0", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    records = {r["custom_id"]: r for r in read_output(tmp_path / "out.jsonl")}
+    assert records["bad"]["response"] is None
+    assert records["bad"]["error"] == {"code": "invalid_request", "message": "messages is required"}
+    assert records["emb"]["error"]["code"] == "unsupported_url"
+    assert records["req-0"]["error"] is None and records["req-2"]["error"] is None
+    assert "2 ok, 2 failed" in proc.stderr
+    again = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--retry-failed", cwd=tmp_path)
+    assert again.returncode == 1
+    assert len(read_output(tmp_path / "out.jsonl")) == 6
+
+
+def test_provider_errors_keep_status_and_body(tmp_path, mock_server):
+    write_jsonl(tmp_path / "in.jsonl", [batch_line(0)])
+    mock_server.push_faults([{"status": 404}])
+    proc = run(
+        "batch",
+        "in.jsonl",
+        "-o",
+        "out.jsonl",
+        "--base-url",
+        mock_server.base_url,
+        "--max-retries",
+        "0",
+        "--no-progress",
+        cwd=tmp_path,
+        env={"OPENAI_API_KEY": API_KEY},
+    )
+    assert proc.returncode == 1
+    (record,) = read_output(tmp_path / "out.jsonl")
+    assert record["response"]["status_code"] == 404
+    assert record["response"]["request_id"].startswith("req_mock_")
+    assert record["response"]["body"]["error"]["code"] == "model_not_found"
+    assert record["error"]["code"] == "model_not_found"
+    assert mock_server.requests()[0]["headers"]["authorization"] == f"Bearer {API_KEY}"
+    assert API_KEY not in proc.stdout + proc.stderr
+
+
+def test_rate_limit_flags_are_accepted(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [batch_line(i) for i in range(5)])
+    proc = run(
+        "batch",
+        "in.jsonl",
+        "-o",
+        "out.jsonl",
+        "--mock",
+        "--mock-latency-ms",
+        "0",
+        "--rpm",
+        "60000",
+        "--tpm",
+        "10000000",
+        "--concurrency",
+        "2",
+        "--max-retries",
+        "1",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(read_output(tmp_path / "out.jsonl")) == 5
+
+
+def test_bad_input_and_missing_key_are_usage_errors(tmp_path):
+    (tmp_path / "in.jsonl").write_text(json.dumps(batch_line(0)) + "\n{not json\n")
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", cwd=tmp_path)
+    assert proc.returncode == 2 and "in.jsonl:2: not valid JSON" in proc.stderr
+    write_jsonl(tmp_path / "dup.jsonl", [batch_line(0), batch_line(0)])
+    proc = run("batch", "dup.jsonl", "-o", "out.jsonl", "--mock", cwd=tmp_path)
+    assert proc.returncode == 2 and "duplicate custom_id 'req-0'" in proc.stderr
+    proc = run("batch", "missing.jsonl", "-o", "out.jsonl", "--mock", cwd=tmp_path)
+    assert proc.returncode == 2 and "cannot read missing.jsonl" in proc.stderr
+    write_jsonl(tmp_path / "ok.jsonl", [batch_line(0)])
+    proc = run("batch", "ok.jsonl", "-o", "out.jsonl", cwd=tmp_path)
+    assert proc.returncode == 2 and "OPENAI_API_KEY" in proc.stderr
+    proc = run("batch", "ok.jsonl", "-o", "out.jsonl", "--api-key-env", "MY_KEY", cwd=tmp_path)
+    assert proc.returncode == 2 and "MY_KEY" in proc.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+    proc = run("batch", "ok.jsonl", cwd=tmp_path)
+    assert proc.returncode == 2 and "-o/--output" in proc.stderr
+
+
+def test_chat_with_mock(tmp_path):
+    proc = run("chat", "hello from the cli", "--mock", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hello from the cli\n"
+    proc = run("chat", "streamed words here", "--mock", "--stream", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "streamed words here\n"
+
+
+def test_chat_against_a_server_never_prints_the_key(tmp_path, mock_server):
+    mock_server.push_faults([{"status": 401}])
+    proc = run(
+        "chat", "hi", "--base-url", mock_server.base_url, "--max-retries", "0", cwd=tmp_path,
+        env={"OPENAI_API_KEY": API_KEY},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "AuthenticationError" in proc.stderr
+    assert API_KEY not in proc.stdout + proc.stderr
+    proc = run(
+        "chat", "-", "--base-url", mock_server.base_url, "--system", "be brief", "--max-tokens", "2",
+        cwd=tmp_path, env={"OPENAI_API_KEY": API_KEY},
+    )  # fmt: skip
+    assert proc.returncode == 0
+    sent = mock_server.requests()[-1]["json"]
+    assert sent["messages"][0] == {"role": "system", "content": "be brief"} and sent["max_tokens"] == 2
+
+
+def test_mock_server_command(tmp_path):
+    proc = subprocess.Popen(
+        [*CLI, "mock-server", "--port", "0", "--reply", "served"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("liter_llm mock server listening on http://127.0.0.1:")
+        base_url = line.rsplit(" ", 1)[1]
+        from liter_llm import LlmClient
+
+        client = LlmClient(api_key="k", base_url=base_url)
+        rows = client.chat_batch_sync([{"model": MODEL, "messages": user("x")}])
+        assert rows[0].choices[0].message.content == "served"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "stopped" in err
+
+
+def test_help_lists_the_commands(tmp_path):
+    proc = run("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for command in ("batch", "chat", "mock-server"):
+        assert command in proc.stdout

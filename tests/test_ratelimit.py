@@ -1,0 +1,384 @@
+"""Rate limiting through real HTTP, counted on the server side.
+
+Every test uses a short window (1-2 s) so a "per minute" limit plays out in seconds. Windows are
+checked with the mock server's own arrival times (``received_at``), and tokens with the mock's
+own counting (prompt: ``ceil(chars / 4) + 4`` per message; completion: the echoed text, cut at
+``max_tokens``), cross-checked against the usage the responses report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import Any
+
+import pytest
+from conftest import MODEL, user
+from liter_llm import LlmClient, RateLimitedError, RateLimiter
+from liter_llm.testing import MockServer
+
+
+def max_window(events: list[tuple[float, int]], window: float) -> int:
+    """The most any half-open window ``[t, t + window)`` holds, over windows starting at each event."""
+    events = sorted(events)
+    best = total = j = 0
+    for i, (start, _) in enumerate(events):
+        while j < len(events) and events[j][0] < start + window:
+            total += events[j][1]
+            j += 1
+        best = max(best, total)
+        total -= events[i][1]
+    return best
+
+
+def arrivals(server: Any, model: str | None = None) -> list[tuple[float, int]]:
+    return [(r["received_at"], 1) for r in server.requests() if model is None or r["json"]["model"] == model]
+
+
+def mock_tokens(body: dict[str, Any]) -> int:
+    """Total tokens the mock charges for a chat request body (prompt plus the echoed completion)."""
+    messages = body["messages"]
+    prompt = sum(math.ceil(len(m["content"]) / 4) + 4 for m in messages)
+    completion = math.ceil(len(messages[-1]["content"]) / 4)
+    if body.get("max_tokens") is not None:
+        completion = min(completion, body["max_tokens"])
+    return prompt + max(completion, 1)
+
+
+def token_arrivals(server: Any) -> list[tuple[float, int]]:
+    return [(r["received_at"], mock_tokens(r["json"])) for r in server.requests()]
+
+
+def rate(events: list[tuple[float, int]]) -> float:
+    """Units per second between the first and the last arrival (the last one's units excluded)."""
+    events = sorted(events)
+    return sum(n for _, n in events[:-1]) / (events[-1][0] - events[0][0])
+
+
+def text(i: int) -> str:
+    return "x" * (30 + (i * 7) % 60)
+
+
+# ----- requests per window -----
+
+
+async def test_requests_never_exceed_any_window_and_use_at_least_95_percent(mock_server, make_client):
+    limiter = RateLimiter(max_requests_per_minute=50, window_seconds=1)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+    await asyncio.gather(*(client.chat(model=MODEL, messages=user(text(i)), max_tokens=5) for i in range(160)))
+    events = arrivals(mock_server)
+    assert len(events) == 160
+    assert max_window(events, 1.0) <= 50
+    assert rate(events) >= 0.95 * 50
+
+
+async def test_per_client_limits_pace_evenly_from_the_start(mock_server, make_client):
+    # A plain LlmClient argument: limits per minute, so 600 rpm is one request every 0.1 s.
+    client = make_client(mock_server.base_url, max_requests_per_minute=600)
+    await asyncio.gather(*(client.chat(model=MODEL, messages=user("hi")) for _ in range(8)))
+    times = sorted(t for t, _ in arrivals(mock_server))
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.09, gaps
+    assert times[-1] - times[0] < 0.85
+
+
+async def test_a_burst_goes_at_once_then_counts_against_the_same_window(mock_server, make_client):
+    limiter = RateLimiter(max_requests_per_minute=20, window_seconds=1, burst=10)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+    await asyncio.gather(*(client.chat(model=MODEL, messages=user("b")) for _ in range(50)))
+    times = sorted(t for t, _ in arrivals(mock_server))
+    assert times[9] - times[0] < 0.1, "the first ten go together"
+    assert max_window([(t, 1) for t in times], 1.0) <= 20
+    assert sum(t < times[0] + 1.0 for t in times) <= 20
+
+
+# ----- tokens per window -----
+
+
+async def test_tokens_never_exceed_any_window_and_use_at_least_95_percent(mock_server, make_client):
+    limiter = RateLimiter(max_tokens_per_minute=4000, window_seconds=1)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+    # max_tokens equal to the echoed reply: the estimate is exact.
+    responses = await asyncio.gather(
+        *(client.chat(model=MODEL, messages=user(text(i)), max_tokens=math.ceil(len(text(i)) / 4)) for i in range(300))
+    )
+    events = token_arrivals(mock_server)
+    assert sum(n for _, n in events) == sum(r.usage.total_tokens for r in responses)
+    assert max_window(events, 1.0) <= 4000
+    assert rate(events) >= 0.95 * 4000
+
+
+async def test_refunds_of_over_estimates_keep_tokens_near_the_limit():
+    # Requests in flight count with their estimate until answered, so the usable share is about
+    # 1 - (over-estimate x latency / window): 10 ms of latency in a 2 s window.
+    with MockServer(latency_ms=10) as server:
+        limiter = RateLimiter(max_tokens_per_minute=6000, window_seconds=2)
+        client = LlmClient(api_key="k", base_url=server.base_url, max_retries=0, rate_limiter=limiter)
+        # Each request reserves ~3x what it uses (max_tokens 60, replies of 8-23 tokens).
+        responses = await asyncio.gather(
+            *(client.chat(model=MODEL, messages=user(text(i)), max_tokens=60) for i in range(300))
+        )
+        events = token_arrivals(server)
+    assert sum(n for _, n in events) == sum(r.usage.total_tokens for r in responses)
+    assert max_window(events, 2.0) <= 6000
+    assert rate(events) >= 0.95 * 3000
+
+
+async def test_a_request_larger_than_the_tokens_limit_fails_at_once(mock_server, make_client):
+    client = make_client(mock_server.base_url, max_tokens_per_minute=100)
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError, match="never") as info:
+        await client.chat(model=MODEL, messages=user("y" * 1000))
+    assert time.monotonic() - started < 0.5
+    assert info.value.status_code is None
+    assert info.value.model == MODEL
+    assert mock_server.request_count == 0
+
+
+async def test_stream_usage_is_reconciled_when_the_stream_ends(mock_server, make_client):
+    limiter = RateLimiter(max_tokens_per_minute=1000, window_seconds=1)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+
+    async def stream(include_usage: bool) -> None:
+        options = {"include_usage": True} if include_usage else None
+        async with await client.chat_stream(
+            model=MODEL, messages=user("tiny"), max_tokens=500, stream_options=options
+        ) as s:
+            async for _ in s:
+                pass
+
+    # Reserves ~506, uses ~7: the refund lets a 600-token request go at once.
+    await stream(include_usage=True)
+    started = time.monotonic()
+    await client.chat(model=MODEL, messages=user("z"), max_tokens=590)
+    assert time.monotonic() - started < 0.3
+    # Without a usage chunk the estimate stands: the next big request has to wait.
+    await asyncio.sleep(1.1)
+    await stream(include_usage=False)
+    started = time.monotonic()
+    await client.chat(model=MODEL, messages=user("z"), max_tokens=590)
+    assert time.monotonic() - started > 0.3
+
+
+# ----- sharing and keys -----
+
+
+async def test_one_limiter_shared_by_two_clients_limits_them_together(mock_server, make_client):
+    limiter = RateLimiter(max_requests_per_minute=30, window_seconds=1)
+    a = make_client(mock_server.base_url, rate_limiter=limiter)
+    b = make_client(mock_server.base_url, rate_limiter=limiter, timeout=10)
+    calls = [c.chat(model=MODEL, messages=user("s")) for c in (a, b) for _ in range(40)]
+    await asyncio.gather(*calls)
+    events = arrivals(mock_server)
+    assert len(events) == 80
+    assert max_window(events, 1.0) <= 30
+    assert rate(events) >= 0.95 * 30
+    assert a.rate_limiter == limiter and b.rate_limiter == limiter
+
+
+async def test_with_options_keeps_the_same_limiter(mock_server, make_client):
+    client = make_client(mock_server.base_url, max_requests_per_minute=120)
+    other = client.with_options(timeout=5)
+    assert other.rate_limiter == client.rate_limiter
+    await asyncio.gather(*(c.chat(model=MODEL, messages=user("w")) for c in (client, other, client)))
+    times = sorted(t for t, _ in arrivals(mock_server))
+    # 120 a minute: 0.5 s apart, whichever copy sent them.
+    assert all(b - a >= 0.49 for a, b in zip(times, times[1:])), times
+
+
+async def test_per_model_limits_are_independent(mock_server, make_client):
+    limiter = RateLimiter(rate_limits={"slow": {"rpm": 10}, "fast": {"rpm": 40}}, window_seconds=1)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+    calls = [client.chat(model="slow", messages=user("s")) for _ in range(15)]
+    calls += [client.chat(model="fast", messages=user("f")) for _ in range(60)]
+    calls += [client.chat(model="free", messages=user("u")) for _ in range(5)]
+    await asyncio.gather(*calls)
+    slow, fast, free = (arrivals(mock_server, m) for m in ("slow", "fast", "free"))
+    assert max_window(slow, 1.0) <= 10
+    assert max_window(fast, 1.0) <= 40
+    assert rate(fast) >= 0.95 * 40, "the slow model does not hold the fast one back"
+    first = min(t for t, _ in slow + fast)
+    assert all(t - first < 0.2 for t, _ in free), "a model without limits is not limited"
+
+
+# ----- failures -----
+
+
+async def test_a_429_pauses_every_caller_for_its_retry_after(mock_server, make_client):
+    limiter = RateLimiter(max_requests_per_minute=50, window_seconds=1)
+    client = make_client(mock_server.base_url, rate_limiter=limiter, max_retries=1)
+    mock_server.push_faults([{"status": 429, "retry_after": 0.5}])
+    results = await asyncio.gather(*(client.chat(model=MODEL, messages=user(f"c{i}")) for i in range(6)))
+    assert len(results) == 6
+    times = sorted(t for t, _ in arrivals(mock_server))
+    assert len(times) == 7
+    # The first request got the 429 at once; the others were due 20 ms apart but all waited.
+    assert all(t - times[0] >= 0.5 for t in times[1:]), [round(t - times[0], 3) for t in times]
+    assert max_window([(t, 1) for t in times], 1.0) <= 50
+
+
+async def test_a_wait_beyond_max_delay_raises_and_takes_no_capacity(mock_server, make_client):
+    limiter = RateLimiter(max_requests_per_minute=10, window_seconds=1, max_delay_seconds=0.35)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(client.chat(model=MODEL, messages=user("d")) for _ in range(10)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert 5 <= len(failed) <= 7
+    assert all(isinstance(e, RateLimitedError) and e.status_code is None for e in failed)
+    assert all(e.retry_after is None or e.retry_after > 0 for e in failed)
+    assert "max_delay_seconds" in str(failed[0])
+    assert elapsed < 0.6
+    assert mock_server.request_count == 10 - len(failed)
+    # The failed callers reserved nothing: the next request gets the very next slot.
+    last = max(t for t, _ in arrivals(mock_server))
+    await client.chat(model=MODEL, messages=user("after"))
+    nxt = max(t for t, _ in arrivals(mock_server))
+    assert 0.09 <= nxt - last < 0.2
+
+
+async def test_a_cancelled_waiter_frees_only_its_place(mock_server, make_client):
+    client = make_client(mock_server.base_url, max_requests_per_minute=600)
+    await client.chat(model=MODEL, messages=user("first"))
+    waiting = asyncio.ensure_future(client.chat(model=MODEL, messages=user("cancelled")))
+    await asyncio.sleep(0.03)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await client.chat(model=MODEL, messages=user("third"))
+    sent = [(r["json"]["messages"][0]["content"], r["received_at"]) for r in mock_server.requests()]
+    assert [s for s, _ in sent] == ["first", "third"]
+    assert 0.09 <= sent[1][1] - sent[0][1] < 0.17
+
+
+# ----- concurrency -----
+
+
+async def test_max_concurrency_caps_requests_in_flight():
+    with MockServer(latency_ms=150) as server:
+        client = LlmClient(api_key="k", base_url=server.base_url, max_retries=0, max_concurrency=2)
+        await asyncio.gather(*(client.chat(model=MODEL, messages=user("c")) for _ in range(6)))
+        times = sorted(t for t, _ in arrivals(server))
+    # A third request only starts when one of the first two has finished.
+    assert all(b - a >= 0.14 for a, b in zip(times, times[2:])), times
+
+
+async def test_an_open_stream_holds_its_concurrency_slot_until_closed():
+    with MockServer(chunk_delay_ms=100) as server:
+        client = LlmClient(api_key="k", base_url=server.base_url, max_retries=0, max_concurrency=1)
+        stream = await client.chat_stream(model=MODEL, messages=user("one two three four five six"))
+        first = await stream.__anext__()
+        assert first is not None
+        second = asyncio.ensure_future(client.chat(model=MODEL, messages=user("second")))
+        await asyncio.sleep(0.3)
+        assert not second.done()
+        assert server.request_count == 1
+        await stream.aclose()
+        r = await asyncio.wait_for(second, 2)
+        assert r.choices[0].message.content == "second"
+        # A stream read to its end frees the slot by itself.
+        async with await client.chat_stream(model=MODEL, messages=user("a b")) as s:
+            async for _ in s:
+                pass
+        await asyncio.wait_for(client.chat(model=MODEL, messages=user("third")), 2)
+
+
+# ----- logging, construction -----
+
+
+async def test_a_long_wait_is_logged_at_info(mock_server, make_client, caplog):
+    limiter = RateLimiter(max_requests_per_minute=2, window_seconds=2.4)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+    with caplog.at_level(logging.INFO, logger="liter_llm"):
+        await asyncio.gather(*(client.chat(model=MODEL, messages=user("l")) for _ in range(2)))
+    assert any("rate limiter: waited" in r.getMessage() and MODEL in r.getMessage() for r in caplog.records)
+
+
+def test_limits_are_validated_before_anything_runs():
+    bad_values: list[dict[str, Any]] = [
+        {"max_requests_per_minute": 0},
+        {"max_tokens_per_minute": -5},
+        {"max_concurrency": 0},
+        {"max_requests_per_minute": 5, "max_delay_seconds": -1},
+        {"max_requests_per_minute": 5, "max_delay_seconds": float("nan")},
+        {"rate_limits": {"m": {}}},
+        {"rate_limits": {"m": {"rpx": 5}}},
+        {"rate_limits": {"m": {"rpm": 0}}},
+    ]
+    for kwargs in bad_values:
+        with pytest.raises(ValueError):
+            LlmClient(api_key="k", **kwargs)
+        with pytest.raises(ValueError):
+            RateLimiter(**kwargs)
+    bad_types: list[dict[str, Any]] = [
+        {"max_requests_per_minute": True},
+        {"max_requests_per_minute": 1.5},
+        {"max_tokens_per_minute": "100"},
+        {"max_requests_per_minute": 5, "max_delay_seconds": "1"},
+        {"rate_limits": [("m", {"rpm": 1})]},
+        {"rate_limits": {"m": 5}},
+        {"rate_limits": {"m": {"rpm": 1.0}}},
+    ]
+    for kwargs in bad_types:
+        with pytest.raises(TypeError):
+            LlmClient(api_key="k", **kwargs)
+    with pytest.raises(ValueError):
+        RateLimiter(max_requests_per_minute=5, window_seconds=0)
+    with pytest.raises(ValueError):
+        RateLimiter(max_requests_per_minute=5, burst=-1)
+    with pytest.raises(ValueError):
+        RateLimiter(max_requests_per_minute=5, burst={"request": 1})
+    with pytest.raises(TypeError):
+        RateLimiter(max_requests_per_minute=5, burst=1.5)
+    with pytest.raises(ValueError, match="at least one limit"):
+        RateLimiter()
+    with pytest.raises(TypeError):
+        LlmClient(api_key="k", rate_limiter="shared")  # type: ignore[arg-type]
+
+
+def test_a_shared_limiter_conflicts_with_per_client_limits():
+    shared = RateLimiter(max_requests_per_minute=10)
+    for kwargs in (
+        {"max_requests_per_minute": 5},
+        {"max_concurrency": 2},
+        {"rate_limits": {"m": {"rpm": 1}}},
+        {"max_delay_seconds": 10},
+    ):
+        with pytest.raises(ValueError, match="not both"):
+            LlmClient(api_key="k", rate_limiter=shared, **kwargs)
+    assert LlmClient(api_key="k", rate_limiter=shared, max_delay_seconds=300).rate_limiter == shared
+
+
+def test_limiter_attributes_and_repr():
+    limiter = RateLimiter(
+        max_requests_per_minute=100,
+        max_tokens_per_minute=50_000,
+        max_concurrency=8,
+        max_delay_seconds=30,
+        rate_limits={"gpt-4o": {"rpm": 10, "tpm": 1000, "max_concurrency": 2}},
+        burst={"requests": 5, "tokens": 500},
+        window_seconds=2,
+    )
+    assert limiter.max_requests_per_minute == 100
+    assert limiter.max_tokens_per_minute == 50_000
+    assert limiter.max_concurrency == 8
+    assert limiter.max_delay_seconds == 30.0
+    assert limiter.window_seconds == 2.0
+    assert limiter.rate_limits == {"gpt-4o": {"rpm": 10, "tpm": 1000, "max_concurrency": 2}}
+    assert limiter.burst == {"requests": 5, "tokens": 500}
+    assert RateLimiter(max_concurrency=1).burst is False
+    assert RateLimiter(max_concurrency=1, burst=True).burst is True
+    text = repr(limiter)
+    assert text.startswith("RateLimiter(max_requests_per_minute=100, max_tokens_per_minute=50000")
+    assert "'gpt-4o': {'rpm': 10, 'tpm': 1000, 'max_concurrency': 2}" in text
+    client = LlmClient(api_key="sk-secret-key", rate_limiter=limiter)
+    assert "rate_limiter=RateLimiter(" in repr(client)
+    assert "sk-secret" not in repr(client)
+    assert LlmClient(api_key="k").rate_limiter is None
+    assert "rate_limiter" not in repr(LlmClient(api_key="k"))
+    assert limiter == limiter and limiter != RateLimiter(max_concurrency=1)
+    assert len({limiter, client.rate_limiter}) == 1
