@@ -333,7 +333,7 @@ fn builtin() -> Table {
                 Some(info) => {
                     table.insert(info.name.clone(), Arc::new(info));
                 }
-                None => log::error!("pricing table entry {name:?} is malformed; skipped"),
+                None => log::error!(target: "liter_llm", "pricing table entry {name:?} is malformed; skipped"),
             }
         }
     }

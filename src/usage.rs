@@ -512,6 +512,31 @@ impl UsageTracker {
         self.model(model).success(&t, latency, ttft, retries, cost);
     }
 
+    /// Prices a successful call with the pricing table ([`crate::pricing::cost`] on
+    /// `price_model`, e.g. the response's `model`, falling back to `model`), records it under
+    /// `model`, and returns the cost (`None` when unknown) for the response's `cost`.
+    pub fn record_call(
+        &self,
+        model: &str,
+        price_model: Option<&str>,
+        usage: Option<&Usage>,
+        latency: Duration,
+        ttft: Option<Duration>,
+        retries: u32,
+    ) -> Option<f64> {
+        let t = usage.map(TokenBreakdown::from_usage).unwrap_or_default();
+        let info = price_model
+            .filter(|m| !m.is_empty())
+            .and_then(crate::pricing::lookup)
+            .or_else(|| crate::pricing::lookup(model));
+        let cost = match (info, usage) {
+            (Some(info), Some(_)) => Some(info.cost_of(&t)),
+            _ => None,
+        };
+        self.record_tokens(model, &t, latency, ttft, retries, cost);
+        cost
+    }
+
     /// Records a successful call whose tokens are already broken down.
     pub fn record_tokens(
         &self,
@@ -764,6 +789,30 @@ mod tests {
         t.reset();
         assert_eq!(t.totals(), StatsSnapshot::default());
         assert!(t.per_model().is_empty());
+    }
+
+    #[test]
+    fn record_call_prices_with_the_table() {
+        let t = UsageTracker::new();
+        let u = usage(json!({"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}));
+        let cost = t.record_call(
+            "gpt-4o-mini",
+            Some("gpt-4o-mini-2024-07-18"),
+            Some(&u),
+            Duration::from_millis(5),
+            None,
+            0,
+        );
+        assert!((cost.unwrap() - (1000.0 * 0.15 + 100.0 * 0.6) / 1e6).abs() < 1e-12);
+        assert_eq!(
+            t.record_call("my-local", Some(""), Some(&u), Duration::ZERO, None, 0),
+            None
+        );
+        assert_eq!(t.record_call("gpt-4o", None, None, Duration::ZERO, None, 0), None);
+        let s = t.totals();
+        assert_eq!((s.calls, s.unpriced_calls, s.prompt_tokens), (3, 2, 2000));
+        assert!((s.total_cost - cost.unwrap()).abs() < 1e-9);
+        assert_eq!(t.per_model()[0].0, "gpt-4o");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 """Type stubs for the native module `liter_llm._liter_llm`."""
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, final
+from typing import Any, Literal, final, overload
 
 from typing_extensions import Self
 
@@ -83,6 +83,133 @@ class LlmClient:
     async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
         """Start a streaming chat completion; resolves once the response headers arrived."""
 
+    @overload
+    async def chat_batch(
+        self,
+        requests: Iterable[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False],
+        progress: bool | str | None = None,
+    ) -> list[ChatCompletionResponse]: ...
+    @overload
+    async def chat_batch(
+        self,
+        requests: Iterable[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        return_exceptions: bool = True,
+        progress: bool | str | None = None,
+    ) -> list[ChatCompletionResponse | LlmError]:
+        """Send many chat completions; resolves to the results in input order.
+
+        Each request is a dict of `chat()` keyword arguments. All of them are validated and
+        serialised before anything is sent: a bad one raises `ValueError`/`TypeError` whose message
+        starts with `requests[i]: `. The batch then runs in Rust: `max_concurrency` workers (default
+        64) take the next request as soon as they are free; each request gets the client's retries
+        (and its rate limits). Cancelling the awaiting task aborts the requests in flight.
+
+        Args:
+            requests: Request dicts (a list, tuple or any iterable of dicts).
+            max_concurrency: Requests in flight at most (default 64).
+            return_exceptions: True: a failed request's slot holds its exception (an `LlmError`
+                subclass instance). False: the first failure is raised and the rest is cancelled.
+            progress: True draws a progress bar on stderr when it is a terminal, else logs a line on
+                the `liter_llm` logger every 10 s and at the end (INFO). A str does the same under
+                that label.
+        """
+    @overload
+    def chat_batch_sync(
+        self,
+        requests: Iterable[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False],
+        progress: bool | str | None = None,
+    ) -> list[ChatCompletionResponse]: ...
+    @overload
+    def chat_batch_sync(
+        self,
+        requests: Iterable[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        return_exceptions: bool = True,
+        progress: bool | str | None = None,
+    ) -> list[ChatCompletionResponse | LlmError]:
+        """`chat_batch` for synchronous code: blocks until every request finished.
+
+        Needs no event loop and works from any thread. The GIL is released while waiting; every
+        100 ms the call wakes to run signal handlers, so Ctrl-C aborts the requests in flight and
+        raises `KeyboardInterrupt`.
+        """
+    def chat_as_completed(
+        self,
+        requests: Iterable[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        progress: bool | str | None = None,
+    ) -> ChatBatchIterator:
+        """Send many chat completions; iterate `(index, result)` pairs as they finish.
+
+        Validation and scheduling as `chat_batch`; the requests start at once. A failed request
+        yields its exception as the result (nothing is raised). Breaking out of the loop, `cancel()`,
+        `aclose()` or dropping the iterator cancels the requests not finished yet.
+
+        Example:
+            async for index, result in client.chat_as_completed(requests):
+                if isinstance(result, LlmError): ...
+        """
+    async def embed(
+        self,
+        *,
+        model: str,
+        input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]],
+        encoding_format: Literal["float", "base64"] | None = None,
+        dimensions: int | None = None,
+        user: str | None = None,
+        **extra: Any,
+    ) -> EmbeddingResponse:
+        """Create embeddings (`POST /embeddings`).
+
+        Args:
+            model: Embedding model, e.g. "text-embedding-3-small".
+            input: One text, a list of texts, a list of token ids or a list of token-id lists.
+            encoding_format: Wire format. By default vectors are requested as base64 (a third of the
+                size of JSON floats) and decoded; either way `embedding` is a `list[float]`.
+            dimensions: Output size, for models that support shortening.
+            user: End-user id for abuse monitoring.
+            **extra: Other parameters pass through; `extra_body` (dict) is merged into the body,
+                `extra_headers` (dict) added to this request.
+
+        Raises:
+            ValueError, TypeError: Bad arguments, before anything is sent.
+            LlmError: The mapped provider or transport error, after retries.
+        """
+    async def embed_batch(
+        self,
+        inputs: Iterable[str | Sequence[int]],
+        *,
+        model: str,
+        batch_size: int | None = None,
+        max_concurrency: int | None = None,
+        progress: bool | str | None = None,
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        """Embed many inputs: split into requests of `batch_size` inputs, run them concurrently.
+
+        Returns one `EmbeddingResponse` whose `data` has one `EmbeddingObject` per input, in input
+        order (`data[i].index == i`), with `usage` summed over the requests. Any request failing
+        (after its retries) raises and cancels the others.
+
+        Args:
+            inputs: Texts or token-id lists, one per vector.
+            model: Embedding model.
+            batch_size: Inputs per request (default 2048, OpenAI's limit).
+            max_concurrency: Requests in flight at most (default 64).
+            progress: As for `chat_batch`; counts requests (chunks).
+            **kwargs: As for `embed` (`encoding_format`, `dimensions`, `user`, `extra_body`, ...).
+        """
+
 @final
 class RateLimiter:
     """Paces requests and tokens per window and caps concurrency; build once, share by clients.
@@ -157,6 +284,81 @@ class ChatStreamIterator:
         tb: TracebackType | None = None,
         /,
     ) -> bool: ...
+
+# ----- batches and embeddings -----
+
+@final
+class ChatBatchIterator:
+    """Async iterator of `(index, result)` returned by `LlmClient.chat_as_completed()`.
+
+    `result` is a `ChatCompletionResponse` or the request's exception (an `LlmError` instance).
+    Also an async context manager that cancels what is left on exit.
+    """
+
+    def __aiter__(self) -> Self: ...
+    async def __anext__(self) -> tuple[int, ChatCompletionResponse | LlmError]: ...
+    def stats(self) -> dict[str, Any]:
+        """The batch's counters so far.
+
+        Keys: `total`, `done`, `errors`, `tokens` (int); `cost` (float USD, or None when unknown);
+        `elapsed` (seconds); `latency_p50`, `latency_p95`, `latency_p99` (seconds per request,
+        retries and rate-limit waits included; None before the first result).
+        """
+    def cancel(self) -> None:
+        """Cancel the requests not finished yet and end the iteration."""
+    async def aclose(self) -> None:
+        """Cancel the rest."""
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+        /,
+    ) -> bool: ...
+
+@final
+class EmbeddingObject:
+    """One vector of an embeddings response."""
+
+    @property
+    def index(self) -> int:
+        """Position of the input this vector belongs to."""
+    @property
+    def embedding(self) -> list[float]:
+        """The vector (decoded from base64 when it was sent that way)."""
+    @property
+    def object(self) -> str:
+        """Always `embedding`."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class EmbeddingResponse:
+    """An embeddings response."""
+
+    @property
+    def object(self) -> str:
+        """Always `list`."""
+    @property
+    def data(self) -> list[EmbeddingObject]:
+        """One vector per input, in input order."""
+    @property
+    def model(self) -> str:
+        """Model that answered."""
+    @property
+    def usage(self) -> Usage:
+        """Token usage (`completion_tokens` is 0)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 # ----- response models -----
 
@@ -504,6 +706,12 @@ class MockServer:
     reply is ``reply`` when given, else an echo of the last user message. Every response has an
     ``x-request-id`` header.
 
+    It also serves ``POST /v1/embeddings``: ``input`` as a str, a list of str, token ids or
+    token-id lists; one deterministic unit vector per input, derived from its text (length
+    ``dimensions``, default 1536), as JSON floats or, with ``encoding_format="base64"``,
+    little-endian float32 in base64; usage counts the input tokens. More than
+    ``max_embedding_inputs`` inputs, an empty input or a bad ``encoding_format`` is a 400.
+
     Use it as a context manager, or call :meth:`close`; it also closes when garbage collected.
 
     Args:
@@ -516,6 +724,8 @@ class MockServer:
             wins). Default: one chunk per word, whitespace kept with the following word.
         port: Port to bind; 0 picks a free port.
         record: Keep a log of requests for :meth:`requests` (``request_count`` counts anyway).
+        max_embedding_inputs: Most inputs one embeddings request may carry (default 2048, as
+            OpenAI); more is answered with a 400.
 
     Raises:
         ValueError: A negative or non-finite delay, ``stream_chunks`` < 1 or an empty list, a port
@@ -533,6 +743,7 @@ class MockServer:
         stream_chunks: int | Sequence[str] | None = None,
         port: int = 0,
         record: bool = True,
+        max_embedding_inputs: int = 2048,
     ) -> Self: ...
     @property
     def base_url(self) -> str:
@@ -606,6 +817,7 @@ def serve_mock(
     stream_chunks: int | Sequence[str] | None = None,
     record: bool = True,
     ready: Callable[[str], object] | None = None,
+    max_embedding_inputs: int = 2048,
 ) -> None:
     """Runs a mock server (same options as :class:`MockServer`, plus ``host``) until interrupted.
 
