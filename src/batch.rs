@@ -40,6 +40,9 @@ impl Outcome for ChatCompletionResponse {
     fn tokens(&self) -> u64 {
         self.usage.as_ref().map_or(0, |u| u.total_tokens)
     }
+    fn cost(&self) -> Option<f64> {
+        self.cost
+    }
 }
 
 impl Outcome for EmbeddingResponse {

@@ -14,6 +14,7 @@
 //! since the provider may have done the work. A 429 also pauses the request's limiter key for
 //! every caller for the Retry-After period (or the backoff when the provider gives none).
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -26,7 +27,8 @@ use crate::error::{Error, Kind, Result};
 use crate::http;
 use crate::ratelimit::{self, estimate_tokens, total_tokens_in, Permit};
 use crate::retry::{self, RetryPolicy};
-use crate::stream::ChatStream;
+use crate::sanitize;
+use crate::stream::{Accounting, ChatStream};
 use crate::types::ChatCompletionResponse;
 
 /// Name used in errors for OpenAI-compatible providers.
@@ -41,6 +43,8 @@ pub struct Request {
     pub model: String,
     /// Per-call headers, added after the client's.
     pub headers: HeaderMap,
+    /// Per-call override of the client's `sanitize` setting (chat only).
+    pub sanitize: Option<bool>,
 }
 
 /// An immutable, cheaply shareable LLM client.
@@ -85,7 +89,48 @@ impl Client {
     /// # Errors
     /// The mapped provider or transport error after retries; `Serialization` for a malformed body.
     pub async fn chat(&self, request: Request) -> Result<ChatCompletionResponse> {
-        self.post_to(&self.chat_url, &request, "chat completion").await
+        let request = self.prepare(request)?;
+        let started = Instant::now();
+        let mut retries = 0;
+        let usage = &self.config.usage;
+        match self
+            .post_to::<ChatCompletionResponse>(&self.chat_url, &request, "chat completion", &mut retries)
+            .await
+        {
+            Ok(mut response) => {
+                let latency = started.elapsed();
+                let price_model = Some(response.model.as_str());
+                response.cost = usage.record_call(
+                    &request.model,
+                    price_model,
+                    response.usage.as_ref(),
+                    latency,
+                    None,
+                    retries,
+                );
+                Ok(response)
+            }
+            Err(err) => {
+                usage.record_failure(&request.model, started.elapsed(), retries);
+                Err(err)
+            }
+        }
+    }
+
+    /// Sanitises the body for its model when the call or the client asks for it.
+    fn prepare(&self, mut request: Request) -> Result<Request> {
+        if !request.sanitize.unwrap_or(self.config.sanitize) {
+            return Ok(request);
+        }
+        let mut body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&request.body)
+            .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
+        let changes = sanitize::sanitize(&request.model, &mut body);
+        if !changes.is_empty() {
+            log::info!(target: "liter_llm", "{}", sanitize::describe(&request.model, &changes));
+            let bytes = serde_json::to_vec(&body).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?;
+            request.body = Bytes::from(bytes);
+        }
+        Ok(request)
     }
 
     /// POSTs `request` to `{base_url}{path}` (e.g. `/embeddings`) with retries and parses the
@@ -94,7 +139,7 @@ impl Client {
     /// # Errors
     /// As [`Client::chat`]; `InvalidArgument` if `path` does not form a valid URL.
     pub async fn post_json<T: DeserializeOwned>(&self, path: &str, request: &Request, what: &str) -> Result<T> {
-        self.post_to(&self.url(path)?, request, what).await
+        self.post_to(&self.url(path)?, request, what, &mut 0).await
     }
 
     /// The absolute URL of an endpoint path under the base URL.
@@ -106,8 +151,14 @@ impl Client {
         reqwest::Url::parse(&full).map_err(|e| Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}")))
     }
 
-    async fn post_to<T: DeserializeOwned>(&self, url: &reqwest::Url, request: &Request, what: &str) -> Result<T> {
-        let (resp, permit) = self.send(url, request).await?;
+    async fn post_to<T: DeserializeOwned>(
+        &self,
+        url: &reqwest::Url,
+        request: &Request,
+        what: &str,
+        retries: &mut u32,
+    ) -> Result<T> {
+        let (resp, permit) = self.send(url, request, retries).await?;
         let request_id = http::request_id(resp.headers());
         let body = http::read_body(resp, self.config.timeout)
             .await
@@ -132,7 +183,17 @@ impl Client {
     /// # Errors
     /// As [`Client::chat`], for failures before the stream starts.
     pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
-        let (resp, permit) = self.send(&self.chat_url, &request).await?;
+        let request = self.prepare(request)?;
+        let started = Instant::now();
+        let mut retries = 0;
+        let usage = Arc::clone(&self.config.usage);
+        let (resp, permit) = match self.send(&self.chat_url, &request, &mut retries).await {
+            Ok(sent) => sent,
+            Err(err) => {
+                usage.record_failure(&request.model, started.elapsed(), retries);
+                return Err(err);
+            }
+        };
         let resp = match permit {
             Some(permit) => ratelimit::attach(resp, permit),
             None => resp,
@@ -143,12 +204,22 @@ impl Client {
             request.model,
             PROVIDER,
             self.config.api_key.clone(),
-        ))
+        )
+        .with_accounting(Accounting {
+            tracker: usage,
+            started,
+            retries,
+        }))
     }
 
     /// POSTs `request` to `url`, retrying as the policy says; returns a successful response and
     /// the rate limiter's permit for it (to be settled once the body has been read).
-    async fn send(&self, url: &reqwest::Url, request: &Request) -> Result<(reqwest::Response, Option<Permit>)> {
+    async fn send(
+        &self,
+        url: &reqwest::Url,
+        request: &Request,
+        retries: &mut u32,
+    ) -> Result<(reqwest::Response, Option<Permit>)> {
         let timeout = self.config.timeout;
         let limiter = self
             .config
@@ -161,6 +232,7 @@ impl Client {
         };
         let mut retry_index = 0;
         loop {
+            *retries = retry_index;
             let permit = match limiter {
                 Some(l) => Some(
                     l.acquire(&request.model, tokens)

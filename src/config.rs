@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::ratelimit::RateLimiter;
 use crate::retry::{DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECS};
+use crate::usage::UsageTracker;
 
 /// Default base URL of OpenAI-compatible requests.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -51,6 +52,10 @@ pub struct ClientConfig {
     pub extra_headers: Vec<(String, String)>,
     /// Paces every attempt of every request; `None` sends at once.
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Records every call (tokens, cost, latency); shared by copies made with `with_options`.
+    pub usage: Arc<UsageTracker>,
+    /// Sanitise every chat request for its model (drop/rename parameters, fit the context).
+    pub sanitize: bool,
 }
 
 impl Default for ClientConfig {
@@ -63,6 +68,8 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
             extra_headers: Vec::new(),
             rate_limiter: None,
+            usage: Arc::new(UsageTracker::new()),
+            sanitize: false,
         }
     }
 }

@@ -103,6 +103,7 @@ impl EmbedBatch {
             body: body.into(),
             model: self.model.clone(),
             headers: self.headers.clone(),
+            ..Request::default()
         }
     }
 }

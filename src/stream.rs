@@ -6,7 +6,8 @@
 //! error. The timeout bounds each gap between reads, so a long stream that keeps sending is never cut.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -14,7 +15,8 @@ use crate::config::Secret;
 use crate::error::{Error, Kind, Result};
 use crate::http;
 use crate::sse::{Decoder, Event};
-use crate::types::ChatCompletionChunk;
+use crate::types::{ChatCompletionChunk, Usage};
+use crate::usage::UsageTracker;
 
 /// An open chat stream. Dropping it closes the connection.
 #[derive(Debug)]
@@ -28,6 +30,20 @@ pub struct ChatStream {
     request_id: Option<String>,
     done: bool,
     failed: Option<Error>,
+    accounting: Option<Accounting>,
+    first_chunk: Option<Duration>,
+    usage: Option<Usage>,
+}
+
+/// Where a stream reports its call once it ends: the client's tracker and the call's start.
+#[derive(Debug)]
+pub struct Accounting {
+    /// The client's usage tracker.
+    pub tracker: Arc<UsageTracker>,
+    /// When the call started (before any rate-limit wait and retries).
+    pub started: Instant,
+    /// Retries it took to open the stream.
+    pub retries: u32,
 }
 
 impl ChatStream {
@@ -49,6 +65,34 @@ impl ChatStream {
             request_id,
             done: false,
             failed: None,
+            accounting: None,
+            first_chunk: None,
+            usage: None,
+        }
+    }
+
+    /// Records the call (tokens, cost, latency, time to first chunk) in `accounting` when the
+    /// stream ends, or a failure when it breaks.
+    #[must_use]
+    pub fn with_accounting(mut self, accounting: Accounting) -> Self {
+        self.accounting = Some(accounting);
+        self
+    }
+
+    fn account(&mut self, success: bool) {
+        let Some(a) = self.accounting.take() else { return };
+        let latency = a.started.elapsed();
+        if success {
+            a.tracker.record_call(
+                &self.model,
+                None,
+                self.usage.as_ref(),
+                latency,
+                self.first_chunk,
+                a.retries,
+            );
+        } else {
+            a.tracker.record_failure(&self.model, latency, a.retries);
         }
     }
 
@@ -72,6 +116,7 @@ impl ChatStream {
                 return Ok(true);
             }
             if let Some(err) = self.failed.take() {
+                self.account(false);
                 return Err(err);
             }
             if self.done {
@@ -86,10 +131,12 @@ impl ChatStream {
                         "the connection closed before the end of the stream ([DONE] never arrived)"
                     };
                     self.done = true;
+                    self.account(false);
                     return Err(self.context(Error::new(Kind::Streaming, why)));
                 }
                 Err(e) => {
                     self.done = true;
+                    self.account(false);
                     return Err(self.context(e));
                 }
             }
@@ -106,7 +153,17 @@ impl ChatStream {
                 Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
             };
             match decoded {
-                Ok(Some(chunk)) => out.push_back(chunk),
+                Ok(Some(chunk)) => {
+                    if self.accounting.is_some() {
+                        if self.first_chunk.is_none() {
+                            self.first_chunk = self.accounting.as_ref().map(|a| a.started.elapsed());
+                        }
+                        if let Some(usage) = &chunk.usage {
+                            self.usage = Some(usage.clone());
+                        }
+                    }
+                    out.push_back(chunk);
+                }
                 Ok(None) => {}
                 Err(err) => {
                     self.done = true;
@@ -119,6 +176,7 @@ impl ChatStream {
     fn handle(&mut self, event: Event) -> Result<Option<ChatCompletionChunk>> {
         if event.data == "[DONE]" {
             self.done = true;
+            self.account(true);
             return Ok(None);
         }
         if event.event.as_deref() != Some("error") {

@@ -37,7 +37,13 @@ from liter_llm._liter_llm import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    UsageTracker,
     __version__,
+    completion_cost,
+    count_tokens,
+    model_info,
+    register_model,
+    sanitize_request,
 )
 
 __all__ = [
@@ -73,5 +79,11 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "Usage",
+    "UsageTracker",
+    "completion_cost",
+    "count_tokens",
+    "model_info",
+    "register_model",
+    "sanitize_request",
     "__version__",
 ]

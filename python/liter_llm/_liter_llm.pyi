@@ -29,6 +29,8 @@ class LlmClient:
         max_delay_seconds: Longest a request waits for the limits before raising RateLimitedError.
         rate_limits: Per-model limits, e.g. `{"gpt-4o-mini": {"rpm": 500, "tpm": 200_000, "max_concurrency": 20}}`.
         rate_limiter: A `RateLimiter` shared with other clients (instead of the limit arguments above).
+        sanitize: Sanitise chat requests for their model: drop or rename parameters it rejects and
+            drop the oldest non-system messages to fit its context window (logged at INFO).
     """
 
     def __new__(
@@ -46,6 +48,7 @@ class LlmClient:
         max_delay_seconds: float = 300.0,
         rate_limits: dict[str, dict[str, int]] | None = None,
         rate_limiter: RateLimiter | None = None,
+        sanitize: bool = False,
     ) -> LlmClient: ...
     @property
     def base_url(self) -> str:
@@ -59,6 +62,12 @@ class LlmClient:
     @property
     def timeout(self) -> float:
         """Timeout in seconds."""
+    @property
+    def usage(self) -> UsageTracker:
+        """Usage and cost of every call made through this client (and its `with_options` copies)."""
+    @property
+    def sanitize(self) -> bool:
+        """Whether chat requests are sanitised for their model by default (per call: `sanitize=`)."""
     @property
     def rate_limiter(self) -> RateLimiter | None:
         """The client's rate limiter (shared by copies from `with_options`), or None."""
@@ -360,6 +369,135 @@ class EmbeddingResponse:
     def __eq__(self, other: builtins.object, /) -> bool: ...
     def __ne__(self, other: builtins.object, /) -> bool: ...
 
+# ----- usage, pricing, tokens, sanitising -----
+
+# ----- usage, pricing, tokens, sanitising -----
+
+@final
+class UsageTracker:
+    """Usage of every call made through a client, updated lock-free from Rust; read-only.
+
+    `calls` counts every call, failures included; latency statistics cover successful calls,
+    time-to-first-token statistics cover streams. Times are in seconds. Percentiles take `p` in
+    0-100 (nearest rank, from a log-bucket histogram accurate to about 3%; 0 and 100 are the exact
+    minimum and maximum) and are `None` before the first sample. `UsageTracker()` is an empty
+    tracker; `client.usage` is the client's live one.
+    """
+
+    def __new__(cls) -> UsageTracker: ...
+    @property
+    def calls(self) -> int:
+        """Calls recorded, failures included."""
+    @property
+    def failures(self) -> int:
+        """Calls that failed after their last retry."""
+    @property
+    def retries(self) -> int:
+        """Retries made, over all calls."""
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens (cache reads and writes included)."""
+    @property
+    def completion_tokens(self) -> int:
+        """Completion tokens (reasoning included)."""
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens read from the provider's cache."""
+    @property
+    def reasoning_tokens(self) -> int:
+        """Reasoning tokens."""
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+    @property
+    def total_cost(self) -> float:
+        """Cost in USD of the calls whose model has a known price."""
+    @property
+    def mean_latency(self) -> float | None:
+        """Mean latency of successful calls in seconds."""
+    @property
+    def mean_ttft(self) -> float | None:
+        """Mean time to first token of streams in seconds."""
+    def latency_at_percentile(self, p: float) -> float | None:
+        """Latency of successful calls at percentile `p` (0-100), in seconds."""
+    def ttft_at_percentile(self, p: float) -> float | None:
+        """Time to first token at percentile `p` (0-100), in seconds."""
+    @property
+    def per_model(self) -> dict[str, dict[str, Any]]:
+        """Statistics per model name, each a dict like `details` without `per_model`."""
+    @property
+    def details(self) -> dict[str, Any]:
+        """Every statistic as a dict: calls, successes, failures, retries, token counts (prompt,
+        completion, cached, cache_write, reasoning, total), total_cost, unpriced_calls,
+        mean/p50/p95/p99/max latency, mean_failure_latency, streams, mean/p50/p95 ttft, per_model."""
+    def reset(self) -> None:
+        """Zero every counter and forget the models."""
+    @property
+    def total_prompt_tokens(self) -> int:
+        """Alias of `prompt_tokens` (llm-api-client's APIUsageTracker name)."""
+    @property
+    def total_completion_tokens(self) -> int:
+        """Alias of `completion_tokens` (llm-api-client's name)."""
+    @property
+    def num_api_calls(self) -> int:
+        """Alias of `calls` (llm-api-client's name)."""
+    @property
+    def mean_response_time(self) -> float | None:
+        """Alias of `mean_latency` (llm-api-client's name)."""
+    def response_time_at_percentile(self, percentile: float) -> float | None:
+        """Alias of `latency_at_percentile` (llm-api-client's name)."""
+
+def register_model(
+    name: str,
+    *,
+    input_cost_per_million: float,
+    output_cost_per_million: float,
+    cached_input_cost_per_million: float | None = None,
+    cache_write_cost_per_million: float | None = None,
+    context_window: int | None = None,
+    max_output_tokens: int | None = None,
+    provider: str | None = None,
+) -> None:
+    """Add or replace a model in the pricing table (process-wide); prices are USD per million tokens.
+
+    Names are case-insensitive; a dated or suffixed name (`my-model-2025-01-01`) resolves to the
+    longest registered prefix. A missing cached or cache-write price bills those tokens as input.
+    """
+
+def model_info(name: str) -> dict[str, Any] | None:
+    """Prices and limits for `name`, or None when unknown.
+
+    Resolves `provider/` prefixes and dated variants (`gpt-4o-mini-2024-07-18` -> `gpt-4o-mini`).
+    Keys: name, provider, input_cost_per_million, output_cost_per_million,
+    cached_input_cost_per_million, cache_write_cost_per_million, context_window, max_output_tokens,
+    max_input_tokens, long_context.
+    """
+
+def completion_cost(*, model: str, usage: Usage | dict[str, Any]) -> float | None:
+    """Cost in USD of a call to `model` with `usage`, or None when the model has no price.
+
+    Cached prompt tokens are billed at the cached rate: OpenAI-style `prompt_tokens_details.cached_tokens`
+    are part of `prompt_tokens`; Anthropic's `cache_read_input_tokens` / `cache_creation_input_tokens`
+    are in addition to the input tokens.
+    """
+
+def count_tokens(*, model: str, messages: Sequence[dict[str, Any]] | None = None, text: str | None = None) -> int:
+    """Tokens that `messages` (OpenAI chat format, with per-message overhead) or `text` take for `model`.
+
+    Exact for OpenAI models (o200k_base: gpt-4o, gpt-4.1, gpt-5, o-series; cl100k_base: gpt-4,
+    gpt-3.5-turbo); a scaled o200k estimate that errs high for other providers. Give exactly one of
+    `messages` or `text`. Runs with the GIL released.
+    """
+
+def sanitize_request(request: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a chat request made acceptable to `request["model"]`.
+
+    Drops parameters the model rejects (e.g. temperature for o-series models), renames others
+    (`max_tokens` -> `max_completion_tokens` for reasoning models, `seed` -> `random_seed` for
+    Mistral), and removes the oldest non-system messages until the prompt fits the context window
+    less `max_tokens`; a tool call and its results are removed together.
+    """
+
 # ----- response models -----
 
 @final
@@ -502,6 +640,9 @@ class ChatCompletionResponse:
     @property
     def service_tier(self) -> str | None:
         """Service tier used."""
+    @property
+    def cost(self) -> float | None:
+        """What the call cost in USD by the pricing table; None when the price is unknown."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:

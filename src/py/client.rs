@@ -19,6 +19,7 @@ use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
 use crate::py::request::chat_request;
 use crate::py::stream::PyChatStream;
 use crate::py::types::PyChatCompletionResponse;
+use crate::py::usage::PyUsageTracker;
 use crate::ratelimit::RateLimiter;
 
 /// An immutable async LLM client; safe to share across tasks, threads and event loops.
@@ -59,7 +60,7 @@ fn config_from(
         max_retries,
         timeout: Duration::from_secs_f64(timeout),
         extra_headers: headers,
-        rate_limiter: None,
+        ..ClientConfig::default()
     })
 }
 
@@ -88,8 +89,8 @@ fn limiter_from(
 impl PyLlmClient {
     #[new]
     #[pyo3(
-        signature = (*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None),
-        text_signature = "(*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None)"
+        signature = (*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false),
+        text_signature = "(*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -105,8 +106,10 @@ impl PyLlmClient {
         max_delay_seconds: Option<&Bound<'_, PyAny>>,
         rate_limits: Option<&Bound<'_, PyAny>>,
         rate_limiter: Option<&Bound<'_, PyRateLimiter>>,
+        sanitize: bool,
     ) -> PyResult<Self> {
         let mut config = config_from(api_key, base_url, model_hint, max_retries, timeout, extra_headers)?;
+        config.sanitize = sanitize;
         let limits = LimitArgs {
             rpm: max_requests_per_minute,
             tpm: max_tokens_per_minute,
@@ -144,6 +147,18 @@ impl PyLlmClient {
         self.inner.config().timeout.as_secs_f64()
     }
 
+    /// Always-on usage and cost tracker (shared with copies from `with_options`).
+    #[getter]
+    fn usage(&self) -> PyUsageTracker {
+        PyUsageTracker::from_core(Arc::clone(&self.inner.config().usage))
+    }
+
+    /// Whether chat requests are sanitised for their model by default.
+    #[getter]
+    fn sanitize(&self) -> bool {
+        self.inner.config().sanitize
+    }
+
     /// The client's rate limiter (shared with copies from `with_options`), or `None`.
     #[getter]
     fn rate_limiter(&self) -> Option<PyRateLimiter> {
@@ -176,6 +191,8 @@ impl PyLlmClient {
             config.extra_headers.clone_from(&old.extra_headers);
         }
         config.rate_limiter.clone_from(&old.rate_limiter);
+        config.usage = Arc::clone(&old.usage);
+        config.sanitize = old.sanitize;
         Ok(PyLlmClient {
             inner: Arc::new(Client::new(config)?),
         })

@@ -247,6 +247,7 @@ impl PyLlmClient {
             body: body.into(),
             model,
             headers,
+            ..Request::default()
         };
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {

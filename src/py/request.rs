@@ -174,6 +174,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         None => None,
     };
     let mut headers = HeaderMap::new();
+    let mut sanitize = None;
     let mut body = Vec::with_capacity(256);
     body.push(b'{');
     let mut first = true;
@@ -194,6 +195,15 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
             "extra_headers" => {
                 if !value.is_none() {
                     headers_from(&value, &mut headers)?;
+                }
+                continue;
+            }
+            "sanitize" => {
+                if !value.is_none() {
+                    let flag = value.cast::<PyBool>().map_err(|_| {
+                        PyTypeError::new_err(format!("sanitize must be a bool, not {}", type_name(&value)))
+                    })?;
+                    sanitize = Some(flag.is_true());
                 }
                 continue;
             }
@@ -241,5 +251,6 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         body: Bytes::from(body),
         model,
         headers,
+        sanitize,
     })
 }

@@ -24,7 +24,7 @@ macro_rules! scalar_to_py {
         }
     )*};
 }
-scalar_to_py!(String, u32, u64, i64);
+scalar_to_py!(String, u32, u64, i64, f64);
 
 impl FieldToPy for Value {
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -148,7 +148,8 @@ py_model!(
         choices,
         usage,
         system_fingerprint,
-        service_tier
+        service_tier,
+        cost
     ]
 );
 py_model!(

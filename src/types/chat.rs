@@ -91,6 +91,9 @@ model! {
         system_fingerprint: Option<String> = "system_fingerprint",
         /// Service tier used.
         service_tier: Option<String> = "service_tier",
+        ; local:
+        /// What the call cost in USD by the pricing table, `None` when the price is unknown.
+        cost: Option<f64>,
     }
 }
 

@@ -169,19 +169,22 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
 }
 
-/// Declares a model struct with `extra` and derives `Deserialize` (lenient), `Field`, `ToJson`,
+/// Declares a model struct with `extra` (plus optional `local:` fields that we compute and never
+/// read from or write to JSON) and derives `Deserialize` (lenient), `Field`, `ToJson`,
 /// `Default` and `PartialEq`.
 macro_rules! model {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
             $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $key:literal ),* $(,)?
+            $( ; local: $( $(#[$lmeta:meta])* $lfield:ident : $lty:ty ),* $(,)? )?
         }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Default, PartialEq)]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
+            $($( $(#[$lmeta])* pub $lfield: $lty, )*)?
             /// Fields the provider sent that this model does not name, kept as sent.
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
