@@ -34,8 +34,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import IO, Any
+
+from liter_llm import _argtypes
 
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -52,53 +53,6 @@ class UsageError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {text}")
-    return value
-
-
 def _add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None, help="provider base URL (default: https://api.openai.com/v1)")
     parser.add_argument(
@@ -107,14 +61,18 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         metavar="VAR",
         help="environment variable holding the API key (default: OPENAI_API_KEY)",
     )
-    parser.add_argument("--max-retries", type=_non_negative_int, default=3, help="retries per request (default: 3)")
-    parser.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request (default: 60)")
+    parser.add_argument(
+        "--max-retries", type=_argtypes.non_negative_int, default=3, help="retries per request (default: 3)"
+    )
+    parser.add_argument(
+        "--timeout", type=_argtypes.positive_float, default=60.0, help="seconds per request (default: 60)"
+    )
     parser.add_argument(
         "--mock", action="store_true", help="run against the built-in mock provider (no key, no network)"
     )
     parser.add_argument(
         "--mock-latency-ms",
-        type=_non_negative_float,
+        type=_argtypes.non_negative_float,
         default=MOCK_LATENCY_MS,
         metavar="MS",
         help=f"latency of the mock provider (default: {MOCK_LATENCY_MS:g})",
@@ -139,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("-o", "--output", required=True, metavar="OUTPUT.jsonl", help="results file (appended to)")
     batch.add_argument("--model", default=None, help="model for every request (fills or overrides the body's)")
     _add_connection_args(batch)
-    batch.add_argument("--rpm", type=_positive_int, default=None, help="max requests per minute")
-    batch.add_argument("--tpm", type=_positive_int, default=None, help="max tokens per minute")
-    batch.add_argument("--concurrency", type=_positive_int, default=None, help="max requests in flight (default: 64)")
+    batch.add_argument("--rpm", type=_argtypes.positive_int, default=None, help="max requests per minute")
+    batch.add_argument("--tpm", type=_argtypes.positive_int, default=None, help="max tokens per minute")
+    batch.add_argument(
+        "--concurrency", type=_argtypes.positive_int, default=None, help="max requests in flight (default: 64)"
+    )
     batch.add_argument(
         "--retry-failed",
         action="store_true",
@@ -153,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     chat.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default: {DEFAULT_MODEL})")
     chat.add_argument("--system", default=None, help="system message")
-    chat.add_argument("--max-tokens", type=_positive_int, default=None, help="max tokens to generate")
-    chat.add_argument("--temperature", type=_non_negative_float, default=None, help="sampling temperature")
+    chat.add_argument("--max-tokens", type=_argtypes.positive_int, default=None, help="max tokens to generate")
+    chat.add_argument("--temperature", type=_argtypes.non_negative_float, default=None, help="sampling temperature")
     chat.add_argument("--stream", action="store_true", help="print the reply as it streams")
     _add_connection_args(chat)
 
@@ -164,13 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the OpenAI-compatible mock provider (chat completions, embeddings) until Ctrl-C.",
     )
     mock.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    mock.add_argument("--port", type=_port, default=8000, help="port, 0 picks a free one (default: 8000)")
-    mock.add_argument("--latency-ms", type=_non_negative_float, default=0.0, help="delay before each answer")
-    mock.add_argument("--chunk-delay-ms", type=_non_negative_float, default=0.0, help="delay between stream chunks")
-    mock.add_argument("--stream-chunks", type=_positive_int, default=None, help="split streamed replies in N chunks")
+    mock.add_argument("--port", type=_argtypes.port, default=8000, help="port, 0 picks a free one (default: 8000)")
+    mock.add_argument("--latency-ms", type=_argtypes.non_negative_float, default=0.0, help="delay before each answer")
+    mock.add_argument(
+        "--chunk-delay-ms", type=_argtypes.non_negative_float, default=0.0, help="delay between stream chunks"
+    )
+    mock.add_argument(
+        "--stream-chunks", type=_argtypes.positive_int, default=None, help="split streamed replies in N chunks"
+    )
     mock.add_argument("--reply", default=None, help="fixed reply (default: echo the last user message)")
     mock.add_argument(
-        "--max-embedding-inputs", type=_positive_int, default=2048, help="inputs allowed per embeddings request"
+        "--max-embedding-inputs",
+        type=_argtypes.positive_int,
+        default=2048,
+        help="inputs allowed per embeddings request",
     )
     mock.add_argument("--no-record", action="store_true", help="do not keep a request log")
     return parser
@@ -183,10 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _eprint(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _setup_logging() -> None:
@@ -608,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``liter-llm`` command."""
     args = build_parser().parse_args(argv)
     previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _argtypes.raise_interrupt)
     try:
         if args.command == "batch":
             return run_batch(args)

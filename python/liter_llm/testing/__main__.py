@@ -11,39 +11,9 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 
+from liter_llm import _argtypes
 from liter_llm._liter_llm import serve_mock
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,26 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the OpenAI-compatible mock LLM server until SIGINT/SIGTERM.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8000, help="port to bind, 0 picks a free one (default: 8000)")
     serve.add_argument(
-        "--latency-ms", type=_non_negative_float, default=0.0, help="delay before response headers (default: 0)"
+        "--port", type=_argtypes.port, default=8000, help="port to bind, 0 picks a free one (default: 8000)"
     )
     serve.add_argument(
-        "--chunk-delay-ms", type=_non_negative_float, default=0.0, help="delay between stream chunks (default: 0)"
+        "--latency-ms",
+        type=_argtypes.non_negative_float,
+        default=0.0,
+        help="delay before response headers (default: 0)",
+    )
+    serve.add_argument(
+        "--chunk-delay-ms",
+        type=_argtypes.non_negative_float,
+        default=0.0,
+        help="delay between stream chunks (default: 0)",
     )
     serve.add_argument(
         "--stream-chunks",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=None,
         help="split streamed replies into exactly N chunks (default: one chunk per word)",
     )
     serve.add_argument("--reply", default=None, help="fixed reply text (default: echo the last user message)")
     serve.add_argument("--no-record", action="store_true", help="do not keep a request log")
     return parser
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _announce(base_url: str) -> None:
@@ -88,7 +62,7 @@ def _announce(base_url: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM stops the server like Ctrl-C does, so both exit cleanly.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _argtypes.raise_interrupt)
     try:
         serve_mock(
             host=args.host,
