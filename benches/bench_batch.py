@@ -109,6 +109,33 @@ def proc_cpu(pid: int) -> float:
         return 0.0
 
 
+def all_proc_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every process on the machine, to name what disturbed a run."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    head, tail = f.read().rsplit(")", 1)
+                parts = tail.split()
+                out[int(d)] = (head.split("(", 1)[1], (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK"))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def top_others(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], skip: set[int]) -> list:
+    """The 3 processes (other than `skip`) that used the most CPU between two snapshots (new ones count fully)."""
+    used = []
+    for pid, (comm, cpu) in after.items():
+        if pid in skip:
+            continue
+        d = cpu - before.get(pid, (comm, 0.0))[1]
+        if d > 0.2:
+            used.append((round(d, 1), comm, pid))
+    return sorted(used, reverse=True)[:3]
+
+
 def machine_busy() -> float:
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
@@ -246,17 +273,21 @@ def run_driver(
                 for c in pre_go or []:
                     server.command(c)
             busy0, srv0 = machine_busy(), (proc_cpu(server.p.pid) if server else 0.0)
+            procs0 = all_proc_cpu()
             assert p.stdin is not None
             p.stdin.write("GO\n")
             p.stdin.flush()
             line = lines.wait_for(lambda s: s.startswith("{"), deadline)
             busy1, srv1 = machine_busy(), (proc_cpu(server.p.pid) if server else 0.0)
+            skip = {p.pid, os.getpid()} | ({server.p.pid} if server else set())
+            others = top_others(procs0, all_proc_cpu(), skip)
             if not line:
                 return {"error": f"no result within {deadline:.0f} s (see {errpath})"}
             res = json.loads(line)
             res["server_cpu_s"] = srv1 - srv0
             res["other_cpu_s"] = max(0.0, busy1 - busy0 - res["cpu_s"] - res["server_cpu_s"])
             res["stderr"] = str(errpath)
+            res["other_top"] = others  # (cpu s, command, pid): short-lived processes that ended are not seen
             return res
         finally:
             try:
@@ -540,7 +571,8 @@ def main() -> int:
                         f"wall {r['wall_s']:.1f}s cpu {r['cpu_us_per_req']:.0f}us/req ok {r['ok']} "
                         f"fail {r['failed'] + r['bad']} drop {r['dropped']} "
                         f"maxreq60 {r['server'].get('req', {}).get('max')} "
-                        f"maxtok60 {r['server'].get('tok', {}).get('max')}"
+                        f"maxtok60 {r['server'].get('tok', {}).get('max')} "
+                        f"other {r['other_cpu_s']:.1f}s {r['other_top']}"
                     )
                     print(f"[{cname} rep {rep + 1}] {k}: {brief} ({time.time() - t:.0f}s)", file=sys.stderr)
             summ = {k: summarise(v) for k, v in runs.items()}
