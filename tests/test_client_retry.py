@@ -222,3 +222,29 @@ async def test_rate_limit_error_after_retries_keeps_retry_after(scenario, make_c
         await client.chat(model=MODEL, messages=user("hi"))
     assert info.value.retry_after == pytest.approx(0.02)
     assert scenario.request_count == 2
+
+
+def test_give_up_warnings_are_logged_but_never_printed(mock_server):
+    """With no logging configured, a library must stay silent on stderr (NullHandler)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import asyncio
+        from liter_llm import LlmClient, ServerError
+        from liter_llm.testing import MockServer
+        with MockServer() as server:
+            server.push_faults([{"status": 500}, {"status": 500}])
+            client = LlmClient(api_key="k", base_url=server.base_url, max_retries=1)
+            try:
+                asyncio.run(client.chat(model="m", messages=[{"role": "user", "content": "x"}]))
+            except ServerError:
+                print("raised")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "raised"
+    assert done.stderr == ""

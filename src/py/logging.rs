@@ -1,8 +1,8 @@
 //! Forwards the core's `log` records (target `liter_llm`) to Python's `logging.getLogger("liter_llm")`.
 //!
-//! The logger gets a `NullHandler`, as libraries should. Only our own records are forwarded, at INFO and above; `logging` is imported on the first
-//! record, so importing `liter_llm` stays cheap. Records emitted while the interpreter is
-//! shutting down are dropped.
+//! The logger gets a `NullHandler`, as libraries should. Only our own records are forwarded, at
+//! INFO and above; `logging` is imported on the first record, so importing `liter_llm` stays cheap.
+//! Records emitted while the interpreter is shutting down are dropped.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -30,10 +30,12 @@ impl log::Log for PythonLogger {
         let message = record.args().to_string();
         Python::try_attach(|py| {
             let logger = LOGGER.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-                Ok(py
-                    .import("logging")?
-                    .call_method1("getLogger", ("liter_llm",))?
-                    .unbind())
+                let logging = py.import("logging")?;
+                let logger = logging.call_method1("getLogger", ("liter_llm",))?;
+                // A library logs but never prints: without this, WARNING records would reach
+                // stderr through logging's last-resort handler when the app configured nothing.
+                logger.call_method1("addHandler", (logging.call_method0("NullHandler")?,))?;
+                Ok(logger.unbind())
             });
             if let Ok(logger) = logger {
                 if let Err(err) = logger.call_method1(py, "log", (level, message)) {
