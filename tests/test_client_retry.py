@@ -224,7 +224,7 @@ async def test_rate_limit_error_after_retries_keeps_retry_after(scenario, make_c
     assert scenario.request_count == 2
 
 
-def test_give_up_warnings_are_logged_but_never_printed(mock_server):
+def test_give_up_warnings_are_logged_but_never_printed():
     """With no logging configured, a library must stay silent on stderr (NullHandler)."""
     import subprocess
     import sys
