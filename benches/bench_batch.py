@@ -584,7 +584,8 @@ def main() -> int:
             k, ra = min(args.r429_faults, n429), args.r429_retry_after
             lines = [
                 f"### (d) 429 handling: {n429:,} requests, concurrency 64, the first {k} answered 429 with "
-                f"Retry-After: {ra:g} s (RPM 100,000 / TPM 10,000,000, not binding)",
+                + (f"Retry-After: {ra:g} s" if ra > 0 else "no Retry-After header")
+                + " (RPM 100,000 / TPM 10,000,000, not binding)",
                 "",
                 "| client | wall s | server attempts | 429'd requests resent | resent before Retry-After | "
                 "first resend after s | median resend after s | ok | failed | dropped (None) |",
