@@ -280,25 +280,32 @@ async fn chat(shared: &Shared, seq: u64, body: &Bytes) -> Response<MockBody> {
     resp
 }
 
-fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<MockBody> {
+/// The response a fault scripts outright (an error status, or a verbatim body), if any.
+fn scripted_response(body: &Bytes, fault: &Fault) -> Option<Response<MockBody>> {
     let status = fault.status.and_then(|s| StatusCode::from_u16(s).ok());
     let cut = fault.cut_after.is_some();
-
     if let Some(status) = status.filter(|s| s.as_u16() >= 400) {
         let (bytes, content_type) = match &fault.body {
-            Some(body) => verbatim_body(body),
+            Some(verbatim) => verbatim_body(verbatim),
             None => {
                 let model = chat::sniff_model(body);
                 let doc = default_error(status.as_u16(), model.as_deref());
                 (Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()), JSON)
             }
         };
-        return plain(status, bytes, content_type, cut);
+        return Some(plain(status, bytes, content_type, cut));
     }
-    if let Some(verbatim) = &fault.body {
-        let (bytes, content_type) = verbatim_body(verbatim);
-        return plain(status.unwrap_or(StatusCode::OK), bytes, content_type, cut);
+    let verbatim = fault.body.as_ref()?;
+    let (bytes, content_type) = verbatim_body(verbatim);
+    Some(plain(status.unwrap_or(StatusCode::OK), bytes, content_type, cut))
+}
+
+fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<MockBody> {
+    if let Some(scripted) = scripted_response(body, fault) {
+        return scripted;
     }
+    let status = fault.status.and_then(|s| StatusCode::from_u16(s).ok());
+    let cut = fault.cut_after.is_some();
 
     let req = match chat::parse_request(body) {
         Ok(req) => req,
@@ -382,23 +389,11 @@ async fn embed(shared: &Shared, body: &Bytes) -> Response<MockBody> {
 }
 
 fn embed_response(shared: &Shared, body: &Bytes, fault: &Fault) -> Response<MockBody> {
+    if let Some(scripted) = scripted_response(body, fault) {
+        return scripted;
+    }
     let status = fault.status.and_then(|s| StatusCode::from_u16(s).ok());
     let cut = fault.cut_after.is_some();
-    if let Some(status) = status.filter(|s| s.as_u16() >= 400) {
-        let (bytes, content_type) = match &fault.body {
-            Some(body) => verbatim_body(body),
-            None => {
-                let model = chat::sniff_model(body);
-                let doc = default_error(status.as_u16(), model.as_deref());
-                (Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()), JSON)
-            }
-        };
-        return plain(status, bytes, content_type, cut);
-    }
-    if let Some(verbatim) = &fault.body {
-        let (bytes, content_type) = verbatim_body(verbatim);
-        return plain(status.unwrap_or(StatusCode::OK), bytes, content_type, cut);
-    }
     let req = match embeddings::parse_request(body, shared.behaviour.max_embedding_inputs) {
         Ok(req) => req,
         Err(bad) => return json_response(StatusCode::BAD_REQUEST, &bad.body),
