@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod mock;
 pub mod pricing;
+pub mod providers;
 pub mod progress;
 pub mod ratelimit;
 pub mod retry;

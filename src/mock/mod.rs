@@ -15,10 +15,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod anthropic;
 mod body;
 mod chat;
 mod embeddings;
 mod faults;
+mod gemini;
 mod server;
 
 #[cfg(test)]

@@ -1,0 +1,1 @@
+//! Mock Anthropic Messages API answers.
