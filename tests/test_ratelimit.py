@@ -94,6 +94,28 @@ async def test_a_burst_goes_at_once_then_counts_against_the_same_window(mock_ser
     assert sum(t < times[0] + 1.0 for t in times) <= 20
 
 
+def gaps_over(times: list[float], threshold: float) -> int:
+    times = sorted(times)
+    return sum(b - a > threshold for a, b in zip(times, times[1:]))
+
+
+@pytest.mark.parametrize("granularity", [0.1, 0])
+async def test_requests_due_within_a_pacing_slot_go_together(mock_server, make_client, granularity):
+    # 40 a second is one every 25 ms: with 100 ms slots the server sees groups of four, 100 ms
+    # apart; with no granularity every request arrives on its own, 25 ms after the last one.
+    limiter = RateLimiter(max_requests_per_minute=40, window_seconds=1, pacing_granularity_seconds=granularity)
+    client = make_client(mock_server.base_url, rate_limiter=limiter)
+    await asyncio.gather(*(client.chat(model=MODEL, messages=user("g")) for _ in range(24)))
+    events = arrivals(mock_server)
+    times = [t for t, _ in events]
+    assert max_window(events, 1.0) <= 40
+    assert rate(events) >= 0.95 * 40 * (22 / 23 if granularity else 1)
+    if granularity:
+        assert gaps_over(times, 0.012) <= 7, sorted(times)
+    else:
+        assert gaps_over(times, 0.012) >= 20, sorted(times)
+
+
 # ----- tokens per window -----
 
 
@@ -334,6 +356,12 @@ def test_limits_are_validated_before_anything_runs():
         RateLimiter(max_requests_per_minute=5, burst={"request": 1})
     with pytest.raises(TypeError):
         RateLimiter(max_requests_per_minute=5, burst=1.5)
+    with pytest.raises(ValueError):
+        RateLimiter(max_requests_per_minute=5, pacing_granularity_seconds=-0.1)
+    with pytest.raises(ValueError, match="at most window_seconds"):
+        RateLimiter(max_requests_per_minute=5, window_seconds=1, pacing_granularity_seconds=2)
+    with pytest.raises(TypeError):
+        RateLimiter(max_requests_per_minute=5, pacing_granularity_seconds="0.1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one limit"):
         RateLimiter()
     with pytest.raises(TypeError):
@@ -370,6 +398,10 @@ def test_limiter_attributes_and_repr():
     assert limiter.window_seconds == 2.0
     assert limiter.rate_limits == {"gpt-4o": {"rpm": 10, "tpm": 1000, "max_concurrency": 2}}
     assert limiter.burst == {"requests": 5, "tokens": 500}
+    assert limiter.pacing_granularity_seconds == pytest.approx(2 / 1200)
+    assert RateLimiter(max_concurrency=1).pacing_granularity_seconds == 0.05
+    assert RateLimiter(max_concurrency=1, pacing_granularity_seconds=0).pacing_granularity_seconds == 0
+    assert "pacing_granularity_seconds=0.2" in repr(RateLimiter(max_concurrency=1, pacing_granularity_seconds=0.2))
     assert RateLimiter(max_concurrency=1).burst is False
     assert RateLimiter(max_concurrency=1, burst=True).burst is True
     text = repr(limiter)

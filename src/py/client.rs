@@ -69,7 +69,7 @@ fn limiter_from(
     args: &LimitArgs<'_, '_>,
     shared: Option<&Bound<'_, PyRateLimiter>>,
 ) -> PyResult<Option<Arc<RateLimiter>>> {
-    let config = args.config(None, None)?;
+    let config = args.config(None, None, None)?;
     if let Some(shared) = shared {
         if args.any_limit() || args.custom_delay()? {
             return Err(PyValueError::new_err(

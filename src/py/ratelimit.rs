@@ -15,7 +15,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use crate::py::json::type_name;
 use crate::ratelimit::key::MAX_LIMIT;
-use crate::ratelimit::{Burst, Limits, RateLimitConfig, RateLimiter, DEFAULT_MAX_DELAY};
+use crate::ratelimit::{default_granularity, Burst, Limits, RateLimitConfig, RateLimiter, DEFAULT_MAX_DELAY};
 
 /// Default of `max_delay_seconds`, as the Python signatures show it.
 pub const DEFAULT_MAX_DELAY_SECONDS: f64 = 300.0;
@@ -209,6 +209,7 @@ impl LimitArgs<'_, '_> {
         &self,
         burst: Option<&Bound<'_, PyAny>>,
         window: Option<&Bound<'_, PyAny>>,
+        granularity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<RateLimitConfig> {
         let global = Limits {
             rpm: positive_int("max_requests_per_minute", self.rpm, MAX_LIMIT)?,
@@ -230,6 +231,10 @@ impl LimitArgs<'_, '_> {
             window,
             burst: burst_from(burst)?,
             margin: None,
+            granularity: granularity
+                .filter(|v| !v.is_none())
+                .map(|g| seconds("pacing_granularity_seconds", g, false, 86_400.0))
+                .transpose()?,
         })
     }
 }
@@ -258,8 +263,8 @@ fn limits_dict<'py>(py: Python<'py>, limits: &Limits) -> PyResult<Bound<'py, PyD
 impl PyRateLimiter {
     #[new]
     #[pyo3(
-        signature = (*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, burst=None, window_seconds=None),
-        text_signature = "(*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, burst=False, window_seconds=60.0)"
+        signature = (*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, burst=None, window_seconds=None, pacing_granularity_seconds=None),
+        text_signature = "(*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, burst=False, window_seconds=60.0, pacing_granularity_seconds=None)"
     )]
     fn py_new(
         max_requests_per_minute: Option<&Bound<'_, PyAny>>,
@@ -269,6 +274,7 @@ impl PyRateLimiter {
         rate_limits: Option<&Bound<'_, PyAny>>,
         burst: Option<&Bound<'_, PyAny>>,
         window_seconds: Option<&Bound<'_, PyAny>>,
+        pacing_granularity_seconds: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let args = LimitArgs {
             rpm: max_requests_per_minute,
@@ -277,7 +283,7 @@ impl PyRateLimiter {
             max_delay: max_delay_seconds,
             rate_limits,
         };
-        let config = args.config(burst, window_seconds)?;
+        let config = args.config(burst, window_seconds, pacing_granularity_seconds)?;
         if !args.any_limit() {
             return Err(PyValueError::new_err(
                 "RateLimiter needs at least one limit: max_requests_per_minute, max_tokens_per_minute, \
@@ -317,6 +323,16 @@ impl PyRateLimiter {
     #[getter]
     fn window_seconds(&self) -> f64 {
         self.inner.config().window.as_secs_f64()
+    }
+
+    /// Requests falling due within one slot of this many seconds go together (default: 1/1200
+    /// of the window, at most 0.05 s; 0 paces each request on its own).
+    #[getter]
+    fn pacing_granularity_seconds(&self) -> f64 {
+        let c = self.inner.config();
+        c.granularity
+            .unwrap_or_else(|| default_granularity(c.window))
+            .as_secs_f64()
     }
 
     /// Per-model limits, as given.
@@ -402,6 +418,9 @@ pub fn repr(limiter: &RateLimiter) -> String {
     }
     if c.window.as_secs_f64() != DEFAULT_WINDOW_SECONDS {
         parts.push(format!("window_seconds={}", c.window.as_secs_f64()));
+    }
+    if let Some(g) = c.granularity.filter(|g| *g != default_granularity(c.window)) {
+        parts.push(format!("pacing_granularity_seconds={}", g.as_secs_f64()));
     }
     format!("RateLimiter({})", parts.join(", "))
 }

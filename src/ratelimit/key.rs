@@ -98,6 +98,9 @@ pub struct KeySpec {
     pub window: u64,
     /// Extra time added to the window against clock and network jitter, in nanoseconds.
     pub margin: u64,
+    /// Pacing granularity in nanoseconds: the pacer lets a grant lag this far behind now
+    /// without losing its place in the even schedule.
+    pub granularity: u64,
 }
 
 /// A limiter key and all its state.
@@ -257,11 +260,13 @@ impl Key {
     }
 
     /// Records a grant at `now`; returns the bucket it was counted in. `nominal` (at most `now`)
-    /// is when the grant was due: the pacer advances from there, so a timer that wakes the
-    /// caller late does not slow the pace down. The log always records the real time.
+    /// is when the grant was due: the pacer advances from there (or from one granularity
+    /// before now, whichever is earlier), so a timer that wakes the caller late, or a grant
+    /// held to the end of its pacing slot, does not slow the pace down. The log always records
+    /// the real time.
     pub fn commit(&self, now: u64, nominal: u64, tokens: u64) -> u64 {
         let bucket = now / self.bucket;
-        let from = nominal.min(now);
+        let from = nominal.min(now.saturating_sub(self.spec.granularity));
         let advance = |tat: &AtomicU64, cost: u64| {
             let _ = tat.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
                 Some(t.max(from).saturating_add(cost))

@@ -85,6 +85,57 @@ async fn saturate(
 }
 
 #[tokio::test(start_paused = true)]
+async fn requests_due_within_a_pacing_slot_go_together_and_keep_the_pace() {
+    // 6,000 a minute is one every 10 ms; the default granularity for a minute is 50 ms.
+    assert_eq!(default_granularity(MINUTE), Duration::from_millis(50));
+    assert_eq!(default_granularity(Duration::from_secs(6)), Duration::from_millis(5));
+    let rl = limiter(rpm(6_000), |_| {});
+    let start = Instant::now();
+    let log: Log = Arc::default();
+    let mut tasks = Vec::new();
+    for _ in 0..400 {
+        let (rl, log) = (Arc::clone(&rl), Arc::clone(&log));
+        tasks.push(tokio::spawn(async move {
+            drop(rl.acquire(MODEL, 0).await.unwrap());
+            log.lock().unwrap().push((start.elapsed(), 1));
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let events = log.lock().unwrap().clone();
+    let mut groups: Vec<(Duration, u64)> = Vec::new();
+    for (t, n) in &events {
+        match groups.last_mut() {
+            Some(last) if last.0 == *t => last.1 += n,
+            _ => groups.push((*t, *n)),
+        }
+    }
+    // One wake-up per 50 ms slot, on the slot grid, each granting the five requests that fell
+    // due within the slot.
+    assert_eq!(groups.len(), 81, "{groups:?}");
+    assert!(groups.iter().all(|(t, _)| t.as_millis() % 50 == 0), "{groups:?}");
+    assert!(groups[1..80].iter().all(|(_, n)| *n == 5), "{groups:?}");
+    // The pace is kept: the last grant was due after 399 intervals and goes at its slot's end.
+    assert_eq!(events.last().unwrap().0, Duration::from_millis(4_000));
+    // No second ever holds more than its 100 requests plus one slot's worth.
+    assert!(max_window(&events, Duration::from_secs(1)) <= 105);
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_granularity_paces_every_request_on_its_own() {
+    let rl = limiter(rpm(6_000), |c| c.granularity = Some(Duration::ZERO));
+    let start = Instant::now();
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        drop(rl.acquire(MODEL, 0).await.unwrap());
+        times.push(start.elapsed());
+    }
+    let expected: Vec<Duration> = (0..20).map(|i| Duration::from_millis(10 * i)).collect();
+    assert_eq!(times, expected);
+}
+
+#[tokio::test(start_paused = true)]
 async fn n_requests_take_n_minus_one_intervals() {
     let rl = limiter(rpm(60), |_| {});
     let start = Instant::now();
@@ -100,7 +151,7 @@ async fn n_requests_take_n_minus_one_intervals() {
 #[tokio::test(start_paused = true)]
 async fn tokens_pace_by_the_size_of_each_request() {
     // 600 tokens a minute: 0.1 s per token.
-    let rl = limiter(tpm(600), |_| {});
+    let rl = limiter(tpm(600), |c| c.granularity = Some(Duration::ZERO));
     let start = Instant::now();
     let mut times = Vec::new();
     for tokens in [100, 50, 200, 30, 10] {
@@ -411,6 +462,7 @@ async fn a_cancelled_waiter_frees_only_its_place_in_the_queue() {
 async fn per_model_limits_are_independent_and_the_global_one_is_shared() {
     let rl = limiter(rpm(120), |c| {
         c.models = vec![("slow".to_owned(), rpm(6)), ("other".to_owned(), rpm(60))];
+        c.granularity = Some(Duration::ZERO);
     });
     let start = Instant::now();
     drop(rl.acquire("slow", 0).await.unwrap());
@@ -486,7 +538,13 @@ async fn random_workloads_never_exceed_any_window() {
             },
         };
         let window = Duration::from_millis(rng.u64(1_000..120_000));
+        let granularity = match rng.u8(0..3) {
+            0 => None,
+            1 => Some(Duration::ZERO),
+            _ => Some(window.mul_f64(rng.f64() * 0.1)),
+        };
         let rl = limiter(limits.clone(), |c| {
+            c.granularity = granularity;
             c.burst = burst;
             c.window = window;
             c.margin = None;
