@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use _liter_llm::mock::{Fault, MockConfig, MockServer};
 use _liter_llm::ratelimit::{estimate_tokens, Limits, RateLimitConfig, RateLimiter};
+use _liter_llm::tokens::{count_prompt_tokens, count_text_tokens};
 use _liter_llm::{runtime, Client, ClientConfig, Request};
+use serde_json::json;
 
 const MODEL: &str = "gpt-4o-mini";
 
@@ -106,10 +108,12 @@ fn tokens_are_reserved_by_estimate_and_reconciled_with_the_usage() {
     );
     let c = client(&server, &rl, 0);
     let req = chat("twelve chars", 500);
-    assert_eq!(estimate_tokens(&req.body, MODEL), 3 + 4 + 500);
+    // The prompt is counted exactly (tiktoken's o200k for gpt-4o-mini) plus the max_tokens budget.
+    let prompt = count_prompt_tokens(MODEL, &json!([{"role": "user", "content": "twelve chars"}]));
+    assert_eq!(estimate_tokens(&req.body, MODEL), prompt + 500);
     let r = runtime::get().block_on(c.chat(req)).unwrap();
     let used = r.usage.unwrap().total_tokens;
-    assert_eq!(used, 3 + 4 + 3);
+    assert_eq!(used, prompt + count_text_tokens(MODEL, "twelve chars"));
     assert_eq!(rl.tokens_in_window(MODEL), used);
 }
 
@@ -143,8 +147,9 @@ fn a_stream_settles_with_its_usage_chunk_or_keeps_the_estimate() {
             "stream_options": {"include_usage": true},
         })),
     );
-    // 2 + 4 prompt, 2 completion.
-    assert_eq!(rl.tokens_in_window(MODEL), 8);
+    let prompt = count_prompt_tokens(MODEL, &json!([{"role": "user", "content": "abcdefgh"}]));
+    let first = prompt + count_text_tokens(MODEL, "abcdefgh");
+    assert_eq!(rl.tokens_in_window(MODEL), first);
     let plain = request(serde_json::json!({
         "model": MODEL,
         "messages": [{"role": "user", "content": "abcdefgh"}],
@@ -152,7 +157,7 @@ fn a_stream_settles_with_its_usage_chunk_or_keeps_the_estimate() {
         "stream": true,
     }));
     drain(&c, plain);
-    assert_eq!(rl.tokens_in_window(MODEL), 8 + 106);
+    assert_eq!(rl.tokens_in_window(MODEL), first + prompt + 100);
     // Both streams gave their concurrency slot back.
     let r = runtime::get().block_on(c.chat(chat("x", 1))).unwrap();
     assert_eq!(r.choices.len(), 1);

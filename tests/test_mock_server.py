@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from liter_llm import count_tokens
 from liter_llm.testing import MockServer
 
 MODEL = "gpt-4o-mini"
@@ -129,8 +130,9 @@ def test_echoes_the_last_user_message(server):
     assert choice["logprobs"] is None
     assert choice["finish_reason"] == "stop"
     usage = doc["usage"]
-    assert usage["completion_tokens"] == 5  # 18 chars / 4, rounded up
-    assert usage["prompt_tokens"] == (3 + 4) + (2 + 4) + (1 + 4) + (5 + 4)
+    # Billed like OpenAI: tiktoken counts of the prompt (with message framing) and of the reply.
+    assert usage["completion_tokens"] == count_tokens(model=MODEL, text="Hello there, mock!") == 5
+    assert usage["prompt_tokens"] == count_tokens(model=MODEL, messages=body["messages"]) == 29
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert usage["prompt_tokens_details"]["cached_tokens"] == 0
     assert usage["completion_tokens_details"]["reasoning_tokens"] == 0
@@ -143,7 +145,7 @@ def test_content_parts_fixed_reply_n_and_max_tokens():
         assert [c["index"] for c in doc["choices"]] == [0, 1, 2]
         assert {c["message"]["content"] for c in doc["choices"]} == {"A fixed reply from the mock"}
         doc = request(srv.base_url, {**parts, "max_tokens": 2}).json()
-        assert doc["choices"][0]["message"]["content"] == "A fixed "
+        assert doc["choices"][0]["message"]["content"] == "A fixed"
         assert doc["choices"][0]["finish_reason"] == "length"
         assert doc["usage"]["completion_tokens"] == 2
     with MockServer() as srv:
@@ -212,8 +214,8 @@ def test_streaming_include_usage(server):
     *rest, last = chunks
     assert all("usage" in c and c["usage"] is None for c in rest)
     assert last["choices"] == []
-    assert last["usage"]["completion_tokens"] == 4
-    assert last["usage"]["total_tokens"] == last["usage"]["prompt_tokens"] + 4
+    assert last["usage"]["completion_tokens"] == count_tokens(model=MODEL, text="count my tokens") == 3
+    assert last["usage"]["total_tokens"] == last["usage"]["prompt_tokens"] + 3
     assert chunk_contents(events) == "count my tokens"
 
 

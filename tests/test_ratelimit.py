@@ -2,21 +2,20 @@
 
 Every test uses a short window (1-2 s) so a "per minute" limit plays out in seconds. Windows are
 checked with the mock server's own arrival times (``received_at``), and tokens with the mock's
-own counting (prompt: ``ceil(chars / 4) + 4`` per message; completion: the echoed text, cut at
-``max_tokens``), cross-checked against the usage the responses report.
+own billing (tiktoken counts, as OpenAI bills: the prompt with its message framing, and the
+echoed reply, cut at ``max_tokens``), cross-checked against the usage the responses report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from typing import Any
 
 import pytest
 from conftest import MODEL, user
-from liter_llm import LlmClient, RateLimitedError, RateLimiter
+from liter_llm import LlmClient, RateLimitedError, RateLimiter, count_tokens
 from liter_llm.testing import MockServer
 
 
@@ -40,8 +39,8 @@ def arrivals(server: Any, model: str | None = None) -> list[tuple[float, int]]:
 def mock_tokens(body: dict[str, Any]) -> int:
     """Total tokens the mock charges for a chat request body (prompt plus the echoed completion)."""
     messages = body["messages"]
-    prompt = sum(math.ceil(len(m["content"]) / 4) + 4 for m in messages)
-    completion = math.ceil(len(messages[-1]["content"]) / 4)
+    prompt = count_tokens(model=body["model"], messages=messages)
+    completion = count_tokens(model=body["model"], text=messages[-1]["content"])
     if body.get("max_tokens") is not None:
         completion = min(completion, body["max_tokens"])
     return prompt + max(completion, 1)
@@ -57,8 +56,12 @@ def rate(events: list[tuple[float, int]]) -> float:
     return sum(n for _, n in events[:-1]) / (events[-1][0] - events[0][0])
 
 
+WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jovial boxers".split()
+
+
 def text(i: int) -> str:
-    return "x" * (30 + (i * 7) % 60)
+    """A prompt of 6 to 19 words that differs from request to request."""
+    return " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(6 + i % 14))
 
 
 # ----- requests per window -----
@@ -124,7 +127,8 @@ async def test_tokens_never_exceed_any_window_and_use_at_least_95_percent(mock_s
     client = make_client(mock_server.base_url, rate_limiter=limiter)
     # max_tokens equal to the echoed reply: the estimate is exact.
     responses = await asyncio.gather(
-        *(client.chat(model=MODEL, messages=user(text(i)), max_tokens=math.ceil(len(text(i)) / 4)) for i in range(300))
+        *(client.chat(model=MODEL, messages=user(text(i)), max_tokens=count_tokens(model=MODEL, text=text(i)))
+          for i in range(300))
     )
     events = token_arrivals(mock_server)
     assert sum(n for _, n in events) == sum(r.usage.total_tokens for r in responses)

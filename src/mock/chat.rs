@@ -7,6 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{json, Map, Value};
 
 use super::faults::{error_body, error_event_object};
+use crate::tokens::{Counter, Encoding};
 
 /// Reply used when there is nothing to echo.
 pub(crate) const FALLBACK_REPLY: &str = "Hello! This is the liter_llm mock provider.";
@@ -179,7 +180,6 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
             Some("empty_array"),
         ));
     }
-    let mut prompt_tokens = 0u64;
     let mut last_user_text = None;
     for (i, message) in messages.iter().enumerate() {
         let Value::Object(message) = message else {
@@ -196,10 +196,8 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
             }
             Some(other) => return Err(invalid_type(&format!("messages[{i}].role"), "a string", other)),
         };
-        let text = content_text(message.get("content"));
-        prompt_tokens += estimate_tokens(&text) + 4;
         if role == "user" {
-            last_user_text = Some(text);
+            last_user_text = Some(content_text(message.get("content")));
         }
     }
     let stream = optional_bool(&obj, "stream")?.unwrap_or(false);
@@ -215,13 +213,14 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let prompt_tokens = Counter::for_model(&model).request(&obj).max(1);
     Ok(ChatRequest {
         model,
         stream,
         include_usage,
         n,
         max_tokens,
-        prompt_tokens: prompt_tokens.max(1),
+        prompt_tokens,
         last_user_text,
     })
 }
@@ -235,13 +234,30 @@ pub(crate) struct Reply {
     pub(crate) tokens: u64,
 }
 
-/// Applies the `max_tokens` limit to `text`.
+/// Completion tokens of a reply text: o200k_base, as OpenAI's current models bill them.
+fn reply_tokens(text: &str) -> u64 {
+    Encoding::O200kBase.count(text)
+}
+
+/// Applies the `max_tokens` limit to `text`: a reply over the limit is cut to its longest
+/// prefix of at most `limit` tokens ending at a word (or, when the first word is already too
+/// long, at a character) and bills exactly `limit`, as a provider that stopped generating at
+/// the limit does.
 pub(crate) fn make_reply(text: String, max_tokens: Option<u64>) -> Reply {
-    let estimate = estimate_tokens(&text);
+    let tokens = reply_tokens(&text);
     match max_tokens {
-        Some(limit) if estimate > limit => {
-            let keep_chars = usize::try_from(limit.saturating_mul(4)).unwrap_or(usize::MAX);
-            let cut = text.char_indices().nth(keep_chars).map_or(text.len(), |(i, _)| i);
+        Some(limit) if tokens > limit => {
+            let longest = |bounds: &[usize]| {
+                let fits = bounds.partition_point(|&end| reply_tokens(&text[..end]) <= limit);
+                fits.checked_sub(1).map(|i| bounds[i])
+            };
+            let words: Vec<usize> = text
+                .char_indices()
+                .filter(|&(i, c)| i > 0 && c.is_whitespace())
+                .map(|(i, _)| i)
+                .collect();
+            let chars: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).collect();
+            let cut = longest(&words).or_else(|| longest(&chars)).unwrap_or(0);
             let mut text = text;
             text.truncate(cut);
             Reply {
@@ -251,7 +267,7 @@ pub(crate) fn make_reply(text: String, max_tokens: Option<u64>) -> Reply {
             }
         }
         _ => Reply {
-            tokens: estimate.max(1),
+            tokens: tokens.max(1),
             text,
             finish_reason: "stop",
         },
@@ -515,13 +531,16 @@ mod unit {
     }
 
     #[test]
-    fn truncation_on_char_boundary() {
-        let reply = make_reply("ééééééééé".to_owned(), Some(1));
-        assert_eq!(reply.text, "éééé");
-        assert_eq!(reply.finish_reason, "length");
-        assert_eq!(reply.tokens, 1);
-        let reply = make_reply("abcd".to_owned(), Some(1));
-        assert_eq!(reply.finish_reason, "stop");
+    fn replies_over_max_tokens_are_cut_to_the_limit_on_a_char_boundary() {
+        let text = "The quick brown fox jumps over the lazy dog, then naps in the sun.";
+        let reply = make_reply(text.to_owned(), Some(4));
+        assert_eq!(reply.text, "The quick brown fox");
+        assert_eq!((reply.finish_reason, reply.tokens), ("length", 4));
+        let reply = make_reply("日本語のテキストです".to_owned(), Some(2));
+        assert!(reply_tokens(&reply.text) <= 2 && !reply.text.is_empty());
+        assert_eq!(reply.tokens, 2);
+        let reply = make_reply(text.to_owned(), None);
+        assert_eq!((reply.finish_reason, reply.tokens), ("stop", reply_tokens(text)));
     }
 
     #[test]
@@ -543,7 +562,9 @@ mod unit {
         assert!(parse_request(br#"{"model":"m","messages":[{"role":"user"}],"n":0}"#).is_err());
         let ok = parse_request(br#"{"model":"m","messages":[{"role":"user","content":"abcde"}],"n":2}"#);
         let ok = ok.map_err(|e| e.body.to_string()).expect("valid request");
-        assert_eq!(ok.prompt_tokens, 2 + 4);
+        // As tiktoken counts it for an unknown model: 3 per message + role + content + 3.
+        let messages = json!([{"role":"user","content":"abcde"}]);
+        assert_eq!(ok.prompt_tokens, crate::tokens::count_prompt_tokens("m", &messages));
         assert_eq!(ok.n, 2);
     }
 }

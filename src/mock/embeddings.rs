@@ -9,8 +9,9 @@
 
 use serde_json::{Map, Value};
 
-use super::chat::{estimate_tokens, BadRequest};
+use super::chat::BadRequest;
 use crate::embeddings::encode_base64;
+use crate::tokens::count_text_tokens;
 
 /// Vector length when the request has no `dimensions`.
 pub(crate) const DEFAULT_DIMENSIONS: usize = 1536;
@@ -60,7 +61,7 @@ pub(crate) fn parse_request(body: &[u8], max_inputs: usize) -> Result<EmbeddingR
             ))
         }
     };
-    let inputs = parse_input(&obj, max_inputs)?;
+    let inputs = parse_input(&obj, &model, max_inputs)?;
     let base64 = match obj.get("encoding_format") {
         None | Some(Value::Null) => false,
         Some(Value::String(f)) if f == "float" => false,
@@ -94,7 +95,7 @@ pub(crate) fn parse_request(body: &[u8], max_inputs: usize) -> Result<EmbeddingR
     })
 }
 
-fn parse_input(obj: &Map<String, Value>, max_inputs: usize) -> Result<Vec<(String, u64)>, BadRequest> {
+fn parse_input(obj: &Map<String, Value>, model: &str, max_inputs: usize) -> Result<Vec<(String, u64)>, BadRequest> {
     let input = obj
         .get("input")
         .ok_or_else(|| BadRequest::new("you must provide an input parameter", Some("input"), None))?;
@@ -104,7 +105,7 @@ fn parse_input(obj: &Map<String, Value>, max_inputs: usize) -> Result<Vec<(Strin
                 "'$.input' is invalid: an input must not be an empty string.",
             ));
         }
-        Ok((text.to_owned(), estimate_tokens(text).max(1)))
+        Ok((text.to_owned(), count_text_tokens(model, text).max(1)))
     };
     match input {
         Value::String(text) => Ok(vec![one_text(text)?]),
@@ -211,8 +212,13 @@ mod tests {
 
     #[test]
     fn validates_inputs() {
-        let ok = parse_request(br#"{"model":"m","input":["ab",[1,2,3]],"dimensions":4}"#, 10).unwrap();
-        assert_eq!(ok.inputs, vec![("ab".to_owned(), 1), ("1,2,3".to_owned(), 3)]);
+        // Text is billed in tiktoken tokens (exact for OpenAI models), token arrays per id.
+        let ok = parse_request(
+            br#"{"model":"text-embedding-3-small","input":["hello world",[1,2,3]],"dimensions":4}"#,
+            10,
+        )
+        .unwrap();
+        assert_eq!(ok.inputs, vec![("hello world".to_owned(), 2), ("1,2,3".to_owned(), 3)]);
         assert_eq!(ok.dimensions, 4);
         assert_eq!(
             parse_request(br#"{"model":"m","input":[5,6]}"#, 10).unwrap().inputs,
@@ -234,7 +240,11 @@ mod tests {
 
     #[test]
     fn base64_and_float_bodies_agree() {
-        let mut req = parse_request(br#"{"model":"m","input":["x","y"],"dimensions":3}"#, 10).unwrap();
+        let mut req = parse_request(
+            br#"{"model":"text-embedding-3-small","input":["x","y"],"dimensions":3}"#,
+            10,
+        )
+        .unwrap();
         let floats: Value = serde_json::from_slice(&response_body(&req)).unwrap();
         req.base64 = true;
         let b64: crate::types::EmbeddingResponse = serde_json::from_slice(&response_body(&req)).unwrap();

@@ -159,6 +159,8 @@ impl MockServer {
             return Err(invalid("stream_chunks must be at least 1"));
         }
         let addr = resolve(&config.host, config.port)?;
+        // Usage is billed in o200k tokens; load the vocabulary here, not on the first request.
+        crate::tokens::Encoding::O200kBase.preload();
         let runtime = crate::runtime::get();
         let _context = runtime.enter();
         let socket = if addr.is_ipv4() {

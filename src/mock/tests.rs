@@ -132,10 +132,11 @@ fn plain_reply_echoes_last_user_message() {
     assert_eq!(choice["message"]["refusal"], Value::Null);
     assert_eq!(choice["logprobs"], Value::Null);
     assert_eq!(choice["finish_reason"], "stop");
-    // "Be brief." = 9 chars -> 3 + 4; "Hello there, mock!" = 18 chars -> 5 + 4.
-    assert_eq!(doc["usage"]["prompt_tokens"], 16);
+    // The prompt is billed as the client's counter counts it; the reply in o200k tokens.
+    let prompt = crate::tokens::count_prompt_tokens("gpt-test", &chat("Hello there, mock!")["messages"]);
+    assert_eq!(doc["usage"]["prompt_tokens"], prompt);
     assert_eq!(doc["usage"]["completion_tokens"], 5);
-    assert_eq!(doc["usage"]["total_tokens"], 21);
+    assert_eq!(doc["usage"]["total_tokens"], prompt + 5);
     assert_eq!(doc["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
     assert_eq!(doc["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
 }
@@ -171,23 +172,24 @@ fn content_parts_fixed_reply_n_and_fallback() {
         assert_eq!(choice["index"], i);
         assert_eq!(choice["message"]["content"], "Fixed answer");
     }
-    assert_eq!(doc["usage"]["completion_tokens"], 9);
+    // "Fixed answer" is two o200k tokens, billed once per choice.
+    assert_eq!(doc["usage"]["completion_tokens"], 6);
 }
 
 #[test]
 fn max_tokens_truncates_with_length() {
     let server = server(MockConfig::default());
-    let mut body = chat("abcdefghijklmnopqrstuvwxyz");
+    let mut body = chat("The quick brown fox jumps over the lazy dog");
     body["max_tokens"] = json!(2);
     let doc = post(&server, &body).json();
-    assert_eq!(doc["choices"][0]["message"]["content"], "abcdefgh");
+    assert_eq!(doc["choices"][0]["message"]["content"], "The quick");
     assert_eq!(doc["choices"][0]["finish_reason"], "length");
     assert_eq!(doc["usage"]["completion_tokens"], 2);
 
-    let mut body = stream_chat("abcdefghijklmnopqrstuvwxyz");
+    let mut body = stream_chat("The quick brown fox jumps over the lazy dog");
     body["max_completion_tokens"] = json!(1);
     let events = post(&server, &body).events();
-    assert_eq!(contents(&events), "abcd");
+    assert_eq!(contents(&events), "The");
     let finish: Value = serde_json::from_str(&events[events.len() - 2]).expect("finish chunk");
     assert_eq!(finish["choices"][0]["finish_reason"], "length");
 }
@@ -281,7 +283,10 @@ fn streaming_include_usage_and_n() {
     }
     assert_eq!(usage_chunk["choices"], json!([]));
     assert_eq!(usage_chunk["usage"]["completion_tokens"], 4);
-    assert_eq!(usage_chunk["usage"]["prompt_tokens"], 3 + 4 + 2 + 4);
+    assert_eq!(
+        usage_chunk["usage"]["prompt_tokens"],
+        crate::tokens::count_prompt_tokens("gpt-test", &body["messages"])
+    );
     let second: String = rest
         .iter()
         .filter(|c| c["choices"][0]["index"] == 1)
@@ -333,7 +338,7 @@ fn explicit_stream_pieces() {
     );
     let mut body = stream_chat("x");
     body["max_tokens"] = json!(1);
-    assert_eq!(contents(&post(&server, &body).events()), "Hell");
+    assert_eq!(contents(&post(&server, &body).events()), "Hello");
 }
 
 #[test]

@@ -272,6 +272,11 @@ impl RateLimiter {
                 return Err(invalid(format!("{what}is listed twice")));
             }
         }
+        let counts_tokens = global.iter().chain(models.values()).any(|k| k.spec.tpm.is_some());
+        if counts_tokens {
+            // Reservations count prompts with the tokenizer: load it off the runtime, now.
+            std::thread::spawn(|| crate::tokens::Encoding::O200kBase.preload());
+        }
         Ok(RateLimiter {
             granularity,
             clock: Clock { epoch: Instant::now() },
