@@ -10,7 +10,7 @@
 //! | `content_block_delta` `thinking_delta` | `reasoning_content` |
 //! | `message_delta` | one with the mapped `finish_reason` (usage counts are updated) |
 //! | `message_stop` | the usage chunk (no choices, `usage` set, as OpenAI's `include_usage`) |
-//! | `ping`, `content_block_stop`, `signature_delta`, unknown events | nothing |
+//! | `ping`, `content_block_stop`, `signature_delta`, server tool blocks, unknown events | nothing |
 //! | `error` | an `Err` mapped from Anthropic's error type |
 //!
 //! Tool-call indices count `tool_use` blocks only (0, 1, ...), not content block positions.
@@ -118,7 +118,7 @@ impl StreamState {
                 let delta = data
                     .get("delta")
                     .ok_or_else(|| broken("content_block_delta has no delta"))?;
-                self.block_delta(index, delta, out)?;
+                self.block_delta(index, delta, out);
             }
             "message_delta" => {
                 if let Some(usage) = data.get("usage") {
@@ -192,7 +192,7 @@ impl StreamState {
         }
     }
 
-    fn block_delta(&mut self, index: u64, delta: &Value, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
+    fn block_delta(&self, index: u64, delta: &Value, out: &mut VecDeque<ChatCompletionChunk>) {
         let field = |key: &str| delta.get(key).and_then(Value::as_str).unwrap_or("");
         match delta.get("type").and_then(Value::as_str) {
             Some("text_delta") => {
@@ -208,14 +208,15 @@ impl StreamState {
                 }
             }
             Some("input_json_delta") => {
+                // Input of a server tool (`server_tool_use`, run by Anthropic) is not a tool call
+                // for the caller: only `tool_use` blocks have a call index.
                 let call = self
                     .tool_blocks
                     .iter()
                     .find(|(block, _)| *block == index)
-                    .map(|(_, call)| *call)
-                    .ok_or_else(|| broken(format!("input_json_delta for block {index}, which is not a tool_use")))?;
+                    .map(|(_, call)| *call);
                 let partial = field("partial_json");
-                if !partial.is_empty() {
+                if let Some(call) = call.filter(|_| !partial.is_empty()) {
                     let delta = ToolCallDelta {
                         index: call,
                         function: Some(FunctionCallDelta {
@@ -230,7 +231,6 @@ impl StreamState {
             // signature_delta, citations_delta and later delta types have no OpenAI counterpart.
             _ => {}
         }
-        Ok(())
     }
 
     fn chunk(&self, delta: StreamDelta, finish_reason: Option<String>) -> ChatCompletionChunk {
