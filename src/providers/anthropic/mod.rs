@@ -1,9 +1,9 @@
 //! Anthropic Messages API translation (`POST /v1/messages`).
 //!
-//! * [`chat_request`] turns an OpenAI-shaped chat body into a Messages API body (see
-//!   [`request`](self#request) below for the mapping rules).
-//! * [`chat_response`] turns a Messages API answer into a [`ChatCompletionResponse`].
-//! * [`StreamState`] turns the Messages API event stream into [`ChatCompletionChunk`]s.
+//! * [`chat_request`] turns an OpenAI-shaped chat body into a Messages API body (the mapping
+//!   rules are under *Request* below).
+//! * [`chat_response`] turns a Messages API answer into a [`ChatCompletionResponse`](crate::types::ChatCompletionResponse).
+//! * [`StreamState`] turns the Messages API event stream into [`ChatCompletionChunk`](crate::types::ChatCompletionChunk)s.
 //! * [`error_from_response`] maps an error answer to an [`Error`] of the right [`Kind`].
 //!
 //! # Request
