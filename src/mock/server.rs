@@ -79,7 +79,7 @@ impl Shared {
         }
     }
 
-    fn pop_fault(&self) -> Option<Fault> {
+    pub(crate) fn pop_fault(&self) -> Option<Fault> {
         if self.pending.load(Ordering::Acquire) == 0 {
             return None;
         }
@@ -151,7 +151,7 @@ async fn serve_connection(stream: TcpStream, builder: hyper::server::conn::http1
     drop(guard);
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<MockBody> {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<MockBody> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut resp = Response::new(MockBody::full(bytes));
     *resp.status_mut() = status;
@@ -217,6 +217,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<MockBod
                 )
             }
         }
+        "/v1/messages" | "/messages" if parts.method == Method::POST => {
+            super::anthropic::messages(&shared, seq, &parts.headers, &body).await
+        }
         "/v1/models" | "/models" if parts.method == Method::GET => json_response(
             StatusCode::OK,
             &json!({
@@ -242,7 +245,7 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn apply_fault_headers(resp: &mut Response<MockBody>, fault: &Fault) {
+pub(crate) fn apply_fault_headers(resp: &mut Response<MockBody>, fault: &Fault) {
     let headers = resp.headers_mut();
     if let Some(secs) = fault.retry_after {
         if let Ok(value) = HeaderValue::from_str(&format_retry_after(secs)) {
@@ -262,7 +265,7 @@ fn apply_fault_headers(resp: &mut Response<MockBody>, fault: &Fault) {
 }
 
 /// A fault's explicit body: JSON values as JSON, strings as plain text.
-fn verbatim_body(body: &Value) -> (Bytes, HeaderValue) {
+pub(crate) fn verbatim_body(body: &Value) -> (Bytes, HeaderValue) {
     match body {
         Value::String(text) => (Bytes::from(text.clone()), TEXT),
         other => (Bytes::from(serde_json::to_vec(other).unwrap_or_default()), JSON),
@@ -405,7 +408,7 @@ fn embed_response(shared: &Shared, body: &Bytes, fault: &Fault) -> Response<Mock
     plain(status.unwrap_or(StatusCode::OK), Bytes::from(doc), JSON, cut)
 }
 
-fn plain(status: StatusCode, bytes: Bytes, content_type: HeaderValue, cut: bool) -> Response<MockBody> {
+pub(crate) fn plain(status: StatusCode, bytes: Bytes, content_type: HeaderValue, cut: bool) -> Response<MockBody> {
     let body = if cut {
         MockBody::half_then_cut(bytes)
     } else {
