@@ -884,6 +884,10 @@ mod tests {
                 reply: Some("scripted".to_owned()),
                 ..Fault::default()
             },
+            Fault {
+                malformed: true,
+                ..Fault::default()
+            },
         ]);
         let body = openai(user("alpha beta gamma delta"), json!({}));
         let err = chat(&server, &body).unwrap_err();
@@ -904,6 +908,13 @@ mod tests {
 
         let r = chat(&server, &body).unwrap();
         assert_eq!(r.choices[0].message.content.as_deref(), Some("scripted"));
+        let (chunks, err, _) = stream(&server, &body);
+        assert_eq!(
+            text_of(&chunks),
+            "alpha",
+            "the event before the broken one is delivered"
+        );
+        assert_eq!(err.expect("broken event").kind(), Kind::Streaming);
     }
 
     #[test]

@@ -26,7 +26,8 @@
 //!   `stopSequences`, `n` -> `candidateCount`, `seed`, `presence_penalty` /
 //!   `frequency_penalty`, `response_format` (`json_object` -> `responseMimeType:
 //!   application/json`; `json_schema` -> that plus `responseSchema`), `reasoning_effort` ->
-//!   `thinkingConfig` (see [`thinking_budget`]). A `generationConfig` object given by the caller
+//!   `thinkingConfig` (see [`thinking_budget`]; any effort but `none` also sets
+//!   `includeThoughts`, so thought summaries come back as `reasoning_content`). A `generationConfig` object given by the caller
 //!   is merged over the mapped one, key by key.
 //! * `tools` of type `function` -> one `{functionDeclarations: [...]}` tool; any other tool
 //!   object (e.g. `{"googleSearch": {}}`) is passed through as a Gemini tool.

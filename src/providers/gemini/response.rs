@@ -87,7 +87,7 @@ pub(crate) fn usage(meta: &Value) -> Usage {
 pub(crate) fn prompt_blocked(doc: &Value) -> Option<Error> {
     let feedback = doc.get("promptFeedback")?;
     let reason = feedback.get("blockReason").and_then(Value::as_str)?;
-    if reason.is_empty() || reason == "BLOCK_REASON_UNSPECIFIED" && doc.get("candidates").is_some() {
+    if reason.is_empty() {
         return None;
     }
     let detail = feedback
