@@ -189,6 +189,14 @@ impl Error {
         self
     }
 
+    /// Replaces the kind, for provider translators that can classify better than the status
+    /// alone (e.g. a token-limit message on a 400).
+    #[must_use]
+    pub fn with_kind(mut self, kind: Kind) -> Self {
+        self.inner.kind = kind;
+        self
+    }
+
     /// Replaces every occurrence of `secret` in the message and body with `[redacted]`, so a
     /// provider that echoes the key back cannot leak it through an exception.
     #[must_use]
