@@ -176,12 +176,7 @@ impl Error {
         }
         self
     }
-    /// Replaces the kind, keeping message, status and body (for provider-specific refinements).
-    #[must_use]
-    pub(crate) fn with_kind(mut self, kind: Kind) -> Self {
-        self.inner.kind = kind;
-        self
-    }
+
     /// Attaches the provider's retry hint.
     #[must_use]
     pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {

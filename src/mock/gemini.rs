@@ -747,12 +747,12 @@ mod tests {
 
         let two = chat(
             &server,
-            &openai(user("abcdefghijklmnop"), json!({"max_tokens": 2, "n": 2})),
+            &openai(user("one two three four five"), json!({"max_tokens": 2, "n": 2})),
         )
         .unwrap();
         assert_eq!(two.choices.len(), 2);
         assert_eq!(two.choices[1].finish_reason.as_deref(), Some("length"));
-        assert_eq!(two.choices[1].message.content.as_deref(), Some("abcdefgh"));
+        assert_eq!(two.choices[1].message.content.as_deref(), Some("one two"));
     }
 
     #[test]

@@ -234,14 +234,14 @@ fn max_tokens_truncates_with_length() {
     let mut body = ask("one two three four five six seven eight");
     body["max_tokens"] = json!(2);
     let r = chat_response(&post_openai(&server, &body).bytes).expect("ok");
-    assert_eq!(r.choices[0].message.content.as_deref(), Some("one two "));
+    assert_eq!(r.choices[0].message.content.as_deref(), Some("one two"));
     assert_eq!(r.choices[0].finish_reason.as_deref(), Some("length"));
     assert_eq!(r.usage.expect("usage").completion_tokens, 2);
 
     body["stream"] = json!(true);
     let (state, chunks, error) = translate_stream(&post_openai(&server, &body).bytes);
     assert!(error.is_none() && state.finished());
-    assert_eq!(content(&chunks), "one two ");
+    assert_eq!(content(&chunks), "one two");
     assert_eq!(finish(&chunks), ["length"]);
 }
 
