@@ -20,19 +20,18 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
 use crate::http;
-use crate::ratelimit::{self, estimate_tokens, total_tokens_in, Permit};
+use crate::providers::registry::{Endpoint, Protocol};
+use crate::providers::route::{Router, Target};
+use crate::providers::{anthropic, gemini};
+use crate::ratelimit::{self, estimate_tokens, Permit};
 use crate::retry::{self, RetryPolicy};
 use crate::sanitize;
-use crate::stream::{Accounting, ChatStream};
-use crate::types::ChatCompletionResponse;
-
-/// Name used in errors for OpenAI-compatible providers.
-const PROVIDER: &str = "openai";
+use crate::stream::{Accounting, ChatStream, Translator};
+use crate::types::{ChatCompletionResponse, EmbeddingResponse};
 
 /// One outgoing request, already serialised.
 #[derive(Clone, Debug, Default)]
@@ -53,7 +52,18 @@ pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
     policy: RetryPolicy,
-    chat_url: reqwest::Url,
+    router: Router,
+}
+
+/// A call made ready for its provider: where it goes and the body it sends.
+struct Call {
+    target: Arc<Target>,
+    url: reqwest::Url,
+    request: Request,
+    /// The OpenAI-shaped body as the caller gave it (token estimates count this one).
+    source: Bytes,
+    /// The model name on the wire.
+    model: String,
 }
 
 impl Client {
@@ -63,9 +73,9 @@ impl Client {
     /// `InvalidArgument` for a malformed base URL, `InvalidHeader` for bad extra headers.
     pub fn new(config: ClientConfig) -> Result<Self> {
         let base = config.base_url();
-        let chat_url = reqwest::Url::parse(&format!("{base}/chat/completions"))
+        let parsed = reqwest::Url::parse(base)
             .map_err(|e| Error::new(Kind::InvalidArgument, format!("invalid base_url {base:?}: {e}")))?;
-        if !matches!(chat_url.scheme(), "http" | "https") {
+        if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::new(
                 Kind::InvalidArgument,
                 "base_url must start with http:// or https://",
@@ -74,8 +84,100 @@ impl Client {
         Ok(Client {
             http: http::build(&config)?,
             policy: RetryPolicy::new(config.max_retries),
-            chat_url,
+            router: Router::new(&config)?,
             config,
+        })
+    }
+
+    /// Routes a request to its provider and builds the provider's URL and body for `endpoint`.
+    fn call(&self, mut request: Request, endpoint: Endpoint, stream: bool) -> Result<Call> {
+        let route = self.router.route(&request.model);
+        let target = Arc::clone(route.target);
+        let context = |e: Error| e.with_context(target.name(), Some(&request.model));
+        if !target.provider.supports(endpoint) {
+            let what = match endpoint {
+                Endpoint::Chat => "chat completions",
+                Endpoint::Embeddings => "embeddings",
+                Endpoint::Models => "model listing",
+                Endpoint::OpenAiOnly => "this endpoint",
+            };
+            return Err(context(target.provider.unsupported(what)));
+        }
+        target.check_key().map_err(context)?;
+        if target.base.is_empty() {
+            return Err(context(Error::new(
+                Kind::InvalidArgument,
+                format!("provider {:?} needs a base_url (or AZURE_API_BASE)", target.name()),
+            )));
+        }
+        let model = route.model.into_owned();
+        let protocol = target.protocol();
+        let provider = &target.provider;
+        let rewrite = model.len() != request.model.len()
+            || protocol != Protocol::OpenAi
+            || !provider.renames.is_empty()
+            || !provider.rejects.is_empty();
+        let source = request.body.clone();
+        let mut native_path = None;
+        if rewrite {
+            let mut body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&request.body)
+                .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
+            body.insert("model".to_owned(), serde_json::Value::String(model.clone()));
+            for (from, to) in &provider.renames {
+                if !body.contains_key(to) {
+                    if let Some(v) = body.remove(from) {
+                        body.insert(to.clone(), v);
+                    }
+                }
+            }
+            for key in &provider.rejects {
+                body.remove(key);
+            }
+            let bytes = match (protocol, endpoint) {
+                (Protocol::Anthropic, _) => anthropic::chat_request(&body).map_err(context)?,
+                (Protocol::Gemini, Endpoint::Chat) => gemini::chat_request(&body).map_err(context)?,
+                (Protocol::Gemini, _) => {
+                    let (path, bytes) = gemini::embed_request(&body, &model).map_err(context)?;
+                    native_path = Some(path);
+                    bytes
+                }
+                _ => serde_json::to_vec(&body).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?,
+            };
+            request.body = Bytes::from(bytes);
+        }
+        let path = match (protocol, endpoint) {
+            (Protocol::Anthropic, _) => "messages".to_owned(),
+            (Protocol::Gemini, Endpoint::Chat) => gemini::chat_path(&model, stream),
+            (Protocol::Gemini, _) => native_path.unwrap_or_default(),
+            (Protocol::Azure, Endpoint::Chat) => format!(
+                "openai/deployments/{model}/chat/completions?api-version={}",
+                self.router.azure_api_version
+            ),
+            (Protocol::Azure, _) => format!(
+                "openai/deployments/{model}/embeddings?api-version={}",
+                self.router.azure_api_version
+            ),
+            (Protocol::OpenAi, Endpoint::Embeddings) => "embeddings".to_owned(),
+            (Protocol::OpenAi, _) => "chat/completions".to_owned(),
+        };
+        let full = format!("{}/{path}", target.base);
+        let url = reqwest::Url::parse(&full)
+            .map_err(|e| context(Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}"))))?;
+        if let Some((name, value)) = &target.auth {
+            request.headers.insert(name.clone(), value.clone());
+        }
+        if protocol == Protocol::Anthropic && !request.headers.contains_key("anthropic-version") {
+            request.headers.insert(
+                "anthropic-version",
+                reqwest::header::HeaderValue::from_static(anthropic::API_VERSION),
+            );
+        }
+        Ok(Call {
+            target,
+            url,
+            request,
+            source,
+            model,
         })
     }
 
@@ -93,10 +195,11 @@ impl Client {
         let started = Instant::now();
         let mut retries = 0;
         let usage = &self.config.usage;
-        match self
-            .post_to::<ChatCompletionResponse>(&self.chat_url, &request, "chat completion", &mut retries)
-            .await
-        {
+        let result = match self.call(request.clone(), Endpoint::Chat, false) {
+            Ok(call) => self.chat_once(&call, &mut retries).await,
+            Err(err) => Err(err),
+        };
+        match result {
             Ok(mut response) => {
                 let latency = started.elapsed();
                 let price_model = Some(response.model.as_str());
@@ -117,6 +220,34 @@ impl Client {
         }
     }
 
+    async fn chat_once(&self, call: &Call, retries: &mut u32) -> Result<ChatCompletionResponse> {
+        let (body, permit, request_id) = self.exchange(call, retries).await?;
+        let parsed = match call.target.protocol() {
+            Protocol::Anthropic => anthropic::chat_response(&body),
+            Protocol::Gemini => gemini::chat_response(&body, &call.model),
+            Protocol::OpenAi | Protocol::Azure => serde_json::from_slice(&body).map_err(|e| {
+                Error::new(
+                    Kind::Serialization,
+                    format!("the response is not a valid chat completion: {e}"),
+                )
+            }),
+        };
+        let parsed = parsed.map_err(|e| self.context(e, call).with_request_id(request_id));
+        if let Some(permit) = permit {
+            let used = match &parsed {
+                Ok(r) if permit.tokens() > 0 => r.usage.as_ref().map(|u| u.total_tokens),
+                _ => None,
+            };
+            permit.settle(used);
+        }
+        parsed
+    }
+
+    fn context(&self, err: Error, call: &Call) -> Error {
+        err.with_context(call.target.name(), Some(&call.request.model))
+            .redact(call.target.secret.expose())
+    }
+
     /// Sanitises the body for its model when the call or the client asks for it.
     fn prepare(&self, mut request: Request) -> Result<Request> {
         if !request.sanitize.unwrap_or(self.config.sanitize) {
@@ -133,49 +264,42 @@ impl Client {
         Ok(request)
     }
 
-    /// POSTs `request` to `{base_url}{path}` (e.g. `/embeddings`) with retries and parses the
-    /// JSON answer into `T`; `what` names the expected object in errors.
+    /// Sends one embeddings request to its provider (`POST {base}/embeddings`, or the
+    /// provider's native endpoint) with retries and parses the answer.
     ///
     /// # Errors
-    /// As [`Client::chat`]; `InvalidArgument` if `path` does not form a valid URL.
-    pub async fn post_json<T: DeserializeOwned>(&self, path: &str, request: &Request, what: &str) -> Result<T> {
-        self.post_to(&self.url(path)?, request, what, &mut 0).await
+    /// As [`Client::chat`]; `EndpointNotSupported` when the provider lacks embeddings.
+    pub async fn embeddings(&self, request: Request) -> Result<EmbeddingResponse> {
+        let call = self.call(request, Endpoint::Embeddings, false)?;
+        let (body, permit, request_id) = self.exchange(&call, &mut 0).await?;
+        let parsed = match call.target.protocol() {
+            Protocol::Gemini => gemini::embed_response(&body, &call.model),
+            _ => serde_json::from_slice::<EmbeddingResponse>(&body).map_err(|e| {
+                Error::new(
+                    Kind::Serialization,
+                    format!("the response is not a valid embeddings response: {e}"),
+                )
+            }),
+        };
+        let parsed = parsed.map_err(|e| self.context(e, &call).with_request_id(request_id));
+        if let Some(permit) = permit {
+            let used = match &parsed {
+                Ok(r) if permit.tokens() > 0 => Some(r.usage.total_tokens),
+                _ => None,
+            };
+            permit.settle(used);
+        }
+        parsed
     }
 
-    /// The absolute URL of an endpoint path under the base URL.
-    ///
-    /// # Errors
-    /// `InvalidArgument` if the result is not a valid URL.
-    pub fn url(&self, path: &str) -> Result<reqwest::Url> {
-        let full = format!("{}/{}", self.config.base_url(), path.trim_start_matches('/'));
-        reqwest::Url::parse(&full).map_err(|e| Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}")))
-    }
-
-    async fn post_to<T: DeserializeOwned>(
-        &self,
-        url: &reqwest::Url,
-        request: &Request,
-        what: &str,
-        retries: &mut u32,
-    ) -> Result<T> {
-        let (resp, permit) = self.send(url, request, retries).await?;
+    /// Sends `call` with retries and reads the whole successful body.
+    async fn exchange(&self, call: &Call, retries: &mut u32) -> Result<(Bytes, Option<Permit>, Option<String>)> {
+        let (resp, permit) = self.send(call, retries).await?;
         let request_id = http::request_id(resp.headers());
         let body = http::read_body(resp, self.config.timeout)
             .await
-            .map_err(|e| e.with_context(PROVIDER, Some(&request.model)))?;
-        if let Some(permit) = permit {
-            let usage = if permit.tokens() > 0 {
-                total_tokens_in(&body)
-            } else {
-                None
-            };
-            permit.settle(usage);
-        }
-        serde_json::from_slice(&body).map_err(|e| {
-            Error::new(Kind::Serialization, format!("the response is not a valid {what}: {e}"))
-                .with_context(PROVIDER, Some(&request.model))
-                .with_request_id(request_id)
-        })
+            .map_err(|e| self.context(e, call))?;
+        Ok((body, permit, request_id))
     }
 
     /// Starts a streamed chat completion; resolves once the response headers arrived.
@@ -187,7 +311,11 @@ impl Client {
         let started = Instant::now();
         let mut retries = 0;
         let usage = Arc::clone(&self.config.usage);
-        let (resp, permit) = match self.send(&self.chat_url, &request, &mut retries).await {
+        let sent = match self.call(request.clone(), Endpoint::Chat, true) {
+            Ok(call) => self.send(&call, &mut retries).await.map(|sent| (sent, call)),
+            Err(err) => Err(err),
+        };
+        let ((resp, permit), call) = match sent {
             Ok(sent) => sent,
             Err(err) => {
                 usage.record_failure(&request.model, started.elapsed(), retries);
@@ -198,13 +326,19 @@ impl Client {
             Some(permit) => ratelimit::attach(resp, permit),
             None => resp,
         };
+        let translator = match call.target.protocol() {
+            Protocol::Anthropic => Translator::Anthropic(Box::default()),
+            Protocol::Gemini => Translator::Gemini(Box::new(gemini::StreamState::new(&call.model))),
+            Protocol::OpenAi | Protocol::Azure => Translator::OpenAi,
+        };
         Ok(ChatStream::new(
             resp,
             self.config.timeout,
             request.model,
-            PROVIDER,
-            self.config.api_key.clone(),
+            call.target.name().to_owned(),
+            call.target.secret.clone(),
         )
+        .with_translator(translator)
         .with_accounting(Accounting {
             tracker: usage,
             started,
@@ -212,14 +346,11 @@ impl Client {
         }))
     }
 
-    /// POSTs `request` to `url`, retrying as the policy says; returns a successful response and
-    /// the rate limiter's permit for it (to be settled once the body has been read).
-    async fn send(
-        &self,
-        url: &reqwest::Url,
-        request: &Request,
-        retries: &mut u32,
-    ) -> Result<(reqwest::Response, Option<Permit>)> {
+    /// POSTs a call, retrying as the policy says; returns a successful response and the rate
+    /// limiter's permit for it (to be settled once the body has been read).
+    async fn send(&self, call: &Call, retries: &mut u32) -> Result<(reqwest::Response, Option<Permit>)> {
+        let (url, request) = (&call.url, &call.request);
+        let name = call.target.name();
         let timeout = self.config.timeout;
         let limiter = self
             .config
@@ -227,7 +358,7 @@ impl Client {
             .as_deref()
             .filter(|l| l.is_limited(&request.model));
         let tokens = match limiter {
-            Some(l) if l.counts_tokens(&request.model) => estimate_tokens(&request.body, &request.model),
+            Some(l) if l.counts_tokens(&request.model) => estimate_tokens(&call.source, &call.model),
             _ => 0,
         };
         let mut retry_index = 0;
@@ -237,7 +368,7 @@ impl Client {
                 Some(l) => Some(
                     l.acquire(&request.model, tokens)
                         .await
-                        .map_err(|e| e.with_context(PROVIDER, Some(&request.model)))?,
+                        .map_err(|e| e.with_context(name, Some(&request.model)))?,
                 ),
                 None => None,
             };
@@ -257,7 +388,7 @@ impl Client {
                     return Ok((resp, permit));
                 }
                 Ok(Ok(resp)) => {
-                    let (err, headers, retryable) = self.error_from(resp, &request.model).await;
+                    let (err, headers, retryable) = self.error_from(resp, call).await;
                     if let Some(permit) = permit {
                         let status = err.status().unwrap_or(500);
                         if status == 429 {
@@ -276,7 +407,7 @@ impl Client {
                         // Nothing reached the provider if the connection never opened.
                         permit.settle(e.is_connect().then_some(0));
                     }
-                    let err = Error::from_reqwest(&e, false).with_context(PROVIDER, Some(&request.model));
+                    let err = Error::from_reqwest(&e, false).with_context(name, Some(&request.model));
                     if e.is_builder() {
                         return Err(err);
                     }
@@ -287,7 +418,7 @@ impl Client {
                         Kind::Timeout,
                         format!("no response within {:.1}s", timeout.as_secs_f64()),
                     )
-                    .with_context(PROVIDER, Some(&request.model)),
+                    .with_context(name, Some(&request.model)),
                     None,
                 ),
             };
@@ -313,16 +444,21 @@ impl Client {
     }
 
     /// Reads an error response; returns the error, the headers and whether to retry.
-    async fn error_from(&self, resp: reqwest::Response, model: &str) -> (Error, HeaderMap, bool) {
+    async fn error_from(&self, resp: reqwest::Response, call: &Call) -> (Error, HeaderMap, bool) {
         let status: StatusCode = resp.status();
         let headers = resp.headers().clone();
         let body = http::read_body(resp, self.config.timeout).await.unwrap_or_default();
         let retry_after = retry::retry_after(&headers, SystemTime::now());
-        let err = Error::from_response(status.as_u16(), &body)
-            .with_context(PROVIDER, Some(model))
+        let err = match call.target.protocol() {
+            Protocol::Anthropic => anthropic::error_from_response(status.as_u16(), &body),
+            Protocol::Gemini => gemini::error_from_response(status.as_u16(), &body),
+            Protocol::OpenAi | Protocol::Azure => Error::from_response(status.as_u16(), &body),
+        };
+        let retry_after = retry_after.or(err.retry_after());
+        let err = self
+            .context(err, call)
             .with_request_id(http::request_id(&headers))
-            .with_retry_after(retry_after)
-            .redact(self.config.api_key.expose());
+            .with_retry_after(retry_after);
         let retryable = retry::should_retry_status(status.as_u16(), &headers);
         (err, headers, retryable)
     }

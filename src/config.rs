@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::providers::registry::ProviderConfig;
 use crate::ratelimit::RateLimiter;
 use crate::retry::{DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECS};
 use crate::usage::UsageTracker;
@@ -56,6 +57,10 @@ pub struct ClientConfig {
     pub usage: Arc<UsageTracker>,
     /// Sanitise every chat request for its model (drop/rename parameters, fit the context).
     pub sanitize: bool,
+    /// Custom providers and overrides of built-in ones.
+    pub providers: Vec<ProviderConfig>,
+    /// Azure OpenAI `api-version` (`None`: `AZURE_API_VERSION` or the default).
+    pub api_version: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -70,6 +75,8 @@ impl Default for ClientConfig {
             rate_limiter: None,
             usage: Arc::new(UsageTracker::new()),
             sanitize: false,
+            providers: Vec::new(),
+            api_version: None,
         }
     }
 }

@@ -152,12 +152,13 @@ fn merge(parts: Vec<(usize, usize, EmbeddingResponse)>) -> Result<EmbeddingRespo
 }
 
 impl Client {
-    /// Sends one embeddings request (`POST {base_url}/embeddings`).
+    /// Sends one embeddings request (`POST {base_url}/embeddings`, or the provider's own
+    /// endpoint).
     ///
     /// # Errors
     /// As [`Client::chat`].
     pub async fn embed(&self, request: Request) -> Result<EmbeddingResponse> {
-        self.post_json("/embeddings", &request, "embeddings response").await
+        self.embeddings(request).await
     }
 
     /// Embeds every input of `batch`, `batch_size` inputs per request, requests running

@@ -2,13 +2,13 @@
 //!
 //! One `reqwest::Client` per `LlmClient`: keep-alive pooling, HTTP/2 when offered over TLS,
 //! rustls, gzip/brotli/zstd decoding, proxies from `HTTPS_PROXY`/`NO_PROXY`, and
-//! `User-Agent: liter-llm/<version>`. The auth header is marked sensitive so it never prints,
+//! `User-Agent: liter-llm/<version>`. Auth headers are marked sensitive so they never print,
 //! and redirects are not followed, so the key only ever goes to the configured host.
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
@@ -28,22 +28,12 @@ pub fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)>
     Ok((n, v))
 }
 
-/// Builds the default headers: content type, user agent, bearer auth and the configured extras.
+/// Builds the default headers: content type, user agent and the configured extras. The key is
+/// not among them: each call adds its provider's auth header (see `providers::route`).
 fn default_headers(config: &ClientConfig) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    let key = config.api_key.expose();
-    if !key.is_empty() {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-            Error::new(
-                Kind::InvalidHeader,
-                "the API key contains characters not allowed in a header",
-            )
-        })?;
-        auth.set_sensitive(true);
-        headers.insert(AUTHORIZATION, auth);
-    }
     for (name, value) in &config.extra_headers {
         let (n, v) = header_pair(name, value)?;
         headers.insert(n, v);

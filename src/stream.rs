@@ -14,18 +14,32 @@ use serde_json::Value;
 use crate::config::Secret;
 use crate::error::{Error, Kind, Result};
 use crate::http;
+use crate::providers::{anthropic, gemini};
 use crate::sse::{Decoder, Event};
 use crate::types::{ChatCompletionChunk, Usage};
 use crate::usage::UsageTracker;
 
+/// How a provider's stream events become OpenAI-shaped chunks.
+#[derive(Debug, Default)]
+pub enum Translator {
+    /// OpenAI SSE: each data line is a chunk; `[DONE]` ends the stream.
+    #[default]
+    OpenAi,
+    /// Anthropic Messages events; `message_stop` ends the stream.
+    Anthropic(Box<anthropic::StreamState>),
+    /// Gemini `alt=sse` responses; the connection closes after the finishing event.
+    Gemini(Box<gemini::StreamState>),
+}
+
 /// An open chat stream. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct ChatStream {
+    translator: Translator,
     resp: reqwest::Response,
     decoder: Decoder,
     timeout: Duration,
     model: String,
-    provider: &'static str,
+    provider: String,
     secret: Secret,
     request_id: Option<String>,
     done: bool,
@@ -51,11 +65,12 @@ impl ChatStream {
         resp: reqwest::Response,
         timeout: Duration,
         model: String,
-        provider: &'static str,
+        provider: String,
         secret: Secret,
     ) -> Self {
         let request_id = http::request_id(resp.headers());
         ChatStream {
+            translator: Translator::OpenAi,
             resp,
             decoder: Decoder::new(),
             timeout,
@@ -69,6 +84,13 @@ impl ChatStream {
             first_chunk: None,
             usage: None,
         }
+    }
+
+    /// Translates a native provider's events instead of reading OpenAI chunks.
+    #[must_use]
+    pub fn with_translator(mut self, translator: Translator) -> Self {
+        self.translator = translator;
+        self
     }
 
     /// Records the call (tokens, cost, latency, time to first chunk) in `accounting` when the
@@ -124,6 +146,11 @@ impl ChatStream {
             }
             match http::next_chunk(&mut self.resp, self.timeout, true).await {
                 Ok(Some(bytes)) => self.decoder.feed(&bytes),
+                Ok(None) if !self.decoder.has_partial() && self.native_finished() => {
+                    self.done = true;
+                    self.account(true);
+                    return Ok(false);
+                }
                 Ok(None) => {
                     let why = if self.decoder.has_partial() {
                         "the connection closed in the middle of an event"
@@ -145,8 +172,53 @@ impl ChatStream {
 
     /// Decodes every complete buffered event into `out`; the first failure ends the stream and
     /// is kept for the next call.
+    fn native_finished(&self) -> bool {
+        match &self.translator {
+            Translator::OpenAi => false,
+            Translator::Anthropic(state) => state.finished(),
+            Translator::Gemini(state) => state.finished(),
+        }
+    }
+
+    /// Translates one native event, pushing its chunks to `out` (their usage noted).
+    fn translate(&mut self, event: &Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
+        let before = out.len();
+        let result = match &mut self.translator {
+            Translator::OpenAi => Ok(()),
+            Translator::Anthropic(state) => state.on_event(event, out),
+            Translator::Gemini(state) => state.on_event(event, out),
+        };
+        for chunk in out.range(before..) {
+            if self.accounting.is_some() {
+                if self.first_chunk.is_none() {
+                    self.first_chunk = self.accounting.as_ref().map(|a| a.started.elapsed());
+                }
+                if let Some(usage) = &chunk.usage {
+                    self.usage = Some(usage.clone());
+                }
+            }
+        }
+        if matches!(&self.translator, Translator::Anthropic(state) if state.finished()) {
+            self.done = true;
+            self.account(true);
+        }
+        result.map_err(|e| self.context(e))
+    }
+
     fn drain_events(&mut self, out: &mut VecDeque<ChatCompletionChunk>) {
         while !self.done {
+            if !matches!(self.translator, Translator::OpenAi) {
+                let step = match self.decoder.next_event() {
+                    Ok(Some(event)) => self.translate(&event, out),
+                    Ok(None) => break,
+                    Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
+                };
+                if let Err(err) = step {
+                    self.done = true;
+                    self.failed = Some(err);
+                }
+                continue;
+            }
             let decoded = match self.decoder.next_event() {
                 Ok(Some(event)) => self.handle(event),
                 Ok(None) => break,
@@ -209,7 +281,7 @@ impl ChatStream {
     }
 
     fn context(&self, err: Error) -> Error {
-        err.with_context(self.provider, Some(&self.model))
+        err.with_context(&self.provider, Some(&self.model))
             .with_request_id(self.request_id.clone())
             .redact(self.secret.expose())
     }

@@ -32,9 +32,11 @@ def test_arguments_are_keyword_only():
         LlmClient(API_KEY, "http://127.0.0.1:9/v1")  # type: ignore[misc]
 
 
-def test_api_key_is_required():
+def test_api_key_is_optional_but_must_be_a_string():
+    # Without one, keys come from each provider's environment variable (see test_providers).
+    assert LlmClient().base_url == "https://api.openai.com/v1"
     with pytest.raises(TypeError):
-        LlmClient()  # type: ignore[call-arg]
+        LlmClient(api_key=5)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", ["base_url", "model_hint", "max_retries", "timeout", "api_key", "brand_new"])

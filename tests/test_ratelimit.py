@@ -127,8 +127,10 @@ async def test_tokens_never_exceed_any_window_and_use_at_least_95_percent(mock_s
     client = make_client(mock_server.base_url, rate_limiter=limiter)
     # max_tokens equal to the echoed reply: the estimate is exact.
     responses = await asyncio.gather(
-        *(client.chat(model=MODEL, messages=user(text(i)), max_tokens=count_tokens(model=MODEL, text=text(i)))
-          for i in range(300))
+        *(
+            client.chat(model=MODEL, messages=user(text(i)), max_tokens=count_tokens(model=MODEL, text=text(i)))
+            for i in range(300)
+        )
     )
     events = token_arrivals(mock_server)
     assert sum(n for _, n in events) == sum(r.usage.total_tokens for r in responses)

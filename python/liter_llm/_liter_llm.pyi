@@ -16,8 +16,12 @@ class LlmClient:
     """An immutable async LLM client; safe to share across tasks, threads and event loops.
 
     Args:
-        api_key: API key, sent as `Authorization: Bearer`; never shown in repr, logs or errors.
-        base_url: Override the provider base URL (default `https://api.openai.com/v1`).
+        api_key: API key of the client's own provider (the one `model_hint` names, else OpenAI or
+            the server at `base_url`); never shown in repr, logs or errors, and never sent to another
+            provider's host. Omitted: each provider's key is read from its environment variable
+            (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, ...) when the client is built.
+        base_url: Override the provider base URL (default `https://api.openai.com/v1`). The host
+            changes, the protocol does not: `anthropic/...` models still speak the Messages API.
         model_hint: Hint for provider auto-detection (e.g. "groq/llama3-70b").
         max_retries: Retries on 408/409/429/5xx and connection failures.
         timeout: Seconds allowed for connect, for the response headers and between stream reads.
@@ -31,12 +35,15 @@ class LlmClient:
         rate_limiter: A `RateLimiter` shared with other clients (instead of the limit arguments above).
         sanitize: Sanitise chat requests for their model: drop or rename parameters it rejects and
             drop the oldest non-system messages to fit its context window (logged at INFO).
+        providers: Custom providers or overrides of built-in ones: dicts with `name` (also the model
+            prefix), `base_url`, `auth_header`, `model_prefixes` and `api_key_env`.
+        api_version: Azure OpenAI `api-version` (default `AZURE_API_VERSION` or 2024-10-21).
     """
 
     def __new__(
         cls,
         *,
-        api_key: str,
+        api_key: str | None = None,
         base_url: str | None = None,
         model_hint: str | None = None,
         max_retries: int = 3,
@@ -49,7 +56,16 @@ class LlmClient:
         rate_limits: dict[str, dict[str, int]] | None = None,
         rate_limiter: RateLimiter | None = None,
         sanitize: bool = False,
+        providers: Sequence[dict[str, Any]] | None = None,
+        api_version: str | None = None,
     ) -> LlmClient: ...
+    @staticmethod
+    def register_provider(config: dict[str, Any]) -> None:
+        """Registers a custom provider (same keys as `providers=`) for every client built afterwards.
+
+        Raises:
+            ValueError: a model prefix already routed elsewhere, or a new provider without base_url.
+        """
     @property
     def base_url(self) -> str:
         """The base URL requests go to."""

@@ -1,4 +1,4 @@
-//! Mock Google Gemini answers, under `/v1beta/models/{model}:{method}`.
+//! Mock Google Gemini answers, under `/v1beta/models/{model}:{method}` (and `/v1/models/...`).
 //!
 //! * `:generateContent` answers one `GenerateContentResponse`.
 //! * `:streamGenerateContent?alt=sse` answers SSE events, one `GenerateContentResponse` each
@@ -165,7 +165,10 @@ pub(crate) async fn handle(
 ) -> Response<MockBody> {
     let path = parts.uri.path();
     let query = parts.uri.query();
-    let target = path.strip_prefix("/v1beta/models/").unwrap_or("");
+    let target = path
+        .strip_prefix("/v1beta/models/")
+        .or_else(|| path.strip_prefix("/v1/models/"))
+        .unwrap_or("");
     let Some((model, method)) = target.rsplit_once(':') else {
         return error_response(404, &format!("Method not found: {path}"));
     };

@@ -227,7 +227,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<MockBod
                 "data": [{"id": "mock-model", "object": "model", "created": 0, "owned_by": "liter_llm"}],
             }),
         ),
-        p if p.starts_with("/v1beta/models/") => super::gemini::handle(&shared, seq, &parts, &body).await,
+        p if p.starts_with("/v1beta/models/") || (p.starts_with("/v1/models/") && p.contains(':')) => {
+            super::gemini::handle(&shared, seq, &parts, &body).await
+        }
         _ => {
             let msg = format!("Invalid URL ({} {path})", parts.method);
             json_response(

@@ -4,3 +4,5 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod registry;
+pub mod route;

@@ -89,12 +89,12 @@ fn limiter_from(
 impl PyLlmClient {
     #[new]
     #[pyo3(
-        signature = (*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false),
-        text_signature = "(*, api_key, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False)"
+        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None),
+        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
-        api_key: String,
+        api_key: Option<String>,
         base_url: Option<String>,
         model_hint: Option<String>,
         max_retries: i64,
@@ -107,9 +107,20 @@ impl PyLlmClient {
         rate_limits: Option<&Bound<'_, PyAny>>,
         rate_limiter: Option<&Bound<'_, PyRateLimiter>>,
         sanitize: bool,
+        providers: Option<&Bound<'_, PyAny>>,
+        api_version: Option<String>,
     ) -> PyResult<Self> {
-        let mut config = config_from(api_key, base_url, model_hint, max_retries, timeout, extra_headers)?;
+        let mut config = config_from(
+            api_key.unwrap_or_default(),
+            base_url,
+            model_hint,
+            max_retries,
+            timeout,
+            extra_headers,
+        )?;
         config.sanitize = sanitize;
+        config.providers = crate::py::providers::collect(providers)?;
+        config.api_version = api_version;
         let limits = LimitArgs {
             rpm: max_requests_per_minute,
             tpm: max_tokens_per_minute,
@@ -167,6 +178,14 @@ impl PyLlmClient {
         })
     }
 
+    /// Registers a custom provider (`{"name", "base_url", "auth_header", "model_prefixes",
+    /// "api_key_env"}`) for every client built afterwards; a model prefix conflict is a
+    /// `ValueError`.
+    #[staticmethod]
+    fn register_provider(config: &Bound<'_, PyAny>) -> PyResult<()> {
+        crate::py::providers::register(config)
+    }
+
     /// A new client with some settings replaced; the rest are copied from this one.
     #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None))]
     fn with_options(
@@ -193,6 +212,8 @@ impl PyLlmClient {
         config.rate_limiter.clone_from(&old.rate_limiter);
         config.usage = Arc::clone(&old.usage);
         config.sanitize = old.sanitize;
+        config.providers.clone_from(&old.providers);
+        config.api_version.clone_from(&old.api_version);
         Ok(PyLlmClient {
             inner: Arc::new(Client::new(config)?),
         })

@@ -266,6 +266,7 @@ impl PyRateLimiter {
         signature = (*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, burst=None, window_seconds=None, pacing_granularity_seconds=None),
         text_signature = "(*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, burst=False, window_seconds=60.0, pacing_granularity_seconds=None)"
     )]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         max_requests_per_minute: Option<&Bound<'_, PyAny>>,
         max_tokens_per_minute: Option<&Bound<'_, PyAny>>,

@@ -1,0 +1,323 @@
+//! Routing: which provider a model goes to, at which URL, with which key.
+//!
+//! Selection: the `provider/` prefix of the model (stripped on the wire); else a custom
+//! provider's model prefix; else, when the client has a `model_hint` or a `base_url`, the
+//! client's own provider (so a model served by your own endpoint is never sent elsewhere); else
+//! the well-known name patterns (`gpt-*`, `o1`/`o3`/`o4*`, `claude-*`, `gemini-*`); else the own
+//! provider. The own provider is the one `model_hint` names, or OpenAI(-compatible).
+//!
+//! Hosts: a provider's base URL is its `providers=[...]` override, else the client's
+//! `base_url`, else its default; the protocol never changes with the host.
+//!
+//! Keys: a key is bound to a host. The client's explicit `api_key` goes only to requests that go
+//! to the client's own provider or to the client's `base_url`; every other request uses its
+//! provider's key from the environment (read once, when the client is built), never another
+//! provider's key. A provider that needs a key and has none at its default host fails with
+//! `Authentication`, naming the variable, before anything is sent (at a host of the user's
+//! choosing, such as a proxy or a local server, requests may go without a key).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
+
+use super::registry::{self, Auth, Protocol, Provider};
+use crate::config::{ClientConfig, Secret};
+use crate::error::{Error, Kind, Result};
+
+/// Default `api-version` of Azure OpenAI requests.
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+
+/// A provider as this client reaches it.
+#[derive(Debug)]
+pub struct Target {
+    /// The provider's registry entry.
+    pub provider: Provider,
+    /// Effective base URL, without a trailing slash.
+    pub base: String,
+    /// The auth header, marked sensitive (`None`: keyless, or a query key).
+    pub auth: Option<(HeaderName, HeaderValue)>,
+    /// The key as a query parameter, for providers that take it so.
+    pub query_key: Option<(String, Secret)>,
+    /// The key, for redacting echoes of it from errors.
+    pub secret: Secret,
+    /// Why no request can go (a missing key), checked before sending.
+    pub missing_key: Option<String>,
+}
+
+impl Target {
+    /// Fails with `Authentication` when the provider needs a key it does not have.
+    ///
+    /// # Errors
+    /// `Authentication` naming the environment variable to set.
+    pub fn check_key(&self) -> Result<()> {
+        match &self.missing_key {
+            Some(message) => Err(Error::new(Kind::Authentication, message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The provider's name, for errors.
+    pub fn name(&self) -> &str {
+        &self.provider.name
+    }
+
+    /// The wire protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.provider.protocol
+    }
+}
+
+/// Where one request goes.
+#[derive(Debug)]
+pub struct Route<'a> {
+    /// The provider.
+    pub target: &'a Arc<Target>,
+    /// The model name on the wire (prefix stripped).
+    pub model: Cow<'a, str>,
+}
+
+/// Routes models to providers; built once per client.
+#[derive(Debug)]
+pub struct Router {
+    own: Arc<Target>,
+    by_name: HashMap<String, Arc<Target>>,
+    prefixes: Vec<(String, Arc<Target>)>,
+    sticky: bool,
+    /// `api-version` for Azure.
+    pub azure_api_version: String,
+}
+
+fn auth_header(auth: &Auth, key: &str) -> Result<Option<(HeaderName, HeaderValue)>> {
+    let bad = || {
+        Error::new(
+            Kind::InvalidHeader,
+            "the API key contains characters not allowed in a header",
+        )
+    };
+    let (name, value) = match auth {
+        Auth::Bearer => (AUTHORIZATION, format!("Bearer {key}")),
+        Auth::Header(h) => (
+            HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| Error::new(Kind::InvalidHeader, format!("invalid auth header name {h:?}")))?,
+            key.to_owned(),
+        ),
+        Auth::Query(_) => return Ok(None),
+    };
+    let mut value = HeaderValue::from_str(&value).map_err(|_| bad())?;
+    value.set_sensitive(true);
+    Ok(Some((name, value)))
+}
+
+fn env_key(provider: &Provider) -> Option<String> {
+    provider
+        .key_env
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+}
+
+impl Router {
+    /// Builds the routes of a client.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad custom provider or base URL; `InvalidHeader` for a key that
+    /// cannot be sent in a header.
+    pub fn new(config: &ClientConfig) -> Result<Self> {
+        let mut providers = registry::builtins();
+        registry::apply(&mut providers, &config.providers)?;
+        let hint = config.model_hint.as_deref().map(|h| h.split('/').next().unwrap_or(h));
+        let own_name = hint
+            .filter(|h| providers.iter().any(|p| p.name == *h))
+            .unwrap_or("openai")
+            .to_owned();
+        let overridden: Vec<&str> = config
+            .providers
+            .iter()
+            .filter(|c| c.base_url.is_some())
+            .map(|c| c.name.as_str())
+            .collect();
+        let explicit = Some(config.api_key.expose()).filter(|k| !k.is_empty());
+        let mut by_name = HashMap::new();
+        let mut own = None;
+        for provider in providers {
+            let is_own = provider.name == own_name;
+            let custom_host = overridden.contains(&provider.name.as_str());
+            let client_host = !custom_host && config.base_url.is_some();
+            let base = if client_host {
+                config.base_url().to_owned()
+            } else if provider.base_url.is_empty() {
+                std::env::var("AZURE_API_BASE").unwrap_or_default()
+            } else {
+                provider.base_url.clone()
+            };
+            let key = match explicit {
+                Some(k) if is_own || client_host => Some(k.to_owned()),
+                _ => env_key(&provider),
+            };
+            // At a host of the user's choosing (a proxy, a local server) a key is optional.
+            let at_default_host = !client_host && !custom_host;
+            let missing_key = match (&key, provider.needs_key && at_default_host) {
+                (None, true) => Some(format!(
+                    "no API key for provider {:?}: set {} or pass api_key=",
+                    provider.name,
+                    provider.key_env.join(" or ")
+                )),
+                _ => None,
+            };
+            let secret = Secret::new(key.clone().unwrap_or_default());
+            let auth = match &key {
+                Some(k) => auth_header(&provider.auth, k)?,
+                None => None,
+            };
+            let query_key = match (&provider.auth, &key) {
+                (Auth::Query(name), Some(k)) => Some((name.clone(), Secret::new(k.clone()))),
+                _ => None,
+            };
+            let target = Arc::new(Target {
+                base: base.trim_end_matches('/').to_owned(),
+                auth,
+                query_key,
+                secret,
+                missing_key,
+                provider,
+            });
+            if is_own {
+                own = Some(Arc::clone(&target));
+            }
+            by_name.insert(target.provider.name.clone(), target);
+        }
+        let own = own.ok_or_else(|| Error::new(Kind::InvalidArgument, "no own provider"))?;
+        let mut prefixes: Vec<(String, Arc<Target>)> = by_name
+            .values()
+            .flat_map(|t| {
+                t.provider
+                    .model_prefixes
+                    .iter()
+                    .map(move |p| (p.clone(), Arc::clone(t)))
+            })
+            .collect();
+        prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        Ok(Router {
+            own,
+            by_name,
+            prefixes,
+            sticky: config.model_hint.is_some() || config.base_url.is_some(),
+            azure_api_version: config
+                .api_version
+                .clone()
+                .or_else(|| std::env::var("AZURE_API_VERSION").ok())
+                .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
+        })
+    }
+
+    /// The client's own provider.
+    pub fn own(&self) -> &Arc<Target> {
+        &self.own
+    }
+
+    /// Where a request for `model` goes.
+    pub fn route<'a>(&'a self, model: &'a str) -> Route<'a> {
+        if let Some((prefix, rest)) = model.split_once('/') {
+            if let Some(target) = self.by_name.get(prefix) {
+                return Route {
+                    target,
+                    model: Cow::Borrowed(rest),
+                };
+            }
+        }
+        if let Some((_, target)) = self.prefixes.iter().find(|(p, _)| model.starts_with(p.as_str())) {
+            return Route {
+                target,
+                model: Cow::Borrowed(model),
+            };
+        }
+        let target = if self.sticky {
+            &self.own
+        } else {
+            registry::by_pattern(model)
+                .and_then(|name| self.by_name.get(name))
+                .unwrap_or(&self.own)
+        };
+        Route {
+            target,
+            model: Cow::Borrowed(model),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::registry::ProviderConfig;
+
+    fn router(tweak: impl FnOnce(&mut ClientConfig)) -> Router {
+        let mut config = ClientConfig {
+            api_key: Secret::new("sk-own"),
+            ..ClientConfig::default()
+        };
+        tweak(&mut config);
+        Router::new(&config).unwrap()
+    }
+
+    #[test]
+    fn prefixes_route_and_are_stripped_and_patterns_apply_without_a_base_url() {
+        let r = router(|_| {});
+        let route = r.route("anthropic/claude-sonnet-4-5");
+        assert_eq!(
+            (route.target.name(), route.model.as_ref()),
+            ("anthropic", "claude-sonnet-4-5")
+        );
+        assert_eq!(r.route("openrouter/anthropic/claude").model, "anthropic/claude");
+        assert_eq!(r.route("gemini-2.5-flash").target.name(), "gemini");
+        assert_eq!(r.route("gpt-4o").target.name(), "openai");
+        assert_eq!(r.route("meta-llama/Llama-3").target.name(), "openai");
+        assert_eq!(r.route("meta-llama/Llama-3").model, "meta-llama/Llama-3");
+    }
+
+    #[test]
+    fn a_base_url_or_hint_keeps_bare_models_on_the_own_provider() {
+        let r = router(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
+        assert_eq!(r.route("claude-sonnet-4-5").target.name(), "openai");
+        assert_eq!(r.route("claude-sonnet-4-5").target.base, "http://127.0.0.1:9/v1");
+        let r = router(|c| c.model_hint = Some("groq/llama3-70b".into()));
+        assert_eq!(r.route("gemini-2.5-flash").target.name(), "groq");
+        assert_eq!(r.own().base, "https://api.groq.com/openai/v1");
+    }
+
+    #[test]
+    fn the_explicit_key_never_goes_to_another_providers_host() {
+        let r = router(|_| {});
+        assert_eq!(r.own().secret.expose(), "sk-own");
+        let anthropic = r.route("anthropic/claude").target;
+        assert_ne!(anthropic.secret.expose(), "sk-own");
+        assert_eq!(anthropic.base, "https://api.anthropic.com/v1");
+        if std::env::var("ANTHROPIC_API_KEY").is_err() {
+            let err = anthropic.check_key().unwrap_err();
+            assert_eq!(err.kind(), Kind::Authentication);
+            assert!(err.message().contains("ANTHROPIC_API_KEY"));
+        }
+        // Pointed at one host, the client's key goes with every request to that host.
+        let r = router(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
+        assert_eq!(r.route("anthropic/claude").target.secret.expose(), "sk-own");
+        // A provider moved elsewhere by providers=[...] does not get it.
+        let r = router(|c| {
+            c.base_url = Some("http://127.0.0.1:9/v1".into());
+            c.providers = vec![ProviderConfig {
+                name: "anthropic".into(),
+                base_url: Some("http://127.0.0.1:10/v1".into()),
+                ..ProviderConfig::default()
+            }];
+        });
+        let t = r.route("anthropic/claude").target;
+        assert_eq!(t.base, "http://127.0.0.1:10/v1");
+        assert_ne!(t.secret.expose(), "sk-own");
+    }
+
+    #[test]
+    fn local_servers_need_no_key() {
+        let r = router(|c| c.api_key = Secret::default());
+        assert!(r.route("ollama/llama3").target.check_key().is_ok());
+        assert_eq!(r.route("ollama/llama3").target.base, "http://localhost:11434/v1");
+    }
+}
