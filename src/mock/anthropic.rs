@@ -26,8 +26,6 @@
 //!   message of an `api_error`, an object is the error object); `malformed` sends half a body,
 //!   or one broken delta in a stream.
 
-use std::time::Duration;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
@@ -36,7 +34,7 @@ use serde_json::{json, Map, Value};
 use super::body::MockBody;
 use super::chat::{self, Reply};
 use super::faults::Fault;
-use super::server::{apply_fault_headers, json_response, plain, verbatim_body, Shared};
+use super::server::{json_response, plain, verbatim_body, Shared};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const SSE: HeaderValue = HeaderValue::from_static("text/event-stream; charset=utf-8");
@@ -129,14 +127,7 @@ pub(crate) async fn messages(shared: &Shared, seq: u64, headers: &HeaderMap, bod
             "anthropic-version: header is required",
         );
     }
-    let fault = shared.pop_fault().unwrap_or_default();
-    let wait = shared.behaviour.latency + fault.delay.unwrap_or(Duration::ZERO);
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    let mut resp = respond(shared, seq, body, &fault);
-    apply_fault_headers(&mut resp, &fault);
-    resp
+    super::server::answer(shared, |fault| respond(shared, seq, body, fault)).await
 }
 
 /// The parts of a Messages API request the mock needs.

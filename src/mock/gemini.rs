@@ -29,11 +29,10 @@
 //! `data: {"error": ...}` event after `cut_after` (or 0) pieces; `cut_after`, `malformed`,
 //! `delay` and `reply` behave as for chat.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
@@ -41,7 +40,7 @@ use super::body::MockBody;
 use super::chat::{self, estimate_tokens, make_reply};
 use super::embeddings::vector;
 use super::faults::{format_retry_after, Fault};
-use super::server::{lock, Shared};
+use super::server::Shared;
 use crate::providers::gemini::MAX_BATCH_EMBED;
 
 /// Vector length when the request has no `outputDimensionality`.
@@ -102,16 +101,7 @@ fn default_error(code: u16, model: &str, fault: &Fault) -> Value {
 }
 
 fn response(status: StatusCode, bytes: impl Into<Bytes>, content_type: HeaderValue, cut: bool) -> Response<MockBody> {
-    let bytes = bytes.into();
-    let body = if cut {
-        MockBody::half_then_cut(bytes)
-    } else {
-        MockBody::full(bytes)
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, content_type);
-    resp
+    super::server::plain(status, bytes.into(), content_type, cut)
 }
 
 fn error_response(code: u16, message: &str) -> Response<MockBody> {
@@ -122,30 +112,6 @@ fn error_response(code: u16, message: &str) -> Response<MockBody> {
 
 fn bad_request(message: &str) -> Response<MockBody> {
     error_response(400, message)
-}
-
-fn pop_fault(shared: &Shared) -> Option<Fault> {
-    if shared.pending.load(Ordering::Acquire) == 0 {
-        return None;
-    }
-    let mut faults = lock(&shared.faults);
-    let fault = faults.pop_front();
-    shared.pending.store(faults.len(), Ordering::Release);
-    fault
-}
-
-fn apply_fault_headers(resp: &mut Response<MockBody>, fault: &Fault) {
-    let headers = resp.headers_mut();
-    if let Some(secs) = fault.retry_after {
-        if let Ok(value) = HeaderValue::from_str(&format_retry_after(secs)) {
-            headers.insert(RETRY_AFTER, value);
-        }
-    }
-    for (name, value) in &fault.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            headers.insert(name, value);
-        }
-    }
 }
 
 fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
@@ -193,25 +159,19 @@ pub(crate) async fn handle(
              Please use API Key or other form of API consumer identity to call this API.",
         );
     }
-    let fault = pop_fault(shared).unwrap_or_default();
-    let wait = shared.behaviour.latency + fault.delay.unwrap_or(Duration::ZERO);
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    let mut resp = match scripted(model, &fault) {
+    super::server::answer(shared, |fault| match scripted(model, fault) {
         Some(resp) => resp,
         None => match method {
-            "generateContent" => generate(shared, seq, model, body, &fault, false),
+            "generateContent" => generate(shared, seq, model, body, fault, false),
             "streamGenerateContent" if query_param(query, "alt") == Some("sse") => {
-                generate(shared, seq, model, body, &fault, true)
+                generate(shared, seq, model, body, fault, true)
             }
             "streamGenerateContent" => bad_request("The mock serves streamGenerateContent with alt=sse only."),
-            "embedContent" => embed(model, body, &fault, false),
-            _ => embed(model, body, &fault, true),
+            "embedContent" => embed(model, body, fault, false),
+            _ => embed(model, body, fault, true),
         },
-    };
-    apply_fault_headers(&mut resp, &fault);
-    resp
+    })
+    .await
 }
 
 /// The answer a fault scripts outright (an error status, or a verbatim body), if any.

@@ -275,15 +275,21 @@ pub(crate) fn verbatim_body(body: &Value) -> (Bytes, HeaderValue) {
     }
 }
 
-async fn chat(shared: &Shared, seq: u64, body: &Bytes) -> Response<MockBody> {
+/// Takes the next fault, waits the configured latency plus the fault's delay, answers with
+/// `respond` and adds the fault's headers: the common shape of every faultable endpoint.
+pub(crate) async fn answer(shared: &Shared, respond: impl FnOnce(&Fault) -> Response<MockBody>) -> Response<MockBody> {
     let fault = shared.pop_fault().unwrap_or_default();
     let wait = shared.behaviour.latency + fault.delay.unwrap_or(Duration::ZERO);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
-    let mut resp = chat_response(shared, seq, body, &fault);
+    let mut resp = respond(&fault);
     apply_fault_headers(&mut resp, &fault);
     resp
+}
+
+async fn chat(shared: &Shared, seq: u64, body: &Bytes) -> Response<MockBody> {
+    answer(shared, |fault| chat_response(shared, seq, body, fault)).await
 }
 
 /// The response a fault scripts outright (an error status, or a verbatim body), if any.
@@ -384,14 +390,7 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
 }
 
 async fn embed(shared: &Shared, body: &Bytes) -> Response<MockBody> {
-    let fault = shared.pop_fault().unwrap_or_default();
-    let wait = shared.behaviour.latency + fault.delay.unwrap_or(Duration::ZERO);
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    let mut resp = embed_response(shared, body, &fault);
-    apply_fault_headers(&mut resp, &fault);
-    resp
+    answer(shared, |fault| embed_response(shared, body, fault)).await
 }
 
 fn embed_response(shared: &Shared, body: &Bytes, fault: &Fault) -> Response<MockBody> {
