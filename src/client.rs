@@ -110,7 +110,7 @@ impl Client {
                 format!("provider {:?} needs a base_url (or AZURE_API_BASE)", target.name()),
             )));
         }
-        let model = route.model.into_owned();
+        let model = route.model.to_owned();
         let protocol = target.protocol();
         let provider = &target.provider;
         let rewrite = model.len() != request.model.len()
@@ -145,24 +145,29 @@ impl Client {
             };
             request.body = Bytes::from(bytes);
         }
-        let path = match (protocol, endpoint) {
-            (Protocol::Anthropic, _) => "messages".to_owned(),
-            (Protocol::Gemini, Endpoint::Chat) => gemini::chat_path(&model, stream),
-            (Protocol::Gemini, _) => native_path.unwrap_or_default(),
-            (Protocol::Azure, Endpoint::Chat) => format!(
-                "openai/deployments/{model}/chat/completions?api-version={}",
-                self.router.azure_api_version
-            ),
-            (Protocol::Azure, _) => format!(
-                "openai/deployments/{model}/embeddings?api-version={}",
-                self.router.azure_api_version
-            ),
-            (Protocol::OpenAi, Endpoint::Embeddings) => "embeddings".to_owned(),
-            (Protocol::OpenAi, _) => "chat/completions".to_owned(),
+        let url = match (&target.chat_url, endpoint) {
+            (Some(url), Endpoint::Chat) => url.clone(),
+            _ => {
+                let path = match (protocol, endpoint) {
+                    (Protocol::Anthropic, _) => "messages".to_owned(),
+                    (Protocol::Gemini, Endpoint::Chat) => gemini::chat_path(&model, stream),
+                    (Protocol::Gemini, _) => native_path.unwrap_or_default(),
+                    (Protocol::Azure, Endpoint::Chat) => format!(
+                        "openai/deployments/{model}/chat/completions?api-version={}",
+                        self.router.azure_api_version
+                    ),
+                    (Protocol::Azure, _) => format!(
+                        "openai/deployments/{model}/embeddings?api-version={}",
+                        self.router.azure_api_version
+                    ),
+                    (Protocol::OpenAi, Endpoint::Embeddings) => "embeddings".to_owned(),
+                    (Protocol::OpenAi, _) => "chat/completions".to_owned(),
+                };
+                let full = format!("{}/{path}", target.base);
+                reqwest::Url::parse(&full)
+                    .map_err(|e| context(Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}"))))?
+            }
         };
-        let full = format!("{}/{path}", target.base);
-        let url = reqwest::Url::parse(&full)
-            .map_err(|e| context(Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}"))))?;
         if let Some((name, value)) = &target.auth {
             request.headers.insert(name.clone(), value.clone());
         }

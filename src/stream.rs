@@ -170,8 +170,7 @@ impl ChatStream {
         }
     }
 
-    /// Decodes every complete buffered event into `out`; the first failure ends the stream and
-    /// is kept for the next call.
+    /// Whether a native stream has seen its clean end (such streams may close without `[DONE]`).
     fn native_finished(&self) -> bool {
         match &self.translator {
             Translator::OpenAi => false,
@@ -180,67 +179,48 @@ impl ChatStream {
         }
     }
 
-    /// Translates one native event, pushing its chunks to `out` (their usage noted).
-    fn translate(&mut self, event: &Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
-        let before = out.len();
-        let result = match &mut self.translator {
-            Translator::OpenAi => Ok(()),
-            Translator::Anthropic(state) => state.on_event(event, out),
-            Translator::Gemini(state) => state.on_event(event, out),
-        };
-        for chunk in out.range(before..) {
-            if self.accounting.is_some() {
-                if self.first_chunk.is_none() {
-                    self.first_chunk = self.accounting.as_ref().map(|a| a.started.elapsed());
+    /// Decodes one event into `out`: OpenAI chunks as they are, native events translated.
+    fn decode(&mut self, event: Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
+        let translated = match &mut self.translator {
+            Translator::OpenAi => {
+                if let Some(chunk) = self.handle(event)? {
+                    out.push_back(chunk);
                 }
-                if let Some(usage) = &chunk.usage {
-                    self.usage = Some(usage.clone());
-                }
+                return Ok(());
             }
-        }
+            Translator::Anthropic(state) => state.on_event(&event, out),
+            Translator::Gemini(state) => state.on_event(&event, out),
+        };
         if matches!(&self.translator, Translator::Anthropic(state) if state.finished()) {
             self.done = true;
             self.account(true);
         }
-        result.map_err(|e| self.context(e))
+        translated.map_err(|e| self.context(e))
     }
 
+    /// Decodes every complete buffered event into `out`, noting the time to the first chunk and
+    /// the usage for accounting; the first failure ends the stream and is kept for the next call.
     fn drain_events(&mut self, out: &mut VecDeque<ChatCompletionChunk>) {
         while !self.done {
-            if !matches!(self.translator, Translator::OpenAi) {
-                let step = match self.decoder.next_event() {
-                    Ok(Some(event)) => self.translate(&event, out),
-                    Ok(None) => break,
-                    Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
-                };
-                if let Err(err) = step {
-                    self.done = true;
-                    self.failed = Some(err);
-                }
-                continue;
-            }
-            let decoded = match self.decoder.next_event() {
-                Ok(Some(event)) => self.handle(event),
+            let before = out.len();
+            let step = match self.decoder.next_event() {
+                Ok(Some(event)) => self.decode(event, out),
                 Ok(None) => break,
                 Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
             };
-            match decoded {
-                Ok(Some(chunk)) => {
-                    if self.accounting.is_some() {
-                        if self.first_chunk.is_none() {
-                            self.first_chunk = self.accounting.as_ref().map(|a| a.started.elapsed());
-                        }
-                        if let Some(usage) = &chunk.usage {
-                            self.usage = Some(usage.clone());
-                        }
+            if self.accounting.is_some() {
+                for chunk in out.range(before..) {
+                    if self.first_chunk.is_none() {
+                        self.first_chunk = self.accounting.as_ref().map(|a| a.started.elapsed());
                     }
-                    out.push_back(chunk);
+                    if let Some(usage) = &chunk.usage {
+                        self.usage = Some(usage.clone());
+                    }
                 }
-                Ok(None) => {}
-                Err(err) => {
-                    self.done = true;
-                    self.failed = Some(err);
-                }
+            }
+            if let Err(err) = step {
+                self.done = true;
+                self.failed = Some(err);
             }
         }
     }

@@ -24,8 +24,6 @@ pub enum Auth {
     Bearer,
     /// The key as the value of this header (`x-api-key`, `api-key`, `x-goog-api-key`).
     Header(String),
-    /// The key as this query parameter.
-    Query(String),
 }
 
 /// An endpoint family, for [`Provider::supports`].
@@ -311,15 +309,20 @@ pub fn builtins() -> Vec<Provider> {
 
 /// The provider a bare model name belongs to by its well-known pattern, if any.
 pub fn by_pattern(model: &str) -> Option<&'static str> {
-    let m = model.to_ascii_lowercase();
+    // Case-insensitive prefix test without allocating (this runs for every routed request).
+    let starts = |prefix: &str| {
+        model
+            .get(..prefix.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(prefix))
+    };
     let o_series = ["o1", "o3", "o4"]
         .iter()
-        .any(|p| m == *p || m.starts_with(&format!("{p}-")));
-    if m.starts_with("gpt-") || m.starts_with("chatgpt-") || m.starts_with("text-embedding-") || o_series {
+        .any(|p| starts(p) && (model.len() == p.len() || model[p.len()..].starts_with('-')));
+    if starts("gpt-") || starts("chatgpt-") || starts("text-embedding-") || o_series {
         Some("openai")
-    } else if m.starts_with("claude-") {
+    } else if starts("claude-") {
         Some("anthropic")
-    } else if m.starts_with("gemini-") || m.starts_with("text-embedding-004") {
+    } else if starts("gemini-") {
         Some("gemini")
     } else {
         None
@@ -460,6 +463,7 @@ mod tests {
         assert_eq!(by_pattern("gemini-2.5-flash"), Some("gemini"));
         assert_eq!(by_pattern("llama-3.3-70b"), None);
         assert_eq!(by_pattern("o1x"), None);
+        assert_eq!(by_pattern("GPT-4o"), Some("openai"));
     }
 
     #[test]

@@ -16,7 +16,6 @@
 //! `Authentication`, naming the variable, before anything is sent (at a host of the user's
 //! choosing, such as a proxy or a local server, requests may go without a key).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -36,10 +35,10 @@ pub struct Target {
     pub provider: Provider,
     /// Effective base URL, without a trailing slash.
     pub base: String,
-    /// The auth header, marked sensitive (`None`: keyless, or a query key).
+    /// The auth header, marked sensitive (`None`: keyless).
     pub auth: Option<(HeaderName, HeaderValue)>,
-    /// The key as a query parameter, for providers that take it so.
-    pub query_key: Option<(String, Secret)>,
+    /// The chat URL, for protocols where it does not depend on the model.
+    pub chat_url: Option<reqwest::Url>,
     /// The key, for redacting echoes of it from errors.
     pub secret: Secret,
     /// Why no request can go (a missing key), checked before sending.
@@ -75,7 +74,7 @@ pub struct Route<'a> {
     /// The provider.
     pub target: &'a Arc<Target>,
     /// The model name on the wire (prefix stripped).
-    pub model: Cow<'a, str>,
+    pub model: &'a str,
 }
 
 /// Routes models to providers; built once per client.
@@ -89,7 +88,7 @@ pub struct Router {
     pub azure_api_version: String,
 }
 
-fn auth_header(auth: &Auth, key: &str) -> Result<Option<(HeaderName, HeaderValue)>> {
+fn auth_header(auth: &Auth, key: &str) -> Result<(HeaderName, HeaderValue)> {
     let bad = || {
         Error::new(
             Kind::InvalidHeader,
@@ -103,11 +102,10 @@ fn auth_header(auth: &Auth, key: &str) -> Result<Option<(HeaderName, HeaderValue
                 .map_err(|_| Error::new(Kind::InvalidHeader, format!("invalid auth header name {h:?}")))?,
             key.to_owned(),
         ),
-        Auth::Query(_) => return Ok(None),
     };
     let mut value = HeaderValue::from_str(&value).map_err(|_| bad())?;
     value.set_sensitive(true);
-    Ok(Some((name, value)))
+    Ok((name, value))
 }
 
 fn env_key(provider: &Provider) -> Option<String> {
@@ -166,18 +164,18 @@ impl Router {
                 _ => None,
             };
             let secret = Secret::new(key.clone().unwrap_or_default());
-            let auth = match &key {
-                Some(k) => auth_header(&provider.auth, k)?,
-                None => None,
+            let auth = key.as_deref().map(|k| auth_header(&provider.auth, k)).transpose()?;
+            let base = base.trim_end_matches('/').to_owned();
+            let chat_path = match provider.protocol {
+                Protocol::OpenAi => Some("chat/completions"),
+                Protocol::Anthropic => Some("messages"),
+                Protocol::Gemini | Protocol::Azure => None,
             };
-            let query_key = match (&provider.auth, &key) {
-                (Auth::Query(name), Some(k)) => Some((name.clone(), Secret::new(k.clone()))),
-                _ => None,
-            };
+            let chat_url = chat_path.and_then(|p| reqwest::Url::parse(&format!("{base}/{p}")).ok());
             let target = Arc::new(Target {
-                base: base.trim_end_matches('/').to_owned(),
+                base,
                 auth,
-                query_key,
+                chat_url,
                 secret,
                 missing_key,
                 provider,
@@ -220,17 +218,11 @@ impl Router {
     pub fn route<'a>(&'a self, model: &'a str) -> Route<'a> {
         if let Some((prefix, rest)) = model.split_once('/') {
             if let Some(target) = self.by_name.get(prefix) {
-                return Route {
-                    target,
-                    model: Cow::Borrowed(rest),
-                };
+                return Route { target, model: rest };
             }
         }
         if let Some((_, target)) = self.prefixes.iter().find(|(p, _)| model.starts_with(p.as_str())) {
-            return Route {
-                target,
-                model: Cow::Borrowed(model),
-            };
+            return Route { target, model };
         }
         let target = if self.sticky {
             &self.own
@@ -239,10 +231,7 @@ impl Router {
                 .and_then(|name| self.by_name.get(name))
                 .unwrap_or(&self.own)
         };
-        Route {
-            target,
-            model: Cow::Borrowed(model),
-        }
+        Route { target, model }
     }
 }
 
@@ -264,10 +253,7 @@ mod tests {
     fn prefixes_route_and_are_stripped_and_patterns_apply_without_a_base_url() {
         let r = router(|_| {});
         let route = r.route("anthropic/claude-sonnet-4-5");
-        assert_eq!(
-            (route.target.name(), route.model.as_ref()),
-            ("anthropic", "claude-sonnet-4-5")
-        );
+        assert_eq!((route.target.name(), route.model), ("anthropic", "claude-sonnet-4-5"));
         assert_eq!(r.route("openrouter/anthropic/claude").model, "anthropic/claude");
         assert_eq!(r.route("gemini-2.5-flash").target.name(), "gemini");
         assert_eq!(r.route("gpt-4o").target.name(), "openai");
