@@ -338,11 +338,6 @@ fn respond(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<M
         Ok(req) => req,
         Err(doc) => return json_response(StatusCode::BAD_REQUEST, &doc),
     };
-    let explicit = if fault.reply.is_some() {
-        None
-    } else {
-        shared.behaviour.stream_pieces.as_deref()
-    };
     let tool = if fault.reply.is_some() {
         None
     } else {
@@ -352,15 +347,7 @@ fn respond(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<M
         }
     };
     let answer = tool.unwrap_or_else(|| {
-        let text = match explicit {
-            Some(pieces) => pieces.concat(),
-            None => fault
-                .reply
-                .clone()
-                .or_else(|| shared.behaviour.reply.clone())
-                .or_else(|| req.last_user_text.clone().filter(|t| !t.is_empty()))
-                .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned()),
-        };
+        let text = shared.reply_text(fault, || req.last_user_text.clone().filter(|t| !t.is_empty()));
         Answer::Text(chat::make_reply(text, Some(req.max_tokens)))
     });
     let id = format!("msg_mock_{seq}");
@@ -403,7 +390,7 @@ fn respond(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<M
     }
 
     let pieces: Vec<&str> = match &answer {
-        Answer::Text(reply) => match (explicit, shared.behaviour.stream_chunks) {
+        Answer::Text(reply) => match (shared.stream_pieces(fault), shared.behaviour.stream_chunks) {
             (Some(given), _) => chat::split_given(&reply.text, given),
             (None, Some(parts)) => chat::split_even(&reply.text, parts),
             (None, None) => chat::split_words(&reply.text),

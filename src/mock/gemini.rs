@@ -325,22 +325,13 @@ fn special(req: &GenRequest, fault: &Fault) -> Option<Special> {
 }
 
 fn reply_text(shared: &Shared, req: &GenRequest, fault: &Fault) -> (String, bool) {
-    let explicit = if fault.reply.is_some() {
-        None
-    } else {
-        shared.behaviour.stream_pieces.as_deref()
-    };
-    if let Some(pieces) = explicit {
-        return (pieces.concat(), true);
-    }
-    let text = fault
-        .reply
-        .clone()
-        .or_else(|| shared.behaviour.reply.clone())
-        .or_else(|| (!req.tool_results.is_empty()).then(|| req.tool_results.join("; ")))
-        .or_else(|| req.last_user_text.clone())
-        .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned());
-    (text, false)
+    let explicit = shared.stream_pieces(fault).is_some();
+    let text = shared.reply_text(fault, || {
+        (!req.tool_results.is_empty())
+            .then(|| req.tool_results.join("; "))
+            .or_else(|| req.last_user_text.clone())
+    });
+    (text, explicit)
 }
 
 fn usage_metadata(prompt: u64, completion: u64) -> Value {

@@ -64,6 +64,30 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The configured stream pieces, unless the fault scripts its own reply.
+    pub(crate) fn stream_pieces(&self, fault: &Fault) -> Option<&[String]> {
+        if fault.reply.is_some() {
+            None
+        } else {
+            self.behaviour.stream_pieces.as_deref()
+        }
+    }
+
+    /// The reply text: the configured stream pieces joined, else the fault's reply, the
+    /// configured reply, what `echo` gives (the provider's idea of the last user turn), or the
+    /// fallback greeting.
+    pub(crate) fn reply_text(&self, fault: &Fault, echo: impl FnOnce() -> Option<String>) -> String {
+        match self.stream_pieces(fault) {
+            Some(pieces) => pieces.concat(),
+            None => fault
+                .reply
+                .clone()
+                .or_else(|| self.behaviour.reply.clone())
+                .or_else(echo)
+                .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned()),
+        }
+    }
+
     pub(crate) fn new(behaviour: Behaviour) -> Self {
         Shared {
             behaviour,
@@ -323,20 +347,8 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
         Ok(req) => req,
         Err(bad) => return json_response(StatusCode::BAD_REQUEST, &bad.body),
     };
-    let explicit = if fault.reply.is_some() {
-        None
-    } else {
-        shared.behaviour.stream_pieces.as_deref()
-    };
-    let text = match explicit {
-        Some(pieces) => pieces.concat(),
-        None => fault
-            .reply
-            .clone()
-            .or_else(|| shared.behaviour.reply.clone())
-            .or_else(|| req.last_user_text.clone().filter(|t| !t.is_empty()))
-            .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned()),
-    };
+    let explicit = shared.stream_pieces(fault);
+    let text = shared.reply_text(fault, || req.last_user_text.clone().filter(|t| !t.is_empty()));
     let reply = chat::make_reply(text, req.max_tokens);
     let id = format!("chatcmpl-mock-{seq}");
     let env = Envelope {
