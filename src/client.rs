@@ -27,7 +27,7 @@ use crate::http;
 use crate::providers::registry::{Endpoint, Protocol};
 use crate::providers::route::{Router, Target};
 use crate::providers::{anthropic, gemini};
-use crate::ratelimit::{self, estimate_tokens, Permit};
+use crate::ratelimit::{estimate_tokens, Permit};
 use crate::retry::{self, RetryPolicy};
 use crate::sanitize;
 use crate::stream::{Accounting, ChatStream, Translator};
@@ -191,6 +191,11 @@ impl Client {
         &self.config
     }
 
+    /// The wire protocol a request for `model` would speak.
+    pub(crate) fn protocol_for(&self, model: &str) -> Protocol {
+        self.router.route(model).target.protocol()
+    }
+
     /// Sends a chat completion and parses the answer.
     ///
     /// # Errors
@@ -327,10 +332,6 @@ impl Client {
                 return Err(err);
             }
         };
-        let resp = match permit {
-            Some(permit) => ratelimit::attach(resp, permit),
-            None => resp,
-        };
         let translator = match call.target.protocol() {
             Protocol::Anthropic => Translator::Anthropic(Box::default()),
             Protocol::Gemini => Translator::Gemini(Box::new(gemini::StreamState::new(&call.model))),
@@ -344,6 +345,7 @@ impl Client {
             call.target.secret.clone(),
         )
         .with_translator(translator)
+        .with_permit(permit)
         .with_accounting(Accounting {
             tracker: usage,
             started,

@@ -15,6 +15,7 @@ use crate::config::Secret;
 use crate::error::{Error, Kind, Result};
 use crate::http;
 use crate::providers::{anthropic, gemini};
+use crate::ratelimit::Permit;
 use crate::sse::{Decoder, Event};
 use crate::types::{ChatCompletionChunk, Usage};
 use crate::usage::UsageTracker;
@@ -47,6 +48,7 @@ pub struct ChatStream {
     accounting: Option<Accounting>,
     first_chunk: Option<Duration>,
     usage: Option<Usage>,
+    permit: Option<Permit>,
 }
 
 /// Where a stream reports its call once it ends: the client's tracker and the call's start.
@@ -83,6 +85,7 @@ impl ChatStream {
             accounting: None,
             first_chunk: None,
             usage: None,
+            permit: None,
         }
     }
 
@@ -101,7 +104,20 @@ impl ChatStream {
         self
     }
 
+    /// Holds the rate limiter's permit (and its concurrency slot) until the stream ends; it then
+    /// settles with the usage the stream reported (OpenAI's usage chunk, or the translated usage
+    /// of a native stream), or keeps the estimate when none came. Dropping the stream drops it.
+    #[must_use]
+    pub(crate) fn with_permit(mut self, permit: Option<Permit>) -> Self {
+        self.permit = permit;
+        self
+    }
+
+    /// Ends the call: settles the permit and records the call (or its failure).
     fn account(&mut self, success: bool) {
+        if let Some(permit) = self.permit.take() {
+            permit.settle(self.usage.as_ref().map(|u| u.total_tokens));
+        }
         let Some(a) = self.accounting.take() else { return };
         let latency = a.started.elapsed();
         if success {
@@ -191,10 +207,6 @@ impl ChatStream {
             Translator::Anthropic(state) => state.on_event(&event, out),
             Translator::Gemini(state) => state.on_event(&event, out),
         };
-        if matches!(&self.translator, Translator::Anthropic(state) if state.finished()) {
-            self.done = true;
-            self.account(true);
-        }
         translated.map_err(|e| self.context(e))
     }
 
@@ -208,7 +220,7 @@ impl ChatStream {
                 Ok(None) => break,
                 Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
             };
-            if self.accounting.is_some() {
+            if self.accounting.is_some() || self.permit.is_some() {
                 for chunk in out.range(before..) {
                     if self.first_chunk.is_none() {
                         self.first_chunk = self.accounting.as_ref().map(|a| a.started.elapsed());
@@ -221,6 +233,10 @@ impl ChatStream {
             if let Err(err) = step {
                 self.done = true;
                 self.failed = Some(err);
+            } else if matches!(&self.translator, Translator::Anthropic(state) if state.finished()) {
+                // `message_stop` ends an Anthropic stream; its usage was read just above.
+                self.done = true;
+                self.account(true);
             }
         }
     }

@@ -5,6 +5,7 @@ translated body) and what came back (the same typed response, chunks and errors 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from liter_llm import (
     EndpointNotSupportedError,
     LlmClient,
     NotFoundError,
+    RateLimiter,
     ServiceUnavailableError,
 )
 from liter_llm.testing import MockServer
@@ -183,3 +185,27 @@ def test_register_provider_applies_to_later_clients():
     with pytest.raises(ValueError):
         LlmClient.register_provider({"name": "clash", "base_url": "http://x", "model_prefixes": ["registered-test"]})
     assert LlmClient(api_key="k").base_url == "https://api.openai.com/v1"
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash"])
+async def test_native_streams_settle_their_token_reservation_with_the_reported_usage(mock_server, model):
+    limiter = RateLimiter(max_tokens_per_minute=1000, window_seconds=1)
+    client = client_for(mock_server, rate_limiter=limiter)
+    async with await client.chat_stream(model=model, messages=user("tiny"), max_tokens=500) as stream:
+        chunks = [chunk async for chunk in stream]
+    reported = [c.usage for c in chunks if c.usage is not None][-1]
+    assert 0 < reported.total_tokens < 50
+    assert client.usage.total_completion_tokens == reported.completion_tokens
+    # The ~500-token reservation was refunded down to the reported usage, so 590 more fit at once.
+    started = time.monotonic()
+    await client.chat(model="gpt-4o-mini", messages=user("z"), max_tokens=590)
+    assert time.monotonic() - started < 0.3
+
+
+async def test_gemini_embed_batches_are_cut_at_its_limit_of_100(mock_server):
+    client = client_for(mock_server)
+    texts = [f"text {i}" for i in range(250)]
+    response = await client.embed_batch(texts, model="gemini/text-embedding-004", max_concurrency=1)
+    assert [d.index for d in response.data] == list(range(250))
+    sizes = [len(r["json"]["requests"]) for r in mock_server.requests()]
+    assert sizes == [100, 100, 50]

@@ -8,9 +8,6 @@
 //! both, else [`DEFAULT_COMPLETION_TOKENS`]) times `n`. Embedding bodies cost their inputs' tokens
 //! (one per given token id). A body that cannot be read costs `ceil(bytes / 4)` plus the default
 //! completion budget.
-//!
-//! [`total_tokens_in`] and [`UsageScanner`] find `"total_tokens": N` in a response body or in a
-//! stream's bytes without parsing the JSON, so reconciling costs one byte scan.
 
 use serde_json::{Map, Value};
 
@@ -61,94 +58,6 @@ pub fn estimate_tokens(body: &[u8], model: &str) -> u64 {
         unreadable(body)
     };
     total.max(1)
-}
-
-/// The key the scanners look for.
-const TOTAL_KEY: &[u8] = b"\"total_tokens\"";
-
-/// Parses `: N` after a key that ends at `at`; `None` unless the number is complete in `buf`.
-fn number_after(buf: &[u8], mut at: usize) -> Option<u64> {
-    while buf.get(at).is_some_and(|b| *b == b' ') {
-        at += 1;
-    }
-    if buf.get(at) != Some(&b':') {
-        return None;
-    }
-    at += 1;
-    while buf.get(at).is_some_and(|b| *b == b' ') {
-        at += 1;
-    }
-    let start = at;
-    let mut value = 0u64;
-    while let Some(&b) = buf.get(at) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-        at += 1;
-    }
-    // Digits that run to the end of the buffer may continue in the next chunk.
-    (at > start && at < buf.len()).then_some(value)
-}
-
-/// Every complete `"total_tokens": N` in `buf`, in order (keys inside JSON strings are escaped,
-/// so they never match).
-fn scan(buf: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        while from + TOTAL_KEY.len() <= buf.len() {
-            let rel = buf[from..].iter().position(|b| *b == b'"')?;
-            let at = from + rel;
-            from = at + 1;
-            if buf.len() - at >= TOTAL_KEY.len()
-                && &buf[at..at + TOTAL_KEY.len()] == TOTAL_KEY
-                && (at == 0 || buf[at - 1] != b'\\')
-            {
-                if let Some(v) = number_after(buf, at + TOTAL_KEY.len()) {
-                    from = at + TOTAL_KEY.len();
-                    return Some(v);
-                }
-            }
-        }
-        None
-    })
-}
-
-/// The last `"total_tokens": N` in a whole response body (the provider's `usage.total_tokens`).
-pub fn total_tokens_in(body: &[u8]) -> Option<u64> {
-    // A trailing number needs a terminator; a bare `}` always follows in JSON.
-    scan(body).last()
-}
-
-/// Finds the usage of a streamed response in its raw bytes, across chunk boundaries.
-#[derive(Debug, Default)]
-pub struct UsageScanner {
-    carry: Vec<u8>,
-    scratch: Vec<u8>,
-    total: Option<u64>,
-}
-
-/// Bytes kept from the end of one chunk so a key split across chunks is still found.
-const CARRY: usize = 48;
-
-impl UsageScanner {
-    /// Feeds the next bytes of the stream.
-    pub fn feed(&mut self, chunk: &[u8]) {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.carry);
-        self.scratch.extend_from_slice(chunk);
-        if let Some(v) = scan(&self.scratch).last() {
-            self.total = Some(v);
-        }
-        let keep = self.scratch.len().min(CARRY);
-        self.carry.clear();
-        self.carry.extend_from_slice(&self.scratch[self.scratch.len() - keep..]);
-    }
-
-    /// The last total seen so far.
-    pub fn total(&self) -> Option<u64> {
-        self.total
-    }
 }
 
 #[cfg(test)]
@@ -220,31 +129,5 @@ mod tests {
     fn unreadable_bodies_fall_back_to_bytes() {
         assert_eq!(estimate_tokens(b"not json!", "m"), 3 + DEFAULT_COMPLETION_TOKENS);
         assert_eq!(estimate_tokens(b"{}", "m"), 1 + DEFAULT_COMPLETION_TOKENS);
-    }
-
-    #[test]
-    fn total_tokens_is_found_and_escaped_keys_are_ignored() {
-        let body = br#"{"choices":[{"message":{"content":"say \"total_tokens\": 9"}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens": 7}}"#;
-        assert_eq!(total_tokens_in(body), Some(7));
-        assert_eq!(total_tokens_in(br#"{"usage":null}"#), None);
-        assert_eq!(total_tokens_in(br#"{"total_tokens":12"#), None);
-    }
-
-    #[test]
-    fn the_scanner_finds_usage_split_across_chunks() {
-        let stream = b"data: {\"choices\":[],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"total_tokens\":1234}}\n\ndata: [DONE]\n\n";
-        for split in 0..stream.len() {
-            let mut scanner = UsageScanner::default();
-            scanner.feed(&stream[..split]);
-            scanner.feed(&stream[split..]);
-            assert_eq!(scanner.total(), Some(1234), "split at {split}");
-        }
-        for size in 1..8 {
-            let mut scanner = UsageScanner::default();
-            for chunk in stream.chunks(size) {
-                scanner.feed(chunk);
-            }
-            assert_eq!(scanner.total(), Some(1234), "chunks of {size}");
-        }
     }
 }

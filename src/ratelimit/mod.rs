@@ -43,7 +43,6 @@
 //! **Cooldown.** [`Permit::pause`] (called on a provider 429) pauses the request's most specific
 //! key for every caller until the Retry-After period is over.
 
-mod body;
 mod estimate;
 pub mod key;
 #[cfg(test)]
@@ -58,8 +57,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, SemaphorePermit};
 use tokio::time::Instant;
 
-pub(crate) use body::attach;
-pub use estimate::{estimate_tokens, total_tokens_in, UsageScanner, DEFAULT_COMPLETION_TOKENS};
+pub use estimate::{estimate_tokens, DEFAULT_COMPLETION_TOKENS};
 use key::{Key, KeySpec, Reason, MAX_LIMIT};
 
 use crate::error::{Error, Kind, Result};
