@@ -124,10 +124,9 @@ impl Client {
                 .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
             body.insert("model".to_owned(), serde_json::Value::String(model.clone()));
             for (from, to) in &provider.renames {
-                if !body.contains_key(to) {
-                    if let Some(v) = body.remove(from) {
-                        body.insert(to.clone(), v);
-                    }
+                // The provider only knows the new name; when both are given the new one wins.
+                if let Some(v) = body.remove(from) {
+                    body.entry(to.clone()).or_insert(v);
                 }
             }
             for key in &provider.rejects {
@@ -189,6 +188,11 @@ impl Client {
     /// The configuration this client was built from.
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// The client's own provider: the home of its explicit `api_key`.
+    pub fn own_provider(&self) -> &str {
+        self.router.own().name()
     }
 
     /// The wire protocol a request for `model` would speak.

@@ -233,8 +233,9 @@ impl ChatStream {
             if let Err(err) = step {
                 self.done = true;
                 self.failed = Some(err);
-            } else if matches!(&self.translator, Translator::Anthropic(state) if state.finished()) {
-                // `message_stop` ends an Anthropic stream; its usage was read just above.
+            } else if self.native_finished() {
+                // Anthropic's `message_stop`, or Gemini's finishing event, ends the stream even if
+                // the connection stays open; its usage was read just above.
                 self.done = true;
                 self.account(true);
             }

@@ -5,17 +5,21 @@ translated body) and what came back (the same typed response, chunks and errors 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import pytest
+import scenario_server as ss
 from conftest import API_KEY, user
 from liter_llm import (
     AuthenticationError,
     ChatCompletionResponse,
+    ContentPolicyError,
     EndpointNotSupportedError,
     LlmClient,
     NotFoundError,
+    RateLimitedError,
     RateLimiter,
     ServiceUnavailableError,
 )
@@ -135,6 +139,11 @@ async def test_groq_prefix_is_stripped_and_renames_applied(mock_server):
     assert "logprobs" not in sent["json"]
     await client.chat(model="mistral/mistral-small", messages=user("hi"), max_completion_tokens=7)
     assert last(mock_server)["json"]["max_tokens"] == 7
+    # Given both names, the provider gets only the one it knows, with the caller's value for it.
+    await client.chat(model="mistral/mistral-small", messages=user("hi"), max_completion_tokens=7, max_tokens=9)
+    sent = last(mock_server)["json"]
+    assert sent["max_tokens"] == 9
+    assert "max_completion_tokens" not in sent
 
 
 async def test_azure_uses_deployment_urls_and_the_api_key_header(mock_server):
@@ -209,3 +218,165 @@ async def test_gemini_embed_batches_are_cut_at_its_limit_of_100(mock_server):
     assert [d.index for d in response.data] == list(range(250))
     sizes = [len(r["json"]["requests"]) for r in mock_server.requests()]
     assert sizes == [100, 100, 50]
+
+
+async def test_a_bare_model_hint_sends_the_explicit_key_only_to_that_providers_host(mock_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-env")
+    with MockServer() as anthropic_host:
+        client = LlmClient(
+            api_key=API_KEY,
+            model_hint="claude-sonnet-4-5",
+            max_retries=0,
+            providers=[
+                {"name": "anthropic", "base_url": anthropic_host.base_url},
+                {"name": "openai", "base_url": mock_server.base_url},
+            ],
+        )
+        await client.chat(model="claude-sonnet-4-5", messages=user("to anthropic"))
+        await client.chat(model="openai/gpt-4o-mini", messages=user("to openai"))
+        sent = last(anthropic_host)
+        assert sent["path"] == "/v1/messages"
+        assert sent["headers"]["x-api-key"] == API_KEY
+    assert last(mock_server)["headers"]["authorization"] == "Bearer sk-openai-env"
+
+
+async def test_with_options_never_carries_the_key_to_a_new_provider(mock_server, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-env")
+    client = LlmClient(
+        api_key=API_KEY, max_retries=0, providers=[{"name": "anthropic", "base_url": mock_server.base_url}]
+    )
+    moved = client.with_options(model_hint="anthropic/claude-sonnet-4-5")
+    await moved.chat(model="claude-sonnet-4-5", messages=user("hi"))
+    assert last(mock_server)["headers"]["x-api-key"] == "sk-ant-env"
+    # Same provider, new host: the key goes along, as the caller asked.
+    same = client.with_options(base_url=mock_server.base_url)
+    await same.chat(model="gpt-4o-mini", messages=user("hi"))
+    assert last(mock_server)["headers"]["authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_a_custom_provider_missing_its_named_key_variable_fails_before_sending(mock_server, monkeypatch):
+    monkeypatch.delenv("ACME_MISSING_KEY", raising=False)
+    acme = {"name": "acme", "base_url": mock_server.base_url, "api_key_env": "ACME_MISSING_KEY"}
+    client = LlmClient(api_key=API_KEY, max_retries=0, providers=[acme])
+    with pytest.raises(AuthenticationError, match="ACME_MISSING_KEY"):
+        await client.chat(model="acme/model", messages=user("hi"))
+    assert mock_server.request_count == 0
+
+
+def sse(events: list[tuple[str | None, str]]) -> bytes:
+    return b"".join(
+        (f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode() for name, data in events
+    )
+
+
+GEMINI_STREAM = sse(
+    [
+        (None, '{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}]}'),
+        (
+            None,
+            '{"candidates":[{"content":{"parts":[{"text":"lo"}],"role":"model"},"finishReason":"STOP","index":0}],'
+            '"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}',
+        ),
+    ]
+)
+ANTHROPIC_STREAM = sse(
+    [
+        (
+            "message_start",
+            '{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],'
+            '"model":"claude-haiku-4-5","stop_reason":null,"usage":{"input_tokens":3,"output_tokens":1}}}',
+        ),
+        ("content_block_start", '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'),
+        (
+            "content_block_delta",
+            '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}',
+        ),
+        ("content_block_stop", '{"type":"content_block_stop","index":0}'),
+        ("message_delta", '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}'),
+        ("message_stop", '{"type":"message_stop"}'),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "body"),
+    [("gemini", "gemini-2.5-flash", GEMINI_STREAM), ("anthropic", "claude-haiku-4-5", ANTHROPIC_STREAM)],
+)
+async def test_native_streams_end_at_their_last_event_even_if_the_connection_stays_open(
+    scenario, provider, model, body
+):
+    scenario.script(ss.sse_response([body], end="hang"))
+    client = LlmClient(
+        api_key=API_KEY, max_retries=0, timeout=20, providers=[{"name": provider, "base_url": scenario.base_url}]
+    )
+    started = time.monotonic()
+
+    async def read() -> list[Any]:
+        async with await client.chat_stream(model=f"{provider}/{model}", messages=user("hi")) as stream:
+            return [chunk async for chunk in stream]
+
+    chunks = await asyncio.wait_for(read(), 10)
+    assert time.monotonic() - started < 3
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello"
+    assert [c.usage.total_tokens for c in chunks if c.usage] == [5]
+    assert client.usage.num_api_calls == 1
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash"])
+async def test_native_tool_calls_come_back_as_openai_tool_calls(mock_server, model):
+    client = client_for(mock_server)
+    ask = user('call:get_weather {"city": "Paris"}')
+    response = await client.chat(model=model, messages=ask, tools=[WEATHER_TOOL], tool_choice="required")
+    [call] = response.choices[0].message.tool_calls
+    assert (call.function.name, call.function.arguments) == ("get_weather", '{"city":"Paris"}')
+    assert response.choices[0].finish_reason == "tool_calls"
+    sent = last(mock_server)["json"]
+    if model.startswith("anthropic"):
+        assert sent["tools"] == [
+            {
+                "name": "get_weather",
+                "description": "Current weather for a city.",
+                "input_schema": WEATHER_TOOL["function"]["parameters"],
+            }
+        ]
+        assert sent["tool_choice"] == {"type": "any"}
+    else:
+        assert sent["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+        assert sent["toolConfig"]["functionCallingConfig"]["mode"] == "ANY"
+
+    stream = await client.chat_stream(model=model, messages=ask, tools=[WEATHER_TOOL])
+    pieces = [d for c in [c async for c in stream] if c.choices for d in c.choices[0].delta.tool_calls or []]
+    assert pieces[0].function.name == "get_weather"
+    assert "".join(p.function.arguments or "" for p in pieces) == '{"city":"Paris"}'
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash"])
+async def test_an_error_event_mid_stream_raises_the_mapped_error(mock_server, model):
+    client = client_for(mock_server)
+    mock_server.push_faults([{"cut_after": 1, "error_event": {"type": "overloaded_error", "message": "busy"}}])
+    stream = await client.chat_stream(model=model, messages=user("one two three four"))
+    with pytest.raises(ServiceUnavailableError, match="busy"):
+        async for _ in stream:
+            pass
+
+
+async def test_gemini_blocked_prompts_and_quota_errors_are_typed(mock_server):
+    client = client_for(mock_server)
+    with pytest.raises(ContentPolicyError):
+        await client.chat(model="gemini/gemini-2.5-flash", messages=user("blocked: something"))
+    mock_server.push_faults([{"status": 429, "retry_after": 7}])
+    with pytest.raises(RateLimitedError) as info:
+        await client.chat(model="gemini/gemini-2.5-flash", messages=user("hi"))
+    assert info.value.status_code == 429
+    assert info.value.retry_after == 7
+    assert API_KEY not in str(info.value)

@@ -399,7 +399,8 @@ pub fn apply(registry: &mut Vec<Provider>, configs: &[ProviderConfig]) -> Result
             protocol: Protocol::OpenAi,
             auth: auth.unwrap_or(Auth::Bearer),
             key_env: c.api_key_env.iter().cloned().collect(),
-            needs_key: false,
+            // A provider that names its key variable needs it set.
+            needs_key: c.api_key_env.is_some(),
             endpoints: ALL.to_vec(),
             renames: Vec::new(),
             rejects: Vec::new(),

@@ -4,7 +4,8 @@
 //! provider's model prefix; else, when the client has a `model_hint` or a `base_url`, the
 //! client's own provider (so a model served by your own endpoint is never sent elsewhere); else
 //! the well-known name patterns (`gpt-*`, `o1`/`o3`/`o4*`, `claude-*`, `gemini-*`); else the own
-//! provider. The own provider is the one `model_hint` names, or OpenAI(-compatible).
+//! provider. The own provider is the one `model_hint` names (by its `provider/` prefix, a custom
+//! provider's model prefix, or a name pattern: `claude-*` is Anthropic's), or OpenAI(-compatible).
 //!
 //! Hosts: a provider's base URL is its `providers=[...]` override, else the client's
 //! `base_url`, else its default; the protocol never changes with the host.
@@ -115,6 +116,31 @@ fn env_key(provider: &Provider) -> Option<String> {
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
 }
 
+/// The provider a `model_hint` names: its `provider/` prefix, else a provider whose model
+/// prefixes match it, else the model-name patterns (`claude-*` is Anthropic's).
+fn hinted_provider<'a>(providers: &'a [Provider], hint: &str) -> Option<&'a str> {
+    let named = |name: &str| providers.iter().find(|p| p.name == name).map(|p| p.name.as_str());
+    hint.split_once('/')
+        .and_then(|(prefix, _)| named(prefix))
+        .or_else(|| named(hint))
+        .or_else(|| {
+            providers
+                .iter()
+                .filter_map(|p| {
+                    let len = p
+                        .model_prefixes
+                        .iter()
+                        .filter(|m| hint.starts_with(m.as_str()))
+                        .map(String::len)
+                        .max()?;
+                    Some((len, p.name.as_str()))
+                })
+                .max_by_key(|(len, _)| *len)
+                .map(|(_, name)| name)
+        })
+        .or_else(|| registry::by_pattern(hint).and_then(named))
+}
+
 impl Router {
     /// Builds the routes of a client.
     ///
@@ -123,10 +149,12 @@ impl Router {
     /// cannot be sent in a header.
     pub fn new(config: &ClientConfig) -> Result<Self> {
         let mut providers = registry::builtins();
+        let builtin_count = providers.len();
         registry::apply(&mut providers, &config.providers)?;
-        let hint = config.model_hint.as_deref().map(|h| h.split('/').next().unwrap_or(h));
-        let own_name = hint
-            .filter(|h| providers.iter().any(|p| p.name == *h))
+        let own_name = config
+            .model_hint
+            .as_deref()
+            .and_then(|hint| hinted_provider(&providers, hint))
             .unwrap_or("openai")
             .to_owned();
         let overridden: Vec<&str> = config
@@ -138,7 +166,7 @@ impl Router {
         let explicit = Some(config.api_key.expose()).filter(|k| !k.is_empty());
         let mut by_name = HashMap::new();
         let mut own = None;
-        for provider in providers {
+        for (index, provider) in providers.into_iter().enumerate() {
             let is_own = provider.name == own_name;
             let custom_host = overridden.contains(&provider.name.as_str());
             let client_host = !custom_host && config.base_url.is_some();
@@ -153,8 +181,9 @@ impl Router {
                 Some(k) if is_own || client_host => Some(k.to_owned()),
                 _ => env_key(&provider),
             };
-            // At a host of the user's choosing (a proxy, a local server) a key is optional.
-            let at_default_host = !client_host && !custom_host;
+            // At a host of the user's choosing (a proxy, a local server) a key is optional; a
+            // provider the user added is at its own default host.
+            let at_default_host = !client_host && (!custom_host || index >= builtin_count);
             let missing_key = match (&key, provider.needs_key && at_default_host) {
                 (None, true) => Some(format!(
                     "no API key for provider {:?}: set {} or pass api_key=",
@@ -298,6 +327,58 @@ mod tests {
         let t = r.route("anthropic/claude").target;
         assert_eq!(t.base, "http://127.0.0.1:10/v1");
         assert_ne!(t.secret.expose(), "sk-own");
+    }
+
+    #[test]
+    fn a_bare_model_hint_makes_its_providers_host_the_home_of_the_explicit_key() {
+        let r = router(|c| c.model_hint = Some("claude-sonnet-4-5".into()));
+        assert_eq!(r.own().name(), "anthropic");
+        let t = r.route("claude-sonnet-4-5").target;
+        assert_eq!(
+            (t.name(), t.base.as_str()),
+            ("anthropic", "https://api.anthropic.com/v1")
+        );
+        assert_eq!(t.secret.expose(), "sk-own");
+        assert_ne!(r.route("openai/gpt-4o").target.secret.expose(), "sk-own");
+        let r = router(|c| {
+            c.model_hint = Some("acme-large".into());
+            c.providers = vec![ProviderConfig {
+                name: "acme".into(),
+                base_url: Some("http://127.0.0.1:11/v1".into()),
+                model_prefixes: vec!["acme-".into()],
+                ..ProviderConfig::default()
+            }];
+        });
+        assert_eq!(r.own().name(), "acme");
+        assert_eq!(
+            router(|c| c.model_hint = Some("my-finetune".into())).own().name(),
+            "openai"
+        );
+    }
+
+    #[test]
+    fn a_custom_provider_that_names_its_key_variable_needs_it_set() {
+        let r = router(|c| {
+            c.providers = vec![ProviderConfig {
+                name: "acme".into(),
+                base_url: Some("http://127.0.0.1:11/v1".into()),
+                model_prefixes: vec!["acme-".into()],
+                api_key_env: Some("LITER_LLM_TEST_UNSET_ACME_KEY".into()),
+                ..ProviderConfig::default()
+            }];
+        });
+        let err = r.route("acme-large").target.check_key().unwrap_err();
+        assert_eq!(err.kind(), Kind::Authentication);
+        assert!(err.message().contains("LITER_LLM_TEST_UNSET_ACME_KEY"));
+        // Without a declared variable a custom host may be keyless.
+        let r = router(|c| {
+            c.providers = vec![ProviderConfig {
+                name: "acme".into(),
+                base_url: Some("http://127.0.0.1:11/v1".into()),
+                ..ProviderConfig::default()
+            }];
+        });
+        assert!(r.route("acme/large").target.check_key().is_ok());
     }
 
     #[test]

@@ -186,7 +186,9 @@ impl PyLlmClient {
         crate::py::providers::register(config)
     }
 
-    /// A new client with some settings replaced; the rest are copied from this one.
+    /// A new client with some settings replaced; the rest are copied from this one. The
+    /// explicit `api_key` is copied only while the own provider stays the same: a `model_hint`
+    /// naming another provider takes that provider's key from the environment instead.
     #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None))]
     fn with_options(
         &self,
@@ -198,6 +200,7 @@ impl PyLlmClient {
         extra_headers: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let old = self.inner.config();
+        let keep_key = api_key.is_none();
         let mut config = config_from(
             api_key.unwrap_or_else(|| old.api_key.expose().to_owned()),
             base_url.or_else(|| old.base_url.clone()),
@@ -214,8 +217,13 @@ impl PyLlmClient {
         config.sanitize = old.sanitize;
         config.providers.clone_from(&old.providers);
         config.api_version.clone_from(&old.api_version);
+        let mut client = Client::new(config.clone())?;
+        if keep_key && client.own_provider() != self.inner.own_provider() {
+            config.api_key = Secret::default();
+            client = Client::new(config)?;
+        }
         Ok(PyLlmClient {
-            inner: Arc::new(Client::new(config)?),
+            inner: Arc::new(client),
         })
     }
 

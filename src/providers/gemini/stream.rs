@@ -173,7 +173,8 @@ impl StreamState {
             out.push_back(self.chunk(vec![choice])?);
         }
         if finishing {
-            self.finished = true;
+            // The stream is over once every candidate has its finish reason.
+            self.finished = self.candidates.iter().all(|c| c.finished);
             if !self.usage_sent {
                 if let Some(usage) = self.usage.clone() {
                     self.usage_sent = true;
