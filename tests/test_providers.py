@@ -380,3 +380,14 @@ async def test_gemini_blocked_prompts_and_quota_errors_are_typed(mock_server):
     assert info.value.status_code == 429
     assert info.value.retry_after == 7
     assert API_KEY not in str(info.value)
+
+
+async def test_a_base_url_without_api_key_never_receives_other_providers_env_keys(mock_server, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-stays-home")
+    client = LlmClient(base_url=mock_server.base_url, max_retries=0)
+    # The stand-in host asks for a key it was never given.
+    with pytest.raises(AuthenticationError, match="x-api-key"):
+        await client.chat(model="anthropic/claude-sonnet-4-5", messages=user("via proxy"))
+    sent = last(mock_server)
+    assert sent["path"] == "/v1/messages"
+    assert "x-api-key" not in sent["headers"]

@@ -22,7 +22,10 @@ class LlmClient:
             (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, ...) when the client is built.
         base_url: Override the provider base URL (default `https://api.openai.com/v1`). The host
             changes, the protocol does not: `anthropic/...` models still speak the Messages API.
-        model_hint: Hint for provider auto-detection (e.g. "groq/llama3-70b").
+            Requests to this host carry `api_key` (or the own provider's environment key), never
+            another provider's environment key.
+        model_hint: Hint for provider auto-detection (e.g. "groq/llama3-70b" or "claude-sonnet-4-5");
+            it picks the own provider, the home of `api_key`.
         max_retries: Retries on 408/409/429/5xx and connection failures.
         timeout: Seconds allowed for connect, for the response headers and between stream reads.
         extra_headers: Headers added to every request.
@@ -62,6 +65,9 @@ class LlmClient:
     @staticmethod
     def register_provider(config: dict[str, Any]) -> None:
         """Registers a custom provider (same keys as `providers=`) for every client built afterwards.
+
+        Process-wide: registering a built-in name (e.g. `openai`) moves that provider's host for
+        every later client in the process.
 
         Raises:
             ValueError: a model prefix already routed elsewhere, or a new provider without base_url.

@@ -12,8 +12,8 @@
 //!
 //! Keys: a key is bound to a host. The client's explicit `api_key` goes only to requests that go
 //! to the client's own provider or to the client's `base_url`; every other request uses its
-//! provider's key from the environment (read once, when the client is built), never another
-//! provider's key. A provider that needs a key and has none at its default host fails with
+//! provider's key from the environment (read once, when the client is built), and only at that
+//! provider's own host, never another provider's key. A provider that needs a key and has none at its default host fails with
 //! `Authentication`, naming the variable, before anything is sent (at a host of the user's
 //! choosing, such as a proxy or a local server, requests may go without a key).
 
@@ -179,6 +179,10 @@ impl Router {
             };
             let key = match explicit {
                 Some(k) if is_own || client_host => Some(k.to_owned()),
+                // A provider's environment key goes to its own host (or, for the own provider,
+                // to the client's base_url as the openai SDK does), never to a host standing in
+                // for another provider.
+                _ if client_host && !is_own => None,
                 _ => env_key(&provider),
             };
             // At a host of the user's choosing (a proxy, a local server) a key is optional; a
@@ -312,6 +316,13 @@ mod tests {
             assert_eq!(err.kind(), Kind::Authentication);
             assert!(err.message().contains("ANTHROPIC_API_KEY"));
         }
+        // Pointed at one host with no explicit key, other providers' environment keys stay home.
+        let r = router(|c| {
+            c.api_key = Secret::default();
+            c.base_url = Some("http://127.0.0.1:9/v1".into());
+        });
+        assert_eq!(r.route("anthropic/claude").target.secret.expose(), "");
+        assert!(r.route("anthropic/claude").target.check_key().is_ok());
         // Pointed at one host, the client's key goes with every request to that host.
         let r = router(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
         assert_eq!(r.route("anthropic/claude").target.secret.expose(), "sk-own");
