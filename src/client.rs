@@ -152,11 +152,13 @@ impl Client {
                     (Protocol::Gemini, Endpoint::Chat) => gemini::chat_path(&model, stream),
                     (Protocol::Gemini, _) => native_path.unwrap_or_default(),
                     (Protocol::Azure, Endpoint::Chat) => format!(
-                        "openai/deployments/{model}/chat/completions?api-version={}",
+                        "openai/deployments/{}/chat/completions?api-version={}",
+                        crate::providers::path_escape(&model),
                         self.router.azure_api_version
                     ),
                     (Protocol::Azure, _) => format!(
-                        "openai/deployments/{model}/embeddings?api-version={}",
+                        "openai/deployments/{}/embeddings?api-version={}",
+                        crate::providers::path_escape(&model),
                         self.router.azure_api_version
                     ),
                     (Protocol::OpenAi, Endpoint::Embeddings) => "embeddings".to_owned(),

@@ -156,6 +156,12 @@ async def test_azure_uses_deployment_urls_and_the_api_key_header(mock_server):
     assert sent["query"] == "api-version=2025-01-01-preview"
     assert sent["headers"]["api-key"] == API_KEY
     assert "authorization" not in sent["headers"]
+    # A deployment name cannot rewrite the query.
+    with pytest.raises(NotFoundError):
+        await client.chat(model="azure/dep?api-version=old", messages=user("hi"))
+    sent = last(mock_server)
+    assert sent["path"] == "/v1/openai/deployments/dep%3Fapi-version=old/chat/completions"
+    assert sent["query"] == "api-version=2025-01-01-preview"
 
 
 async def test_custom_providers_route_by_prefix_and_conflicts_are_errors(mock_server, monkeypatch):

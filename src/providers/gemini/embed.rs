@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::resource_name;
 use crate::error::{Error, Kind, Result};
+use crate::providers::path_escape;
 use crate::types::{EmbeddingResponse, Usage};
 
 /// Most requests one `batchEmbedContents` call accepts; larger batches must be split.
@@ -73,10 +74,13 @@ pub fn embed_request(body: &Map<String, Value>, model: &str) -> Result<(String, 
         Value::Object(req)
     };
     let (path, doc) = if let [one] = texts.as_slice() {
-        (format!("{name}:embedContent"), request(one, false))
+        (format!("{}:embedContent", path_escape(&name)), request(one, false))
     } else {
         let requests: Vec<Value> = texts.iter().map(|t| request(t, true)).collect();
-        (format!("{name}:batchEmbedContents"), json!({ "requests": requests }))
+        (
+            format!("{}:batchEmbedContents", path_escape(&name)),
+            json!({ "requests": requests }),
+        )
     };
     let bytes = serde_json::to_vec(&doc).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?;
     Ok((path, bytes))

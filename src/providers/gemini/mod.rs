@@ -81,6 +81,7 @@ pub use stream::StreamState;
 /// as a resource name (`models/...`, `tunedModels/...`) is used as is.
 pub fn chat_path(model: &str, stream: bool) -> String {
     let name = resource_name(model);
+    let name = crate::providers::path_escape(&name);
     if stream {
         format!("{name}:streamGenerateContent?alt=sse")
     } else {
