@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 
-use super::registry::{self, Auth, Protocol, Provider};
+use super::registry::{self, Auth, Endpoint, Protocol, Provider};
 use crate::config::{ClientConfig, Secret};
 use crate::error::{Error, Kind, Result};
 
@@ -138,7 +138,7 @@ impl Router {
         let explicit = Some(config.api_key.expose()).filter(|k| !k.is_empty());
         let mut by_name = HashMap::new();
         let mut own = None;
-        for provider in providers {
+        for mut provider in providers {
             let is_own = provider.name == own_name;
             let custom_host = overridden.contains(&provider.name.as_str());
             let client_host = !custom_host && config.base_url.is_some();
@@ -155,6 +155,9 @@ impl Router {
             };
             // At a host of the user's choosing (a proxy, a local server) a key is optional.
             let at_default_host = !client_host && !custom_host;
+            if !at_default_host && provider.protocol == Protocol::OpenAi && !provider.supports(Endpoint::Rerank) {
+                provider.endpoints.push(Endpoint::Rerank);
+            }
             let missing_key = match (&key, provider.needs_key && at_default_host) {
                 (None, true) => Some(format!(
                     "no API key for provider {:?}: set {} or pass api_key=",

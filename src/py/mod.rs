@@ -6,6 +6,8 @@ pub(crate) mod client;
 pub mod convert;
 mod driver;
 mod embeddings;
+mod endpoint_types;
+mod endpoints;
 mod errors;
 mod json;
 mod logging;
@@ -17,6 +19,7 @@ mod sanitize;
 mod stream;
 mod tokens;
 mod types;
+mod upload;
 mod usage;
 
 use pyo3::prelude::*;
@@ -35,6 +38,7 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ratelimit::PyRateLimiter>()?;
     batch::register(m)?;
     embeddings::register(m)?;
+    endpoint_types::register(m)?;
     usage::register(m)?;
     tokens::register(m)?;
     sanitize::register(m)?;
