@@ -326,7 +326,9 @@ class LlmClient:
             **extra: Other form fields (lists become repeated `name[]` fields, e.g.
                 `timestamp_granularities=["word"]`); `extra_headers` (dict) added to this request.
         """
-    async def moderate(self, *, input: str | Sequence[Any], model: str | None = None, **extra: Any) -> ModerationResponse:
+    async def moderate(
+        self, *, input: str | Sequence[Any], model: str | None = None, **extra: Any
+    ) -> ModerationResponse:
         """Classify content for policy violations (`POST /moderations`).
 
         Args:

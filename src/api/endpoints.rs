@@ -142,7 +142,9 @@ impl Client {
     /// As [`Client::api`].
     pub async fn list_models(&self) -> Result<ModelsListResponse> {
         let protocol = self.router.own().protocol();
-        let answer = self.api(ApiRequest::new(Endpoint::Models, Method::GET, "models")).await?;
+        let answer = self
+            .api(ApiRequest::new(Endpoint::Models, Method::GET, "models"))
+            .await?;
         match protocol {
             Protocol::Anthropic | Protocol::Gemini => native_models(protocol, &answer.body),
             _ => parse(&answer.body, "model list"),
@@ -154,7 +156,9 @@ impl Client {
     /// # Errors
     /// As [`Client::api`].
     pub async fn image_generate(&self, request: Request) -> Result<ImagesResponse> {
-        let answer = self.api(json_call(Endpoint::Images, "images/generations", request)).await?;
+        let answer = self
+            .api(json_call(Endpoint::Images, "images/generations", request))
+            .await?;
         parse(&answer.body, "images response")
     }
 
@@ -163,7 +167,10 @@ impl Client {
     /// # Errors
     /// As [`Client::api`].
     pub async fn speech(&self, request: Request) -> Result<Bytes> {
-        Ok(self.api(json_call(Endpoint::Audio, "audio/speech", request)).await?.body)
+        Ok(self
+            .api(json_call(Endpoint::Audio, "audio/speech", request))
+            .await?
+            .body)
     }
 
     /// Transcribes audio (`POST /audio/transcriptions`, multipart). A plain-text answer
@@ -193,7 +200,9 @@ impl Client {
     /// # Errors
     /// As [`Client::api`].
     pub async fn moderate(&self, request: Request) -> Result<ModerationResponse> {
-        let answer = self.api(json_call(Endpoint::Moderation, "moderations", request)).await?;
+        let answer = self
+            .api(json_call(Endpoint::Moderation, "moderations", request))
+            .await?;
         parse(&answer.body, "moderation response")
     }
 
@@ -261,7 +270,10 @@ impl Client {
     /// As [`Client::retrieve_file`].
     pub async fn file_content(&self, file_id: &str) -> Result<Bytes> {
         let path = format!("files/{}/content", segment("file_id", file_id)?);
-        Ok(self.api(ApiRequest::new(Endpoint::Files, Method::GET, path)).await?.body)
+        Ok(self
+            .api(ApiRequest::new(Endpoint::Files, Method::GET, path))
+            .await?
+            .body)
     }
 
     /// Creates a batch (`POST /batches`).
@@ -324,7 +336,9 @@ impl Client {
     /// `InvalidArgument` for an empty id; otherwise as [`Client::api`].
     pub async fn retrieve_response(&self, response_id: &str) -> Result<ResponseObject> {
         let path = format!("responses/{}", segment("response_id", response_id)?);
-        let answer = self.api(ApiRequest::new(Endpoint::Responses, Method::GET, path)).await?;
+        let answer = self
+            .api(ApiRequest::new(Endpoint::Responses, Method::GET, path))
+            .await?;
         parse(&answer.body, "response object")
     }
 
@@ -334,7 +348,9 @@ impl Client {
     /// As [`Client::retrieve_response`].
     pub async fn cancel_response(&self, response_id: &str) -> Result<ResponseObject> {
         let path = format!("responses/{}/cancel", segment("response_id", response_id)?);
-        let answer = self.api(ApiRequest::new(Endpoint::Responses, Method::POST, path)).await?;
+        let answer = self
+            .api(ApiRequest::new(Endpoint::Responses, Method::POST, path))
+            .await?;
         parse(&answer.body, "response object")
     }
 }
@@ -361,6 +377,9 @@ mod tests {
         assert_eq!(r.data[0].extra["display_name"], "Claude");
         let gemini = br#"{"models":[{"name":"models/gemini-2.5-flash","displayName":"Gemini"}]}"#;
         let r = native_models(Protocol::Gemini, gemini).unwrap();
-        assert_eq!((r.data[0].id.as_str(), r.data[0].object.as_str()), ("gemini-2.5-flash", "model"));
+        assert_eq!(
+            (r.data[0].id.as_str(), r.data[0].object.as_str()),
+            ("gemini-2.5-flash", "model")
+        );
     }
 }

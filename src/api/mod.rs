@@ -205,10 +205,9 @@ impl Client {
                 Some(url) if target.base == provider.base_url => url.clone(),
                 _ => format!("{}/rerank", target.base),
             },
-            (Protocol::Azure, Endpoint::Images | Endpoint::Audio) => format!(
-                "{}/openai/deployments/{wire_model}/{}",
-                target.base, req.path
-            ),
+            (Protocol::Azure, Endpoint::Images | Endpoint::Audio) => {
+                format!("{}/openai/deployments/{wire_model}/{}", target.base, req.path)
+            }
             (Protocol::Azure, _) => format!("{}/openai/{}", target.base, req.path),
             _ => format!("{}/{}", target.base, req.path),
         };

@@ -9,7 +9,8 @@ use super::multipart::FormPart;
 use super::routes::{bad, Out};
 
 /// A 1x1 transparent PNG.
-const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+const PNG_1X1: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
 /// Moderation categories, in OpenAI's order, with the words that trigger them here.
 const CATEGORIES: &[(&str, &[&str])] = &[
@@ -56,7 +57,10 @@ pub(crate) fn images(body: &Map<String, Value>, created: u64) -> Out {
                 );
             }
             if model == "dall-e-3" {
-                image.insert("revised_prompt".into(), format!("A detailed illustration of {prompt}").into());
+                image.insert(
+                    "revised_prompt".into(),
+                    format!("A detailed illustration of {prompt}").into(),
+                );
             }
             Value::Object(image)
         })
@@ -107,20 +111,24 @@ pub(crate) fn speech(body: &Map<String, Value>) -> Out {
     let format = text_of(body, "response_format").unwrap_or("mp3");
     // About 50 ms of audio per character.
     let samples = u32::try_from(input.chars().count() * 1200).unwrap_or(u32::MAX / 4);
-    let (mut audio, content_type): (Vec<u8>, &'static str) = match format {
-        "mp3" => (vec![0x49, 0x44, 0x33, 0x04, 0, 0, 0, 0, 0, 0, 0xFF, 0xFB, 0x90, 0x64], "audio/mpeg"),
-        "wav" => (wav_header(samples * 2), "audio/wav"),
-        "flac" => (b"fLaC".to_vec(), "audio/flac"),
-        "opus" => (b"OggS".to_vec(), "audio/ogg"),
-        "aac" => (vec![0xFF, 0xF1, 0x50, 0x80], "audio/aac"),
-        "pcm" => (Vec::new(), "audio/pcm"),
-        other => {
-            return bad(
-                &format!("Invalid value: '{other}'. Supported values are: 'mp3', 'opus', 'aac', 'flac', 'wav', and 'pcm'."),
+    let (mut audio, content_type): (Vec<u8>, &'static str) =
+        match format {
+            "mp3" => (
+                vec![0x49, 0x44, 0x33, 0x04, 0, 0, 0, 0, 0, 0, 0xFF, 0xFB, 0x90, 0x64],
+                "audio/mpeg",
+            ),
+            "wav" => (wav_header(samples * 2), "audio/wav"),
+            "flac" => (b"fLaC".to_vec(), "audio/flac"),
+            "opus" => (b"OggS".to_vec(), "audio/ogg"),
+            "aac" => (vec![0xFF, 0xF1, 0x50, 0x80], "audio/aac"),
+            "pcm" => (Vec::new(), "audio/pcm"),
+            other => return bad(
+                &format!(
+                    "Invalid value: '{other}'. Supported values are: 'mp3', 'opus', 'aac', 'flac', 'wav', and 'pcm'."
+                ),
                 "response_format",
-            )
-        }
-    };
+            ),
+        };
     let payload = if format == "mp3" { samples / 8 } else { samples * 2 };
     let seed = input.bytes().fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
     audio.extend((0..payload).map(|i| seed.wrapping_add(i.to_le_bytes()[0])));
@@ -182,7 +190,9 @@ pub(crate) fn transcription(form: &[FormPart]) -> Out {
                 }],
                 "usage": {"type": "duration", "seconds": duration.ceil()},
             });
-            let granular = form.iter().any(|p| p.name.starts_with("timestamp_granularities") && p.text() == "word");
+            let granular = form
+                .iter()
+                .any(|p| p.name.starts_with("timestamp_granularities") && p.text() == "word");
             if granular {
                 doc["words"] = Value::Array(word_stamps);
             }
@@ -190,15 +200,25 @@ pub(crate) fn transcription(form: &[FormPart]) -> Out {
         }
         "text" => Out::Bytes(Bytes::from(format!("{text}\n")), "text/plain; charset=utf-8"),
         "srt" => Out::Bytes(
-            Bytes::from(format!("1\n{} --> {}\n{text}\n\n", stamp(0.0, ','), stamp(duration, ','))),
+            Bytes::from(format!(
+                "1\n{} --> {}\n{text}\n\n",
+                stamp(0.0, ','),
+                stamp(duration, ',')
+            )),
             "text/plain; charset=utf-8",
         ),
         "vtt" => Out::Bytes(
-            Bytes::from(format!("WEBVTT\n\n{} --> {}\n{text}\n\n", stamp(0.0, '.'), stamp(duration, '.'))),
+            Bytes::from(format!(
+                "WEBVTT\n\n{} --> {}\n{text}\n\n",
+                stamp(0.0, '.'),
+                stamp(duration, '.')
+            )),
             "text/vtt; charset=utf-8",
         ),
         other => bad(
-            &format!("Invalid value: '{other}'. Supported values are: 'json', 'text', 'srt', 'verbose_json', and 'vtt'."),
+            &format!(
+                "Invalid value: '{other}'. Supported values are: 'json', 'text', 'srt', 'verbose_json', and 'vtt'."
+            ),
             "response_format",
         ),
     }
@@ -212,7 +232,10 @@ pub(crate) fn moderation(body: &Map<String, Value>, seq: u64) -> Out {
             if items.iter().any(Value::is_object) {
                 vec![content_text(body.get("input"))]
             } else {
-                items.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect()
+                items
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_owned())
+                    .collect()
             }
         }
         _ => return bad("Missing required parameter: 'input'.", "input"),
@@ -269,9 +292,10 @@ pub(crate) fn rerank(body: &Map<String, Value>, seq: u64) -> Out {
         })
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let top_n = body.get("top_n").and_then(Value::as_u64).map_or(scored.len(), |n| {
-        usize::try_from(n).unwrap_or(usize::MAX)
-    });
+    let top_n = body
+        .get("top_n")
+        .and_then(Value::as_u64)
+        .map_or(scored.len(), |n| usize::try_from(n).unwrap_or(usize::MAX));
     let with_docs = body.get("return_documents").and_then(Value::as_bool).unwrap_or(false);
     let results: Vec<Value> = scored
         .into_iter()

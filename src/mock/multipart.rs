@@ -111,7 +111,10 @@ mod tests {
         );
         let parts = parse("multipart/form-data; boundary=xyz", &body).unwrap();
         assert_eq!(parts.len(), 2);
-        assert_eq!((parts[0].name.as_str(), parts[0].text()), ("model", "whisper-1".to_owned()));
+        assert_eq!(
+            (parts[0].name.as_str(), parts[0].text()),
+            ("model", "whisper-1".to_owned())
+        );
         assert_eq!(parts[1].filename.as_deref(), Some("a.wav"));
         assert_eq!(parts[1].content_type.as_deref(), Some("audio/wav"));
         assert_eq!(&parts[1].data[..], b"RIFF\r\n--x");

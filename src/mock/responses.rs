@@ -46,7 +46,11 @@ fn output(body: &Map<String, Value>, seq: u64, text: String) -> (Vec<Value>, u64
     let tool = body
         .get("tools")
         .and_then(Value::as_array)
-        .and_then(|tools| tools.iter().find(|t| t.get("type").and_then(Value::as_str) == Some("function")))
+        .and_then(|tools| {
+            tools
+                .iter()
+                .find(|t| t.get("type").and_then(Value::as_str) == Some("function"))
+        })
         .filter(|_| body.get("tool_choice").and_then(Value::as_str) != Some("none"));
     if let Some(tool) = tool {
         let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();

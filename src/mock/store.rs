@@ -137,7 +137,10 @@ impl Store {
             );
         }
         let Some((_, data)) = self.file(input) else {
-            return bad(&format!("Invalid 'input_file_id': no such file {input}."), "input_file_id");
+            return bad(
+                &format!("Invalid 'input_file_id': no such file {input}."),
+                "input_file_id",
+            );
         };
         let total = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
         let doc = json!({
@@ -219,7 +222,10 @@ impl Store {
                 embeddings::parse_request(&body, usize::MAX).map(|r| embeddings::response_body(&r))
             } else {
                 chat::parse_request(&body).map(|req| {
-                    let text = req.last_user_text.clone().unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned());
+                    let text = req
+                        .last_user_text
+                        .clone()
+                        .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned());
                     let reply = chat::make_reply(text, req.max_tokens);
                     let id = format!("chatcmpl-mock-batch-{n}");
                     let env = Envelope {
@@ -233,9 +239,15 @@ impl Store {
             let (response, error) = match answer {
                 Ok(doc) => {
                     let body: Value = serde_json::from_slice(&doc).unwrap_or(Value::Null);
-                    (json!({"status_code": 200, "request_id": format!("req_batch_{n}"), "body": body}), Value::Null)
+                    (
+                        json!({"status_code": 200, "request_id": format!("req_batch_{n}"), "body": body}),
+                        Value::Null,
+                    )
                 }
-                Err(e) => (json!({"status_code": 400, "request_id": format!("req_batch_{n}"), "body": e.body}), Value::Null),
+                Err(e) => (
+                    json!({"status_code": 400, "request_id": format!("req_batch_{n}"), "body": e.body}),
+                    Value::Null,
+                ),
             };
             let doc = json!({"id": format!("batch_req_{n}"), "custom_id": line["custom_id"], "response": response, "error": error});
             out.extend(serde_json::to_vec(&doc).unwrap_or_default());

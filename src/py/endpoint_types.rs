@@ -5,17 +5,48 @@ use pyo3::prelude::*;
 
 use crate::py::types::py_model;
 
-py_model!(PyModelObject, "ModelObject", ModelObject, [id, object, created, owned_by]);
-py_model!(PyModelsListResponse, "ModelsListResponse", ModelsListResponse, [object, data]);
+py_model!(
+    PyModelObject,
+    "ModelObject",
+    ModelObject,
+    [id, object, created, owned_by]
+);
+py_model!(
+    PyModelsListResponse,
+    "ModelsListResponse",
+    ModelsListResponse,
+    [object, data]
+);
 py_model!(PyImage, "Image", Image, [url, b64_json, revised_prompt]);
-py_model!(PyImagesResponse, "ImagesResponse", ImagesResponse, [created, data, usage]);
+py_model!(
+    PyImagesResponse,
+    "ImagesResponse",
+    ImagesResponse,
+    [created, data, usage]
+);
 py_model!(
     PyTranscriptionSegment,
     "TranscriptionSegment",
     TranscriptionSegment,
-    [id, seek, start, end, text, tokens, temperature, avg_logprob, compression_ratio, no_speech_prob]
+    [
+        id,
+        seek,
+        start,
+        end,
+        text,
+        tokens,
+        temperature,
+        avg_logprob,
+        compression_ratio,
+        no_speech_prob
+    ]
 );
-py_model!(PyTranscriptionWord, "TranscriptionWord", TranscriptionWord, [word, start, end]);
+py_model!(
+    PyTranscriptionWord,
+    "TranscriptionWord",
+    TranscriptionWord,
+    [word, start, end]
+);
 py_model!(
     PyTranscriptionResponse,
     "TranscriptionResponse",
@@ -68,14 +99,39 @@ py_model!(
     ModerationResult,
     [flagged, categories, category_scores, category_applied_input_types]
 );
-py_model!(PyModerationResponse, "ModerationResponse", ModerationResponse, [id, model, results]);
-py_model!(PyRerankResult, "RerankResult", RerankResult, [index, relevance_score, document]);
-py_model!(PyRerankResponse, "RerankResponse", RerankResponse, [id, model, results, usage, meta]);
+py_model!(
+    PyModerationResponse,
+    "ModerationResponse",
+    ModerationResponse,
+    [id, model, results]
+);
+py_model!(
+    PyRerankResult,
+    "RerankResult",
+    RerankResult,
+    [index, relevance_score, document]
+);
+py_model!(
+    PyRerankResponse,
+    "RerankResponse",
+    RerankResponse,
+    [id, model, results, usage, meta]
+);
 py_model!(
     PyFileObject,
     "FileObject",
     FileObject,
-    [id, object, bytes, created_at, filename, purpose, status, status_details, expires_at]
+    [
+        id,
+        object,
+        bytes,
+        created_at,
+        filename,
+        purpose,
+        status,
+        status_details,
+        expires_at
+    ]
 );
 py_model!(
     PyFileListResponse,
@@ -83,7 +139,12 @@ py_model!(
     FileListResponse,
     [object, data, has_more, first_id, last_id]
 );
-py_model!(PyDeleteResponse, "DeleteResponse", DeleteResponse, [id, object, deleted]);
+py_model!(
+    PyDeleteResponse,
+    "DeleteResponse",
+    DeleteResponse,
+    [id, object, deleted]
+);
 py_model!(
     PyBatchRequestCounts,
     "BatchRequestCounts",
@@ -135,8 +196,18 @@ py_model!(
     ResponseOutputItem,
     [r#type, id, status, role, content, summary, call_id, name, arguments]
 );
-py_model!(PyInputTokensDetails, "InputTokensDetails", InputTokensDetails, [cached_tokens]);
-py_model!(PyOutputTokensDetails, "OutputTokensDetails", OutputTokensDetails, [reasoning_tokens]);
+py_model!(
+    PyInputTokensDetails,
+    "InputTokensDetails",
+    InputTokensDetails,
+    [cached_tokens]
+);
+py_model!(
+    PyOutputTokensDetails,
+    "OutputTokensDetails",
+    OutputTokensDetails,
+    [reasoning_tokens]
+);
 py_model!(
     PyResponseUsage,
     "ResponseUsage",
@@ -153,7 +224,17 @@ py_model!(
     PyResponseObject,
     "ResponseObject",
     ResponseObject,
-    [id, object, created_at, status, model, output, usage, error, incomplete_details]
+    [
+        id,
+        object,
+        created_at,
+        status,
+        model,
+        output,
+        usage,
+        error,
+        incomplete_details
+    ]
 );
 
 #[pymethods]

@@ -119,7 +119,11 @@ impl<'py> Body<'py> {
         if let Some(kind) = kind {
             check(key, value, kind)?;
         }
-        if self.extra_body.as_ref().is_some_and(|b| b.contains(key).unwrap_or(false)) {
+        if self
+            .extra_body
+            .as_ref()
+            .is_some_and(|b| b.contains(key).unwrap_or(false))
+        {
             return Ok(());
         }
         self.write(key, value)
@@ -290,7 +294,12 @@ impl PyLlmClient {
         body.put("style", style, Some(Kind::Str))?;
         body.put("user", user, Some(Kind::Str))?;
         let request = body.request(model_name)?;
-        run(py, &self.inner, |c| async move { c.image_generate(request).await }, images)
+        run(
+            py,
+            &self.inner,
+            |c| async move { c.image_generate(request).await },
+            images,
+        )
     }
 
     /// Synthesises speech; a coroutine resolving to the audio `bytes`.
@@ -346,7 +355,12 @@ impl PyLlmClient {
         body.put("input", Some(input), None)?;
         body.put("model", model, None)?;
         let request = body.request(model_name)?;
-        run(py, &self.inner, |c| async move { c.moderate(request).await }, moderation)
+        run(
+            py,
+            &self.inner,
+            |c| async move { c.moderate(request).await },
+            moderation,
+        )
     }
 
     /// Reranks documents by relevance to a query; a coroutine resolving to a `RerankResponse`
@@ -408,7 +422,12 @@ impl PyLlmClient {
             limit: limit_arg(limit)?,
             after,
         };
-        run(py, &self.inner, |c| async move { c.list_files(params).await }, file_list)
+        run(
+            py,
+            &self.inner,
+            |c| async move { c.list_files(params).await },
+            file_list,
+        )
     }
 
     /// A file's content; a coroutine resolving to `bytes`.
@@ -463,7 +482,12 @@ impl PyLlmClient {
             limit: limit_arg(limit)?,
             after,
         };
-        run(py, &self.inner, |c| async move { c.list_batches(params).await }, batch_list)
+        run(
+            py,
+            &self.inner,
+            |c| async move { c.list_batches(params).await },
+            batch_list,
+        )
     }
 
     /// Cancels a batch; a coroutine resolving to the `BatchObject`.
@@ -515,18 +539,33 @@ impl PyLlmClient {
         body.put("temperature", temperature, Some(Kind::Number))?;
         body.put("top_p", top_p, Some(Kind::Number))?;
         let request = body.request(model_name)?;
-        run(py, &self.inner, |c| async move { c.create_response(request).await }, response)
+        run(
+            py,
+            &self.inner,
+            |c| async move { c.create_response(request).await },
+            response,
+        )
     }
 
     /// A stored response; a coroutine resolving to a `ResponseObject`.
     fn retrieve_response<'py>(&self, py: Python<'py>, response_id: &str) -> PyResult<Bound<'py, LlmCall>> {
         let id = id_arg("response_id", response_id)?;
-        run(py, &self.inner, |c| async move { c.retrieve_response(&id).await }, response)
+        run(
+            py,
+            &self.inner,
+            |c| async move { c.retrieve_response(&id).await },
+            response,
+        )
     }
 
     /// Cancels a background response; a coroutine resolving to the `ResponseObject`.
     fn cancel_response<'py>(&self, py: Python<'py>, response_id: &str) -> PyResult<Bound<'py, LlmCall>> {
         let id = id_arg("response_id", response_id)?;
-        run(py, &self.inner, |c| async move { c.cancel_response(&id).await }, response)
+        run(
+            py,
+            &self.inner,
+            |c| async move { c.cancel_response(&id).await },
+            response,
+        )
     }
 }

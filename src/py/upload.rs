@@ -123,9 +123,7 @@ fn upload(
     if arg.data.is_empty() {
         return Err(PyValueError::new_err("file is empty"));
     }
-    let filename = filename
-        .or(arg.filename)
-        .unwrap_or_else(|| default_name(&arg.data));
+    let filename = filename.or(arg.filename).unwrap_or_else(|| default_name(&arg.data));
     let content_type = arg
         .content_type
         .unwrap_or_else(|| content_type_for(&filename).to_owned());
@@ -240,7 +238,9 @@ impl PyLlmClient {
             |data| sniff_audio(data).map_or_else(|| "audio".to_owned(), |ext| format!("audio.{ext}")),
             fields,
         )?;
-        let finish = |py: Python<'_>, v: crate::types::TranscriptionResponse| Ok(Py::new(py, PyTranscriptionResponse(v))?.into_any());
+        let finish = |py: Python<'_>, v: crate::types::TranscriptionResponse| {
+            Ok(Py::new(py, PyTranscriptionResponse(v))?.into_any())
+        };
         run(
             py,
             &self.inner,

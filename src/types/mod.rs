@@ -20,6 +20,7 @@ pub use chat::{
 };
 pub use embeddings::{Embedding, EmbeddingObject, EmbeddingResponse};
 pub use files::{BatchListResponse, BatchObject, BatchRequestCounts, DeleteResponse, FileListResponse, FileObject};
+pub use json::ToJson;
 pub use media::{Image, ImagesResponse, TranscriptionResponse, TranscriptionSegment, TranscriptionWord};
 pub use models::{ModelObject, ModelsListResponse};
 pub use moderation::{
@@ -28,4 +29,3 @@ pub use moderation::{
 pub use responses::{
     InputTokensDetails, OutputTokensDetails, ResponseContent, ResponseObject, ResponseOutputItem, ResponseUsage,
 };
-pub use json::ToJson;
