@@ -20,6 +20,7 @@ from liter_llm import (
     ModerationCategories,
     ModerationCategoryScores,
     ModerationResponse,
+    NotFoundError,
     RateLimitedError,
     RerankResponse,
     RerankResult,
@@ -307,3 +308,37 @@ async def test_rerank_goes_to_any_openai_compatible_base_url_and_strips_the_pref
     await client.rerank(model="openai/bge-reranker", query="q", documents=["a"])
     sent = mock_server.requests()[0]
     assert sent["path"] == "/v1/rerank" and sent["json"]["model"] == "bge-reranker"
+
+
+async def test_anthropic_and_gemini_model_lists_take_the_openai_shape(mock_server):
+    here = mock_server.base_url
+    anthropic = LlmClient(api_key=API_KEY, base_url=here, model_hint="anthropic", max_retries=0)
+    r = await anthropic.list_models()
+    assert [(m.id, m.object, m.owned_by) for m in r.data][0] == ("claude-sonnet-4-5", "model", "anthropic")
+    assert r.data[0].created == 1759104000  # 2025-09-29T00:00:00Z
+    assert r.data[0].to_dict()["display_name"] == "Claude Sonnet 4.5"
+    sent = mock_server.requests()[-1]
+    assert sent["path"] == "/v1/models" and sent["headers"]["x-api-key"] == API_KEY
+    assert sent["headers"]["anthropic-version"] and "authorization" not in sent["headers"]
+
+    gemini = LlmClient(api_key=API_KEY, base_url=here, model_hint="gemini", max_retries=0)
+    r = await gemini.list_models()
+    assert [m.id for m in r.data] == ["gemini-2.5-flash", "text-embedding-004"]
+    assert r.data[0].owned_by == "google" and r.data[0].to_dict()["inputTokenLimit"] == 1_048_576
+    assert mock_server.requests()[-1]["headers"]["x-goog-api-key"] == API_KEY
+
+
+async def test_azure_puts_model_endpoints_under_deployments(mock_server):
+    client = LlmClient(api_key=API_KEY, base_url=mock_server.base_url, model_hint="azure", max_retries=0)
+    # The mock has no Azure routes: its 404 comes back typed, after the request was recorded.
+    with pytest.raises(NotFoundError):
+        await client.image_generate(model="azure/my-dalle", prompt="x")
+    with pytest.raises(NotFoundError):
+        await client.list_files(limit=2)
+    images, files = mock_server.requests()
+    assert images["path"] == "/v1/openai/deployments/my-dalle/images/generations"
+    assert images["query"] == "api-version=2024-10-21" and images["headers"]["api-key"] == API_KEY
+    assert images["json"]["model"] == "my-dalle"
+    assert (files["path"], files["query"]) == ("/v1/openai/files", "limit=2&api-version=2024-10-21")
+    with pytest.raises(EndpointNotSupportedError, match="moderation"):
+        await client.moderate(input="x")

@@ -111,24 +111,25 @@ pub(crate) fn speech(body: &Map<String, Value>) -> Out {
     let format = text_of(body, "response_format").unwrap_or("mp3");
     // About 50 ms of audio per character.
     let samples = u32::try_from(input.chars().count() * 1200).unwrap_or(u32::MAX / 4);
-    let (mut audio, content_type): (Vec<u8>, &'static str) =
-        match format {
-            "mp3" => (
-                vec![0x49, 0x44, 0x33, 0x04, 0, 0, 0, 0, 0, 0, 0xFF, 0xFB, 0x90, 0x64],
-                "audio/mpeg",
-            ),
-            "wav" => (wav_header(samples * 2), "audio/wav"),
-            "flac" => (b"fLaC".to_vec(), "audio/flac"),
-            "opus" => (b"OggS".to_vec(), "audio/ogg"),
-            "aac" => (vec![0xFF, 0xF1, 0x50, 0x80], "audio/aac"),
-            "pcm" => (Vec::new(), "audio/pcm"),
-            other => return bad(
+    let (mut audio, content_type): (Vec<u8>, &'static str) = match format {
+        "mp3" => (
+            vec![0x49, 0x44, 0x33, 0x04, 0, 0, 0, 0, 0, 0, 0xFF, 0xFB, 0x90, 0x64],
+            "audio/mpeg",
+        ),
+        "wav" => (wav_header(samples * 2), "audio/wav"),
+        "flac" => (b"fLaC".to_vec(), "audio/flac"),
+        "opus" => (b"OggS".to_vec(), "audio/ogg"),
+        "aac" => (vec![0xFF, 0xF1, 0x50, 0x80], "audio/aac"),
+        "pcm" => (Vec::new(), "audio/pcm"),
+        other => {
+            return bad(
                 &format!(
                     "Invalid value: '{other}'. Supported values are: 'mp3', 'opus', 'aac', 'flac', 'wav', and 'pcm'."
                 ),
                 "response_format",
-            ),
-        };
+            )
+        }
+    };
     let payload = if format == "mp3" { samples / 8 } else { samples * 2 };
     let seed = input.bytes().fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
     audio.extend((0..payload).map(|i| seed.wrapping_add(i.to_le_bytes()[0])));

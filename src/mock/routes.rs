@@ -94,7 +94,29 @@ fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn models() -> Out {
+/// `GET /models`, in Anthropic's or Gemini's own shape when the request carries their headers.
+fn models(parts: &Parts) -> Out {
+    if parts.headers.contains_key("anthropic-version") {
+        return Out::Json(json!({
+            "data": [
+                {"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"},
+                {"type": "model", "id": "claude-haiku-4-5", "display_name": "Claude Haiku 4.5", "created_at": "2025-10-15T00:00:00Z"},
+            ],
+            "has_more": false,
+            "first_id": "claude-sonnet-4-5",
+            "last_id": "claude-haiku-4-5",
+        }));
+    }
+    if parts.headers.contains_key("x-goog-api-key") {
+        return Out::Json(json!({
+            "models": [
+                {"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash", "inputTokenLimit": 1_048_576,
+                 "supportedGenerationMethods": ["generateContent", "countTokens"]},
+                {"name": "models/text-embedding-004", "displayName": "Text Embedding 004", "inputTokenLimit": 2048,
+                 "supportedGenerationMethods": ["embedContent"]},
+            ],
+        }));
+    }
     let entry = |id: &str, created: u64, owner: &str| json!({"id": id, "object": "model", "created": created, "owned_by": owner});
     Out::Json(json!({
         "object": "list",
@@ -138,7 +160,7 @@ fn handle_route(shared: &Shared, seq: u64, route: Route<'_>, parts: &Parts, body
     let result = (|| -> Result<Out, Out> {
         let mut store = lock(&shared.store);
         Ok(match route {
-            Route::Models => models(),
+            Route::Models => models(parts),
             Route::Images => media::images(&json_body(body)?, now),
             Route::Speech => media::speech(&json_body(body)?),
             Route::Transcription => media::transcription(&form_body(parts, body)?),

@@ -568,6 +568,40 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_families_follow_what_each_provider_serves() {
+        let mut reg = builtins();
+        let get = |reg: &[Provider], name: &str| reg.iter().find(|p| p.name == name).unwrap().clone();
+        let openai = get(&reg, "openai");
+        assert!(openai.supports(Endpoint::Files) && openai.supports(Endpoint::Responses));
+        assert!(!openai.supports(Endpoint::Rerank));
+        for name in ["anthropic", "gemini"] {
+            let p = get(&reg, name);
+            for e in [
+                Endpoint::Images,
+                Endpoint::Audio,
+                Endpoint::Moderation,
+                Endpoint::Rerank,
+                Endpoint::Files,
+                Endpoint::Batches,
+                Endpoint::Responses,
+            ] {
+                assert!(!p.supports(e), "{name} {e:?}");
+            }
+            assert!(p.supports(Endpoint::Models));
+        }
+        let cohere = get(&reg, "cohere");
+        assert!(cohere.supports(Endpoint::Rerank));
+        assert_eq!(cohere.rerank_url.as_deref(), Some("https://api.cohere.ai/v2/rerank"));
+        let moved = ProviderConfig {
+            name: "cohere".into(),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            ..ProviderConfig::default()
+        };
+        apply(&mut reg, &[moved]).unwrap();
+        assert_eq!(get(&reg, "cohere").rerank_url, None);
+    }
+
+    #[test]
     fn well_known_names_pick_their_provider() {
         assert_eq!(by_pattern("gpt-4o-mini"), Some("openai"));
         assert_eq!(by_pattern("o3-mini"), Some("openai"));

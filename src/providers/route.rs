@@ -304,6 +304,15 @@ mod tests {
     }
 
     #[test]
+    fn openai_compatible_providers_rerank_only_at_a_host_of_the_users_choosing() {
+        let r = router(|_| {});
+        assert!(!r.own().provider.supports(Endpoint::Rerank));
+        let r = router(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
+        assert!(r.own().provider.supports(Endpoint::Rerank));
+        assert!(!r.route("anthropic/claude").target.provider.supports(Endpoint::Rerank));
+    }
+
+    #[test]
     fn local_servers_need_no_key() {
         let r = router(|c| c.api_key = Secret::default());
         assert!(r.route("ollama/llama3").target.check_key().is_ok());
