@@ -219,7 +219,7 @@ impl MockServer {
         self.shared.started
     }
 
-    /// Queues faults; each chat or embeddings request consumes the oldest one.
+    /// Queues faults; each request to a served endpoint consumes the oldest one.
     pub fn push_faults(&self, faults: Vec<Fault>) {
         let mut queue = lock(&self.shared.faults);
         queue.extend(faults);

@@ -357,7 +357,7 @@ impl PyMockServer {
         Ok(list)
     }
 
-    /// Queues faults (dicts); each chat or embeddings request consumes the oldest one.
+    /// Queues faults (dicts); each request to a served endpoint consumes the oldest one.
     fn push_faults(&self, faults: &Bound<'_, PyAny>) -> PyResult<()> {
         if !(faults.is_instance_of::<PyList>() || faults.is_instance_of::<PyTuple>()) {
             let got = type_name(faults);

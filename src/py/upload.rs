@@ -16,8 +16,9 @@ use crate::api::{content_type_for, sniff_audio, Upload};
 use crate::py::call::LlmCall;
 use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::PyTranscriptionResponse;
-use crate::py::endpoints::{check, file as file_object, required_str, run, Kind};
+use crate::py::files::file as file_object;
 use crate::py::json::{to_value, type_name};
+use crate::py::params::{check, required_str, run, Kind};
 use crate::py::request::headers_from;
 
 /// A file argument, read.
