@@ -367,7 +367,10 @@ impl Client {
             .as_deref()
             .filter(|l| l.is_limited(&request.model));
         let tokens = match limiter {
-            Some(l) if l.counts_tokens(&request.model) => estimate_tokens(&call.source, &call.model),
+            // An empty source marks a call that spends no model tokens (listings, uploads).
+            Some(l) if !call.source.is_empty() && l.counts_tokens(&request.model) => {
+                estimate_tokens(&call.source, &call.model)
+            }
             _ => 0,
         };
         let mut retry_index = 0;

@@ -17,6 +17,7 @@ from liter_llm import (
     FileListResponse,
     FileObject,
     NotFoundError,
+    RateLimitedError,
     ServerError,
 )
 
@@ -226,3 +227,22 @@ async def test_batch_errors_are_mapped(client):
         client.create_batch(endpoint="/v1/chat/completions")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="metadata must be a dict"):
         client.create_batch(input_file_id="f", endpoint="/v1/chat/completions", metadata=["x"])
+
+
+# ----- rate limits -----
+
+
+async def test_listings_and_uploads_spend_no_tokens_of_a_token_limit(mock_server, make_client):
+    client = make_client(mock_server.base_url, max_tokens_per_minute=300, max_delay_seconds=0.5)
+    for _ in range(3):
+        await client.list_files()
+    await client.create_file(file=bytes(4000), purpose="user_data")
+    assert len(mock_server.requests()) == 4
+
+
+async def test_request_limits_apply_to_file_calls(mock_server, make_client):
+    client = make_client(mock_server.base_url, max_requests_per_minute=1, max_delay_seconds=0.2)
+    await client.list_files()
+    with pytest.raises(RateLimitedError):
+        await client.list_files()
+    assert len(mock_server.requests()) == 1

@@ -7,6 +7,11 @@
 //! provider. A provider lacking the endpoint family fails with `EndpointNotSupported` before
 //! anything is sent. Uploads keep the file in memory as [`Bytes`] and rebuild the multipart form
 //! for every attempt, so a retry always sends the whole body again.
+//!
+//! With a rate limiter, every call takes a request grant and a concurrency slot for its model
+//! (model-less calls count against the global limits only); calls that spend model tokens
+//! (speech, moderation, rerank, responses) also reserve a token estimate from their JSON body,
+//! which is kept (no usage to reconcile with).
 
 mod endpoints;
 
@@ -243,11 +248,15 @@ impl Client {
                 (Bytes::new(), Some(Arc::new(upload)))
             }
         };
+        // Only calls that spend model tokens reserve an estimate with a token limiter.
+        let spends_tokens = matches!(
+            req.endpoint,
+            Endpoint::Audio | Endpoint::Moderation | Endpoint::Rerank | Endpoint::Responses
+        );
         Ok(Call {
             target,
             url,
-            // Token estimates only make sense for JSON bodies.
-            source: body.clone(),
+            source: if spends_tokens { body.clone() } else { Bytes::new() },
             request: Request {
                 body,
                 model: req.model,
