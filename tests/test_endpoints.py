@@ -318,14 +318,15 @@ async def test_anthropic_and_gemini_model_lists_take_the_openai_shape(mock_serve
     assert r.data[0].created == 1759104000  # 2025-09-29T00:00:00Z
     assert r.data[0].to_dict()["display_name"] == "Claude Sonnet 4.5"
     sent = mock_server.requests()[-1]
-    assert sent["path"] == "/v1/models" and sent["headers"]["x-api-key"] == API_KEY
+    assert (sent["path"], sent["query"]) == ("/v1/models", "limit=1000") and sent["headers"]["x-api-key"] == API_KEY
     assert sent["headers"]["anthropic-version"] and "authorization" not in sent["headers"]
 
     gemini = LlmClient(api_key=API_KEY, base_url=here, model_hint="gemini", max_retries=0)
     r = await gemini.list_models()
     assert [m.id for m in r.data] == ["gemini-2.5-flash", "text-embedding-004"]
     assert r.data[0].owned_by == "google" and r.data[0].to_dict()["inputTokenLimit"] == 1_048_576
-    assert mock_server.requests()[-1]["headers"]["x-goog-api-key"] == API_KEY
+    sent = mock_server.requests()[-1]
+    assert sent["query"] == "pageSize=1000" and sent["headers"]["x-goog-api-key"] == API_KEY
 
 
 async def test_azure_puts_model_endpoints_under_deployments(mock_server):

@@ -136,15 +136,21 @@ fn json_call(endpoint: Endpoint, path: &str, request: Request) -> ApiRequest {
 }
 
 impl Client {
-    /// Lists the models of the client's own provider (`GET /models`).
+    /// Lists the models of the client's own provider (`GET /models`); Anthropic's and Gemini's
+    /// lists are asked for in one page and returned in OpenAI's shape.
     ///
     /// # Errors
     /// As [`Client::api`].
     pub async fn list_models(&self) -> Result<ModelsListResponse> {
         let protocol = self.router.own().protocol();
-        let answer = self
-            .api(ApiRequest::new(Endpoint::Models, Method::GET, "models"))
-            .await?;
+        let mut req = ApiRequest::new(Endpoint::Models, Method::GET, "models");
+        // Their lists are paged (20 and 50 by default); ask for everything in one page.
+        match protocol {
+            Protocol::Anthropic => req.query.push(("limit", "1000".to_owned())),
+            Protocol::Gemini => req.query.push(("pageSize", "1000".to_owned())),
+            _ => {}
+        }
+        let answer = self.api(req).await?;
         match protocol {
             Protocol::Anthropic | Protocol::Gemini => native_models(protocol, &answer.body),
             _ => parse(&answer.body, "model list"),
