@@ -20,6 +20,7 @@ from liter_llm import (
     ModerationCategories,
     ModerationCategoryScores,
     ModerationResponse,
+    NetworkError,
     NotFoundError,
     RateLimitedError,
     RerankResponse,
@@ -343,3 +344,9 @@ async def test_azure_puts_model_endpoints_under_deployments(mock_server):
     assert (files["path"], files["query"]) == ("/v1/openai/files", "limit=2&api-version=2024-10-21")
     with pytest.raises(EndpointNotSupportedError, match="moderation"):
         await client.moderate(input="x")
+
+
+async def test_a_body_cut_short_is_an_error_not_a_partial_result(client, mock_server):
+    mock_server.push_faults([{"cut_after": 0}])
+    with pytest.raises((NetworkError, SerializationError)):
+        await client.speech(model="tts-1", input="hello there", voice="alloy")

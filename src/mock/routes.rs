@@ -191,6 +191,11 @@ pub(crate) async fn handle(shared: &Shared, seq: u64, parts: &Parts, body: &Byte
             return scripted;
         }
         let cut = fault.cut_after.is_some();
+        // A fault status below 400 serves the request normally with that status.
+        let ok = fault
+            .status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK);
         match handle_route(shared, seq, route, parts, body, fault) {
             Out::Json(doc) => {
                 let mut bytes = serde_json::to_vec(&doc).unwrap_or_default();
@@ -198,15 +203,13 @@ pub(crate) async fn handle(shared: &Shared, seq: u64, parts: &Parts, body: &Byte
                     bytes.truncate(bytes.len() / 2);
                 }
                 plain(
-                    StatusCode::OK,
+                    ok,
                     Bytes::from(bytes),
                     HeaderValue::from_static("application/json"),
                     cut,
                 )
             }
-            Out::Bytes(bytes, content_type) => {
-                plain(StatusCode::OK, bytes, HeaderValue::from_static(content_type), cut)
-            }
+            Out::Bytes(bytes, content_type) => plain(ok, bytes, HeaderValue::from_static(content_type), cut),
             Out::Error(status, doc) => json_response(status, &doc),
         }
     })
