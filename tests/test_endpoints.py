@@ -350,3 +350,17 @@ async def test_a_body_cut_short_is_an_error_not_a_partial_result(client, mock_se
     mock_server.push_faults([{"cut_after": 0}])
     with pytest.raises((NetworkError, SerializationError)):
         await client.speech(model="tts-1", input="hello there", voice="alloy")
+
+
+async def test_extra_body_overrides_and_extra_headers_are_sent(client, mock_server):
+    await client.moderate(
+        input="hello",
+        model="omni-moderation-latest",
+        extra_body={"model": "text-moderation-stable", "seed": 3},
+        extra_headers={"X-Trace": "t-1"},
+    )
+    sent = mock_server.requests()[0]
+    assert sent["json"] == {"input": "hello", "model": "text-moderation-stable", "seed": 3}
+    assert sent["headers"]["x-trace"] == "t-1"
+    with pytest.raises(TypeError, match="extra_body must be a dict"):
+        client.moderate(input="x", extra_body=["nope"])
