@@ -4,9 +4,9 @@ import builtins
 import os
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, BinaryIO, Literal, TypeAlias, final, overload
+from typing import Any, BinaryIO, Literal, final, overload
 
-from typing_extensions import Self
+from typing_extensions import Self, TypeAlias
 
 __version__: str
 
