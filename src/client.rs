@@ -21,6 +21,7 @@ use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
+use crate::api::Upload;
 use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
 use crate::http;
@@ -52,18 +53,23 @@ pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
     policy: RetryPolicy,
-    router: Router,
+    pub(crate) router: Router,
 }
 
 /// A call made ready for its provider: where it goes and the body it sends.
-struct Call {
-    target: Arc<Target>,
-    url: reqwest::Url,
-    request: Request,
+pub(crate) struct Call {
+    pub(crate) target: Arc<Target>,
+    pub(crate) url: reqwest::Url,
+    pub(crate) request: Request,
     /// The OpenAI-shaped body as the caller gave it (token estimates count this one).
-    source: Bytes,
+    pub(crate) source: Bytes,
     /// The model name on the wire.
-    model: String,
+    pub(crate) model: String,
+    /// HTTP method (POST for chat and embeddings).
+    pub(crate) method: Method,
+    /// A multipart upload sent instead of `request.body`; its form is rebuilt for every attempt
+    /// from the bytes kept in memory.
+    pub(crate) upload: Option<Arc<Upload>>,
 }
 
 impl Client {
@@ -95,13 +101,7 @@ impl Client {
         let target = Arc::clone(route.target);
         let context = |e: Error| e.with_context(target.name(), Some(&request.model));
         if !target.provider.supports(endpoint) {
-            let what = match endpoint {
-                Endpoint::Chat => "chat completions",
-                Endpoint::Embeddings => "embeddings",
-                Endpoint::Models => "model listing",
-                Endpoint::OpenAiOnly => "this endpoint",
-            };
-            return Err(context(target.provider.unsupported(what)));
+            return Err(context(target.provider.unsupported(endpoint.describe())));
         }
         target.check_key().map_err(context)?;
         if target.base.is_empty() {
@@ -184,6 +184,8 @@ impl Client {
             request,
             source,
             model,
+            method: Method::POST,
+            upload: None,
         })
     }
 
@@ -259,8 +261,9 @@ impl Client {
         parsed
     }
 
-    fn context(&self, err: Error, call: &Call) -> Error {
-        err.with_context(call.target.name(), Some(&call.request.model))
+    pub(crate) fn context(&self, err: Error, call: &Call) -> Error {
+        let model = Some(call.request.model.as_str()).filter(|m| !m.is_empty());
+        err.with_context(call.target.name(), model)
             .redact(call.target.secret.expose())
     }
 
@@ -361,9 +364,10 @@ impl Client {
 
     /// POSTs a call, retrying as the policy says; returns a successful response and the rate
     /// limiter's permit for it (to be settled once the body has been read).
-    async fn send(&self, call: &Call, retries: &mut u32) -> Result<(reqwest::Response, Option<Permit>)> {
+    pub(crate) async fn send(&self, call: &Call, retries: &mut u32) -> Result<(reqwest::Response, Option<Permit>)> {
         let (url, request) = (&call.url, &call.request);
         let name = call.target.name();
+        let model = Some(request.model.as_str()).filter(|m| !m.is_empty());
         let timeout = self.config.timeout;
         let limiter = self
             .config
@@ -371,7 +375,10 @@ impl Client {
             .as_deref()
             .filter(|l| l.is_limited(&request.model));
         let tokens = match limiter {
-            Some(l) if l.counts_tokens(&request.model) => estimate_tokens(&call.source, &call.model),
+            // An empty source marks a call that spends no model tokens (listings, uploads).
+            Some(l) if !call.source.is_empty() && l.counts_tokens(&request.model) => {
+                estimate_tokens(&call.source, &call.model)
+            }
             _ => 0,
         };
         let mut retry_index = 0;
@@ -381,17 +388,21 @@ impl Client {
                 Some(l) => Some(
                     l.acquire(&request.model, tokens)
                         .await
-                        .map_err(|e| e.with_context(name, Some(&request.model)))?,
+                        .map_err(|e| e.with_context(name, model))?,
                 ),
                 None => None,
             };
             let started = Instant::now();
-            let attempt = self
+            let builder = self
                 .http
-                .request(Method::POST, url.clone())
-                .headers(request.headers.clone())
-                .body(request.body.clone())
-                .send();
+                .request(call.method.clone(), url.clone())
+                .headers(request.headers.clone());
+            let attempt = match &call.upload {
+                Some(upload) => builder.multipart(upload.form()),
+                None if request.body.is_empty() => builder,
+                None => builder.body(request.body.clone()),
+            }
+            .send();
             let (err, hint_headers) = match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(resp)) if resp.status().is_success() => {
                     let waited = started.elapsed();
@@ -420,7 +431,7 @@ impl Client {
                         // Nothing reached the provider if the connection never opened.
                         permit.settle(e.is_connect().then_some(0));
                     }
-                    let err = Error::from_reqwest(&e, false).with_context(name, Some(&request.model));
+                    let err = Error::from_reqwest(&e, false).with_context(name, model);
                     if e.is_builder() {
                         return Err(err);
                     }
@@ -431,7 +442,7 @@ impl Client {
                         Kind::Timeout,
                         format!("no response within {:.1}s", timeout.as_secs_f64()),
                     )
-                    .with_context(name, Some(&request.model)),
+                    .with_context(name, model),
                     None,
                 ),
             };

@@ -3,6 +3,7 @@
 //! The Python bindings live in `py/` behind the `python` feature; everything else builds and
 //! tests with plain `cargo test`.
 
+pub mod api;
 pub mod batch;
 pub mod client;
 pub mod config;

@@ -1,13 +1,19 @@
 """Type stubs for the native module `liter_llm._liter_llm`."""
 
 import builtins
+import os
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Literal, final, overload
+from typing import Any, BinaryIO, Literal, final, overload
 
-from typing_extensions import Self
+from typing_extensions import Self, TypeAlias
 
 __version__: str
+
+# What `transcribe(file=...)` and `create_file(file=...)` accept.
+_FileInput: TypeAlias = (
+    bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO | tuple[str, Any] | tuple[str, Any, str]
+)
 
 # ----- client -----
 
@@ -240,6 +246,209 @@ class LlmClient:
             progress: As for `chat_batch`; counts requests (chunks).
             **kwargs: As for `embed` (`encoding_format`, `dimensions`, `user`, `extra_body`, ...).
         """
+    async def list_models(self) -> ModelsListResponse:
+        """List the models of the client's own provider (`GET /models`).
+
+        Anthropic's and Gemini's native lists are returned in the same shape.
+        """
+    async def image_generate(
+        self,
+        *,
+        prompt: str,
+        model: str | None = None,
+        n: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        response_format: Literal["url", "b64_json"] | None = None,
+        style: str | None = None,
+        user: str | None = None,
+        **extra: Any,
+    ) -> ImagesResponse:
+        """Generate images from a text prompt (`POST /images/generations`).
+
+        Args:
+            prompt: What to draw.
+            model: Image model, e.g. "dall-e-3" or "gpt-image-1" (provider default when omitted).
+            n: Number of images.
+            size: e.g. "1024x1024".
+            quality: e.g. "standard", "hd", "high".
+            response_format: "url" or "b64_json".
+            style: "vivid" or "natural" (dall-e-3).
+            user: End-user id for abuse monitoring.
+            **extra: Other parameters pass through; `extra_body` (dict) is merged into the body,
+                `extra_headers` (dict) added to this request.
+
+        Raises:
+            ValueError, TypeError: Bad arguments, before anything is sent.
+            EndpointNotSupportedError: The provider has no image endpoint (nothing is sent).
+            LlmError: The mapped provider or transport error, after retries.
+        """
+    async def speech(
+        self,
+        *,
+        model: str,
+        input: str,
+        voice: str,
+        response_format: str | None = None,
+        speed: float | None = None,
+        **extra: Any,
+    ) -> bytes:
+        """Generate speech audio from text (`POST /audio/speech`); returns the raw audio bytes.
+
+        Args:
+            model: Speech model, e.g. "tts-1" or "gpt-4o-mini-tts".
+            input: The text to speak.
+            voice: e.g. "alloy".
+            response_format: "mp3" (default), "opus", "aac", "flac", "wav" or "pcm".
+            speed: 0.25 to 4.0.
+            **extra: As for `image_generate` (e.g. `instructions=`).
+        """
+    async def transcribe(
+        self,
+        *,
+        model: str,
+        file: _FileInput,
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] | None = None,
+        temperature: float | None = None,
+        filename: str | None = None,
+        **extra: Any,
+    ) -> TranscriptionResponse:
+        """Transcribe audio into text (`POST /audio/transcriptions`, multipart/form-data).
+
+        Args:
+            model: e.g. "whisper-1" or "gpt-4o-transcribe".
+            file: The audio: bytes, a path (str or os.PathLike), a binary file object, or a tuple
+                `(filename, content)` / `(filename, content, content_type)`. It is read into memory
+                once; a retry sends it again in full.
+            language: ISO-639-1 language of the audio.
+            prompt: Text to guide the style or continue a previous segment.
+            response_format: `text`, `srt` and `vtt` answers are returned in `text`.
+            temperature: Sampling temperature.
+            filename: The file name to send (default: the path's or file object's name; for bytes,
+                "audio.<ext>" when the format is recognised, else "audio"). The part's content type
+                follows its extension.
+            **extra: Other form fields (lists become repeated `name[]` fields, e.g.
+                `timestamp_granularities=["word"]`); `extra_headers` (dict) added to this request.
+        """
+    async def moderate(
+        self, *, input: str | Sequence[Any], model: str | None = None, **extra: Any
+    ) -> ModerationResponse:
+        """Classify content for policy violations (`POST /moderations`).
+
+        Args:
+            input: A text, a list of texts, or a list of multimodal input parts.
+            model: e.g. "omni-moderation-latest" (provider default when omitted).
+            **extra: As for `image_generate`.
+        """
+    async def rerank(
+        self,
+        *,
+        model: str,
+        query: str,
+        documents: Sequence[str | dict[str, Any]],
+        top_n: int | None = None,
+        **extra: Any,
+    ) -> RerankResponse:
+        """Rerank documents by relevance to a query (`POST /rerank`, Cohere/Jina format).
+
+        Served by Cohere, Together, vLLM, llama.cpp and any OpenAI-compatible server at your
+        `base_url` (OpenAI itself has no rerank endpoint). Results come sorted by relevance,
+        highest first.
+
+        Args:
+            model: Rerank model, e.g. "rerank-v3.5".
+            query: The search query.
+            documents: Texts (or `{"text": ...}` dicts) to rank.
+            top_n: Return only the best `top_n`.
+            **extra: As for `image_generate` (e.g. `return_documents=True`).
+        """
+    async def create_file(
+        self,
+        *,
+        file: _FileInput,
+        purpose: str,
+        filename: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> FileObject:
+        """Upload a file (`POST /files`, multipart/form-data).
+
+        Args:
+            file: As for `transcribe`.
+            purpose: "batch", "fine-tune", "assistants", "vision", "user_data" or "evals".
+            filename: The file name to send (default: the path's or file object's name; for bytes,
+                "upload.jsonl" for batch, fine-tune and evals purposes, else "upload").
+            extra_headers: Headers added to this request.
+        """
+    async def retrieve_file(self, file_id: str) -> FileObject:
+        """Metadata of an uploaded file (`GET /files/{file_id}`); NotFoundError when there is none."""
+    async def delete_file(self, file_id: str) -> DeleteResponse:
+        """Delete an uploaded file (`DELETE /files/{file_id}`)."""
+    async def list_files(
+        self, *, purpose: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> FileListResponse:
+        """One page of uploaded files, newest first (`GET /files`).
+
+        Args:
+            purpose: Only files with this purpose.
+            limit: Page size.
+            after: Cursor: the `last_id` of the previous page.
+        """
+    async def file_content(self, file_id: str) -> bytes:
+        """The content of an uploaded file (`GET /files/{file_id}/content`)."""
+    async def create_batch(
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        completion_window: str = "24h",
+        metadata: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> BatchObject:
+        """Create a batch job (`POST /batches`).
+
+        Args:
+            input_file_id: Id of a JSONL file uploaded with purpose "batch".
+            endpoint: e.g. "/v1/chat/completions", "/v1/embeddings", "/v1/responses".
+            completion_window: Only "24h" today.
+            metadata: Up to 16 string pairs.
+            **extra: As for `image_generate`.
+        """
+    async def retrieve_batch(self, batch_id: str) -> BatchObject:
+        """A batch job (`GET /batches/{batch_id}`)."""
+    async def list_batches(self, *, limit: int | None = None, after: str | None = None) -> BatchListResponse:
+        """One page of batch jobs, newest first (`GET /batches`)."""
+    async def cancel_batch(self, batch_id: str) -> BatchObject:
+        """Cancel a batch job (`POST /batches/{batch_id}/cancel`); it moves to `cancelling`."""
+    async def create_response(
+        self,
+        *,
+        model: str,
+        input: str | Sequence[Any] | None = None,
+        instructions: str | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        **extra: Any,
+    ) -> ResponseObject:
+        """Create a model response with the Responses API (`POST /responses`).
+
+        Args:
+            model: e.g. "gpt-4.1-mini" or "o4-mini".
+            input: A text or a list of input items (required unless `prompt=` or `conversation=`).
+            instructions: System-level instructions.
+            max_output_tokens: Upper bound on output tokens, reasoning included.
+            temperature: Sampling temperature.
+            top_p: Nucleus sampling.
+            **extra: Every other Responses API parameter passes through (`tools`, `reasoning`,
+                `background`, `store`, `previous_response_id`, ...); `extra_body` and
+                `extra_headers` as for `image_generate`.
+        """
+    async def retrieve_response(self, response_id: str) -> ResponseObject:
+        """A stored response (`GET /responses/{response_id}`)."""
+    async def cancel_response(self, response_id: str) -> ResponseObject:
+        """Cancel a background response (`POST /responses/{response_id}/cancel`)."""
 
 @final
 class RateLimiter:
@@ -804,6 +1013,727 @@ class ChatCompletionChunk:
     def __eq__(self, other: builtins.object, /) -> bool: ...
     def __ne__(self, other: builtins.object, /) -> bool: ...
 
+# ----- endpoint response models (models, images, audio, moderation, rerank, files, batches, responses) -----
+
+@final
+class ModelObject:
+    """One model the provider serves."""
+
+    @property
+    def id(self) -> str:
+        """Model id, as passed to `model=`."""
+    @property
+    def object(self) -> str:
+        """Always `model`."""
+    @property
+    def created(self) -> int:
+        """Unix time the model was created (0 when the provider does not say)."""
+    @property
+    def owned_by(self) -> str:
+        """Organisation owning the model."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ModelsListResponse:
+    """The models a provider serves (`list_models()`)."""
+
+    @property
+    def object(self) -> str:
+        """Always `list`."""
+    @property
+    def data(self) -> list[ModelObject]:
+        """The models."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class Image:
+    """One generated image: a URL or base64 data, depending on `response_format`."""
+
+    @property
+    def url(self) -> str | None:
+        """Where to download the image (OpenAI's links expire after an hour)."""
+    @property
+    def b64_json(self) -> str | None:
+        """The image, base64-encoded."""
+    @property
+    def revised_prompt(self) -> str | None:
+        """The prompt the model actually used, when it rewrote yours."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ImagesResponse:
+    """An image generation response (`image_generate()`)."""
+
+    @property
+    def created(self) -> int:
+        """Unix time of creation."""
+    @property
+    def data(self) -> list[Image]:
+        """The images."""
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """Token usage of image models that bill by token, as sent."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class TranscriptionSegment:
+    """One timed segment of a `verbose_json` transcription."""
+
+    @property
+    def id(self) -> int:
+        """Segment number."""
+    @property
+    def seek(self) -> int:
+        """Seek offset of the segment."""
+    @property
+    def start(self) -> float:
+        """Start time in seconds."""
+    @property
+    def end(self) -> float:
+        """End time in seconds."""
+    @property
+    def text(self) -> str:
+        """The segment's text."""
+    @property
+    def tokens(self) -> list[int]:
+        """Token ids of the text."""
+    @property
+    def temperature(self) -> float:
+        """Sampling temperature used."""
+    @property
+    def avg_logprob(self) -> float:
+        """Average log probability of the tokens."""
+    @property
+    def compression_ratio(self) -> float:
+        """Compression ratio (high values hint at repetition)."""
+    @property
+    def no_speech_prob(self) -> float:
+        """Probability that the segment is silence."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class TranscriptionWord:
+    """One timed word of a `verbose_json` transcription."""
+
+    @property
+    def word(self) -> str:
+        """The word."""
+    @property
+    def start(self) -> float:
+        """Start time in seconds."""
+    @property
+    def end(self) -> float:
+        """End time in seconds."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class TranscriptionResponse:
+    """A transcription (`transcribe()`). With `response_format` `text`, `srt` or `vtt` the
+    provider's plain-text answer is in `text` and the other fields are None."""
+
+    @property
+    def text(self) -> str:
+        """The transcribed text (or the srt/vtt document)."""
+    @property
+    def language(self) -> str | None:
+        """Detected language (`verbose_json`)."""
+    @property
+    def duration(self) -> float | None:
+        """Audio duration in seconds (`verbose_json`)."""
+    @property
+    def segments(self) -> list[TranscriptionSegment] | None:
+        """Timed segments (`verbose_json`)."""
+    @property
+    def words(self) -> list[TranscriptionWord] | None:
+        """Timed words (`verbose_json` with `timestamp_granularities=["word"]`)."""
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """Usage, as sent."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ModerationCategories:
+    """Whether each category was flagged; None when the provider did not report the category.
+    `to_dict()` uses the wire names (`self-harm/intent`)."""
+
+    @property
+    def harassment(self) -> bool | None:
+        """Harassment."""
+    @property
+    def harassment_threatening(self) -> bool | None:
+        """Harassment with threats (`harassment/threatening`)."""
+    @property
+    def hate(self) -> bool | None:
+        """Hate."""
+    @property
+    def hate_threatening(self) -> bool | None:
+        """Hate with threats (`hate/threatening`)."""
+    @property
+    def illicit(self) -> bool | None:
+        """Advice on wrongdoing."""
+    @property
+    def illicit_violent(self) -> bool | None:
+        """Advice on violent wrongdoing (`illicit/violent`)."""
+    @property
+    def self_harm(self) -> bool | None:
+        """Self-harm (`self-harm`)."""
+    @property
+    def self_harm_intent(self) -> bool | None:
+        """Intent to self-harm (`self-harm/intent`)."""
+    @property
+    def self_harm_instructions(self) -> bool | None:
+        """Instructions for self-harm (`self-harm/instructions`)."""
+    @property
+    def sexual(self) -> bool | None:
+        """Sexual content."""
+    @property
+    def sexual_minors(self) -> bool | None:
+        """Sexual content involving minors (`sexual/minors`)."""
+    @property
+    def violence(self) -> bool | None:
+        """Violence."""
+    @property
+    def violence_graphic(self) -> bool | None:
+        """Graphic violence (`violence/graphic`)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ModerationCategoryScores:
+    """The model's score (0 to 1) per category; None when the provider did not report it."""
+
+    @property
+    def harassment(self) -> float | None:
+        """Harassment."""
+    @property
+    def harassment_threatening(self) -> float | None:
+        """Harassment with threats (`harassment/threatening`)."""
+    @property
+    def hate(self) -> float | None:
+        """Hate."""
+    @property
+    def hate_threatening(self) -> float | None:
+        """Hate with threats (`hate/threatening`)."""
+    @property
+    def illicit(self) -> float | None:
+        """Advice on wrongdoing."""
+    @property
+    def illicit_violent(self) -> float | None:
+        """Advice on violent wrongdoing (`illicit/violent`)."""
+    @property
+    def self_harm(self) -> float | None:
+        """Self-harm (`self-harm`)."""
+    @property
+    def self_harm_intent(self) -> float | None:
+        """Intent to self-harm (`self-harm/intent`)."""
+    @property
+    def self_harm_instructions(self) -> float | None:
+        """Instructions for self-harm (`self-harm/instructions`)."""
+    @property
+    def sexual(self) -> float | None:
+        """Sexual content."""
+    @property
+    def sexual_minors(self) -> float | None:
+        """Sexual content involving minors (`sexual/minors`)."""
+    @property
+    def violence(self) -> float | None:
+        """Violence."""
+    @property
+    def violence_graphic(self) -> float | None:
+        """Graphic violence (`violence/graphic`)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ModerationResult:
+    """The verdict for one input."""
+
+    @property
+    def flagged(self) -> bool:
+        """Whether any category was flagged."""
+    @property
+    def categories(self) -> ModerationCategories:
+        """Per-category flags."""
+    @property
+    def category_scores(self) -> ModerationCategoryScores:
+        """Per-category scores."""
+    @property
+    def category_applied_input_types(self) -> dict[str, Any] | None:
+        """Which input types (text, image) each category applied to, as sent."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ModerationResponse:
+    """A moderation response (`moderate()`)."""
+
+    @property
+    def id(self) -> str:
+        """Response id."""
+    @property
+    def model(self) -> str:
+        """Model that classified."""
+    @property
+    def results(self) -> list[ModerationResult]:
+        """One result per input."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class RerankResult:
+    """One reranked document."""
+
+    @property
+    def index(self) -> int:
+        """Position of the document in the request's `documents`."""
+    @property
+    def relevance_score(self) -> float:
+        """Relevance to the query (higher is more relevant)."""
+    @property
+    def document(self) -> Any:
+        """The document when the provider returns it (`{"text": ...}` or the text), else None."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class RerankResponse:
+    """A rerank response (`rerank()`); `results` are sorted by `relevance_score`, highest first."""
+
+    @property
+    def id(self) -> str | None:
+        """Response id, when the provider sends one."""
+    @property
+    def model(self) -> str | None:
+        """Model that ranked, when the provider says."""
+    @property
+    def results(self) -> list[RerankResult]:
+        """The documents by relevance, highest first."""
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """Usage, as sent (Jina style)."""
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        """Billing and version metadata, as sent (Cohere style)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class FileObject:
+    """An uploaded file."""
+
+    @property
+    def id(self) -> str:
+        """File id."""
+    @property
+    def object(self) -> str:
+        """Always `file`."""
+    @property
+    def bytes(self) -> int:
+        """Size in bytes."""
+    @property
+    def created_at(self) -> int:
+        """Unix time of upload."""
+    @property
+    def filename(self) -> str:
+        """The name it was uploaded with."""
+    @property
+    def purpose(self) -> str:
+        """Its purpose (`batch`, `fine-tune`, `assistants`, `user_data`, ...)."""
+    @property
+    def status(self) -> str | None:
+        """Processing status (deprecated by OpenAI, still sent)."""
+    @property
+    def status_details(self) -> str | None:
+        """Why processing failed, if it did."""
+    @property
+    def expires_at(self) -> int | None:
+        """Unix time it expires, if it does."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class FileListResponse:
+    """A page of files (`list_files()`)."""
+
+    @property
+    def object(self) -> str:
+        """Always `list`."""
+    @property
+    def data(self) -> list[FileObject]:
+        """The files, newest first."""
+    @property
+    def has_more(self) -> bool | None:
+        """Whether more files follow (pass `after=last_id`)."""
+    @property
+    def first_id(self) -> str | None:
+        """Id of the first file on the page."""
+    @property
+    def last_id(self) -> str | None:
+        """Id of the last file on the page."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class DeleteResponse:
+    """The answer to a deletion."""
+
+    @property
+    def id(self) -> str:
+        """Id of the deleted object."""
+    @property
+    def object(self) -> str:
+        """Kind of the deleted object (`file`)."""
+    @property
+    def deleted(self) -> bool:
+        """Whether it was deleted."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class BatchRequestCounts:
+    """How many requests of a batch are done."""
+
+    @property
+    def total(self) -> int:
+        """Requests in the batch."""
+    @property
+    def completed(self) -> int:
+        """Requests completed."""
+    @property
+    def failed(self) -> int:
+        """Requests failed."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class BatchObject:
+    """A batch job."""
+
+    @property
+    def id(self) -> str:
+        """Batch id."""
+    @property
+    def object(self) -> str:
+        """Always `batch`."""
+    @property
+    def endpoint(self) -> str:
+        """The endpoint every request goes to (`/v1/chat/completions`, ...)."""
+    @property
+    def errors(self) -> dict[str, Any] | None:
+        """Validation errors, as sent."""
+    @property
+    def input_file_id(self) -> str:
+        """Id of the uploaded JSONL input."""
+    @property
+    def completion_window(self) -> str:
+        """Time frame, e.g. `24h`."""
+    @property
+    def status(self) -> str:
+        """`validating`, `in_progress`, `finalizing`, `completed`, `failed`, `expired`, `cancelling` or `cancelled`."""
+    @property
+    def output_file_id(self) -> str | None:
+        """Id of the results file, once there is one."""
+    @property
+    def error_file_id(self) -> str | None:
+        """Id of the errors file, once there is one."""
+    @property
+    def created_at(self) -> int:
+        """Unix time of creation."""
+    @property
+    def in_progress_at(self) -> int | None:
+        """When processing started."""
+    @property
+    def expires_at(self) -> int | None:
+        """When the batch expires."""
+    @property
+    def finalizing_at(self) -> int | None:
+        """When finalizing started."""
+    @property
+    def completed_at(self) -> int | None:
+        """When it completed."""
+    @property
+    def failed_at(self) -> int | None:
+        """When it failed."""
+    @property
+    def expired_at(self) -> int | None:
+        """When it expired."""
+    @property
+    def cancelling_at(self) -> int | None:
+        """When cancelling started."""
+    @property
+    def cancelled_at(self) -> int | None:
+        """When it was cancelled."""
+    @property
+    def request_counts(self) -> BatchRequestCounts | None:
+        """Request counts."""
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """Your metadata."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class BatchListResponse:
+    """A page of batches (`list_batches()`)."""
+
+    @property
+    def object(self) -> str:
+        """Always `list`."""
+    @property
+    def data(self) -> list[BatchObject]:
+        """The batches, newest first."""
+    @property
+    def has_more(self) -> bool | None:
+        """Whether more batches follow (pass `after=last_id`)."""
+    @property
+    def first_id(self) -> str | None:
+        """Id of the first batch on the page."""
+    @property
+    def last_id(self) -> str | None:
+        """Id of the last batch on the page."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ResponseContent:
+    """One part of an output message: `output_text` (with `text`) or `refusal`."""
+
+    @property
+    def type(self) -> str:
+        """`output_text` or `refusal`."""
+    @property
+    def text(self) -> str | None:
+        """The text (`output_text`)."""
+    @property
+    def annotations(self) -> list[Any] | None:
+        """Citations and other annotations, as sent."""
+    @property
+    def refusal(self) -> str | None:
+        """The refusal (`refusal`)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ResponseOutputItem:
+    """One output item of a response. A `message` has `role` and `content`, a `reasoning` item
+    has `summary`, a `function_call` has `call_id`, `name` and `arguments`; the other fields are None."""
+
+    @property
+    def type(self) -> str:
+        """`message`, `reasoning`, `function_call` or another item type."""
+    @property
+    def id(self) -> str | None:
+        """Item id."""
+    @property
+    def status(self) -> str | None:
+        """Item status."""
+    @property
+    def role(self) -> str | None:
+        """`assistant` (messages)."""
+    @property
+    def content(self) -> list[ResponseContent] | None:
+        """Message parts (messages)."""
+    @property
+    def summary(self) -> list[Any] | None:
+        """Reasoning summary parts, `{"type": "summary_text", "text": ...}` (reasoning)."""
+    @property
+    def call_id(self) -> str | None:
+        """Call id to answer with a `function_call_output` item (function calls)."""
+    @property
+    def name(self) -> str | None:
+        """Function name (function calls)."""
+    @property
+    def arguments(self) -> str | None:
+        """Arguments as a JSON string (function calls)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class InputTokensDetails:
+    """Breakdown of input tokens."""
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens read from the prompt cache."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class OutputTokensDetails:
+    """Breakdown of output tokens."""
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Tokens spent reasoning."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ResponseUsage:
+    """Token usage of a response."""
+
+    @property
+    def input_tokens(self) -> int:
+        """Input tokens."""
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens (reasoning included)."""
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output."""
+    @property
+    def input_tokens_details(self) -> InputTokensDetails:
+        """Input breakdown."""
+    @property
+    def output_tokens_details(self) -> OutputTokensDetails:
+        """Output breakdown."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ResponseObject:
+    """A model response from the Responses API (`create_response()`, `retrieve_response()`)."""
+
+    @property
+    def id(self) -> str:
+        """Response id."""
+    @property
+    def object(self) -> str:
+        """Always `response`."""
+    @property
+    def created_at(self) -> int:
+        """Unix time of creation."""
+    @property
+    def status(self) -> str:
+        """`completed`, `failed`, `in_progress`, `queued`, `cancelled` or `incomplete`."""
+    @property
+    def model(self) -> str:
+        """Model that answered."""
+    @property
+    def output(self) -> list[ResponseOutputItem]:
+        """Output items."""
+    @property
+    def usage(self) -> ResponseUsage | None:
+        """Token usage."""
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The error, when `status` is `failed`."""
+    @property
+    def incomplete_details(self) -> dict[str, Any] | None:
+        """Why the response is incomplete, when it is (e.g. `{"reason": "max_output_tokens"}`)."""
+    @property
+    def output_text(self) -> str:
+        """Every `output_text` part of every message, concatenated (as the openai SDK's `output_text`)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
 # ----- errors -----
 
 class LlmError(Exception):
@@ -883,6 +1813,23 @@ class MockServer:
     little-endian float32 in base64; usage counts the input tokens. More than
     ``max_embedding_inputs`` inputs, an empty input or a bad ``encoding_format`` is a 400.
 
+    The rest of the OpenAI surface answers with bodies of the documented shapes:
+    ``GET /v1/models``; ``POST /v1/images/generations`` (``url`` or ``b64_json`` images, a
+    ``revised_prompt`` for dall-e-3, ``usage`` for gpt-image models); ``POST /v1/audio/speech``
+    (audio bytes with a real WAV/MP3/FLAC/Ogg header, sized from the input);
+    ``POST /v1/audio/transcriptions`` (multipart; ``json``, ``verbose_json`` with segments and, with
+    ``timestamp_granularities[]=word``, words; ``text``, ``srt`` and ``vtt`` as plain text);
+    ``POST /v1/moderations`` (every category with a score; words such as "kill" or "hate" flag
+    theirs); ``POST /v1/rerank`` (Cohere/Jina format, scored by word overlap); an in-memory file
+    store (``/v1/files`` create, list, retrieve, delete, content); batches (``/v1/batches`` create,
+    list, retrieve, cancel) that move one state per retrieval, ``validating`` -> ``in_progress``
+    -> ``finalizing`` -> ``completed`` with an output file of answers (or ``cancelling`` ->
+    ``cancelled``); and the Responses API (``/v1/responses`` create, retrieve, cancel; reasoning
+    items for reasoning models, a ``function_call`` when function tools are given, ``background``
+    responses that progress per retrieval). Missing required parameters are 400s and unknown
+    ids 404s, with OpenAI error bodies. Faults apply to every endpoint. :meth:`reset` also clears
+    the stored files, batches and responses.
+
     Use it as a context manager, or call :meth:`close`; it also closes when garbage collected.
 
     Args:
@@ -937,10 +1884,12 @@ class MockServer:
         Each dict has ``"method"`` (str), ``"path"`` (str, without the query), ``"query"``
         (str | None), ``"headers"`` (dict[str, str], lowercase names, repeated headers joined with
         ``", "``), ``"body"`` (bytes), ``"json"`` (the parsed body, or None when it is not JSON) and
-        ``"received_at"`` (float, seconds since the server started).
+        ``"received_at"`` (float, seconds since the server started) and ``"form"`` (for a
+        ``multipart/form-data`` body, a list of parts, each a dict with ``"name"``, ``"filename"``
+        (str | None), ``"content_type"`` (str | None) and ``"data"`` (bytes); else None).
         """
     def push_faults(self, faults: Sequence[dict[str, Any]]) -> None:
-        """Queues faults; each chat request consumes the oldest one (FIFO), then serving is normal.
+        """Queues faults; each request consumes the oldest one (FIFO), then serving is normal.
 
         Fault keys (all optional):
 
@@ -967,7 +1916,7 @@ class MockServer:
             TypeError: ``faults`` is not a list of dicts, or a value has the wrong type.
         """
     def reset(self) -> None:
-        """Clears the request log, the request count and the queued faults."""
+        """Clears the request log, the request count, the queued faults and the stored files, batches and responses."""
     def close(self) -> None:
         """Stops accepting connections and drops the open ones. Idempotent."""
     def __enter__(self) -> Self: ...

@@ -1,9 +1,9 @@
 //! Scripted faults for the mock provider, and the realistic OpenAI error bodies it sends.
 //!
-//! A [`Fault`] describes how to misbehave for exactly one chat or embeddings request: an error
-//! status, a slow start, a stream cut short, a body that is not JSON, or an in-stream error
+//! A [`Fault`] describes how to misbehave for exactly one request to a served endpoint: an
+//! error status, a slow start, a stream cut short, a body that is not JSON, or an in-stream error
 //! event. Faults are queued with [`MockServer::push_faults`](super::MockServer::push_faults) and
-//! consumed in FIFO order, one per chat or embeddings request.
+//! consumed in FIFO order, one per request.
 
 use std::time::Duration;
 

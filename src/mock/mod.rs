@@ -4,7 +4,11 @@
 //! It serves `POST /v1/chat/completions` (plain and streamed), echoes the last user message (or
 //! a configured reply), estimates token usage deterministically, records requests and replays
 //! scripted [`Fault`]s. `POST /v1/embeddings` answers with deterministic vectors derived from
-//! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. It is used by the test suite, the benchmarks and for offline testing.
+//! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. It also
+//! serves the rest of the OpenAI surface with bodies of the documented shapes: `GET /v1/models`,
+//! images, speech and transcription, moderation, rerank, an in-memory file store, batches that
+//! advance one state per retrieval, and the Responses API (see `routes`). Faults apply to every
+//! endpoint. It is used by the test suite, the benchmarks and for offline testing.
 //!
 //! ```no_run
 //! use _liter_llm::mock::{Fault, MockConfig, MockServer};
@@ -21,7 +25,12 @@ mod chat;
 mod embeddings;
 mod faults;
 mod gemini;
+mod media;
+pub mod multipart;
+mod responses;
+mod routes;
 mod server;
+mod store;
 
 #[cfg(test)]
 mod tests;
@@ -112,6 +121,11 @@ impl RecordedRequest {
     /// The body parsed as JSON, if it is JSON.
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The parts of a `multipart/form-data` body, if it is one.
+    pub fn form(&self) -> Option<Vec<multipart::FormPart>> {
+        multipart::parse(self.header("content-type")?, &self.body)
     }
 }
 
@@ -205,7 +219,7 @@ impl MockServer {
         self.shared.started
     }
 
-    /// Queues faults; each chat or embeddings request consumes the oldest one.
+    /// Queues faults; each request to a served endpoint consumes the oldest one.
     pub fn push_faults(&self, faults: Vec<Fault>) {
         let mut queue = lock(&self.shared.faults);
         queue.extend(faults);
@@ -227,9 +241,11 @@ impl MockServer {
         self.shared.count.load(Ordering::Relaxed)
     }
 
-    /// Clears the request log, the request count and the queued faults.
+    /// Clears the request log, the request count, the queued faults and the stored files,
+    /// batches and responses.
     pub fn reset(&self) {
         lock(&self.shared.log).clear();
+        *lock(&self.shared.store) = store::Store::default();
         let mut queue = lock(&self.shared.faults);
         queue.clear();
         self.shared.pending.store(0, Ordering::Release);

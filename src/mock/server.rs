@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -21,6 +21,7 @@ use super::body::MockBody;
 use super::chat::{self, Envelope, StreamEnd, StreamPlan};
 use super::embeddings;
 use super::faults::{default_error, error_body, format_retry_after, Fault};
+use super::store::Store;
 use super::RecordedRequest;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) listener_closed: AtomicBool,
     pub(crate) live: AtomicUsize,
+    /// Files, batches and stored responses.
+    pub(crate) store: Mutex<Store>,
 }
 
 impl Shared {
@@ -100,6 +103,7 @@ impl Shared {
             shutdown: watch::channel(false).0,
             listener_closed: AtomicBool::new(false),
             live: AtomicUsize::new(0),
+            store: Mutex::new(Store::default()),
         }
     }
 
@@ -244,23 +248,19 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<MockBod
         "/v1/messages" | "/messages" if parts.method == Method::POST => {
             super::anthropic::messages(&shared, seq, &parts.headers, &body).await
         }
-        "/v1/models" | "/models" if parts.method == Method::GET => json_response(
-            StatusCode::OK,
-            &json!({
-                "object": "list",
-                "data": [{"id": "mock-model", "object": "model", "created": 0, "owned_by": "liter_llm"}],
-            }),
-        ),
         p if p.starts_with("/v1beta/models/") || (p.starts_with("/v1/models/") && p.contains(':')) => {
             super::gemini::handle(&shared, seq, &parts, &body).await
         }
-        _ => {
-            let msg = format!("Invalid URL ({} {path})", parts.method);
-            json_response(
-                StatusCode::NOT_FOUND,
-                &error_body(&msg, "invalid_request_error", None, Some("unknown_url")),
-            )
-        }
+        _ => match super::routes::handle(&shared, seq, &parts, &body).await {
+            Some(resp) => resp,
+            None => {
+                let msg = format!("Invalid URL ({} {path})", parts.method);
+                json_response(
+                    StatusCode::NOT_FOUND,
+                    &error_body(&msg, "invalid_request_error", None, Some("unknown_url")),
+                )
+            }
+        },
     };
     if let Ok(value) = HeaderValue::from_str(&format!("req_mock_{seq}")) {
         resp.headers_mut().insert(REQUEST_ID, value);
@@ -268,7 +268,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<MockBod
     resp
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -317,7 +317,7 @@ async fn chat(shared: &Shared, seq: u64, body: &Bytes) -> Response<MockBody> {
 }
 
 /// The response a fault scripts outright (an error status, or a verbatim body), if any.
-fn scripted_response(body: &Bytes, fault: &Fault) -> Option<Response<MockBody>> {
+pub(crate) fn scripted_response(body: &Bytes, fault: &Fault) -> Option<Response<MockBody>> {
     let status = fault.status.and_then(|s| StatusCode::from_u16(s).ok());
     let cut = fault.cut_after.is_some();
     if let Some(status) = status.filter(|s| s.as_u16() >= 400) {

@@ -1,6 +1,15 @@
 //! The provider registry compiled into the core: where each provider lives, how it
 //! authenticates, which environment variable holds its key, which endpoints it serves and which
 //! parameters it renames or rejects. Custom providers (`ProviderConfig`) extend it.
+//!
+//! Endpoint families beyond chat follow what each provider documents: OpenAI serves everything
+//! but reranking; Anthropic and Gemini serve chat and model listing (Gemini embeddings too);
+//! reranking (`POST {base}/rerank` with `{model, query, documents, top_n}`) is served by Cohere
+//! (its v2 endpoint), Together, vLLM and llama.cpp, and by any OpenAI-protocol provider reached
+//! at a host of the user's choosing (`base_url=` or a `providers=` override), since the
+//! rerank servers people self-host (vLLM, TEI, Jina, LiteLLM) speak that format. Custom
+//! providers serve every family. A missing family fails with `EndpointNotSupported` before any
+//! request is sent.
 
 use crate::error::{Error, Kind, Result};
 
@@ -35,8 +44,38 @@ pub enum Endpoint {
     Embeddings,
     /// Model listing.
     Models,
-    /// Every other OpenAI endpoint (images, audio, moderation, files, batches, responses).
-    OpenAiOnly,
+    /// Image generation.
+    Images,
+    /// Speech synthesis and transcription.
+    Audio,
+    /// Moderation.
+    Moderation,
+    /// Reranking (`POST /rerank`, Cohere/Jina style).
+    Rerank,
+    /// File uploads and downloads.
+    Files,
+    /// Batch jobs.
+    Batches,
+    /// The Responses API.
+    Responses,
+}
+
+impl Endpoint {
+    /// What the endpoint does, for errors.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat completions",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::Models => "model listing",
+            Endpoint::Images => "image generation",
+            Endpoint::Audio => "audio (speech and transcription)",
+            Endpoint::Moderation => "moderation",
+            Endpoint::Rerank => "reranking",
+            Endpoint::Files => "files",
+            Endpoint::Batches => "batches",
+            Endpoint::Responses => "the Responses API",
+        }
+    }
 }
 
 /// One provider.
@@ -62,6 +101,9 @@ pub struct Provider {
     pub rejects: Vec<String>,
     /// Extra model prefixes routed here (custom providers).
     pub model_prefixes: Vec<String>,
+    /// The rerank URL at the provider's default host when it is not `{base_url}/rerank`
+    /// (cleared when the base URL is overridden).
+    pub rerank_url: Option<String>,
 }
 
 impl Provider {
@@ -79,14 +121,62 @@ impl Provider {
     }
 }
 
+/// Everything (custom OpenAI-compatible providers: the registry cannot know what they lack).
 const ALL: &[Endpoint] = &[
     Endpoint::Chat,
     Endpoint::Embeddings,
     Endpoint::Models,
-    Endpoint::OpenAiOnly,
+    Endpoint::Images,
+    Endpoint::Audio,
+    Endpoint::Moderation,
+    Endpoint::Rerank,
+    Endpoint::Files,
+    Endpoint::Batches,
+    Endpoint::Responses,
+];
+/// OpenAI itself: everything but reranking.
+const OPENAI: &[Endpoint] = &[
+    Endpoint::Chat,
+    Endpoint::Embeddings,
+    Endpoint::Models,
+    Endpoint::Images,
+    Endpoint::Audio,
+    Endpoint::Moderation,
+    Endpoint::Files,
+    Endpoint::Batches,
+    Endpoint::Responses,
+];
+/// Azure OpenAI (moderation and the Responses API are not served under the same api-version).
+const AZURE: &[Endpoint] = &[
+    Endpoint::Chat,
+    Endpoint::Embeddings,
+    Endpoint::Models,
+    Endpoint::Images,
+    Endpoint::Audio,
+    Endpoint::Files,
+    Endpoint::Batches,
 ];
 const CHAT_EMBED: &[Endpoint] = &[Endpoint::Chat, Endpoint::Embeddings, Endpoint::Models];
 const CHAT: &[Endpoint] = &[Endpoint::Chat, Endpoint::Models];
+const GROQ: &[Endpoint] = &[
+    Endpoint::Chat,
+    Endpoint::Models,
+    Endpoint::Audio,
+    Endpoint::Files,
+    Endpoint::Batches,
+];
+const TOGETHER: &[Endpoint] = &[
+    Endpoint::Chat,
+    Endpoint::Embeddings,
+    Endpoint::Models,
+    Endpoint::Images,
+    Endpoint::Audio,
+    Endpoint::Rerank,
+    Endpoint::Files,
+    Endpoint::Batches,
+];
+const CHAT_EMBED_IMAGES: &[Endpoint] = &[Endpoint::Chat, Endpoint::Embeddings, Endpoint::Models, Endpoint::Images];
+const CHAT_EMBED_RERANK: &[Endpoint] = &[Endpoint::Chat, Endpoint::Embeddings, Endpoint::Models, Endpoint::Rerank];
 
 struct Builtin {
     name: &'static str,
@@ -96,6 +186,7 @@ struct Builtin {
     endpoints: &'static [Endpoint],
     renames: &'static [(&'static str, &'static str)],
     rejects: &'static [&'static str],
+    rerank_url: Option<&'static str>,
 }
 
 /// `max_completion_tokens` is OpenAI's newer name; most compatible servers only know `max_tokens`.
@@ -107,9 +198,10 @@ const BUILTINS: &[Builtin] = &[
         base_url: "https://api.openai.com/v1",
         protocol: Protocol::OpenAi,
         key_env: &["OPENAI_API_KEY"],
-        endpoints: ALL,
+        endpoints: OPENAI,
         renames: &[],
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "anthropic",
@@ -119,6 +211,7 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT,
         renames: &[],
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "gemini",
@@ -128,33 +221,37 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT_EMBED,
         renames: &[],
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "azure",
         base_url: "",
         protocol: Protocol::Azure,
         key_env: &["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"],
-        endpoints: CHAT_EMBED,
+        endpoints: AZURE,
         renames: &[],
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "groq",
         base_url: "https://api.groq.com/openai/v1",
         protocol: Protocol::OpenAi,
         key_env: &["GROQ_API_KEY"],
-        endpoints: CHAT,
+        endpoints: GROQ,
         renames: &[],
         rejects: &["logit_bias", "top_logprobs", "logprobs"],
+        rerank_url: None,
     },
     Builtin {
         name: "together",
         base_url: "https://api.together.xyz/v1",
         protocol: Protocol::OpenAi,
         key_env: &["TOGETHER_API_KEY", "TOGETHERAI_API_KEY"],
-        endpoints: CHAT_EMBED,
+        endpoints: TOGETHER,
         renames: MAX_TOKENS,
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "fireworks",
@@ -164,6 +261,7 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT_EMBED,
         renames: MAX_TOKENS,
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "deepseek",
@@ -173,6 +271,7 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT,
         renames: MAX_TOKENS,
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "mistral",
@@ -182,6 +281,7 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT_EMBED,
         renames: MAX_TOKENS,
         rejects: &["logit_bias", "user"],
+        rerank_url: None,
     },
     Builtin {
         name: "openrouter",
@@ -191,6 +291,7 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT,
         renames: &[],
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "perplexity",
@@ -200,15 +301,17 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT,
         renames: MAX_TOKENS,
         rejects: &["n", "logit_bias"],
+        rerank_url: None,
     },
     Builtin {
         name: "xai",
         base_url: "https://api.x.ai/v1",
         protocol: Protocol::OpenAi,
         key_env: &["XAI_API_KEY"],
-        endpoints: CHAT_EMBED,
+        endpoints: CHAT_EMBED_IMAGES,
         renames: &[],
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "cerebras",
@@ -218,24 +321,27 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT,
         renames: &[],
         rejects: &["frequency_penalty", "presence_penalty", "logit_bias"],
+        rerank_url: None,
     },
     Builtin {
         name: "deepinfra",
         base_url: "https://api.deepinfra.com/v1/openai",
         protocol: Protocol::OpenAi,
         key_env: &["DEEPINFRA_API_KEY"],
-        endpoints: CHAT_EMBED,
+        endpoints: CHAT_EMBED_IMAGES,
         renames: MAX_TOKENS,
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "cohere",
         base_url: "https://api.cohere.ai/compatibility/v1",
         protocol: Protocol::OpenAi,
         key_env: &["COHERE_API_KEY", "CO_API_KEY"],
-        endpoints: CHAT_EMBED,
+        endpoints: CHAT_EMBED_RERANK,
         renames: MAX_TOKENS,
         rejects: &["logit_bias", "n"],
+        rerank_url: Some("https://api.cohere.ai/v2/rerank"),
     },
     Builtin {
         name: "ollama",
@@ -245,15 +351,17 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT_EMBED,
         renames: MAX_TOKENS,
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "vllm",
         base_url: "http://localhost:8000/v1",
         protocol: Protocol::OpenAi,
         key_env: &[],
-        endpoints: CHAT_EMBED,
+        endpoints: CHAT_EMBED_RERANK,
         renames: &[],
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "lmstudio",
@@ -263,15 +371,17 @@ const BUILTINS: &[Builtin] = &[
         endpoints: CHAT_EMBED,
         renames: MAX_TOKENS,
         rejects: &[],
+        rerank_url: None,
     },
     Builtin {
         name: "llamacpp",
         base_url: "http://localhost:8080/v1",
         protocol: Protocol::OpenAi,
         key_env: &[],
-        endpoints: CHAT_EMBED,
+        endpoints: CHAT_EMBED_RERANK,
         renames: MAX_TOKENS,
         rejects: &[],
+        rerank_url: None,
     },
 ];
 
@@ -303,6 +413,7 @@ pub fn builtins() -> Vec<Provider> {
                 .collect(),
             rejects: owned(b.rejects),
             model_prefixes: Vec::new(),
+            rerank_url: b.rerank_url.map(str::to_owned),
         })
         .collect()
 }
@@ -380,6 +491,7 @@ pub fn apply(registry: &mut Vec<Provider>, configs: &[ProviderConfig]) -> Result
         if let Some(existing) = registry.iter_mut().find(|p| p.name == c.name) {
             if let Some(url) = &c.base_url {
                 existing.base_url = url.trim_end_matches('/').to_owned();
+                existing.rerank_url = None;
             }
             if let Some(auth) = auth {
                 existing.auth = auth;
@@ -405,6 +517,7 @@ pub fn apply(registry: &mut Vec<Provider>, configs: &[ProviderConfig]) -> Result
             renames: Vec::new(),
             rejects: Vec::new(),
             model_prefixes: c.model_prefixes.clone(),
+            rerank_url: None,
         });
     }
     Ok(())
@@ -453,6 +566,40 @@ mod tests {
         assert_eq!(anthropic.auth, Auth::Header("x-api-key".into()));
         assert_eq!(anthropic.key_env, ["ANTHROPIC_API_KEY"]);
         assert!(!anthropic.supports(Endpoint::Embeddings));
+    }
+
+    #[test]
+    fn endpoint_families_follow_what_each_provider_serves() {
+        let mut reg = builtins();
+        let get = |reg: &[Provider], name: &str| reg.iter().find(|p| p.name == name).unwrap().clone();
+        let openai = get(&reg, "openai");
+        assert!(openai.supports(Endpoint::Files) && openai.supports(Endpoint::Responses));
+        assert!(!openai.supports(Endpoint::Rerank));
+        for name in ["anthropic", "gemini"] {
+            let p = get(&reg, name);
+            for e in [
+                Endpoint::Images,
+                Endpoint::Audio,
+                Endpoint::Moderation,
+                Endpoint::Rerank,
+                Endpoint::Files,
+                Endpoint::Batches,
+                Endpoint::Responses,
+            ] {
+                assert!(!p.supports(e), "{name} {e:?}");
+            }
+            assert!(p.supports(Endpoint::Models));
+        }
+        let cohere = get(&reg, "cohere");
+        assert!(cohere.supports(Endpoint::Rerank));
+        assert_eq!(cohere.rerank_url.as_deref(), Some("https://api.cohere.ai/v2/rerank"));
+        let moved = ProviderConfig {
+            name: "cohere".into(),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            ..ProviderConfig::default()
+        };
+        apply(&mut reg, &[moved]).unwrap();
+        assert_eq!(get(&reg, "cohere").rerank_url, None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 
-use super::registry::{self, Auth, Protocol, Provider};
+use super::registry::{self, Auth, Endpoint, Protocol, Provider};
 use crate::config::{ClientConfig, Secret};
 use crate::error::{Error, Kind, Result};
 
@@ -166,7 +166,7 @@ impl Router {
         let explicit = Some(config.api_key.expose()).filter(|k| !k.is_empty());
         let mut by_name = HashMap::new();
         let mut own = None;
-        for (index, provider) in providers.into_iter().enumerate() {
+        for (index, mut provider) in providers.into_iter().enumerate() {
             let is_own = provider.name == own_name;
             let custom_host = overridden.contains(&provider.name.as_str());
             let client_host = !custom_host && config.base_url.is_some();
@@ -188,6 +188,9 @@ impl Router {
             // At a host of the user's choosing (a proxy, a local server) a key is optional; a
             // provider the user added is at its own default host.
             let at_default_host = !client_host && (!custom_host || index >= builtin_count);
+            if !at_default_host && provider.protocol == Protocol::OpenAi && !provider.supports(Endpoint::Rerank) {
+                provider.endpoints.push(Endpoint::Rerank);
+            }
             let missing_key = match (&key, provider.needs_key && at_default_host) {
                 (None, true) => Some(format!(
                     "no API key for provider {:?}: set {} or pass api_key=",
@@ -390,6 +393,15 @@ mod tests {
             }];
         });
         assert!(r.route("acme/large").target.check_key().is_ok());
+    }
+
+    #[test]
+    fn openai_compatible_providers_rerank_only_at_a_host_of_the_users_choosing() {
+        let r = router(|_| {});
+        assert!(!r.own().provider.supports(Endpoint::Rerank));
+        let r = router(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
+        assert!(r.own().provider.supports(Endpoint::Rerank));
+        assert!(!r.route("anthropic/claude").target.provider.supports(Endpoint::Rerank));
     }
 
     #[test]

@@ -257,6 +257,22 @@ fn request_to_py<'py>(py: Python<'py>, req: &RecordedRequest, server: &CoreServe
         None => py.None().into_bound(py),
     };
     dict.set_item("json", json)?;
+    let form = match req.form() {
+        Some(parts) => {
+            let list = PyList::empty(py);
+            for part in parts {
+                let item = PyDict::new(py);
+                item.set_item("name", &part.name)?;
+                item.set_item("filename", part.filename.as_deref())?;
+                item.set_item("content_type", part.content_type.as_deref())?;
+                item.set_item("data", PyBytes::new(py, &part.data))?;
+                list.append(item)?;
+            }
+            list.into_any()
+        }
+        None => py.None().into_bound(py),
+    };
+    dict.set_item("form", form)?;
     let at = req
         .received_at
         .saturating_duration_since(server.started_at())
@@ -341,7 +357,7 @@ impl PyMockServer {
         Ok(list)
     }
 
-    /// Queues faults (dicts); each chat or embeddings request consumes the oldest one.
+    /// Queues faults (dicts); each request to a served endpoint consumes the oldest one.
     fn push_faults(&self, faults: &Bound<'_, PyAny>) -> PyResult<()> {
         if !(faults.is_instance_of::<PyList>() || faults.is_instance_of::<PyTuple>()) {
             let got = type_name(faults);

@@ -26,6 +26,12 @@ macro_rules! scalar_to_py {
 }
 scalar_to_py!(String, u32, u64, i64, f64);
 
+impl FieldToPy for bool {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(pyo3::types::PyBool::new(py, *self).to_owned().into_any())
+    }
+}
+
 impl FieldToPy for Value {
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         value_to_py(py, self)
@@ -88,9 +94,11 @@ macro_rules! py_model {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    out.push_str(name);
+                    // JSON keys such as `self-harm/intent` are attributes `self_harm_intent`.
+                    let attr = name.replace(['/', '-'], "_");
+                    out.push_str(&attr);
                     out.push('=');
-                    out.push_str(&slf.getattr(*name)?.repr()?.to_string_lossy());
+                    out.push_str(&slf.getattr(attr.as_str())?.repr()?.to_string_lossy());
                 }
                 out.push(')');
                 Ok(out)

@@ -84,6 +84,18 @@ impl Field for u32 {
     }
 }
 
+impl Field for f64 {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<f64>::deserialize(d).map(Option::unwrap_or_default)
+    }
+}
+
+impl Field for bool {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<bool>::deserialize(d).map(Option::unwrap_or_default)
+    }
+}
+
 impl Field for Value {
     fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Value::deserialize(d)
@@ -149,7 +161,13 @@ macro_rules! number_to_json {
         }
     )*};
 }
-number_to_json!(i64, u64, u32);
+number_to_json!(i64, u64, u32, bool);
+
+impl ToJson for f64 {
+    fn to_json(&self) -> Value {
+        serde_json::Number::from_f64(*self).map_or(Value::Null, Value::Number)
+    }
+}
 
 impl ToJson for Value {
     fn to_json(&self) -> Value {

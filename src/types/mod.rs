@@ -7,11 +7,25 @@
 
 mod chat;
 mod embeddings;
+mod files;
 pub(crate) mod json;
+mod media;
+mod models;
+mod moderation;
+mod responses;
 
 pub use chat::{
     AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, FunctionCall, FunctionCallDelta,
     StreamChoice, StreamDelta, ToolCall, ToolCallDelta, Usage,
 };
 pub use embeddings::{Embedding, EmbeddingObject, EmbeddingResponse};
+pub use files::{BatchListResponse, BatchObject, BatchRequestCounts, DeleteResponse, FileListResponse, FileObject};
 pub use json::ToJson;
+pub use media::{Image, ImagesResponse, TranscriptionResponse, TranscriptionSegment, TranscriptionWord};
+pub use models::{ModelObject, ModelsListResponse};
+pub use moderation::{
+    ModerationCategories, ModerationCategoryScores, ModerationResponse, ModerationResult, RerankResponse, RerankResult,
+};
+pub use responses::{
+    InputTokensDetails, OutputTokensDetails, ResponseContent, ResponseObject, ResponseOutputItem, ResponseUsage,
+};

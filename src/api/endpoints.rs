@@ -1,0 +1,391 @@
+//! The typed endpoint methods of [`Client`]: each builds an [`ApiRequest`] and parses the answer.
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::Value;
+
+use super::{parse, ApiRequest, Payload, Upload};
+use crate::client::{Client, Request};
+use crate::error::{Error, Kind, Result};
+use crate::providers::registry::{Endpoint, Protocol};
+use crate::types::{
+    BatchListResponse, BatchObject, DeleteResponse, FileListResponse, FileObject, ImagesResponse, ModelObject,
+    ModelsListResponse, ModerationResponse, RerankResponse, ResponseObject, TranscriptionResponse,
+};
+
+/// Paging and filtering of `list_files` and `list_batches`.
+#[derive(Clone, Debug, Default)]
+pub struct ListParams {
+    /// Only files with this purpose (files only).
+    pub purpose: Option<String>,
+    /// Page size.
+    pub limit: Option<u64>,
+    /// Cursor: the last id of the previous page.
+    pub after: Option<String>,
+}
+
+impl ListParams {
+    fn query(self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(purpose) = self.purpose {
+            query.push(("purpose", purpose));
+        }
+        if let Some(limit) = self.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(after) = self.after {
+            query.push(("after", after));
+        }
+        query
+    }
+}
+
+/// The body of `create_batch`, already serialised.
+#[derive(Clone, Debug, Default)]
+pub struct BatchParams {
+    /// `{"input_file_id": ..., "endpoint": ..., "completion_window": ..., "metadata": ...}`.
+    pub body: Bytes,
+    /// Per-call headers.
+    pub headers: HeaderMap,
+}
+
+/// An id as one URL path segment: unreserved characters pass, everything else is escaped.
+fn segment(what: &str, id: &str) -> Result<String> {
+    if id.is_empty() {
+        return Err(Error::new(Kind::InvalidArgument, format!("{what} must not be empty")));
+    }
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds of an RFC 3339 UTC timestamp such as `2025-02-19T00:00:00Z` (0 if unreadable).
+fn unix_of(stamp: &str) -> i64 {
+    let num = |r: std::ops::Range<usize>| stamp.get(r).and_then(|s| s.parse::<i64>().ok());
+    match (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19)) {
+        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) => {
+            days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s
+        }
+        _ => 0,
+    }
+}
+
+/// Anthropic's and Gemini's model lists in OpenAI's shape.
+fn native_models(protocol: Protocol, body: &[u8]) -> Result<ModelsListResponse> {
+    let doc: Value = parse(body, "model list")?;
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (items, owner) = match protocol {
+        Protocol::Gemini => (doc.get("models"), "google"),
+        _ => (doc.get("data"), "anthropic"),
+    };
+    let data = items
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let mut extra = m.as_object().cloned().unwrap_or_default();
+            let (id, created) = match protocol {
+                Protocol::Gemini => {
+                    let name = str_of(m, "name");
+                    (name.strip_prefix("models/").unwrap_or(&name).to_owned(), 0)
+                }
+                _ => (str_of(m, "id"), unix_of(&str_of(m, "created_at"))),
+            };
+            extra.remove("id");
+            ModelObject {
+                id,
+                object: "model".to_owned(),
+                created,
+                owned_by: owner.to_owned(),
+                extra,
+            }
+        })
+        .collect();
+    Ok(ModelsListResponse {
+        object: "list".to_owned(),
+        data,
+        ..ModelsListResponse::default()
+    })
+}
+
+/// A JSON call for `request` (its model routes it).
+fn json_call(endpoint: Endpoint, path: &str, request: Request) -> ApiRequest {
+    ApiRequest {
+        payload: Payload::Json(request.body),
+        model: request.model,
+        headers: request.headers,
+        ..ApiRequest::new(endpoint, Method::POST, path)
+    }
+}
+
+impl Client {
+    /// Lists the models of the client's own provider (`GET /models`); Anthropic's and Gemini's
+    /// lists are asked for in one page and returned in OpenAI's shape.
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn list_models(&self) -> Result<ModelsListResponse> {
+        let protocol = self.router.own().protocol();
+        let mut req = ApiRequest::new(Endpoint::Models, Method::GET, "models");
+        // Their lists are paged (20 and 50 by default); ask for everything in one page.
+        match protocol {
+            Protocol::Anthropic => req.query.push(("limit", "1000".to_owned())),
+            Protocol::Gemini => req.query.push(("pageSize", "1000".to_owned())),
+            _ => {}
+        }
+        let answer = self.api(req).await?;
+        match protocol {
+            Protocol::Anthropic | Protocol::Gemini => native_models(protocol, &answer.body),
+            _ => parse(&answer.body, "model list"),
+        }
+    }
+
+    /// Generates images (`POST /images/generations`).
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn image_generate(&self, request: Request) -> Result<ImagesResponse> {
+        let answer = self
+            .api(json_call(Endpoint::Images, "images/generations", request))
+            .await?;
+        parse(&answer.body, "images response")
+    }
+
+    /// Synthesises speech (`POST /audio/speech`); the audio bytes as received.
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn speech(&self, request: Request) -> Result<Bytes> {
+        Ok(self
+            .api(json_call(Endpoint::Audio, "audio/speech", request))
+            .await?
+            .body)
+    }
+
+    /// Transcribes audio (`POST /audio/transcriptions`, multipart). A plain-text answer
+    /// (`response_format` `text`, `srt` or `vtt`) becomes the response's `text`.
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn transcribe(&self, upload: Upload, model: String, headers: HeaderMap) -> Result<TranscriptionResponse> {
+        let req = ApiRequest {
+            payload: Payload::Form(upload),
+            model,
+            headers,
+            ..ApiRequest::new(Endpoint::Audio, Method::POST, "audio/transcriptions")
+        };
+        let answer = self.api(req).await?;
+        if answer.is_json() {
+            return parse(&answer.body, "transcription");
+        }
+        Ok(TranscriptionResponse {
+            text: String::from_utf8_lossy(&answer.body).into_owned(),
+            ..TranscriptionResponse::default()
+        })
+    }
+
+    /// Classifies content (`POST /moderations`).
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn moderate(&self, request: Request) -> Result<ModerationResponse> {
+        let answer = self
+            .api(json_call(Endpoint::Moderation, "moderations", request))
+            .await?;
+        parse(&answer.body, "moderation response")
+    }
+
+    /// Reranks documents (`POST /rerank`); results sorted by relevance, highest first.
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn rerank(&self, request: Request) -> Result<RerankResponse> {
+        let answer = self.api(json_call(Endpoint::Rerank, "rerank", request)).await?;
+        let mut parsed: RerankResponse = parse(&answer.body, "rerank response")?;
+        parsed
+            .results
+            .sort_by(|a, b| b.relevance_score.total_cmp(&a.relevance_score));
+        Ok(parsed)
+    }
+
+    /// Uploads a file (`POST /files`, multipart).
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn create_file(&self, upload: Upload, headers: HeaderMap) -> Result<FileObject> {
+        let req = ApiRequest {
+            payload: Payload::Form(upload),
+            headers,
+            ..ApiRequest::new(Endpoint::Files, Method::POST, "files")
+        };
+        parse(&self.api(req).await?.body, "file object")
+    }
+
+    /// A file's metadata (`GET /files/{id}`).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an empty id; otherwise as [`Client::api`].
+    pub async fn retrieve_file(&self, file_id: &str) -> Result<FileObject> {
+        let path = format!("files/{}", segment("file_id", file_id)?);
+        let answer = self.api(ApiRequest::new(Endpoint::Files, Method::GET, path)).await?;
+        parse(&answer.body, "file object")
+    }
+
+    /// Deletes a file (`DELETE /files/{id}`).
+    ///
+    /// # Errors
+    /// As [`Client::retrieve_file`].
+    pub async fn delete_file(&self, file_id: &str) -> Result<DeleteResponse> {
+        let path = format!("files/{}", segment("file_id", file_id)?);
+        let answer = self.api(ApiRequest::new(Endpoint::Files, Method::DELETE, path)).await?;
+        parse(&answer.body, "deletion response")
+    }
+
+    /// One page of files (`GET /files`).
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn list_files(&self, params: ListParams) -> Result<FileListResponse> {
+        let req = ApiRequest {
+            query: params.query(),
+            ..ApiRequest::new(Endpoint::Files, Method::GET, "files")
+        };
+        parse(&self.api(req).await?.body, "file list")
+    }
+
+    /// A file's content (`GET /files/{id}/content`), as received.
+    ///
+    /// # Errors
+    /// As [`Client::retrieve_file`].
+    pub async fn file_content(&self, file_id: &str) -> Result<Bytes> {
+        let path = format!("files/{}/content", segment("file_id", file_id)?);
+        Ok(self
+            .api(ApiRequest::new(Endpoint::Files, Method::GET, path))
+            .await?
+            .body)
+    }
+
+    /// Creates a batch (`POST /batches`).
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn create_batch(&self, params: BatchParams) -> Result<BatchObject> {
+        let req = ApiRequest {
+            payload: Payload::Json(params.body),
+            headers: params.headers,
+            ..ApiRequest::new(Endpoint::Batches, Method::POST, "batches")
+        };
+        parse(&self.api(req).await?.body, "batch object")
+    }
+
+    /// A batch (`GET /batches/{id}`).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an empty id; otherwise as [`Client::api`].
+    pub async fn retrieve_batch(&self, batch_id: &str) -> Result<BatchObject> {
+        let path = format!("batches/{}", segment("batch_id", batch_id)?);
+        let answer = self.api(ApiRequest::new(Endpoint::Batches, Method::GET, path)).await?;
+        parse(&answer.body, "batch object")
+    }
+
+    /// One page of batches (`GET /batches`).
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn list_batches(&self, params: ListParams) -> Result<BatchListResponse> {
+        let req = ApiRequest {
+            query: params.query(),
+            ..ApiRequest::new(Endpoint::Batches, Method::GET, "batches")
+        };
+        parse(&self.api(req).await?.body, "batch list")
+    }
+
+    /// Cancels a batch (`POST /batches/{id}/cancel`).
+    ///
+    /// # Errors
+    /// As [`Client::retrieve_batch`].
+    pub async fn cancel_batch(&self, batch_id: &str) -> Result<BatchObject> {
+        let path = format!("batches/{}/cancel", segment("batch_id", batch_id)?);
+        let answer = self.api(ApiRequest::new(Endpoint::Batches, Method::POST, path)).await?;
+        parse(&answer.body, "batch object")
+    }
+
+    /// Creates a model response (`POST /responses`).
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn create_response(&self, request: Request) -> Result<ResponseObject> {
+        let answer = self.api(json_call(Endpoint::Responses, "responses", request)).await?;
+        parse(&answer.body, "response object")
+    }
+
+    /// A stored response (`GET /responses/{id}`).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an empty id; otherwise as [`Client::api`].
+    pub async fn retrieve_response(&self, response_id: &str) -> Result<ResponseObject> {
+        let path = format!("responses/{}", segment("response_id", response_id)?);
+        let answer = self
+            .api(ApiRequest::new(Endpoint::Responses, Method::GET, path))
+            .await?;
+        parse(&answer.body, "response object")
+    }
+
+    /// Cancels a background response (`POST /responses/{id}/cancel`).
+    ///
+    /// # Errors
+    /// As [`Client::retrieve_response`].
+    pub async fn cancel_response(&self, response_id: &str) -> Result<ResponseObject> {
+        let path = format!("responses/{}/cancel", segment("response_id", response_id)?);
+        let answer = self
+            .api(ApiRequest::new(Endpoint::Responses, Method::POST, path))
+            .await?;
+        parse(&answer.body, "response object")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_one_escaped_segment() {
+        assert_eq!(segment("id", "file-abc_1.x").unwrap(), "file-abc_1.x");
+        assert_eq!(segment("id", "a/b?c").unwrap(), "a%2Fb%3Fc");
+        assert_eq!(segment("id", "").unwrap_err().kind(), Kind::InvalidArgument);
+    }
+
+    #[test]
+    fn native_model_lists_take_the_openai_shape() {
+        let anthropic = br#"{"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude",
+            "created_at":"2025-02-19T00:00:00Z"}],"has_more":false}"#;
+        let r = native_models(Protocol::Anthropic, anthropic).unwrap();
+        assert_eq!(r.data[0].id, "claude-sonnet-4-5");
+        assert_eq!(r.data[0].created, 1_739_923_200);
+        assert_eq!(r.data[0].owned_by, "anthropic");
+        assert_eq!(r.data[0].extra["display_name"], "Claude");
+        let gemini = br#"{"models":[{"name":"models/gemini-2.5-flash","displayName":"Gemini"}]}"#;
+        let r = native_models(Protocol::Gemini, gemini).unwrap();
+        assert_eq!(
+            (r.data[0].id.as_str(), r.data[0].object.as_str()),
+            ("gemini-2.5-flash", "model")
+        );
+    }
+}

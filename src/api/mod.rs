@@ -1,0 +1,315 @@
+//! OpenAI endpoints beyond chat and embeddings: models, images, audio, moderation, rerank,
+//! files, batches and the Responses API.
+//!
+//! Every call goes through the client's retry loop, rate limiter and error mapping, exactly as
+//! chat does. A call with a model is routed by it (the `provider/` prefix is stripped on the
+//! wire); a call without one (files, batches, retrieving a response) goes to the client's own
+//! provider. A provider lacking the endpoint family fails with `EndpointNotSupported` before
+//! anything is sent. Uploads keep the file in memory as [`Bytes`] and rebuild the multipart form
+//! for every attempt, so a retry always sends the whole body again.
+//!
+//! With a rate limiter, every call takes a request grant and a concurrency slot for its model
+//! (model-less calls count against the global limits only); calls that spend model tokens
+//! (speech, moderation, rerank, responses) also reserve a token estimate from their JSON body,
+//! which is kept (no usage to reconcile with).
+
+mod endpoints;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::multipart::{Form, Part};
+use reqwest::Method;
+
+use crate::client::{Call, Client, Request};
+use crate::error::{Error, Kind, Result};
+use crate::providers::anthropic;
+use crate::providers::registry::{Endpoint, Protocol};
+
+pub use endpoints::{BatchParams, ListParams};
+
+/// A file to upload as one part of a multipart form, plus the form's text fields.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// Text fields, in order, sent before the file.
+    pub fields: Vec<(String, String)>,
+    /// The file field's name (`file`).
+    pub field: String,
+    /// The file's bytes, shared by every attempt.
+    pub data: Bytes,
+    /// The file name sent in the part's `Content-Disposition`.
+    pub filename: String,
+    /// The part's content type.
+    pub content_type: HeaderValue,
+}
+
+impl Upload {
+    /// A fresh form for one attempt (the file bytes are shared, not copied).
+    pub(crate) fn form(&self) -> Form {
+        let mut form = Form::new();
+        for (name, value) in &self.fields {
+            form = form.text(name.clone(), value.clone());
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, self.content_type.clone());
+        let len = self.data.len() as u64;
+        let part = Part::stream_with_length(self.data.clone(), len)
+            .file_name(self.filename.clone())
+            .headers(headers);
+        form.part(self.field.clone(), part)
+    }
+}
+
+/// The content type for a file name, from its extension (`application/octet-stream` when
+/// unknown).
+pub fn content_type_for(filename: &str) -> &'static str {
+    let ext = filename.rsplit_once('.').map_or("", |(_, e)| e).to_ascii_lowercase();
+    match ext.as_str() {
+        "mp3" | "mpeg" | "mpga" => "audio/mpeg",
+        "mp4" | "m4a" => "audio/mp4",
+        "wav" => "audio/wav",
+        "webm" => "audio/webm",
+        "ogg" | "oga" => "audio/ogg",
+        "flac" => "audio/flac",
+        "json" => "application/json",
+        "jsonl" => "application/jsonl",
+        "txt" => "text/plain",
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The extension of well-known audio formats, recognised by their first bytes.
+pub fn sniff_audio(data: &[u8]) -> Option<&'static str> {
+    let at = |offset: usize, magic: &[u8]| data.get(offset..offset + magic.len()) == Some(magic);
+    if at(0, b"RIFF") && at(8, b"WAVE") {
+        Some("wav")
+    } else if at(0, b"ID3") || (data.len() > 1 && data[0] == 0xFF && data[1] & 0xE0 == 0xE0) {
+        Some("mp3")
+    } else if at(0, b"fLaC") {
+        Some("flac")
+    } else if at(0, b"OggS") {
+        Some("ogg")
+    } else if at(4, b"ftyp") {
+        Some("m4a")
+    } else if at(0, &[0x1A, 0x45, 0xDF, 0xA3]) {
+        Some("webm")
+    } else {
+        None
+    }
+}
+
+/// What an endpoint call sends.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// No body (GET, DELETE, cancellations).
+    Empty,
+    /// A JSON body, serialised once.
+    Json(Bytes),
+    /// A multipart upload.
+    Form(Upload),
+}
+
+/// One call to an endpoint other than chat and embeddings.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    /// The endpoint family, checked against the provider's.
+    pub endpoint: Endpoint,
+    /// HTTP method.
+    pub method: Method,
+    /// Path below the base URL, e.g. `images/generations`.
+    pub path: String,
+    /// Query parameters.
+    pub query: Vec<(&'static str, String)>,
+    /// The body.
+    pub payload: Payload,
+    /// The model, for routing; empty for the client's own provider.
+    pub model: String,
+    /// Per-call headers.
+    pub headers: HeaderMap,
+}
+
+impl ApiRequest {
+    /// A request without body, query or model.
+    pub fn new(endpoint: Endpoint, method: Method, path: impl Into<String>) -> Self {
+        ApiRequest {
+            endpoint,
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            payload: Payload::Empty,
+            model: String::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// A successful answer: the body and its content type.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The whole body.
+    pub body: Bytes,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+}
+
+impl Answer {
+    /// Whether the body is JSON (by content type, or by its first byte when there is none).
+    pub fn is_json(&self) -> bool {
+        match &self.content_type {
+            Some(ct) => ct.contains("json"),
+            None => self.body.first().is_some_and(|b| *b == b'{' || *b == b'['),
+        }
+    }
+}
+
+/// Parses a JSON answer into `T`.
+///
+/// # Errors
+/// `Serialization` naming `what` when the body does not fit.
+pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::new(Kind::Serialization, format!("the response is not a valid {what}: {e}")))
+}
+
+/// Replaces `"model"` in a JSON object body.
+fn with_model(body: &Bytes, model: &str) -> Result<Bytes> {
+    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
+    map.insert("model".to_owned(), serde_json::Value::String(model.to_owned()));
+    serde_json::to_vec(&map)
+        .map(Bytes::from)
+        .map_err(|e| Error::new(Kind::Serialization, e.to_string()))
+}
+
+impl Client {
+    /// Routes an endpoint call and builds its URL, body and headers.
+    fn api_call(&self, req: ApiRequest) -> Result<Call> {
+        let route = self.router.route(&req.model);
+        let target = Arc::clone(route.target);
+        let wire_model = route.model.to_owned();
+        let model = Some(req.model.as_str()).filter(|m| !m.is_empty());
+        let context = |e: Error| e.with_context(target.name(), model);
+        if !target.provider.supports(req.endpoint) {
+            return Err(context(target.provider.unsupported(req.endpoint.describe())));
+        }
+        target.check_key().map_err(context)?;
+        if target.base.is_empty() {
+            return Err(context(Error::new(
+                Kind::InvalidArgument,
+                format!("provider {:?} needs a base_url (or AZURE_API_BASE)", target.name()),
+            )));
+        }
+        let protocol = target.protocol();
+        let provider = &target.provider;
+        let full = match (protocol, req.endpoint) {
+            (_, Endpoint::Rerank) => match &provider.rerank_url {
+                Some(url) if target.base == provider.base_url => url.clone(),
+                _ => format!("{}/rerank", target.base),
+            },
+            (Protocol::Azure, Endpoint::Images | Endpoint::Audio) => {
+                format!("{}/openai/deployments/{wire_model}/{}", target.base, req.path)
+            }
+            (Protocol::Azure, _) => format!("{}/openai/{}", target.base, req.path),
+            _ => format!("{}/{}", target.base, req.path),
+        };
+        let mut url = reqwest::Url::parse(&full)
+            .map_err(|e| context(Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}"))))?;
+        if !req.query.is_empty() || protocol == Protocol::Azure {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in &req.query {
+                pairs.append_pair(k, v);
+            }
+            if protocol == Protocol::Azure {
+                pairs.append_pair("api-version", &self.router.azure_api_version);
+            }
+        }
+        let mut headers = req.headers;
+        if let Some((name, value)) = &target.auth {
+            headers.insert(name.clone(), value.clone());
+        }
+        if protocol == Protocol::Anthropic && !headers.contains_key("anthropic-version") {
+            headers.insert("anthropic-version", HeaderValue::from_static(anthropic::API_VERSION));
+        }
+        let renamed = model.is_some_and(|m| m.len() != wire_model.len());
+        let (body, upload) = match req.payload {
+            Payload::Empty => (Bytes::new(), None),
+            Payload::Json(body) if renamed => (with_model(&body, &wire_model).map_err(context)?, None),
+            Payload::Json(body) => (body, None),
+            Payload::Form(mut upload) => {
+                for (name, value) in &mut upload.fields {
+                    if renamed && name == "model" {
+                        value.clone_from(&wire_model);
+                    }
+                }
+                (Bytes::new(), Some(Arc::new(upload)))
+            }
+        };
+        // Only calls that spend model tokens reserve an estimate with a token limiter.
+        let spends_tokens = matches!(
+            req.endpoint,
+            Endpoint::Audio | Endpoint::Moderation | Endpoint::Rerank | Endpoint::Responses
+        );
+        Ok(Call {
+            target,
+            url,
+            source: if spends_tokens { body.clone() } else { Bytes::new() },
+            request: Request {
+                body,
+                model: req.model,
+                headers,
+                ..Request::default()
+            },
+            model: wire_model,
+            method: req.method,
+            upload,
+        })
+    }
+
+    /// Sends an endpoint call with the client's retries and reads the whole answer.
+    ///
+    /// # Errors
+    /// `EndpointNotSupported` when the provider lacks the endpoint (nothing is sent); otherwise
+    /// as [`Client::chat`].
+    pub async fn api(&self, req: ApiRequest) -> Result<Answer> {
+        let call = self.api_call(req)?;
+        let (resp, permit) = self.send(&call, &mut 0).await?;
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let request_id = crate::http::request_id(resp.headers());
+        let body = crate::http::read_body(resp, self.config().timeout)
+            .await
+            .map_err(|e| self.context(e, &call).with_request_id(request_id));
+        if let Some(permit) = permit {
+            permit.settle(None);
+        }
+        Ok(Answer {
+            body: body?,
+            content_type,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_follow_the_extension_and_audio_is_sniffed() {
+        assert_eq!(content_type_for("a/b/talk.MP3"), "audio/mpeg");
+        assert_eq!(content_type_for("x.m4a"), "audio/mp4");
+        assert_eq!(content_type_for("x.flac"), "audio/flac");
+        assert_eq!(content_type_for("batch.jsonl"), "application/jsonl");
+        assert_eq!(content_type_for("noext"), "application/octet-stream");
+        assert_eq!(sniff_audio(b"RIFF\0\0\0\0WAVEfmt "), Some("wav"));
+        assert_eq!(sniff_audio(b"ID3\x04"), Some("mp3"));
+        assert_eq!(sniff_audio(b"\0\0\0\x20ftypM4A "), Some("m4a"));
+        assert_eq!(sniff_audio(b"hello"), None);
+    }
+}
