@@ -21,6 +21,8 @@ mod chat;
 mod embeddings;
 mod faults;
 mod gemini;
+mod logprobs;
+mod schema;
 mod server;
 
 #[cfg(test)]

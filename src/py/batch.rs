@@ -84,7 +84,9 @@ fn chat_requests(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<Vec<Re
         let dict = item
             .cast::<PyDict>()
             .map_err(|_| PyTypeError::new_err(format!("requests[{i}] must be a dict, not {}", type_name(item))))?;
-        out.push(chat_request(Some(dict), false).map_err(|e| with_position(py, e, &format!("requests[{i}]")))?);
+        let (request, _) =
+            chat_request(Some(dict), false).map_err(|e| with_position(py, e, &format!("requests[{i}]")))?;
+        out.push(request);
     }
     Ok(out)
 }

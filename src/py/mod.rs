@@ -10,6 +10,7 @@ mod errors;
 mod json;
 mod logging;
 mod mock;
+mod parsed;
 mod providers;
 mod ratelimit;
 mod request;

@@ -1,8 +1,87 @@
 //! Chat Completions models: the response, its stream chunks, and their parts.
 
-use serde_json::Value;
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
 
 use super::json::model;
+
+model! {
+    /// Breakdown of the prompt tokens.
+    pub struct PromptTokensDetails {
+        /// Prompt tokens read from the provider's cache.
+        cached_tokens: Option<u64> = "cached_tokens",
+        /// Audio input tokens.
+        audio_tokens: Option<u64> = "audio_tokens",
+    }
+}
+
+model! {
+    /// Breakdown of the completion tokens.
+    pub struct CompletionTokensDetails {
+        /// Tokens the model spent reasoning (part of the completion tokens).
+        reasoning_tokens: Option<u64> = "reasoning_tokens",
+        /// Audio output tokens.
+        audio_tokens: Option<u64> = "audio_tokens",
+        /// Predicted-output tokens that appeared in the completion.
+        accepted_prediction_tokens: Option<u64> = "accepted_prediction_tokens",
+        /// Predicted-output tokens that did not appear (billed all the same).
+        rejected_prediction_tokens: Option<u64> = "rejected_prediction_tokens",
+    }
+}
+
+model! {
+    /// One of the most likely tokens at a position.
+    pub struct TopLogprob {
+        /// The token text.
+        token: String = "token",
+        /// Its log probability.
+        logprob: f64 = "logprob",
+        /// Its UTF-8 bytes (a token may hold part of a character).
+        bytes: Option<Vec<u32>> = "bytes",
+    }
+}
+
+model! {
+    /// The log probability of one generated token, with the alternatives when requested.
+    pub struct TokenLogprob {
+        /// The token text.
+        token: String = "token",
+        /// Its log probability.
+        logprob: f64 = "logprob",
+        /// Its UTF-8 bytes (a token may hold part of a character).
+        bytes: Option<Vec<u32>> = "bytes",
+        /// The `top_logprobs` most likely tokens at this position, most likely first.
+        top_logprobs: Vec<TopLogprob> = "top_logprobs",
+    }
+}
+
+model! {
+    /// Log probabilities of a choice's tokens (`logprobs=True`).
+    pub struct ChoiceLogprobs {
+        /// One entry per content token.
+        content: Option<Vec<TokenLogprob>> = "content",
+        /// One entry per refusal token.
+        refusal: Option<Vec<TokenLogprob>> = "refusal",
+    }
+}
+
+/// A value the language bindings attach to a message (its structured-output result): opaque to
+/// the core, shared by clones and compared by identity.
+#[derive(Clone)]
+pub struct Attached(pub Arc<dyn Any + Send + Sync>);
+
+impl PartialEq for Attached {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for Attached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attached(..)")
+    }
+}
 
 model! {
     /// Token counts for one request.
@@ -13,10 +92,10 @@ model! {
         completion_tokens: u64 = "completion_tokens",
         /// Prompt plus completion.
         total_tokens: u64 = "total_tokens",
-        /// Breakdown of prompt tokens (cached, audio), as sent.
-        prompt_tokens_details: Option<Value> = "prompt_tokens_details",
-        /// Breakdown of completion tokens (reasoning, audio), as sent.
-        completion_tokens_details: Option<Value> = "completion_tokens_details",
+        /// Breakdown of prompt tokens (cached, audio).
+        prompt_tokens_details: Option<PromptTokensDetails> = "prompt_tokens_details",
+        /// Breakdown of completion tokens (reasoning, audio, predictions).
+        completion_tokens_details: Option<CompletionTokensDetails> = "completion_tokens_details",
     }
 }
 
@@ -55,6 +134,9 @@ model! {
         refusal: Option<String> = "refusal",
         /// Reasoning text, for providers that return it.
         reasoning_content: Option<String> = "reasoning_content",
+        ; local:
+        /// The structured-output result, attached by the bindings when a schema was requested.
+        parsed: Option<Attached>,
     }
 }
 
@@ -68,7 +150,7 @@ model! {
         /// Why generation stopped (`stop`, `length`, `tool_calls`, ...).
         finish_reason: Option<String> = "finish_reason",
         /// Token log probabilities, when requested.
-        logprobs: Option<Value> = "logprobs",
+        logprobs: Option<ChoiceLogprobs> = "logprobs",
     }
 }
 
@@ -147,7 +229,7 @@ model! {
         /// Set on the choice's last chunk.
         finish_reason: Option<String> = "finish_reason",
         /// Token log probabilities, when requested.
-        logprobs: Option<Value> = "logprobs",
+        logprobs: Option<ChoiceLogprobs> = "logprobs",
     }
 }
 
@@ -177,6 +259,7 @@ model! {
 mod tests {
     use super::*;
     use crate::types::ToJson;
+    use serde_json::Value;
 
     fn parse(body: &[u8]) -> serde_json::Result<ChatCompletionResponse> {
         serde_json::from_slice(body)

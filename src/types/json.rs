@@ -84,6 +84,12 @@ impl Field for u32 {
     }
 }
 
+impl Field for f64 {
+    fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<f64>::deserialize(d).map(Option::unwrap_or_default)
+    }
+}
+
 impl Field for Value {
     fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Value::deserialize(d)
@@ -149,7 +155,7 @@ macro_rules! number_to_json {
         }
     )*};
 }
-number_to_json!(i64, u64, u32);
+number_to_json!(i64, u64, u32, f64);
 
 impl ToJson for Value {
     fn to_json(&self) -> Value {

@@ -10,8 +10,9 @@ mod embeddings;
 pub(crate) mod json;
 
 pub use chat::{
-    AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, FunctionCall, FunctionCallDelta,
-    StreamChoice, StreamDelta, ToolCall, ToolCallDelta, Usage,
+    AssistantMessage, Attached, ChatCompletionChunk, ChatCompletionResponse, Choice, ChoiceLogprobs,
+    CompletionTokensDetails, FunctionCall, FunctionCallDelta, PromptTokensDetails, StreamChoice, StreamDelta,
+    TokenLogprob, ToolCall, ToolCallDelta, TopLogprob, Usage,
 };
 pub use embeddings::{Embedding, EmbeddingObject, EmbeddingResponse};
 pub use json::ToJson;
