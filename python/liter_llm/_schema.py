@@ -22,6 +22,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 Schema = dict[str, Any]
 
+_KEY_QUALIFIERS = ("Required", "NotRequired", "ReadOnly")
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _SIMPLE: dict[Any, Schema] = {
     str: {"type": "string"},
@@ -107,6 +108,8 @@ def schema_for(tp: Any, defs: Schema) -> Schema:
         return {}
     origin = get_origin(tp)
     args = get_args(tp)
+    if getattr(origin, "_name", None) in _KEY_QUALIFIERS:
+        return schema_for(args[0], defs)
     if origin is typing.Annotated:
         schema = schema_for(args[0], defs)
         notes = [a for a in args[1:] if isinstance(a, str)]
