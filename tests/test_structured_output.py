@@ -269,3 +269,27 @@ print("pydantic" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+# ----- batches -----
+
+
+async def test_batch_results_are_parsed_per_request(client):
+    requests = [
+        {"model": MODEL, "messages": user("a"), "response_format": Person},
+        {"model": MODEL, "messages": user("plain")},
+        {"model": MODEL, "messages": user("c"), "response_format": SCHEMA_FORMAT},
+    ]
+    person, plain, answer = await client.chat_batch(requests)
+    assert isinstance(person.choices[0].message.parsed, Person)
+    assert plain.choices[0].message.parsed is None
+    assert answer.choices[0].message.parsed["answer"] == "mock"
+
+    seen = {}
+    async with client.chat_as_completed(requests) as results:
+        async for index, result in results:
+            seen[index] = result.choices[0].message.parsed
+    assert isinstance(seen[0], Person) and seen[1] is None and seen[2]["answer"] == "mock"
+
+    [sync_result] = client.chat_batch_sync([requests[0]])
+    assert isinstance(sync_result.choices[0].message.parsed, Person)

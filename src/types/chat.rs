@@ -292,6 +292,49 @@ mod tests {
     }
 
     #[test]
+    fn logprobs_and_usage_details_are_typed_and_round_trip() {
+        let v = serde_json::json!({"choices":[{"index":0,"message":{"content":"Hi"},"logprobs":{"content":[
+            {"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[{"token":"Hi","logprob":-0.5,"bytes":null}]}],
+            "refusal":null}}],
+            "usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,
+            "prompt_tokens_details":{"cached_tokens":1,"audio_tokens":0,"x":7},
+            "completion_tokens_details":{"reasoning_tokens":1,"audio_tokens":0,
+            "accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}});
+        let r: ChatCompletionResponse = serde_json::from_value(v.clone()).unwrap();
+        let lp = r.choices[0].logprobs.as_ref().unwrap();
+        let token = &lp.content.as_ref().unwrap()[0];
+        assert_eq!((token.token.as_str(), token.logprob), ("Hi", -0.5));
+        assert_eq!(token.bytes.as_deref(), Some(&[72, 105][..]));
+        assert_eq!(token.top_logprobs[0].bytes, None);
+        assert!(lp.refusal.is_none());
+        let usage = r.usage.as_ref().unwrap();
+        let details = usage.prompt_tokens_details.as_ref().unwrap();
+        assert_eq!((details.cached_tokens, details.extra["x"].as_u64()), (Some(1), Some(7)));
+        assert_eq!(
+            usage.completion_tokens_details.as_ref().unwrap().reasoning_tokens,
+            Some(1)
+        );
+        let back = r.to_json();
+        assert_eq!(back["choices"][0]["logprobs"], v["choices"][0]["logprobs"]);
+        assert_eq!(
+            back["usage"]["prompt_tokens_details"],
+            v["usage"]["prompt_tokens_details"]
+        );
+        assert!(serde_json::from_value::<ChatCompletionResponse>(
+            serde_json::json!({"choices":[{"logprobs":{"content":[{"logprob":"x"}]}}]})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn attached_values_compare_by_identity() {
+        let a = Attached(Arc::new(1_u8));
+        assert_eq!(a, a.clone());
+        assert_ne!(a, Attached(Arc::new(1_u8)));
+        assert_eq!(format!("{a:?}"), "Attached(..)");
+    }
+
+    #[test]
     fn parses_tool_call_delta() {
         let v = serde_json::json!({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[
             {"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]});
