@@ -293,3 +293,13 @@ async def test_batch_results_are_parsed_per_request(client):
 
     [sync_result] = client.chat_batch_sync([requests[0]])
     assert isinstance(sync_result.choices[0].message.parsed, Person)
+
+
+async def test_gemini_gets_a_response_schema_and_the_answer_is_parsed(mock_server, make_client):
+    client = make_client(mock_server.base_url)
+    r = await client.chat(model="gemini/gemini-2.5-flash", messages=user("q"), response_format=Person)
+    config = mock_server.requests()[0]["json"]["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseSchema"]["properties"]["address"]["properties"]["city"]["type"] == "string"  # $ref inlined
+    assert isinstance(r.choices[0].message.parsed, Person)
+    assert r.choices[0].message.parsed.address.city == "mock"
