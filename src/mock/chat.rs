@@ -76,7 +76,7 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn invalid_type(param: &str, expected: &str, got: &Value) -> BadRequest {
+pub(crate) fn invalid_type(param: &str, expected: &str, got: &Value) -> BadRequest {
     BadRequest::new(
         format!(
             "Invalid type for '{param}': expected {expected}, but got {} instead.",
@@ -87,7 +87,7 @@ fn invalid_type(param: &str, expected: &str, got: &Value) -> BadRequest {
     )
 }
 
-fn optional_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, BadRequest> {
+pub(crate) fn optional_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, BadRequest> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -227,31 +227,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let top = match obj.get("top_logprobs") {
-        None | Some(Value::Null) => None,
-        Some(value) => match value.as_u64() {
-            Some(k) if k <= logprobs::MAX_TOP_LOGPROBS => Some(k as usize),
-            _ if value.is_number() => {
-                return Err(BadRequest::new(
-                    format!("Invalid 'top_logprobs': integer must be between 0 and 20, got {value}."),
-                    Some("top_logprobs"),
-                    Some("integer_out_of_range"),
-                ))
-            }
-            _ => return Err(invalid_type("top_logprobs", "an integer", value)),
-        },
-    };
-    let logprobs = match (optional_bool(&obj, "logprobs")?.unwrap_or(false), top) {
-        (true, top) => Some(top.unwrap_or(0)),
-        (false, Some(_)) => {
-            return Err(BadRequest::new(
-                "Invalid value for 'logprobs': must be true when 'top_logprobs' is set.",
-                Some("logprobs"),
-                None,
-            ))
-        }
-        (false, None) => None,
-    };
+    let logprobs = logprobs::requested(&obj)?;
     let response_format = match obj.get("response_format") {
         None | Some(Value::Null) => None,
         Some(format @ Value::Object(_)) => Some(format.clone()),

@@ -1,10 +1,42 @@
 //! Log probabilities of the mock provider (`logprobs: true`, `top_logprobs: k`).
 //!
 //! The reply's tokens are runs of letters and digits, or single other characters, each with the
-//! whitespace before it, so they concatenate back to the content exactly. Log probabilities are deterministic, between
-//! -0.98 and -0.01; the `k` alternatives start with the token itself and fall by 1.5 each.
+//! whitespace before it, so they concatenate back to the content exactly. Log probabilities are
+//! deterministic, between -0.98 and -0.01; the `k` alternatives start with the token itself and
+//! fall by 1.5 each. `top_logprobs` must be 0 to 20 and needs `logprobs: true`, as for OpenAI.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+
+use super::chat::{invalid_type, optional_bool, BadRequest};
+
+/// `Some(top_logprobs)` when the request asks for log probabilities (`logprobs: true`).
+pub(crate) fn requested(obj: &Map<String, Value>) -> Result<Option<usize>, BadRequest> {
+    let top = match obj.get("top_logprobs") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_u64() {
+            Some(k) if k <= MAX_TOP_LOGPROBS => Some(k as usize),
+            _ if value.is_number() => {
+                return Err(BadRequest::new(
+                    format!("Invalid 'top_logprobs': integer must be between 0 and 20, got {value}."),
+                    Some("top_logprobs"),
+                    Some("integer_out_of_range"),
+                ))
+            }
+            _ => return Err(invalid_type("top_logprobs", "an integer", value)),
+        },
+    };
+    Ok(match (optional_bool(obj, "logprobs")?.unwrap_or(false), top) {
+        (true, top) => Some(top.unwrap_or(0)),
+        (false, Some(_)) => {
+            return Err(BadRequest::new(
+                "Invalid value for 'logprobs': must be true when 'top_logprobs' is set.",
+                Some("logprobs"),
+                None,
+            ))
+        }
+        (false, None) => None,
+    })
+}
 
 /// Splits `text` into mock tokens (see the module docs).
 fn tokens(text: &str) -> Vec<&str> {
@@ -30,7 +62,7 @@ fn tokens(text: &str) -> Vec<&str> {
 }
 
 /// Largest `top_logprobs`, as OpenAI.
-pub(crate) const MAX_TOP_LOGPROBS: u64 = 20;
+const MAX_TOP_LOGPROBS: u64 = 20;
 
 /// Alternatives offered after the token itself.
 const ALTERNATIVES: [&str; 20] = [

@@ -24,7 +24,7 @@ use crate::py::call::{LlmCall, Start};
 use crate::py::client::PyLlmClient;
 use crate::py::driver::Driver;
 use crate::py::json::type_name;
-use crate::py::parsed::{attach, ParseMode};
+use crate::py::parsed::{attach, parse_of, ParseMode, Parses};
 use crate::py::request::chat_request;
 use crate::py::stream::Ready;
 use crate::py::types::PyChatCompletionResponse;
@@ -77,9 +77,6 @@ pub(crate) fn items_of<'py>(value: &Bound<'py, PyAny>, name: &str) -> PyResult<V
     iter.collect()
 }
 
-/// How each request's answer is parsed (structured output); `None` when no request asked.
-type Parses = Option<Arc<Vec<Option<ParseMode>>>>;
-
 /// Validates and serialises every request dict.
 fn chat_requests(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<(Vec<Request>, Parses)> {
     let items = items_of(requests, "requests")?;
@@ -115,11 +112,6 @@ fn result_object(
         }
         Err(err) => PyErr::from(err).into_value(py).into_any(),
     })
-}
-
-/// The parse mode of request `index`, if it asked for one.
-fn parse_of(parses: &Parses, index: usize) -> Option<&ParseMode> {
-    parses.as_ref()?.get(index)?.as_ref()
 }
 
 /// The result list of a batch: responses, and exception instances for failed items.

@@ -28,6 +28,14 @@ pub enum ParseMode {
     Model(Py<PyAny>),
 }
 
+/// How each request of a batch is parsed; `None` when no request asked for a schema.
+pub type Parses = Option<Arc<Vec<Option<ParseMode>>>>;
+
+/// The parse mode of request `index` of a batch, if it asked for one.
+pub fn parse_of(parses: &Parses, index: usize) -> Option<&ParseMode> {
+    parses.as_ref()?.get(index)?.as_ref()
+}
+
 /// The parsed content of one message, or why it did not parse.
 struct Parsed(PyResult<Py<PyAny>>);
 
