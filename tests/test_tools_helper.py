@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import enum
+import subprocess
+import sys
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
@@ -175,3 +177,15 @@ async def test_the_definition_goes_on_the_wire_unchanged(client, mock_server):
     [req] = mock_server.requests()
     assert req["json"]["tools"] == [tool]
     assert req["json"]["tool_choice"] == "auto"
+
+
+def test_helpers_load_on_first_use_only():
+    code = (
+        "import sys, liter_llm\n"
+        "helpers = ('liter_llm.tools', 'liter_llm.content', 'liter_llm._schema')\n"
+        "print([m in sys.modules for m in helpers])\n"
+        "liter_llm.function_tool\n"
+        "print([m in sys.modules for m in helpers])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split("\n")[:2] == ["[False, False, False]", "[True, False, True]"]
