@@ -150,7 +150,9 @@ def _resolve(ref: str, defs: Schema) -> Schema | None:
 def strict(schema: Schema, defs: Schema | None = None) -> Schema:
     """A copy of ``schema`` in OpenAI's strict form: every object lists all its properties as
     required and forbids others, ``oneOf`` becomes ``anyOf``, a one-item ``allOf`` and a
-    ``$ref`` with sibling keys are inlined, and ``default`` values are dropped."""
+    ``$ref`` with sibling keys are inlined, and ``default`` values are dropped. A free-form
+    mapping (``dict[str, T]``, an ``additionalProperties`` schema) is kept as is, though OpenAI's
+    strict mode rejects it."""
     defs = schema.get("$defs", {}) if defs is None else defs
     out: Schema = {}
     if "$ref" in schema and len(schema) > 1:

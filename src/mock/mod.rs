@@ -4,7 +4,11 @@
 //! It serves `POST /v1/chat/completions` (plain and streamed), echoes the last user message (or
 //! a configured reply), estimates token usage deterministically, records requests and replays
 //! scripted [`Fault`]s. `POST /v1/embeddings` answers with deterministic vectors derived from
-//! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. It is used by the test suite, the benchmarks and for offline testing.
+//! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. Chat answers
+//! honour `n`, `logprobs`/`top_logprobs` (deterministic, see `logprobs.rs`) and a `json_schema`
+//! `response_format` (a minimal valid instance, see `schema.rs`); models named `*reasoner*` or
+//! `*thinking*` add `reasoning_content`. It is used by the test suite, the benchmarks and for
+//! offline testing.
 //!
 //! ```no_run
 //! use _liter_llm::mock::{Fault, MockConfig, MockServer};

@@ -2,7 +2,8 @@
 //!
 //! Known Chat Completions parameters are type-checked before anything is sent; `None` values
 //! are omitted; unknown parameters pass through unchanged; `extra_body` entries are merged last
-//! (overriding); `extra_headers` become per-call headers.
+//! (overriding); `extra_headers` become per-call headers. A `response_format` class becomes its
+//! strict `json_schema` format (see `parsed.rs`).
 
 use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
