@@ -133,3 +133,35 @@ async def test_gemini_gets_inline_data_and_file_uris(mock_server):
         {"fileData": {"fileUri": "https://example.com/a.jpg", "mimeType": "image/jpeg"}},
         {"inlineData": {"mimeType": "audio/wav", "data": b64(WAV)}},
     ]
+
+
+@pytest.mark.parametrize(
+    ("part", "error", "match"),
+    [
+        pytest.param(42, TypeError, r"\['content'\]\[1\] must be a dict or a str, not int", id="int"),
+        pytest.param({"text": "x"}, ValueError, r"\['content'\]\[1\] has no 'type'", id="no-type"),
+        pytest.param({"type": 1}, TypeError, r"\['type'\] must be a str", id="type-int"),
+        pytest.param({"type": "text"}, ValueError, "needs a str 'text'", id="text-missing"),
+        pytest.param({"type": "image_url", "image_url": {}}, ValueError, "needs 'image_url'", id="image-no-url"),
+        pytest.param({"type": "image_url", "url": "https://x"}, ValueError, "needs 'image_url'", id="image-flat"),
+        pytest.param(
+            {"type": "input_audio", "input_audio": {"data": "AA=="}}, ValueError, "'format': str", id="audio-format"
+        ),
+        pytest.param({"type": "file", "file": {"filename": "a.pdf"}}, ValueError, "'file_id'", id="file-empty"),
+    ],
+)
+async def test_malformed_parts_raise_before_any_request(client, mock_server, part, error, match):
+    messages = [{"role": "user", "content": [text_part("hi"), part]}]
+    with pytest.raises(error, match=match):
+        await client.chat(model=MODEL, messages=messages)
+    assert mock_server.request_count == 0
+
+
+async def test_unknown_part_types_and_plain_strings_pass_through(client, mock_server):
+    content = [
+        "plain",
+        {"type": "video_url", "video_url": {"url": "https://x/v.mp4"}},
+        {"type": "image_url", "image_url": "https://x/a.png"},
+    ]
+    await client.chat(model=MODEL, messages=[{"role": "user", "content": content}])
+    assert mock_server.requests()[0]["json"]["messages"][0]["content"] == content

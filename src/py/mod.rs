@@ -3,6 +3,7 @@
 mod batch;
 mod call;
 pub(crate) mod client;
+mod content;
 pub mod convert;
 mod driver;
 mod embeddings;

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use reqwest::header::HeaderMap;
@@ -113,6 +114,9 @@ fn check_messages(messages: &Bound<'_, PyAny>) -> PyResult<()> {
                 )))
             }
             None => return Err(PyValueError::new_err(format!("messages[{i}] has no 'role'"))),
+        }
+        if let Some(content) = dict.get_item(intern!(message.py(), "content"))? {
+            crate::py::content::check(i, &content)?;
         }
     }
     if count == 0 {
