@@ -108,6 +108,8 @@ class LlmClient:
         `response_format` may be `{"type": "json_object"}`, `{"type": "json_schema", "json_schema": {...}}`
         or a pydantic model class / TypedDict (sent as a strict `json_schema` named after the class).
         When a schema was given, `choices[i].message.parsed` holds the parsed answer.
+        A list `content` is checked part by part (`text`, `image_url`, `input_audio` and `file` parts
+        must carry their payload; other types pass through).
         """
     async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
         """Start a streaming chat completion; resolves once the response headers arrived."""
