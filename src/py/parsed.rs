@@ -109,7 +109,7 @@ pub fn attach(py: Python<'_>, response: &mut ChatCompletionResponse, mode: &Pars
                 .call_method1(intern!(py, "model_validate_json"), (content,))
                 .map(Bound::unbind),
         };
-        message.parsed = Some(Attached(Arc::new(Parsed(parsed))));
+        message.parsed = Attached(Some(Arc::new(Parsed(parsed))));
     }
 }
 
@@ -118,7 +118,7 @@ impl PyAssistantMessage {
     /// The parsed structured output (see the module docs).
     #[getter]
     fn parsed(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match self.0.parsed.as_ref().and_then(|a| a.0.downcast_ref::<Parsed>()) {
+        match self.0.parsed.0.as_ref().and_then(|a| a.downcast_ref::<Parsed>()) {
             Some(Parsed(Ok(value))) => Ok(value.clone_ref(py)),
             Some(Parsed(Err(err))) => Err(err.clone_ref(py)),
             None => Ok(py.None()),

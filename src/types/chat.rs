@@ -67,13 +67,14 @@ model! {
 }
 
 /// A value the language bindings attach to a message (its structured-output result): opaque to
-/// the core, shared by clones and compared by identity.
-#[derive(Clone)]
-pub struct Attached(pub Arc<dyn Any + Send + Sync>);
+/// the core and shared by clones. It is derived from the message's content, so equality ignores
+/// it: two messages are equal when the provider sent the same thing.
+#[derive(Clone, Default)]
+pub struct Attached(pub Option<Arc<dyn Any + Send + Sync>>);
 
 impl PartialEq for Attached {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -136,7 +137,7 @@ model! {
         reasoning_content: Option<String> = "reasoning_content",
         ; local:
         /// The structured-output result, attached by the bindings when a schema was requested.
-        parsed: Option<Attached>,
+        parsed: Attached,
     }
 }
 
@@ -327,11 +328,20 @@ mod tests {
     }
 
     #[test]
-    fn attached_values_compare_by_identity() {
-        let a = Attached(Arc::new(1_u8));
-        assert_eq!(a, a.clone());
-        assert_ne!(a, Attached(Arc::new(1_u8)));
+    fn attached_values_do_not_change_equality() {
+        let a = Attached(Some(Arc::new(1_u8)));
         assert_eq!(format!("{a:?}"), "Attached(..)");
+        let with = AssistantMessage {
+            content: Some("{}".to_owned()),
+            parsed: a,
+            ..AssistantMessage::default()
+        };
+        let without = AssistantMessage {
+            content: Some("{}".to_owned()),
+            ..AssistantMessage::default()
+        };
+        assert_eq!(with, without);
+        assert_ne!(with, AssistantMessage::default());
     }
 
     #[test]
