@@ -986,6 +986,13 @@ class MockServer:
     reply is ``reply`` when given, else an echo of the last user message. Every response has an
     ``x-request-id`` header.
 
+    Chat answers also follow ``logprobs``/``top_logprobs`` (deterministic log probabilities of
+    the reply's tokens, 0 to 20 alternatives) and ``response_format``: a ``json_schema`` is
+    answered with a minimal valid instance of the schema (``json_object`` with
+    ``{"message": <echo>}``) unless ``reply`` or a fault sets the text, so ``message.parsed`` can
+    be tested offline. Models whose name contains ``reasoner`` or ``thinking`` also return
+    ``reasoning_content`` (streamed first) and count its reasoning tokens.
+
     It also serves ``POST /v1/embeddings``: ``input`` as a str, a list of str, token ids or
     token-id lists; one deterministic unit vector per input, derived from its text (length
     ``dimensions``, default 1536), as JSON floats or, with ``encoding_format="base64"``,
