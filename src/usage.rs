@@ -63,10 +63,6 @@ pub struct TokenBreakdown {
     pub reasoning: u64,
 }
 
-fn get_u64(map: Option<&Value>, key: &str) -> Option<u64> {
-    map?.get(key)?.as_u64()
-}
-
 impl TokenBreakdown {
     /// Reads the breakdown out of a usage object (see the type docs for the fields accepted).
     pub fn from_usage(u: &Usage) -> Self {
@@ -83,10 +79,13 @@ impl TokenBreakdown {
         } else {
             top("output_tokens").unwrap_or(0)
         };
-        let openai_cached = get_u64(details, "cached_tokens").or_else(|| top("prompt_cache_hit_tokens"));
-        let read = top("cache_read_input_tokens").or_else(|| get_u64(details, "cache_read_input_tokens"));
+        let detail = |k: &str| details.and_then(|d| d.extra.get(k)).and_then(Value::as_u64);
+        let openai_cached = details
+            .and_then(|d| d.cached_tokens)
+            .or_else(|| top("prompt_cache_hit_tokens"));
+        let read = top("cache_read_input_tokens").or_else(|| detail("cache_read_input_tokens"));
         let write_total = top("cache_creation_input_tokens")
-            .or_else(|| get_u64(details, "cache_creation_input_tokens"))
+            .or_else(|| detail("cache_creation_input_tokens"))
             .unwrap_or(0);
         let write_1h = extra
             .and_then(|m| m.get("cache_creation"))
@@ -101,7 +100,11 @@ impl TokenBreakdown {
         } else {
             (prompt, prompt + cached + write_total)
         };
-        let reasoning = get_u64(u.completion_tokens_details.as_ref(), "reasoning_tokens").unwrap_or(0);
+        let reasoning = u
+            .completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0);
         let separate_reasoning =
             reasoning > 0 && u.total_tokens > 0 && u.total_tokens == u.prompt_tokens + u.completion_tokens + reasoning;
         Self {

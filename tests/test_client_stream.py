@@ -439,7 +439,8 @@ async def test_usage_chunk_from_an_independent_server(scenario, scenario_client)
     assert chunks[-1].choices == []
     u = chunks[-1].usage
     assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (9, 3, 12)
-    assert u.completion_tokens_details == {"reasoning_tokens": 1}
+    assert u.completion_tokens_details.reasoning_tokens == 1
+    assert u.completion_tokens_details.audio_tokens is None
     assert all(c.usage is None for c in chunks[:-1])
 
 

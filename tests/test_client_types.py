@@ -13,9 +13,13 @@ from liter_llm import (
     ChatCompletionChunk,
     ChatCompletionResponse,
     Choice,
+    ChoiceLogprobs,
+    CompletionTokensDetails,
     FunctionCall,
+    PromptTokensDetails,
     StreamChoice,
     StreamDelta,
+    TokenLogprob,
     ToolCall,
     Usage,
 )
@@ -68,7 +72,12 @@ FULL = {
         "completion_tokens": 13,
         "total_tokens": 34,
         "prompt_tokens_details": {"cached_tokens": 8, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 5, "accepted_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 5,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 1,
+        },
         "x_usage_extra": 0.5,
     },
 }
@@ -101,7 +110,12 @@ async def test_every_field_is_reachable_by_attribute(scenario, scenario_client):
     assert isinstance(choice, Choice)
     assert choice.index == 0
     assert choice.finish_reason == "tool_calls"
-    assert choice.logprobs == FULL["choices"][0]["logprobs"]
+    assert isinstance(choice.logprobs, ChoiceLogprobs)
+    assert choice.logprobs.to_dict() == FULL["choices"][0]["logprobs"]
+    [token] = choice.logprobs.content
+    assert isinstance(token, TokenLogprob)
+    assert (token.token, token.logprob, token.bytes, token.top_logprobs) == ("Call", -0.25, [67, 97, 108, 108], [])
+    assert choice.logprobs.refusal == []
 
     msg = choice.message
     assert isinstance(msg, AssistantMessage)
@@ -123,8 +137,13 @@ async def test_every_field_is_reachable_by_attribute(scenario, scenario_client):
     assert isinstance(usage, Usage)
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (21, 13, 34)
     assert all(isinstance(v, int) for v in (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens))
-    assert usage.prompt_tokens_details == {"cached_tokens": 8, "audio_tokens": 0}
-    assert usage.completion_tokens_details == {"reasoning_tokens": 5, "accepted_prediction_tokens": 0}
+    prompt, completion = usage.prompt_tokens_details, usage.completion_tokens_details
+    assert isinstance(prompt, PromptTokensDetails)
+    assert (prompt.cached_tokens, prompt.audio_tokens) == (8, 0)
+    assert isinstance(completion, CompletionTokensDetails)
+    assert completion.reasoning_tokens == 5
+    assert completion.audio_tokens == 0
+    assert (completion.accepted_prediction_tokens, completion.rejected_prediction_tokens) == (0, 1)
 
 
 async def test_to_dict_reproduces_the_server_json_including_unknown_fields(scenario, scenario_client):
@@ -249,16 +268,15 @@ async def test_mutating_what_to_dict_or_choices_returned_does_not_change_the_res
         r.choices.append("junk")
     except AttributeError:
         pass  # an immutable sequence is fine too
-    details = r.usage.prompt_tokens_details
-    details["cached_tokens"] = 999
-    logprobs = r.choices[0].logprobs
-    if isinstance(logprobs, dict):
-        logprobs["content"].clear()
+    r.choices[0].logprobs.content.clear()
+    with pytest.raises(AttributeError):
+        r.usage.prompt_tokens_details.cached_tokens = 999  # type: ignore[misc]
 
     assert r.id == "chatcmpl-FULL"
     assert len(r.choices) == 1
     assert r.choices[0].message.content == "Calling a tool. 🌦"
-    assert r.usage.prompt_tokens_details == {"cached_tokens": 8, "audio_tokens": 0}
+    assert r.usage.prompt_tokens_details.cached_tokens == 8
+    assert len(r.choices[0].logprobs.content) == 1
     assert r.to_dict() == FULL
 
 

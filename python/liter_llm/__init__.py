@@ -16,6 +16,8 @@ from liter_llm._liter_llm import (
     ChatCompletionResponse,
     ChatStreamIterator,
     Choice,
+    ChoiceLogprobs,
+    CompletionTokensDetails,
     ContentPolicyError,
     ContextWindowExceededError,
     DeleteResponse,
@@ -42,6 +44,7 @@ from liter_llm._liter_llm import (
     NetworkError,
     NotFoundError,
     OutputTokensDetails,
+    PromptTokensDetails,
     RateLimitedError,
     RateLimiter,
     RerankResponse,
@@ -56,8 +59,10 @@ from liter_llm._liter_llm import (
     StreamChoice,
     StreamDelta,
     StreamingError,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
+    TopLogprob,
     TranscriptionResponse,
     TranscriptionSegment,
     TranscriptionWord,
@@ -71,6 +76,35 @@ from liter_llm._liter_llm import (
     sanitize_request,
 )
 
+TYPE_CHECKING = False  # the typing module is not imported at run time: it would double the import time
+if TYPE_CHECKING:
+    from liter_llm._schema import to_response_format
+    from liter_llm.content import audio_part, data_url, file_part, image_part, text_part
+    from liter_llm.tools import function_tool
+
+# The pure-Python helpers load on first use, so `import liter_llm` stays as fast as the native module.
+_HELPERS = {
+    "to_response_format": "liter_llm._schema",
+    "audio_part": "liter_llm.content",
+    "data_url": "liter_llm.content",
+    "file_part": "liter_llm.content",
+    "image_part": "liter_llm.content",
+    "text_part": "liter_llm.content",
+    "function_tool": "liter_llm.tools",
+}
+
+
+def __getattr__(name: str) -> object:
+    from importlib import import_module
+
+    module = _HELPERS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'liter_llm' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "AssistantMessage",
     "AuthenticationError",
@@ -83,6 +117,8 @@ __all__ = [
     "ChatCompletionResponse",
     "ChatStreamIterator",
     "Choice",
+    "ChoiceLogprobs",
+    "CompletionTokensDetails",
     "ContentPolicyError",
     "ContextWindowExceededError",
     "DeleteResponse",
@@ -109,6 +145,7 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "OutputTokensDetails",
+    "PromptTokensDetails",
     "RateLimitedError",
     "RateLimiter",
     "RerankResponse",
@@ -123,17 +160,26 @@ __all__ = [
     "StreamChoice",
     "StreamDelta",
     "StreamingError",
+    "TokenLogprob",
     "ToolCall",
     "ToolCallDelta",
     "TranscriptionResponse",
     "TranscriptionSegment",
     "TranscriptionWord",
+    "TopLogprob",
     "Usage",
     "UsageTracker",
+    "audio_part",
     "completion_cost",
     "count_tokens",
+    "data_url",
+    "file_part",
+    "function_tool",
+    "image_part",
     "model_info",
     "register_model",
     "sanitize_request",
+    "text_part",
+    "to_response_format",
     "__version__",
 ]

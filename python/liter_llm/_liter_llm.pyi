@@ -116,6 +116,12 @@ class LlmClient:
         Accepts the OpenAI Chat Completions parameters (model, messages, temperature, max_tokens, tools, ...).
         Known parameters are type-checked before sending; `None` values are omitted; unknown ones pass
         through; `extra_body` is merged into the body and `extra_headers` added to this request.
+
+        `response_format` may be `{"type": "json_object"}`, `{"type": "json_schema", "json_schema": {...}}`
+        or a pydantic model class / TypedDict (sent as a strict `json_schema` named after the class).
+        When a schema was given, `choices[i].message.parsed` holds the parsed answer.
+        A list `content` is checked part by part (`text`, `image_url`, `input_audio` and `file` parts
+        must carry their payload; other types pass through).
         """
     async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
         """Start a streaming chat completion; resolves once the response headers arrived."""
@@ -753,11 +759,111 @@ class Usage:
     def total_tokens(self) -> int:
         """Prompt plus completion."""
     @property
-    def prompt_tokens_details(self) -> dict[str, Any] | None:
-        """Breakdown of prompt tokens (cached, audio), as sent."""
+    def prompt_tokens_details(self) -> PromptTokensDetails | None:
+        """Breakdown of prompt tokens (cached, audio)."""
     @property
-    def completion_tokens_details(self) -> dict[str, Any] | None:
-        """Breakdown of completion tokens (reasoning, audio), as sent."""
+    def completion_tokens_details(self) -> CompletionTokensDetails | None:
+        """Breakdown of completion tokens (reasoning, audio, predictions)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class PromptTokensDetails:
+    """Breakdown of the prompt tokens; other fields a provider sends stay in `to_dict()`."""
+
+    @property
+    def cached_tokens(self) -> int | None:
+        """Prompt tokens read from the provider's cache."""
+    @property
+    def audio_tokens(self) -> int | None:
+        """Audio input tokens."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class CompletionTokensDetails:
+    """Breakdown of the completion tokens."""
+
+    @property
+    def reasoning_tokens(self) -> int | None:
+        """Tokens the model spent reasoning (part of the completion tokens)."""
+    @property
+    def audio_tokens(self) -> int | None:
+        """Audio output tokens."""
+    @property
+    def accepted_prediction_tokens(self) -> int | None:
+        """Predicted-output tokens that appeared in the completion."""
+    @property
+    def rejected_prediction_tokens(self) -> int | None:
+        """Predicted-output tokens that did not appear (billed all the same)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class TopLogprob:
+    """One of the most likely tokens at a position."""
+
+    @property
+    def token(self) -> str:
+        """The token text."""
+    @property
+    def logprob(self) -> float:
+        """Its log probability."""
+    @property
+    def bytes(self) -> list[int] | None:
+        """Its UTF-8 bytes (a token may hold part of a character)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class TokenLogprob:
+    """The log probability of one generated token, with the alternatives when requested."""
+
+    @property
+    def token(self) -> str:
+        """The token text."""
+    @property
+    def logprob(self) -> float:
+        """Its log probability."""
+    @property
+    def bytes(self) -> list[int] | None:
+        """Its UTF-8 bytes (a token may hold part of a character)."""
+    @property
+    def top_logprobs(self) -> list[TopLogprob]:
+        """The `top_logprobs` most likely tokens at this position, most likely first."""
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
+@final
+class ChoiceLogprobs:
+    """Log probabilities of a choice's tokens (`logprobs=True`)."""
+
+    @property
+    def content(self) -> list[TokenLogprob] | None:
+        """One entry per content token."""
+    @property
+    def refusal(self) -> list[TokenLogprob] | None:
+        """One entry per refusal token."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -820,7 +926,16 @@ class AssistantMessage:
         """Refusal message."""
     @property
     def reasoning_content(self) -> str | None:
-        """Reasoning text, for providers that return it."""
+        """Reasoning text, for providers that return it (`reasoning_content`, or `reasoning` as
+        OpenRouter, Groq and vLLM name it)."""
+    @property
+    def parsed(self) -> Any:
+        """The structured output, when `response_format` carried a schema: a dict for a
+        `json_schema` dict or a TypedDict, an instance for a pydantic model class. `None` when no
+        schema was requested, for a refusal and without content. Parsed once, when the response
+        arrived; reading it raises `ValueError` (`pydantic.ValidationError` for a model class) when
+        the content does not parse.
+        """
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -842,7 +957,7 @@ class Choice:
     def finish_reason(self) -> str | None:
         """Why generation stopped (stop, length, tool_calls, ...)."""
     @property
-    def logprobs(self) -> dict[str, Any] | None:
+    def logprobs(self) -> ChoiceLogprobs | None:
         """Token log probabilities, when requested."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
@@ -947,7 +1062,7 @@ class StreamDelta:
         """A refusal fragment."""
     @property
     def reasoning_content(self) -> str | None:
-        """A reasoning fragment, for providers that stream it."""
+        """A reasoning fragment, for providers that stream it (`reasoning_content` or `reasoning`)."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -969,7 +1084,7 @@ class StreamChoice:
     def finish_reason(self) -> str | None:
         """Set on the choice's last chunk."""
     @property
-    def logprobs(self) -> dict[str, Any] | None:
+    def logprobs(self) -> ChoiceLogprobs | None:
         """Token log probabilities, when requested."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
@@ -1806,6 +1921,13 @@ class MockServer:
     truncation), plus ``GET /v1/models``. Other paths answer 404 with an OpenAI error body. The
     reply is ``reply`` when given, else an echo of the last user message. Every response has an
     ``x-request-id`` header.
+
+    Chat answers also follow ``logprobs``/``top_logprobs`` (deterministic log probabilities of
+    the reply's tokens, 0 to 20 alternatives) and ``response_format``: a ``json_schema`` is
+    answered with a minimal valid instance of the schema (``json_object`` with
+    ``{"message": <echo>}``) unless ``reply`` or a fault sets the text, so ``message.parsed`` can
+    be tested offline. Models whose name contains ``reasoner`` or ``thinking`` also return
+    ``reasoning_content`` (streamed first) and count its reasoning tokens.
 
     It also serves ``POST /v1/embeddings``: ``input`` as a str, a list of str, token ids or
     token-id lists; one deterministic unit vector per input, derived from its text (length

@@ -1,12 +1,14 @@
 //! Chat-completions logic of the mock provider: request validation, the reply text, token
 //! estimates and the OpenAI-shaped documents (whole responses and SSE chunk streams).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{json, Map, Value};
 
 use super::faults::{error_body, error_event_object};
+use super::logprobs;
 use crate::tokens::{Counter, Encoding};
 
 /// Reply used when there is nothing to echo.
@@ -43,6 +45,18 @@ pub(crate) struct ChatRequest {
     pub(crate) prompt_tokens: u64,
     /// Text of the last user message, if any.
     pub(crate) last_user_text: Option<String>,
+    /// `top_logprobs` when `logprobs: true` was asked for.
+    pub(crate) logprobs: Option<usize>,
+    /// The `response_format` object, if any.
+    pub(crate) response_format: Option<Value>,
+    /// Reasoning text, for reasoning models (see [`reasoning_for`]).
+    pub(crate) reasoning: Option<&'static str>,
+}
+
+/// What a mock reasoning model (a name containing `reasoner` or `thinking`) thinks aloud.
+pub(crate) fn reasoning_for(model: &str) -> Option<&'static str> {
+    (model.contains("reasoner") || model.contains("thinking"))
+        .then_some("The user wrote a message; the mock provider replies to it.")
 }
 
 /// Best-effort model name of a (possibly invalid) body, for error messages.
@@ -62,7 +76,7 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn invalid_type(param: &str, expected: &str, got: &Value) -> BadRequest {
+pub(crate) fn invalid_type(param: &str, expected: &str, got: &Value) -> BadRequest {
     BadRequest::new(
         format!(
             "Invalid type for '{param}': expected {expected}, but got {} instead.",
@@ -73,7 +87,7 @@ fn invalid_type(param: &str, expected: &str, got: &Value) -> BadRequest {
     )
 }
 
-fn optional_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, BadRequest> {
+pub(crate) fn optional_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, BadRequest> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -213,8 +227,15 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let logprobs = logprobs::requested(&obj)?;
+    let response_format = match obj.get("response_format") {
+        None | Some(Value::Null) => None,
+        Some(format @ Value::Object(_)) => Some(format.clone()),
+        Some(other) => return Err(invalid_type("response_format", "an object", other)),
+    };
     let prompt_tokens = Counter::for_model(&model).request(&obj).max(1);
     Ok(ChatRequest {
+        reasoning: reasoning_for(&model),
         model,
         stream,
         include_usage,
@@ -222,6 +243,8 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
         max_tokens,
         prompt_tokens,
         last_user_text,
+        logprobs,
+        response_format,
     })
 }
 
@@ -282,14 +305,17 @@ pub(crate) struct Envelope<'a> {
     pub(crate) model: &'a str,
 }
 
-fn usage_json(prompt: u64, completion: u64) -> Value {
+/// Usage of `n` choices, reasoning tokens included in the completion tokens.
+fn usage_json(req: &ChatRequest, reply: &Reply) -> Value {
+    let reasoning = req.reasoning.map_or(0, reply_tokens) * req.n as u64;
+    let (prompt, completion) = (req.prompt_tokens, reply.tokens * req.n as u64 + reasoning);
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -299,12 +325,19 @@ fn usage_json(prompt: u64, completion: u64) -> Value {
 
 /// The whole `chat.completion` document.
 pub(crate) fn completion_body(env: &Envelope<'_>, req: &ChatRequest, reply: &Reply) -> Vec<u8> {
+    let logprobs = req
+        .logprobs
+        .map_or(Value::Null, |top| logprobs::choice(&reply.text, top, 0));
     let choices: Vec<Value> = (0..req.n)
         .map(|index| {
+            let mut message = json!({"role": "assistant", "content": reply.text, "refusal": null, "annotations": []});
+            if let Some(reasoning) = req.reasoning {
+                message["reasoning_content"] = json!(reasoning);
+            }
             json!({
                 "index": index,
-                "message": {"role": "assistant", "content": reply.text, "refusal": null, "annotations": []},
-                "logprobs": null,
+                "message": message,
+                "logprobs": logprobs,
                 "finish_reason": reply.finish_reason,
             })
         })
@@ -315,7 +348,7 @@ pub(crate) fn completion_body(env: &Envelope<'_>, req: &ChatRequest, reply: &Rep
         "created": env.created,
         "model": env.model,
         "choices": choices,
-        "usage": usage_json(req.prompt_tokens, reply.tokens * req.n as u64),
+        "usage": usage_json(req, reply),
         "service_tier": "default",
         "system_fingerprint": FINGERPRINT,
     });
@@ -459,17 +492,32 @@ pub(crate) fn stream_events(env: &Envelope<'_>, req: &ChatRequest, reply: &Reply
     if plan.malformed {
         w.push(&[p, b"{\"index\":0,\"delta\":{\"content\":\"unterminated"]);
     }
-    for piece in &plan.pieces[..sent] {
-        let escaped = serde_json::to_string(piece).unwrap_or_default();
+    if let Some(reasoning) = req.reasoning {
+        let delta = json!({ "reasoning_content": reasoning }).to_string();
         for head in &heads {
             w.push(&[
                 p,
                 head,
-                b"{\"content\":",
-                escaped.as_bytes(),
-                b"},\"logprobs\":null,\"finish_reason\":null}",
+                delta.as_bytes(),
+                b",\"logprobs\":null,\"finish_reason\":null}",
                 suffix,
             ]);
+        }
+    }
+    let mut position = 0;
+    for piece in &plan.pieces[..sent] {
+        let escaped = serde_json::to_string(piece).unwrap_or_default();
+        let tail = match req.logprobs {
+            None => Cow::Borrowed(&b"},\"logprobs\":null,\"finish_reason\":null}"[..]),
+            Some(top) => {
+                let (content, next) = logprobs::content(piece, top, position);
+                position = next;
+                let doc = json!({ "content": content, "refusal": null });
+                Cow::Owned(format!("}},\"logprobs\":{doc},\"finish_reason\":null}}").into_bytes())
+            }
+        };
+        for head in &heads {
+            w.push(&[p, head, b"{\"content\":", escaped.as_bytes(), &tail, suffix]);
         }
     }
     match &plan.end {
@@ -479,7 +527,7 @@ pub(crate) fn stream_events(env: &Envelope<'_>, req: &ChatRequest, reply: &Reply
                 w.push(&[p, head, finish.as_bytes(), suffix]);
             }
             if req.include_usage {
-                let usage = usage_json(req.prompt_tokens, reply.tokens * req.n as u64);
+                let usage = usage_json(req, reply);
                 let usage = serde_json::to_string(&usage).unwrap_or_default();
                 w.push(&[p, b"],\"usage\":", usage.as_bytes(), b"}"]);
             }

@@ -206,6 +206,8 @@ struct GenRequest {
     tools: bool,
     max_tokens: Option<u64>,
     candidates: usize,
+    /// A minimal instance of `generationConfig.responseSchema`, as JSON text.
+    schema_reply: Option<String>,
 }
 
 fn parse_generate(body: &[u8]) -> Result<GenRequest, String> {
@@ -282,6 +284,7 @@ fn parse_generate(body: &[u8]) -> Result<GenRequest, String> {
             .ok_or("* GenerationConfig.candidate_count: must be between 1 and 8")?;
         req.candidates = usize::try_from(n).unwrap_or(1);
     }
+    req.schema_reply = get("responseSchema").map(|s| super::schema::instance(s, s, 0).to_string());
     Ok(req)
 }
 
@@ -329,6 +332,7 @@ fn reply_text(shared: &Shared, req: &GenRequest, fault: &Fault) -> (String, bool
     let text = shared.reply_text(fault, || {
         (!req.tool_results.is_empty())
             .then(|| req.tool_results.join("; "))
+            .or_else(|| req.schema_reply.clone())
             .or_else(|| req.last_user_text.clone())
     });
     (text, explicit)

@@ -4,11 +4,14 @@
 //! It serves `POST /v1/chat/completions` (plain and streamed), echoes the last user message (or
 //! a configured reply), estimates token usage deterministically, records requests and replays
 //! scripted [`Fault`]s. `POST /v1/embeddings` answers with deterministic vectors derived from
-//! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. It also
-//! serves the rest of the OpenAI surface with bodies of the documented shapes: `GET /v1/models`,
-//! images, speech and transcription, moderation, rerank, an in-memory file store, batches that
-//! advance one state per retrieval, and the Responses API (see `routes`). Faults apply to every
-//! endpoint. It is used by the test suite, the benchmarks and for offline testing.
+//! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. Chat answers
+//! honour `n`, `logprobs`/`top_logprobs` (deterministic, see `logprobs.rs`) and a `json_schema`
+//! `response_format` (a minimal valid instance, see `schema.rs`); models named `*reasoner*` or
+//! `*thinking*` add `reasoning_content`. It also serves the rest of the OpenAI surface with
+//! bodies of the documented shapes: `GET /v1/models`, images, speech and transcription,
+//! moderation, rerank, an in-memory file store, batches that advance one state per retrieval,
+//! and the Responses API (see `routes`). Faults apply to every endpoint. It is used by the test
+//! suite, the benchmarks and for offline testing.
 //!
 //! ```no_run
 //! use _liter_llm::mock::{Fault, MockConfig, MockServer};
@@ -25,10 +28,12 @@ mod chat;
 mod embeddings;
 mod faults;
 mod gemini;
+mod logprobs;
 mod media;
 pub mod multipart;
 mod responses;
 mod routes;
+mod schema;
 mod server;
 mod store;
 

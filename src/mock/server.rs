@@ -348,7 +348,13 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
         Err(bad) => return json_response(StatusCode::BAD_REQUEST, &bad.body),
     };
     let explicit = shared.stream_pieces(fault);
-    let text = shared.reply_text(fault, || req.last_user_text.clone().filter(|t| !t.is_empty()));
+    let text = shared.reply_text(fault, || {
+        let echo = req.last_user_text.clone().filter(|t| !t.is_empty());
+        match &req.response_format {
+            Some(format) => super::schema::reply_for(format, echo.as_deref()).or(echo),
+            None => echo,
+        }
+    });
     let reply = chat::make_reply(text, req.max_tokens);
     let id = format!("chatcmpl-mock-{seq}");
     let env = Envelope {

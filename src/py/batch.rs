@@ -24,6 +24,7 @@ use crate::py::call::{LlmCall, Start};
 use crate::py::client::PyLlmClient;
 use crate::py::driver::Driver;
 use crate::py::json::type_name;
+use crate::py::parsed::{attach, parse_of, ParseMode, Parses};
 use crate::py::request::chat_request;
 use crate::py::stream::Ready;
 use crate::py::types::PyChatCompletionResponse;
@@ -77,30 +78,52 @@ pub(crate) fn items_of<'py>(value: &Bound<'py, PyAny>, name: &str) -> PyResult<V
 }
 
 /// Validates and serialises every request dict.
-fn chat_requests(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<Vec<Request>> {
+fn chat_requests(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<(Vec<Request>, Parses)> {
     let items = items_of(requests, "requests")?;
     let mut out = Vec::with_capacity(items.len());
+    let mut parses = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let dict = item
             .cast::<PyDict>()
             .map_err(|_| PyTypeError::new_err(format!("requests[{i}] must be a dict, not {}", type_name(item))))?;
-        out.push(chat_request(Some(dict), false).map_err(|e| with_position(py, e, &format!("requests[{i}]")))?);
+        let (request, parse) =
+            chat_request(Some(dict), false).map_err(|e| with_position(py, e, &format!("requests[{i}]")))?;
+        out.push(request);
+        if parse.is_some() {
+            parses.resize_with(i, || None);
+            parses.push(parse);
+        }
     }
-    Ok(out)
+    let parses = (!parses.is_empty()).then(|| Arc::new(parses));
+    Ok((out, parses))
 }
 
-fn result_object(py: Python<'_>, result: crate::Result<ChatCompletionResponse>) -> PyResult<Py<PyAny>> {
+fn result_object(
+    py: Python<'_>,
+    result: crate::Result<ChatCompletionResponse>,
+    parse: Option<&ParseMode>,
+) -> PyResult<Py<PyAny>> {
     Ok(match result {
-        Ok(response) => Py::new(py, PyChatCompletionResponse(response))?.into_any(),
+        Ok(mut response) => {
+            if let Some(mode) = parse {
+                attach(py, &mut response, mode);
+            }
+            Py::new(py, PyChatCompletionResponse(response))?.into_any()
+        }
         Err(err) => PyErr::from(err).into_value(py).into_any(),
     })
 }
 
 /// The result list of a batch: responses, and exception instances for failed items.
-fn result_list(py: Python<'_>, results: Vec<crate::Result<ChatCompletionResponse>>) -> PyResult<Py<PyAny>> {
+fn result_list(
+    py: Python<'_>,
+    results: Vec<crate::Result<ChatCompletionResponse>>,
+    parses: &Parses,
+) -> PyResult<Py<PyAny>> {
     let objects = results
         .into_iter()
-        .map(|r| result_object(py, r))
+        .enumerate()
+        .map(|(i, r)| result_object(py, r, parse_of(parses, i)))
         .collect::<PyResult<Vec<_>>>()?;
     Ok(PyList::new(py, objects)?.into_any().unbind())
 }
@@ -181,13 +204,13 @@ impl PyLlmClient {
         return_exceptions: bool,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, LlmCall>> {
-        let requests = chat_requests(py, requests)?;
+        let (requests, parses) = chat_requests(py, requests)?;
         let options = options(max_concurrency, progress, "chat_batch")?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let work = async move { client.chat_batch(requests, options, !return_exceptions).await };
-            let finish = |py: Python<'_>, result: crate::Result<Vec<crate::Result<ChatCompletionResponse>>>| {
-                result_list(py, result?)
+            let finish = move |py: Python<'_>, result: crate::Result<Vec<crate::Result<ChatCompletionResponse>>>| {
+                result_list(py, result?, &parses)
             };
             Ok(driver.spawn(py, work, finish)?.0)
         });
@@ -204,7 +227,7 @@ impl PyLlmClient {
         return_exceptions: bool,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let requests = chat_requests(py, requests)?;
+        let (requests, parses) = chat_requests(py, requests)?;
         let options = options(max_concurrency, progress, "chat_batch")?;
         let client = Arc::clone(&self.inner);
         let (tx, rx) = sync_channel(1);
@@ -215,7 +238,7 @@ impl PyLlmClient {
         let guard = AbortGuard(task.abort_handle());
         let result = wait_blocking(py, rx, &guard.0)?;
         drop(guard);
-        result_list(py, result?)
+        result_list(py, result?, &parses)
     }
 
     /// Runs many chat completions; an async iterator of `(index, result)` as they finish.
@@ -227,10 +250,10 @@ impl PyLlmClient {
         max_concurrency: Option<i64>,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyChatBatchIterator> {
-        let requests = chat_requests(py, requests)?;
+        let (requests, parses) = chat_requests(py, requests)?;
         let options = options(max_concurrency, progress, "chat_as_completed")?;
         let pool = self.inner.chat_pool(requests, options);
-        Ok(PyChatBatchIterator::new(pool))
+        Ok(PyChatBatchIterator::new(pool, parses))
     }
 }
 
@@ -246,6 +269,7 @@ struct IterState {
 #[pyclass(frozen, name = "ChatBatchIterator", module = "liter_llm")]
 pub struct PyChatBatchIterator {
     state: Arc<Mutex<IterState>>,
+    parses: Parses,
     stats: Arc<BatchStats>,
     canceller: Canceller,
 }
@@ -254,16 +278,17 @@ fn lock(state: &Mutex<IterState>) -> MutexGuard<'_, IterState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn pair(py: Python<'_>, (index, result): Item) -> PyResult<Py<PyAny>> {
-    let value = result_object(py, result)?;
+fn pair(py: Python<'_>, (index, result): Item, parses: &Parses) -> PyResult<Py<PyAny>> {
+    let value = result_object(py, result, parse_of(parses, index))?;
     Ok(PyTuple::new(py, [index.into_pyobject(py)?.into_any().unbind(), value])?
         .into_any()
         .unbind())
 }
 
 impl PyChatBatchIterator {
-    fn new(pool: Pool<ChatCompletionResponse>) -> Self {
+    fn new(pool: Pool<ChatCompletionResponse>, parses: Parses) -> Self {
         PyChatBatchIterator {
+            parses,
             stats: Arc::clone(pool.stats()),
             canceller: pool.canceller(),
             state: Arc::new(Mutex::new(IterState {
@@ -315,7 +340,7 @@ impl PyChatBatchIterator {
         }
         if let Some(item) = state.buffer.pop_front() {
             drop(state);
-            return Ok(Bound::new(py, Ready::new(pair(py, item)?))?.into_any());
+            return Ok(Bound::new(py, Ready::new(pair(py, item, &self.parses)?))?.into_any());
         }
         if state.finished {
             return Err(PyStopAsyncIteration::new_err(()));
@@ -325,6 +350,7 @@ impl PyChatBatchIterator {
         };
         state.in_flight.retain(|h| !h.is_finished());
         let shared = Arc::clone(&self.state);
+        let parses = self.parses.clone();
         let (future, abort) = Driver::current(py)?.spawn(
             py,
             async move {
@@ -352,7 +378,7 @@ impl PyChatBatchIterator {
                 match state.buffer.pop_front() {
                     Some(item) => {
                         drop(state);
-                        pair(py, item)
+                        pair(py, item, &parses)
                     }
                     None => {
                         state.finished = true;

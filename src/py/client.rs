@@ -15,6 +15,7 @@ use pyo3::types::PyDict;
 use crate::client::Client;
 use crate::config::{ClientConfig, Secret};
 use crate::py::call::{LlmCall, Start};
+use crate::py::parsed::attach;
 use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
 use crate::py::request::chat_request;
 use crate::py::stream::PyChatStream;
@@ -230,12 +231,16 @@ impl PyLlmClient {
     /// Sends a chat completion; a coroutine resolving to a `ChatCompletionResponse`.
     #[pyo3(signature = (**kwargs))]
     fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
-        let request = chat_request(kwargs, false)?;
+        let (request, parse) = chat_request(kwargs, false)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let work = async move { client.chat(request).await };
-            let finish = |py: Python<'_>, result: crate::Result<_>| {
-                Ok(Py::new(py, PyChatCompletionResponse(result?))?.into_any())
+            let finish = move |py: Python<'_>, result: crate::Result<_>| {
+                let mut response = result?;
+                if let Some(mode) = &parse {
+                    attach(py, &mut response, mode);
+                }
+                Ok(Py::new(py, PyChatCompletionResponse(response))?.into_any())
             };
             Ok(driver.spawn(py, work, finish)?.0)
         });
@@ -247,7 +252,7 @@ impl PyLlmClient {
     /// request is sent at once when called inside a running event loop.
     #[pyo3(signature = (**kwargs))]
     fn chat_stream<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
-        let request = chat_request(kwargs, true)?;
+        let (request, _) = chat_request(kwargs, true)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let work = async move { client.chat_stream(request).await };

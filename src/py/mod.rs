@@ -3,6 +3,7 @@
 mod batch;
 mod call;
 pub(crate) mod client;
+mod content;
 pub mod convert;
 mod driver;
 mod embeddings;
@@ -14,6 +15,7 @@ mod json;
 mod logging;
 mod mock;
 mod params;
+mod parsed;
 mod providers;
 mod ratelimit;
 mod request;

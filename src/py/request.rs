@@ -2,10 +2,12 @@
 //!
 //! Known Chat Completions parameters are type-checked before anything is sent; `None` values
 //! are omitted; unknown parameters pass through unchanged; `extra_body` entries are merged last
-//! (overriding); `extra_headers` become per-call headers.
+//! (overriding); `extra_headers` become per-call headers. A `response_format` class becomes its
+//! strict `json_schema` format (see `parsed.rs`).
 
 use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use reqwest::header::HeaderMap;
@@ -13,6 +15,7 @@ use reqwest::header::HeaderMap;
 use crate::client::Request;
 use crate::http::header_pair;
 use crate::py::json::{type_name, write_json};
+use crate::py::parsed::{response_format, ParseMode};
 
 /// The JSON type a known parameter must have.
 #[derive(Clone, Copy)]
@@ -35,8 +38,7 @@ fn expectation(key: &str) -> Option<Expect> {
         "user" | "reasoning_effort" | "service_tier" | "verbosity" | "prompt_cache_key" | "safety_identifier" => {
             Expect::Str
         }
-        "response_format" | "logit_bias" | "metadata" | "stream_options" | "audio" | "prediction"
-        | "web_search_options" => Expect::Dict,
+        "logit_bias" | "metadata" | "stream_options" | "audio" | "prediction" | "web_search_options" => Expect::Dict,
         "tools" | "modalities" | "functions" => Expect::List,
         "stop" => Expect::StrOrList,
         "tool_choice" | "function_call" => Expect::StrOrDict,
@@ -113,6 +115,9 @@ fn check_messages(messages: &Bound<'_, PyAny>) -> PyResult<()> {
             }
             None => return Err(PyValueError::new_err(format!("messages[{i}] has no 'role'"))),
         }
+        if let Some(content) = dict.get_item(intern!(message.py(), "content"))? {
+            crate::py::content::check(i, &content)?;
+        }
     }
     if count == 0 {
         return Err(PyValueError::new_err("messages must not be empty"));
@@ -138,11 +143,12 @@ pub fn headers_from(value: &Bound<'_, PyAny>, into: &mut HeaderMap) -> PyResult<
     Ok(())
 }
 
-/// Validates `kwargs` and serialises the chat request; `stream` adds `"stream": true`.
+/// Validates `kwargs` and serialises the chat request; `stream` adds `"stream": true`. Also
+/// returns how to parse the answer when `response_format` asked for a schema.
 ///
 /// # Errors
 /// `ValueError`/`TypeError` for bad arguments, `InvalidHeaderError` for bad headers.
-pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResult<Request> {
+pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResult<(Request, Option<ParseMode>)> {
     let Some(kwargs) = kwargs else {
         return Err(PyValueError::new_err("chat() requires model= and messages="));
     };
@@ -175,6 +181,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
     };
     let mut headers = HeaderMap::new();
     let mut sanitize = None;
+    let mut parse = None;
     let mut body = Vec::with_capacity(256);
     body.push(b'{');
     let mut first = true;
@@ -223,7 +230,12 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         if value.is_none() {
             continue;
         }
-        if let Some(expect) = expectation(&name) {
+        let mut value = value;
+        if name == "response_format" {
+            let (format, mode) = response_format(&value)?;
+            value = format;
+            parse = mode;
+        } else if let Some(expect) = expectation(&name) {
             check(&name, &value, expect)?;
         }
         if extra_body.as_ref().is_some_and(|b| b.contains(&key).unwrap_or(false)) {
@@ -247,10 +259,11 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         }
     }
     body.push(b'}');
-    Ok(Request {
+    let request = Request {
         body: Bytes::from(body),
         model,
         headers,
         sanitize,
-    })
+    };
+    Ok((request, parse))
 }

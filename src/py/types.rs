@@ -124,6 +124,31 @@ macro_rules! py_model {
 pub(crate) use py_model;
 
 py_model!(
+    PyPromptTokensDetails,
+    "PromptTokensDetails",
+    PromptTokensDetails,
+    [cached_tokens, audio_tokens]
+);
+py_model!(
+    PyCompletionTokensDetails,
+    "CompletionTokensDetails",
+    CompletionTokensDetails,
+    [
+        reasoning_tokens,
+        audio_tokens,
+        accepted_prediction_tokens,
+        rejected_prediction_tokens
+    ]
+);
+py_model!(PyTopLogprob, "TopLogprob", TopLogprob, [token, logprob, bytes]);
+py_model!(
+    PyTokenLogprob,
+    "TokenLogprob",
+    TokenLogprob,
+    [token, logprob, bytes, top_logprobs]
+);
+py_model!(PyChoiceLogprobs, "ChoiceLogprobs", ChoiceLogprobs, [content, refusal]);
+py_model!(
     PyUsage,
     "Usage",
     Usage,
@@ -141,7 +166,7 @@ py_model!(
     PyAssistantMessage,
     "AssistantMessage",
     AssistantMessage,
-    [role, content, tool_calls, refusal, reasoning_content]
+    [role, content, tool_calls, refusal]
 );
 py_model!(PyChoice, "Choice", Choice, [index, message, finish_reason, logprobs]);
 py_model!(
@@ -176,8 +201,30 @@ py_model!(
     PyStreamDelta,
     "StreamDelta",
     StreamDelta,
-    [role, content, tool_calls, refusal, reasoning_content]
+    [role, content, tool_calls, refusal]
 );
+
+/// `reasoning_content`, or the `reasoning` text some providers (OpenRouter, Groq, vLLM) send
+/// under that name instead.
+fn reasoning<'a>(content: Option<&'a str>, extra: &'a serde_json::Map<String, Value>) -> Option<&'a str> {
+    content.or_else(|| extra.get("reasoning").and_then(Value::as_str))
+}
+
+#[pymethods]
+impl PyAssistantMessage {
+    #[getter]
+    fn reasoning_content(&self) -> Option<&str> {
+        reasoning(self.0.reasoning_content.as_deref(), &self.0.extra)
+    }
+}
+
+#[pymethods]
+impl PyStreamDelta {
+    #[getter]
+    fn reasoning_content(&self) -> Option<&str> {
+        reasoning(self.0.reasoning_content.as_deref(), &self.0.extra)
+    }
+}
 py_model!(
     PyStreamChoice,
     "StreamChoice",
@@ -202,6 +249,11 @@ py_model!(
 
 /// Adds the model classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyPromptTokensDetails>()?;
+    m.add_class::<PyCompletionTokensDetails>()?;
+    m.add_class::<PyTopLogprob>()?;
+    m.add_class::<PyTokenLogprob>()?;
+    m.add_class::<PyChoiceLogprobs>()?;
     m.add_class::<PyUsage>()?;
     m.add_class::<PyFunctionCall>()?;
     m.add_class::<PyToolCall>()?;

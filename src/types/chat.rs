@@ -1,8 +1,88 @@
 //! Chat Completions models: the response, its stream chunks, and their parts.
 
-use serde_json::Value;
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
 
 use super::json::model;
+
+model! {
+    /// Breakdown of the prompt tokens.
+    pub struct PromptTokensDetails {
+        /// Prompt tokens read from the provider's cache.
+        cached_tokens: Option<u64> = "cached_tokens",
+        /// Audio input tokens.
+        audio_tokens: Option<u64> = "audio_tokens",
+    }
+}
+
+model! {
+    /// Breakdown of the completion tokens.
+    pub struct CompletionTokensDetails {
+        /// Tokens the model spent reasoning (part of the completion tokens).
+        reasoning_tokens: Option<u64> = "reasoning_tokens",
+        /// Audio output tokens.
+        audio_tokens: Option<u64> = "audio_tokens",
+        /// Predicted-output tokens that appeared in the completion.
+        accepted_prediction_tokens: Option<u64> = "accepted_prediction_tokens",
+        /// Predicted-output tokens that did not appear (billed all the same).
+        rejected_prediction_tokens: Option<u64> = "rejected_prediction_tokens",
+    }
+}
+
+model! {
+    /// One of the most likely tokens at a position.
+    pub struct TopLogprob {
+        /// The token text.
+        token: String = "token",
+        /// Its log probability.
+        logprob: f64 = "logprob",
+        /// Its UTF-8 bytes (a token may hold part of a character).
+        bytes: Option<Vec<u32>> = "bytes",
+    }
+}
+
+model! {
+    /// The log probability of one generated token, with the alternatives when requested.
+    pub struct TokenLogprob {
+        /// The token text.
+        token: String = "token",
+        /// Its log probability.
+        logprob: f64 = "logprob",
+        /// Its UTF-8 bytes (a token may hold part of a character).
+        bytes: Option<Vec<u32>> = "bytes",
+        /// The `top_logprobs` most likely tokens at this position, most likely first.
+        top_logprobs: Vec<TopLogprob> = "top_logprobs",
+    }
+}
+
+model! {
+    /// Log probabilities of a choice's tokens (`logprobs=True`).
+    pub struct ChoiceLogprobs {
+        /// One entry per content token.
+        content: Option<Vec<TokenLogprob>> = "content",
+        /// One entry per refusal token.
+        refusal: Option<Vec<TokenLogprob>> = "refusal",
+    }
+}
+
+/// A value the language bindings attach to a message (its structured-output result): opaque to
+/// the core and shared by clones. It is derived from the message's content, so equality ignores
+/// it: two messages are equal when the provider sent the same thing.
+#[derive(Clone, Default)]
+pub struct Attached(pub Option<Arc<dyn Any + Send + Sync>>);
+
+impl PartialEq for Attached {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Attached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attached(..)")
+    }
+}
 
 model! {
     /// Token counts for one request.
@@ -13,10 +93,10 @@ model! {
         completion_tokens: u64 = "completion_tokens",
         /// Prompt plus completion.
         total_tokens: u64 = "total_tokens",
-        /// Breakdown of prompt tokens (cached, audio), as sent.
-        prompt_tokens_details: Option<Value> = "prompt_tokens_details",
-        /// Breakdown of completion tokens (reasoning, audio), as sent.
-        completion_tokens_details: Option<Value> = "completion_tokens_details",
+        /// Breakdown of prompt tokens (cached, audio).
+        prompt_tokens_details: Option<PromptTokensDetails> = "prompt_tokens_details",
+        /// Breakdown of completion tokens (reasoning, audio, predictions).
+        completion_tokens_details: Option<CompletionTokensDetails> = "completion_tokens_details",
     }
 }
 
@@ -55,6 +135,9 @@ model! {
         refusal: Option<String> = "refusal",
         /// Reasoning text, for providers that return it.
         reasoning_content: Option<String> = "reasoning_content",
+        ; local:
+        /// The structured-output result, attached by the bindings when a schema was requested.
+        parsed: Attached,
     }
 }
 
@@ -68,7 +151,7 @@ model! {
         /// Why generation stopped (`stop`, `length`, `tool_calls`, ...).
         finish_reason: Option<String> = "finish_reason",
         /// Token log probabilities, when requested.
-        logprobs: Option<Value> = "logprobs",
+        logprobs: Option<ChoiceLogprobs> = "logprobs",
     }
 }
 
@@ -147,7 +230,7 @@ model! {
         /// Set on the choice's last chunk.
         finish_reason: Option<String> = "finish_reason",
         /// Token log probabilities, when requested.
-        logprobs: Option<Value> = "logprobs",
+        logprobs: Option<ChoiceLogprobs> = "logprobs",
     }
 }
 
@@ -177,6 +260,7 @@ model! {
 mod tests {
     use super::*;
     use crate::types::ToJson;
+    use serde_json::Value;
 
     fn parse(body: &[u8]) -> serde_json::Result<ChatCompletionResponse> {
         serde_json::from_slice(body)
@@ -206,6 +290,58 @@ mod tests {
         assert!(lenient.choices.is_empty());
         assert!(parse(b"not json").is_err());
         assert!(parse(b"[1]").is_err());
+    }
+
+    #[test]
+    fn logprobs_and_usage_details_are_typed_and_round_trip() {
+        let v = serde_json::json!({"choices":[{"index":0,"message":{"content":"Hi"},"logprobs":{"content":[
+            {"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[{"token":"Hi","logprob":-0.5,"bytes":null}]}],
+            "refusal":null}}],
+            "usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,
+            "prompt_tokens_details":{"cached_tokens":1,"audio_tokens":0,"x":7},
+            "completion_tokens_details":{"reasoning_tokens":1,"audio_tokens":0,
+            "accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}});
+        let r: ChatCompletionResponse = serde_json::from_value(v.clone()).unwrap();
+        let lp = r.choices[0].logprobs.as_ref().unwrap();
+        let token = &lp.content.as_ref().unwrap()[0];
+        assert_eq!((token.token.as_str(), token.logprob), ("Hi", -0.5));
+        assert_eq!(token.bytes.as_deref(), Some(&[72, 105][..]));
+        assert_eq!(token.top_logprobs[0].bytes, None);
+        assert!(lp.refusal.is_none());
+        let usage = r.usage.as_ref().unwrap();
+        let details = usage.prompt_tokens_details.as_ref().unwrap();
+        assert_eq!((details.cached_tokens, details.extra["x"].as_u64()), (Some(1), Some(7)));
+        assert_eq!(
+            usage.completion_tokens_details.as_ref().unwrap().reasoning_tokens,
+            Some(1)
+        );
+        let back = r.to_json();
+        assert_eq!(back["choices"][0]["logprobs"], v["choices"][0]["logprobs"]);
+        assert_eq!(
+            back["usage"]["prompt_tokens_details"],
+            v["usage"]["prompt_tokens_details"]
+        );
+        assert!(serde_json::from_value::<ChatCompletionResponse>(
+            serde_json::json!({"choices":[{"logprobs":{"content":[{"logprob":"x"}]}}]})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn attached_values_do_not_change_equality() {
+        let a = Attached(Some(Arc::new(1_u8)));
+        assert_eq!(format!("{a:?}"), "Attached(..)");
+        let with = AssistantMessage {
+            content: Some("{}".to_owned()),
+            parsed: a,
+            ..AssistantMessage::default()
+        };
+        let without = AssistantMessage {
+            content: Some("{}".to_owned()),
+            ..AssistantMessage::default()
+        };
+        assert_eq!(with, without);
+        assert_ne!(with, AssistantMessage::default());
     }
 
     #[test]

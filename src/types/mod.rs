@@ -15,8 +15,9 @@ mod moderation;
 mod responses;
 
 pub use chat::{
-    AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, FunctionCall, FunctionCallDelta,
-    StreamChoice, StreamDelta, ToolCall, ToolCallDelta, Usage,
+    AssistantMessage, Attached, ChatCompletionChunk, ChatCompletionResponse, Choice, ChoiceLogprobs,
+    CompletionTokensDetails, FunctionCall, FunctionCallDelta, PromptTokensDetails, StreamChoice, StreamDelta,
+    TokenLogprob, ToolCall, ToolCallDelta, TopLogprob, Usage,
 };
 pub use embeddings::{Embedding, EmbeddingObject, EmbeddingResponse};
 pub use files::{BatchListResponse, BatchObject, BatchRequestCounts, DeleteResponse, FileListResponse, FileObject};

@@ -6,7 +6,9 @@ use serde_json::{json, Map, Value};
 
 use super::error_from_event;
 use crate::error::{Error, Kind, Result};
-use crate::types::{AssistantMessage, ChatCompletionResponse, Choice, FunctionCall, ToolCall, Usage};
+use crate::types::{
+    AssistantMessage, ChatCompletionResponse, Choice, FunctionCall, PromptTokensDetails, ToolCall, Usage,
+};
 
 /// Seconds since the Unix epoch (Anthropic answers carry no timestamp).
 pub(super) fn unix_now() -> i64 {
@@ -61,10 +63,11 @@ impl Tokens {
             prompt_tokens: prompt,
             completion_tokens: self.output,
             total_tokens: prompt + self.output,
-            prompt_tokens_details: Some(json!({
-                "cached_tokens": self.cache_read,
-                "cache_creation_tokens": self.cache_write,
-            })),
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(self.cache_read),
+                extra: Map::from_iter([("cache_creation_tokens".to_owned(), json!(self.cache_write))]),
+                ..PromptTokensDetails::default()
+            }),
             ..Usage::default()
         }
     }
@@ -149,6 +152,7 @@ pub fn chat_response(body: &[u8]) -> Result<ChatCompletionResponse> {
         refusal: None,
         reasoning_content: reasoning,
         extra,
+        ..AssistantMessage::default()
     };
     let finish = message.get("stop_reason").and_then(Value::as_str).map(finish_reason);
     let usage = message.get("usage").filter(|u| u.is_object()).map(|u| {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Kind, Result};
-use crate::types::{ChatCompletionResponse, Usage};
+use crate::types::{ChatCompletionResponse, CompletionTokensDetails, PromptTokensDetails, Usage};
 
 /// Finish reasons meaning the candidate was stopped by a safety or policy filter.
 const POLICY_STOPS: &[&str] = &[
@@ -77,8 +77,14 @@ pub(crate) fn usage(meta: &Value) -> Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: total,
-        prompt_tokens_details: Some(json!({ "cached_tokens": count(meta, "cachedContentTokenCount") })),
-        completion_tokens_details: Some(json!({ "reasoning_tokens": thoughts })),
+        prompt_tokens_details: Some(PromptTokensDetails {
+            cached_tokens: Some(count(meta, "cachedContentTokenCount")),
+            ..PromptTokensDetails::default()
+        }),
+        completion_tokens_details: Some(CompletionTokensDetails {
+            reasoning_tokens: Some(thoughts),
+            ..CompletionTokensDetails::default()
+        }),
         extra: Map::new(),
     }
 }

@@ -370,8 +370,8 @@ fn thinking_and_cached_tokens() {
     assert_eq!(u.prompt_tokens, 1200);
     assert_eq!(u.completion_tokens, 105);
     assert_eq!(u.total_tokens, 1305);
-    assert_eq!(u.prompt_tokens_details.unwrap()["cached_tokens"], 1024);
-    assert_eq!(u.completion_tokens_details.unwrap()["reasoning_tokens"], 100);
+    assert_eq!(u.prompt_tokens_details.unwrap().cached_tokens, Some(1024));
+    assert_eq!(u.completion_tokens_details.unwrap().reasoning_tokens, Some(100));
 }
 
 #[test]
