@@ -144,7 +144,7 @@ impl Client {
             };
             request.body = Bytes::from(bytes);
         }
-        let url = match (&target.chat_url, endpoint) {
+        let mut url = match (&target.chat_url, endpoint) {
             (Some(url), Endpoint::Chat) => url.clone(),
             _ => {
                 let path = match (protocol, endpoint) {
@@ -169,9 +169,7 @@ impl Client {
                     .map_err(|e| context(Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}"))))?
             }
         };
-        if let Some((name, value)) = &target.auth {
-            request.headers.insert(name.clone(), value.clone());
-        }
+        target.authorize(&mut url, &mut request.headers);
         if protocol == Protocol::Anthropic && !request.headers.contains_key("anthropic-version") {
             request.headers.insert(
                 "anthropic-version",

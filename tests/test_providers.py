@@ -21,6 +21,7 @@ from liter_llm import (
     NotFoundError,
     RateLimitedError,
     RateLimiter,
+    ServerError,
     ServiceUnavailableError,
 )
 from liter_llm.testing import MockServer
@@ -397,3 +398,19 @@ async def test_a_base_url_without_api_key_never_receives_other_providers_env_key
     sent = last(mock_server)
     assert sent["path"] == "/v1/messages"
     assert "x-api-key" not in sent["headers"]
+
+
+async def test_a_query_key_provider_gets_the_key_as_a_parameter_and_errors_never_show_it(mock_server, monkeypatch):
+    monkeypatch.setenv("QK_KEY", "qk-secret-123")
+    qk = {"name": "qk", "base_url": mock_server.base_url, "auth_query": "key", "api_key_env": "QK_KEY"}
+    client = LlmClient(api_key=API_KEY, max_retries=0, providers=[qk])
+    await client.chat(model="qk/model", messages=user("hi"))
+    sent = last(mock_server)
+    assert sent["query"] == "key=qk-secret-123"
+    assert "authorization" not in sent["headers"]
+    mock_server.push_faults([{"status": 500}])
+    with pytest.raises(ServerError) as info:
+        await client.chat(model="qk/model", messages=user("hi"))
+    assert "qk-secret-123" not in str(info.value) and "qk-secret-123" not in repr(info.value.body)
+    with pytest.raises(ValueError, match="not both"):
+        LlmClient(api_key="k", providers=[{**qk, "auth_header": "X-Key"}])

@@ -45,7 +45,8 @@ class LlmClient:
         sanitize: Sanitise chat requests for their model: drop or rename parameters it rejects and
             drop the oldest non-system messages to fit its context window (logged at INFO).
         providers: Custom providers or overrides of built-in ones: dicts with `name` (also the model
-            prefix), `base_url`, `auth_header`, `model_prefixes` and `api_key_env`.
+            prefix), `base_url`, `auth_header` (or `auth_query`: the query parameter that carries
+            the key, for servers that take nothing else), `model_prefixes` and `api_key_env`.
         api_version: Azure OpenAI `api-version` (default `AZURE_API_VERSION` or 2024-10-21).
     """
 

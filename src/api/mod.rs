@@ -211,7 +211,12 @@ impl Client {
                 _ => format!("{}/rerank", target.base),
             },
             (Protocol::Azure, Endpoint::Images | Endpoint::Audio) => {
-                format!("{}/openai/deployments/{wire_model}/{}", target.base, req.path)
+                format!(
+                    "{}/openai/deployments/{}/{}",
+                    target.base,
+                    crate::providers::path_escape(&wire_model),
+                    req.path
+                )
             }
             (Protocol::Azure, _) => format!("{}/openai/{}", target.base, req.path),
             _ => format!("{}/{}", target.base, req.path),
@@ -228,9 +233,7 @@ impl Client {
             }
         }
         let mut headers = req.headers;
-        if let Some((name, value)) = &target.auth {
-            headers.insert(name.clone(), value.clone());
-        }
+        target.authorize(&mut url, &mut headers);
         if protocol == Protocol::Anthropic && !headers.contains_key("anthropic-version") {
             headers.insert("anthropic-version", HeaderValue::from_static(anthropic::API_VERSION));
         }

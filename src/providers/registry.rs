@@ -33,6 +33,9 @@ pub enum Auth {
     Bearer,
     /// The key as the value of this header (`x-api-key`, `api-key`, `x-goog-api-key`).
     Header(String),
+    /// The key as this query parameter (`?key=...`), for servers that accept nothing else. A key
+    /// in a URL can reach access logs, so no built-in provider uses it; errors never show URLs.
+    Query(String),
 }
 
 /// An endpoint family, for [`Provider::supports`].
@@ -453,6 +456,8 @@ pub struct ProviderConfig {
     pub model_prefixes: Vec<String>,
     /// Environment variable holding its key.
     pub api_key_env: Option<String>,
+    /// Query parameter carrying the key instead of a header (`key` sends `?key=<key>`).
+    pub auth_query: Option<String>,
 }
 
 /// Applies custom providers to a registry: new names are OpenAI-compatible providers, built-in
@@ -470,13 +475,21 @@ pub fn apply(registry: &mut Vec<Provider>, configs: &[ProviderConfig]) -> Result
                 c.name
             )));
         }
-        let auth = c.auth_header.as_ref().map(|h| {
-            if h.eq_ignore_ascii_case("authorization") {
-                Auth::Bearer
-            } else {
-                Auth::Header(h.to_ascii_lowercase())
+        let auth = match (&c.auth_header, &c.auth_query) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(format!(
+                    "provider {:?}: give auth_header or auth_query, not both",
+                    c.name
+                )))
             }
-        });
+            (None, Some(q)) if q.is_empty() => {
+                return Err(invalid(format!("provider {:?}: auth_query is empty", c.name)))
+            }
+            (None, Some(q)) => Some(Auth::Query(q.clone())),
+            (Some(h), None) if h.eq_ignore_ascii_case("authorization") => Some(Auth::Bearer),
+            (Some(h), None) => Some(Auth::Header(h.to_ascii_lowercase())),
+            (None, None) => None,
+        };
         for prefix in &c.model_prefixes {
             if let Some(owner) = registry
                 .iter()

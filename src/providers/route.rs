@@ -29,6 +29,15 @@ use crate::error::{Error, Kind, Result};
 /// Default `api-version` of Azure OpenAI requests.
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 
+/// A key ready to send.
+#[derive(Debug)]
+pub enum Credential {
+    /// A header, marked sensitive.
+    Header(HeaderName, HeaderValue),
+    /// A query parameter's name; the value is the target's secret.
+    Query(String),
+}
+
 /// A provider as this client reaches it.
 #[derive(Debug)]
 pub struct Target {
@@ -36,8 +45,8 @@ pub struct Target {
     pub provider: Provider,
     /// Effective base URL, without a trailing slash.
     pub base: String,
-    /// The auth header, marked sensitive (`None`: keyless).
-    pub auth: Option<(HeaderName, HeaderValue)>,
+    /// How the key travels (`None`: keyless).
+    pub auth: Option<Credential>,
     /// The chat URL, for protocols where it does not depend on the model.
     pub chat_url: Option<reqwest::Url>,
     /// The key, for redacting echoes of it from errors.
@@ -55,6 +64,19 @@ impl Target {
         match &self.missing_key {
             Some(message) => Err(Error::new(Kind::Authentication, message.clone())),
             None => Ok(()),
+        }
+    }
+
+    /// Adds the key to a request: its header, or its query parameter.
+    pub fn authorize(&self, url: &mut reqwest::Url, headers: &mut reqwest::header::HeaderMap) {
+        match &self.auth {
+            Some(Credential::Header(name, value)) => {
+                headers.insert(name.clone(), value.clone());
+            }
+            Some(Credential::Query(param)) => {
+                url.query_pairs_mut().append_pair(param, self.secret.expose());
+            }
+            None => {}
         }
     }
 
@@ -89,7 +111,7 @@ pub struct Router {
     pub azure_api_version: String,
 }
 
-fn auth_header(auth: &Auth, key: &str) -> Result<(HeaderName, HeaderValue)> {
+fn credential(auth: &Auth, key: &str) -> Result<Credential> {
     let bad = || {
         Error::new(
             Kind::InvalidHeader,
@@ -103,10 +125,11 @@ fn auth_header(auth: &Auth, key: &str) -> Result<(HeaderName, HeaderValue)> {
                 .map_err(|_| Error::new(Kind::InvalidHeader, format!("invalid auth header name {h:?}")))?,
             key.to_owned(),
         ),
+        Auth::Query(param) => return Ok(Credential::Query(param.clone())),
     };
     let mut value = HeaderValue::from_str(&value).map_err(|_| bad())?;
     value.set_sensitive(true);
-    Ok((name, value))
+    Ok(Credential::Header(name, value))
 }
 
 fn env_key(provider: &Provider) -> Option<String> {
@@ -200,7 +223,7 @@ impl Router {
                 _ => None,
             };
             let secret = Secret::new(key.clone().unwrap_or_default());
-            let auth = key.as_deref().map(|k| auth_header(&provider.auth, k)).transpose()?;
+            let auth = key.as_deref().map(|k| credential(&provider.auth, k)).transpose()?;
             let base = base.trim_end_matches('/').to_owned();
             let chat_path = match provider.protocol {
                 Protocol::OpenAi => Some("chat/completions"),

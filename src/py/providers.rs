@@ -1,7 +1,8 @@
 //! `providers=[...]` and `LlmClient.register_provider(...)`: custom providers from Python dicts.
 //!
 //! A provider dict has `name` (also its model prefix), `base_url`, `auth_header` (`Authorization`
-//! means `Bearer <key>`), `model_prefixes` and `api_key_env`; a built-in name overrides that
+//! means `Bearer <key>`) or `auth_query` (a query parameter carrying the key), `model_prefixes`
+//! and `api_key_env`; a built-in name overrides that
 //! provider's host or auth. Registered providers apply to clients built afterwards.
 
 use std::sync::Mutex;
@@ -9,6 +10,16 @@ use std::sync::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
+
+/// The keys a provider dict may have.
+const KEYS: [&str; 6] = [
+    "name",
+    "base_url",
+    "auth_header",
+    "auth_query",
+    "model_prefixes",
+    "api_key_env",
+];
 
 use crate::providers::registry::{self, ProviderConfig};
 
@@ -37,9 +48,10 @@ pub fn parse_one(value: &Bound<'_, PyAny>) -> PyResult<ProviderConfig> {
         .map_err(|_| PyTypeError::new_err("a provider must be a dict with 'name' and 'base_url'"))?;
     for key in dict.keys() {
         let key: String = key.extract()?;
-        if !["name", "base_url", "auth_header", "model_prefixes", "api_key_env"].contains(&key.as_str()) {
+        if !KEYS.contains(&key.as_str()) {
             return Err(PyValueError::new_err(format!(
-                "unknown provider key {key:?}; use name, base_url, auth_header, model_prefixes, api_key_env"
+                "unknown provider key {key:?}; use {}",
+                KEYS.join(", ")
             )));
         }
     }
@@ -60,6 +72,7 @@ pub fn parse_one(value: &Bound<'_, PyAny>) -> PyResult<ProviderConfig> {
         auth_header: text(dict, "auth_header")?,
         model_prefixes,
         api_key_env: text(dict, "api_key_env")?,
+        auth_query: text(dict, "auth_query")?,
     })
 }
 
