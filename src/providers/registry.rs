@@ -636,6 +636,7 @@ mod tests {
             auth_header: Some("X-Acme-Key".into()),
             model_prefixes: vec!["acme-".into()],
             api_key_env: Some("ACME_KEY".into()),
+            auth_query: None,
         };
         apply(&mut reg, std::slice::from_ref(&custom)).unwrap();
         let acme = reg.iter().find(|p| p.name == "acme").unwrap();
@@ -669,5 +670,20 @@ mod tests {
             }]
         )
         .is_err());
+        let query = ProviderConfig {
+            name: "qk".into(),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            auth_query: Some("key".into()),
+            ..ProviderConfig::default()
+        };
+        apply(&mut reg, std::slice::from_ref(&query)).unwrap();
+        let qk = reg.iter().find(|p| p.name == "qk").unwrap();
+        assert_eq!(qk.auth, Auth::Query("key".into()));
+        let both = ProviderConfig {
+            name: "both".into(),
+            auth_header: Some("x-key".into()),
+            ..query
+        };
+        assert!(apply(&mut reg, &[both]).unwrap_err().message().contains("not both"));
     }
 }
