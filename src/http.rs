@@ -73,25 +73,58 @@ pub async fn next_chunk(resp: &mut reqwest::Response, timeout: Duration, streami
     }
 }
 
-/// Reads a whole body; the timeout bounds each gap between reads, not the total.
+/// A body as the chunks it arrived in, so a large binary answer (speech, file content) is
+/// copied once, into its final buffer, instead of being joined first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chunks(Vec<Bytes>);
+
+impl Chunks {
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Bytes::is_empty)
+    }
+
+    /// The chunks, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
+        self.0.iter()
+    }
+
+    /// The body in one buffer (no copy when it arrived in one chunk).
+    pub fn into_bytes(mut self) -> Bytes {
+        if self.0.len() <= 1 {
+            return self.0.pop().unwrap_or_default();
+        }
+        let mut buf = BytesMut::with_capacity(self.len());
+        for chunk in &self.0 {
+            buf.extend_from_slice(chunk);
+        }
+        buf.freeze()
+    }
+}
+
+/// Reads a whole body as its chunks; the timeout bounds each gap between reads, not the total.
 ///
 /// # Errors
 /// As [`next_chunk`].
-pub async fn read_body(mut resp: reqwest::Response, timeout: Duration) -> Result<Bytes> {
-    let Some(first) = next_chunk(&mut resp, timeout, false).await? else {
-        return Ok(Bytes::new());
-    };
-    let Some(second) = next_chunk(&mut resp, timeout, false).await? else {
-        return Ok(first);
-    };
-    let hint = resp.content_length().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-    let mut buf = BytesMut::with_capacity(hint.max(first.len() + second.len()));
-    buf.extend_from_slice(&first);
-    buf.extend_from_slice(&second);
+pub async fn read_chunks(mut resp: reqwest::Response, timeout: Duration) -> Result<Chunks> {
+    let mut chunks = Vec::new();
     while let Some(chunk) = next_chunk(&mut resp, timeout, false).await? {
-        buf.extend_from_slice(&chunk);
+        chunks.push(chunk);
     }
-    Ok(buf.freeze())
+    Ok(Chunks(chunks))
+}
+
+/// Reads a whole body into one buffer; the timeout bounds each gap between reads.
+///
+/// # Errors
+/// As [`next_chunk`].
+pub async fn read_body(resp: reqwest::Response, timeout: Duration) -> Result<Bytes> {
+    Ok(read_chunks(resp, timeout).await?.into_bytes())
 }
 
 /// The provider's request id, from `x-request-id` or `request-id`.
@@ -101,4 +134,23 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
         .or_else(|| headers.get("request-id"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_join_once_and_keep_a_single_chunk_as_is() {
+        let one = Bytes::from_static(b"abc");
+        assert_eq!(Chunks(vec![one.clone()]).into_bytes().as_ptr(), one.as_ptr());
+        let many = Chunks(vec![
+            Bytes::from_static(b"ab"),
+            Bytes::new(),
+            Bytes::from_static(b"cde"),
+        ]);
+        assert_eq!((many.len(), many.is_empty()), (5, false));
+        assert_eq!(many.into_bytes(), Bytes::from_static(b"abcde"));
+        assert!(Chunks::default().is_empty() && Chunks::default().into_bytes().is_empty());
+    }
 }

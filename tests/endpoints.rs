@@ -48,7 +48,7 @@ fn an_upload_is_rebuilt_whole_for_the_retry() {
     assert_eq!(second[1].content_type.as_deref(), Some("application/jsonl"));
     assert_eq!(&second[1].data[..], data);
     let content = runtime::get().block_on(c.file_content(&file.id)).unwrap();
-    assert_eq!(&content[..], data);
+    assert_eq!(&content.into_bytes()[..], data);
 }
 
 #[test]

@@ -135,6 +135,8 @@ async def test_bad_file_arguments_fail_before_sending(client, mock_server, tmp_p
         client.transcribe(model="whisper-1", file=io.StringIO("text"))
     with pytest.raises(ValueError, match="file is empty"):
         client.transcribe(model="whisper-1", file=b"")
+    with pytest.raises(ValueError, match="filename="):
+        client.transcribe(model="whisper-1", file=b"no audio header here")
     with pytest.raises(FileNotFoundError):
         client.transcribe(model="whisper-1", file=tmp_path / "missing.wav")
     with pytest.raises(TypeError):

@@ -92,6 +92,12 @@ async def test_retrieve_content_list_and_delete(client, mock_server):
     deleted = await client.delete_file(first.id)
     assert isinstance(deleted, DeleteResponse)
     assert (deleted.id, deleted.object, deleted.deleted) == (first.id, "file", True)
+    # Code written for the dicts of the seed API keeps working.
+    assert (got["id"], got["filename"], deleted["deleted"]) == (first.id, "one.jsonl", True)
+    assert dict(got) == got.to_dict() and got.get("nope", 7) == 7
+    assert page["data"][0]["id"] == second.id
+    with pytest.raises(KeyError):
+        got["nope"]
     assert [f.id for f in (await client.list_files()).data] == [second.id]
 
     requests = [(r["method"], r["path"], r["query"]) for r in mock_server.requests()[2:]]
@@ -124,8 +130,18 @@ async def test_ids_are_escaped_into_one_path_segment(client, mock_server):
 
 
 async def test_file_arguments_are_checked_before_sending(client, mock_server):
-    with pytest.raises(ValueError, match="file_id"):
-        client.retrieve_file("")
+    for bad in ["", ".", ".."]:
+        for call in (client.retrieve_file, client.delete_file, client.file_content):
+            with pytest.raises(ValueError, match="file_id"):
+                call(bad)
+        for call in (client.retrieve_batch, client.cancel_batch):
+            with pytest.raises(ValueError, match="batch_id"):
+                call(bad)
+        for call in (client.retrieve_response, client.cancel_response):
+            with pytest.raises(ValueError, match="response_id"):
+                call(bad)
+    with pytest.raises(ValueError, match="limit"):
+        client.list_batches(limit=0)
     with pytest.raises(TypeError):
         client.create_file(file=b"x")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="limit"):

@@ -1523,6 +1523,12 @@ class FileObject:
     @property
     def expires_at(self) -> int | None:
         """Unix time it expires, if it does."""
+    def __getitem__(self, key: str, /) -> Any:
+        """A field by its JSON name, as in the dict the seed API returned (`KeyError` if absent)."""
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field by its JSON name, or `default`."""
+    def keys(self) -> list[str]:
+        """The JSON field names, so `dict(obj)` works."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -1549,6 +1555,12 @@ class FileListResponse:
     @property
     def last_id(self) -> str | None:
         """Id of the last file on the page."""
+    def __getitem__(self, key: str, /) -> Any:
+        """A field by its JSON name, as in the dict the seed API returned (`KeyError` if absent)."""
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field by its JSON name, or `default`."""
+    def keys(self) -> list[str]:
+        """The JSON field names, so `dict(obj)` works."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -1569,6 +1581,12 @@ class DeleteResponse:
     @property
     def deleted(self) -> bool:
         """Whether it was deleted."""
+    def __getitem__(self, key: str, /) -> Any:
+        """A field by its JSON name, as in the dict the seed API returned (`KeyError` if absent)."""
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field by its JSON name, or `default`."""
+    def keys(self) -> list[str]:
+        """The JSON field names, so `dict(obj)` works."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -1660,6 +1678,12 @@ class BatchObject:
     @property
     def metadata(self) -> dict[str, Any] | None:
         """Your metadata."""
+    def __getitem__(self, key: str, /) -> Any:
+        """A field by its JSON name, as in the dict the seed API returned (`KeyError` if absent)."""
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field by its JSON name, or `default`."""
+    def keys(self) -> list[str]:
+        """The JSON field names, so `dict(obj)` works."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -1686,6 +1710,12 @@ class BatchListResponse:
     @property
     def last_id(self) -> str | None:
         """Id of the last batch on the page."""
+    def __getitem__(self, key: str, /) -> Any:
+        """A field by its JSON name, as in the dict the seed API returned (`KeyError` if absent)."""
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field by its JSON name, or `default`."""
+    def keys(self) -> list[str]:
+        """The JSON field names, so `dict(obj)` works."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:
@@ -1843,6 +1873,12 @@ class ResponseObject:
     @property
     def output_text(self) -> str:
         """Every `output_text` part of every message, concatenated (as the openai SDK's `output_text`)."""
+    def __getitem__(self, key: str, /) -> Any:
+        """A field by its JSON name, as in the dict the seed API returned (`KeyError` if absent)."""
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field by its JSON name, or `default`."""
+    def keys(self) -> list[str]:
+        """The JSON field names, so `dict(obj)` works."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{parse, ApiRequest, Payload, Upload};
 use crate::client::{Client, Request};
 use crate::error::{Error, Kind, Result};
+use crate::http::Chunks;
 use crate::providers::registry::{Endpoint, Protocol};
 use crate::types::{
     BatchListResponse, BatchObject, DeleteResponse, FileListResponse, FileObject, ImagesResponse, ModelObject,
@@ -51,10 +52,23 @@ pub struct BatchParams {
 }
 
 /// An id as one URL path segment: unreserved characters pass, everything else is escaped.
-fn segment(what: &str, id: &str) -> Result<String> {
-    if id.is_empty() {
-        return Err(Error::new(Kind::InvalidArgument, format!("{what} must not be empty")));
+/// Fails with `InvalidArgument` unless `id` can name a resource: not empty, and not `.` or `..`
+/// (which a URL resolves as path steps, reaching another endpoint).
+///
+/// # Errors
+/// `InvalidArgument` naming `what`.
+pub fn check_id(what: &str, id: &str) -> Result<()> {
+    if id.is_empty() || id == "." || id == ".." {
+        return Err(Error::new(
+            Kind::InvalidArgument,
+            format!("{what} must be a resource id, got {id:?}"),
+        ));
     }
+    Ok(())
+}
+
+fn segment(what: &str, id: &str) -> Result<String> {
+    check_id(what, id)?;
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -172,11 +186,11 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::api`].
-    pub async fn speech(&self, request: Request) -> Result<Bytes> {
+    pub async fn speech(&self, request: Request) -> Result<Chunks> {
         Ok(self
-            .api(json_call(Endpoint::Audio, "audio/speech", request))
+            .api_chunks(json_call(Endpoint::Audio, "audio/speech", request))
             .await?
-            .body)
+            .0)
     }
 
     /// Transcribes audio (`POST /audio/transcriptions`, multipart). A plain-text answer
@@ -274,12 +288,12 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::retrieve_file`].
-    pub async fn file_content(&self, file_id: &str) -> Result<Bytes> {
+    pub async fn file_content(&self, file_id: &str) -> Result<Chunks> {
         let path = format!("files/{}/content", segment("file_id", file_id)?);
         Ok(self
-            .api(ApiRequest::new(Endpoint::Files, Method::GET, path))
+            .api_chunks(ApiRequest::new(Endpoint::Files, Method::GET, path))
             .await?
-            .body)
+            .0)
     }
 
     /// Creates a batch (`POST /batches`).
@@ -369,7 +383,10 @@ mod tests {
     fn ids_are_one_escaped_segment() {
         assert_eq!(segment("id", "file-abc_1.x").unwrap(), "file-abc_1.x");
         assert_eq!(segment("id", "a/b?c").unwrap(), "a%2Fb%3Fc");
-        assert_eq!(segment("id", "").unwrap_err().kind(), Kind::InvalidArgument);
+        for bad in ["", ".", ".."] {
+            assert_eq!(segment("id", bad).unwrap_err().kind(), Kind::InvalidArgument);
+        }
+        assert_eq!(segment("id", "...").unwrap(), "...");
     }
 
     #[test]

@@ -24,10 +24,11 @@ use reqwest::Method;
 
 use crate::client::{Call, Client, Request};
 use crate::error::{Error, Kind, Result};
+use crate::http::Chunks;
 use crate::providers::anthropic;
 use crate::providers::registry::{Endpoint, Protocol};
 
-pub use endpoints::{BatchParams, ListParams};
+pub use endpoints::{check_id, BatchParams, ListParams};
 
 /// A file to upload as one part of a multipart form, plus the form's text fields.
 #[derive(Clone, Debug)]
@@ -278,6 +279,19 @@ impl Client {
     /// `EndpointNotSupported` when the provider lacks the endpoint (nothing is sent); otherwise
     /// as [`Client::chat`].
     pub async fn api(&self, req: ApiRequest) -> Result<Answer> {
+        let (body, content_type) = self.api_chunks(req).await?;
+        Ok(Answer {
+            body: body.into_bytes(),
+            content_type,
+        })
+    }
+
+    /// As [`Client::api`], keeping the body in the chunks it arrived in (with its content type),
+    /// for binary answers that are copied once into their final buffer.
+    ///
+    /// # Errors
+    /// As [`Client::api`].
+    pub async fn api_chunks(&self, req: ApiRequest) -> Result<(Chunks, Option<String>)> {
         let call = self.api_call(req)?;
         let (resp, permit) = self.send(&call, &mut 0).await?;
         let content_type = resp
@@ -286,16 +300,13 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let request_id = crate::http::request_id(resp.headers());
-        let body = crate::http::read_body(resp, self.config().timeout)
+        let body = crate::http::read_chunks(resp, self.config().timeout)
             .await
             .map_err(|e| self.context(e, &call).with_request_id(request_id));
         if let Some(permit) = permit {
             permit.settle(None);
         }
-        Ok(Answer {
-            body: body?,
-            content_type,
-        })
+        Ok((body?, content_type))
     }
 }
 

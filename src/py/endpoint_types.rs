@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 
-use crate::py::types::py_model;
+use crate::py::types::{dict_access, py_model};
 
 py_model!(
     PyModelObject,
@@ -275,3 +275,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyResponseObject>()?;
     Ok(())
 }
+
+dict_access!(
+    PyFileObject,
+    PyFileListResponse,
+    PyDeleteResponse,
+    PyBatchObject,
+    PyBatchListResponse,
+    PyResponseObject,
+);

@@ -12,6 +12,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 use reqwest::header::HeaderMap;
 
 use crate::client::{Client, Request};
+use crate::http::Chunks;
 use crate::py::call::{LlmCall, Start};
 use crate::py::json::{type_name, write_json};
 use crate::py::request::headers_from;
@@ -177,16 +178,22 @@ where
     Bound::new(py, LlmCall::new(py, start)?)
 }
 
-/// Raw bytes as Python `bytes` (one copy, from the response buffer).
-pub(crate) fn raw_bytes(py: Python<'_>, v: Bytes) -> PyResult<Py<PyAny>> {
-    Ok(PyBytes::new(py, &v).into_any().unbind())
+/// A binary answer as Python `bytes`: its chunks copied once, straight into the new object.
+pub(crate) fn raw_bytes(py: Python<'_>, body: Chunks) -> PyResult<Py<PyAny>> {
+    let bytes = PyBytes::new_with(py, body.len(), |out| {
+        let mut at = 0;
+        for chunk in body.iter() {
+            out[at..at + chunk.len()].copy_from_slice(chunk);
+            at += chunk.len();
+        }
+        Ok(())
+    })?;
+    Ok(bytes.into_any().unbind())
 }
 
 /// A non-empty id argument.
 pub(crate) fn id_arg(name: &str, id: &str) -> PyResult<String> {
-    if id.is_empty() {
-        return Err(PyValueError::new_err(format!("{name} must not be empty")));
-    }
+    crate::api::check_id(name, id)?;
     Ok(id.to_owned())
 }
 

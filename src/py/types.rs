@@ -54,7 +54,6 @@ impl<T: FieldToPy> FieldToPy for Vec<T> {
     }
 }
 
-/// Declares a frozen Python class wrapping a core model, with a getter per listed field.
 /// Declares a frozen Python class wrapping a core model (a type in `crate::types`), with a
 /// getter per listed field, `to_dict`, `to_json`, `__repr__` and `__eq__`.
 macro_rules! py_model {
@@ -120,8 +119,47 @@ macro_rules! py_model {
     };
 }
 
-#[allow(unused_imports)] // used by binding files of later endpoints
 pub(crate) use py_model;
+
+/// Adds read-only dict access (`obj["id"]`, `obj.get("id")`, `obj.keys()`, `dict(obj)`) to
+/// `py_model!` classes that the seed API returned as dicts, over their JSON form.
+macro_rules! dict_access {
+    ($($py:ident),* $(,)?) => {$(
+        #[pymethods]
+        impl $py {
+            fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+                match $crate::types::ToJson::to_json(&self.0).get(key) {
+                    Some(value) => $crate::py::convert::value_to_py(py, value),
+                    None => Err(pyo3::exceptions::PyKeyError::new_err(key.to_owned())),
+                }
+            }
+
+            /// The value of a field by its JSON name, or `default`.
+            #[pyo3(signature = (key, default=None))]
+            fn get<'py>(
+                &self,
+                py: Python<'py>,
+                key: &str,
+                default: Option<Bound<'py, PyAny>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                match $crate::types::ToJson::to_json(&self.0).get(key) {
+                    Some(value) => $crate::py::convert::value_to_py(py, value),
+                    None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+                }
+            }
+
+            /// The JSON field names, as `dict.keys()` would give them.
+            fn keys(&self) -> Vec<String> {
+                match $crate::types::ToJson::to_json(&self.0) {
+                    serde_json::Value::Object(map) => map.keys().cloned().collect(),
+                    _ => Vec::new(),
+                }
+            }
+        }
+    )*};
+}
+
+pub(crate) use dict_access;
 
 py_model!(
     PyPromptTokensDetails,

@@ -117,14 +117,17 @@ fn read_file(value: &Bound<'_, PyAny>) -> PyResult<FileArg> {
 fn upload(
     value: &Bound<'_, PyAny>,
     filename: Option<String>,
-    default_name: impl FnOnce(&[u8]) -> String,
+    default_name: impl FnOnce(&[u8]) -> PyResult<String>,
     fields: Vec<(String, String)>,
 ) -> PyResult<Upload> {
     let arg = read_file(value)?;
     if arg.data.is_empty() {
         return Err(PyValueError::new_err("file is empty"));
     }
-    let filename = filename.or(arg.filename).unwrap_or_else(|| default_name(&arg.data));
+    let filename = match filename.or(arg.filename) {
+        Some(name) => name,
+        None => default_name(&arg.data)?,
+    };
     let content_type = arg
         .content_type
         .unwrap_or_else(|| content_type_for(&filename).to_owned());
@@ -236,7 +239,14 @@ impl PyLlmClient {
         let upload = upload(
             file,
             filename,
-            |data| sniff_audio(data).map_or_else(|| "audio".to_owned(), |ext| format!("audio.{ext}")),
+            |data| {
+                // The provider tells the format by the file name's extension.
+                sniff_audio(data).map(|ext| format!("audio.{ext}")).ok_or_else(|| {
+                    PyValueError::new_err(
+                        "the audio format of these bytes is not recognised: pass filename= (e.g. 'speech.mp3')",
+                    )
+                })
+            },
             fields,
         )?;
         let finish = |py: Python<'_>, v: crate::types::TranscriptionResponse| {
@@ -267,7 +277,7 @@ impl PyLlmClient {
         }
         let jsonl = matches!(purpose.as_str(), "batch" | "fine-tune" | "evals");
         let fields = vec![("purpose".to_owned(), purpose)];
-        let default_name = |_: &[u8]| if jsonl { "upload.jsonl" } else { "upload" }.to_owned();
+        let default_name = |_: &[u8]| Ok(if jsonl { "upload.jsonl" } else { "upload" }.to_owned());
         let upload = upload(file, filename, default_name, fields)?;
         run(
             py,
