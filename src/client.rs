@@ -287,8 +287,23 @@ impl Client {
     /// # Errors
     /// As [`Client::chat`]; `EndpointNotSupported` when the provider lacks embeddings.
     pub async fn embeddings(&self, request: Request) -> Result<EmbeddingResponse> {
+        let started = Instant::now();
+        let model = request.model.clone();
+        let mut retries = 0;
+        let result = self.embeddings_once(request, &mut retries).await;
+        let usage = &self.config.usage;
+        match &result {
+            Ok(r) => {
+                usage.record_call(&model, Some(&r.model), Some(&r.usage), started.elapsed(), None, retries);
+            }
+            Err(_) => usage.record_failure(&model, started.elapsed(), retries),
+        }
+        result
+    }
+
+    async fn embeddings_once(&self, request: Request, retries: &mut u32) -> Result<EmbeddingResponse> {
         let call = self.call(request, Endpoint::Embeddings, false)?;
-        let (body, permit, request_id) = self.exchange(&call, &mut 0).await?;
+        let (body, permit, request_id) = self.exchange(&call, retries).await?;
         let parsed = match call.target.protocol() {
             Protocol::Gemini => gemini::embed_response(&body, &call.model),
             _ => serde_json::from_slice::<EmbeddingResponse>(&body).map_err(|e| {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from liter_llm import NotFoundError
 from liter_llm._liter_llm import UsageTracker, completion_cost, model_info, register_model
 
 
@@ -207,3 +208,18 @@ async def test_usage_objects_from_a_real_response(client) -> None:
     t._record_success("gpt-4o-mini", usage, latency=0.01, cost=expected)
     assert t.prompt_tokens == usage.prompt_tokens
     assert t.total_cost == pytest.approx(expected, abs=1e-9)
+
+
+async def test_embeddings_and_endpoint_calls_are_recorded_too(mock_server, make_client) -> None:
+    client = make_client(mock_server.base_url)
+    r = await client.embed(model="text-embedding-3-small", input=["one", "two"])
+    await client.list_files()
+    mock_server.push_faults([{"status": 404}])
+    with pytest.raises(NotFoundError):
+        await client.retrieve_file("file-missing")
+    usage = client.usage
+    assert (usage.calls, usage.failures) == (3, 1)
+    per = usage.per_model
+    assert per["text-embedding-3-small"]["calls"] == 1
+    assert per["text-embedding-3-small"]["prompt_tokens"] == r.usage.prompt_tokens > 0
+    assert (per["files"]["calls"], per["files"]["failures"]) == (2, 1)

@@ -292,8 +292,28 @@ impl Client {
     /// # Errors
     /// As [`Client::api`].
     pub async fn api_chunks(&self, req: ApiRequest) -> Result<(Chunks, Option<String>)> {
+        // Calls without a model are counted under their endpoint family (`files`, `batches`...).
+        let label = if req.model.is_empty() {
+            req.endpoint.describe().to_owned()
+        } else {
+            req.model.clone()
+        };
+        let started = std::time::Instant::now();
+        let mut retries = 0;
+        let result = self.api_once(req, &mut retries).await;
+        let usage = &self.config().usage;
+        match &result {
+            Ok(_) => {
+                usage.record_call(&label, None, None, started.elapsed(), None, retries);
+            }
+            Err(_) => usage.record_failure(&label, started.elapsed(), retries),
+        }
+        result
+    }
+
+    async fn api_once(&self, req: ApiRequest, retries: &mut u32) -> Result<(Chunks, Option<String>)> {
         let call = self.api_call(req)?;
-        let (resp, permit) = self.send(&call, &mut 0).await?;
+        let (resp, permit) = self.send(&call, retries).await?;
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)
