@@ -8,7 +8,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 
 import pytest
-from liter_llm import TranscriptionResponse, TranscriptionSegment, TranscriptionWord
+from conftest import API_KEY
+from liter_llm import AuthenticationError, TranscriptionResponse, TranscriptionSegment, TranscriptionWord
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(200)
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(100)
@@ -158,3 +159,24 @@ async def test_an_upload_is_retried_with_the_whole_body(mock_server, make_client
     assert parsed[0] == parsed[1] == parsed[2]
     assert parsed[2][-1] == ("file", "long.wav", "audio/wav", audio)
     assert all(int(a["headers"]["content-length"]) == len(a["body"]) for a in attempts)
+
+
+async def test_bytearray_and_memoryview_upload_their_exact_bytes(client, mock_server):
+    await client.transcribe(model="whisper-1", file=bytearray(WAV))
+    await client.transcribe(model="whisper-1", file=memoryview(MP3 + b"tail")[: len(MP3)])
+    first, second = (parse_multipart(r)[-1] for r in mock_server.requests())
+    assert first == ("file", "audio.wav", "audio/wav", WAV)
+    assert second == ("file", "audio.mp3", "audio/mpeg", MP3)
+
+
+async def test_an_upload_refused_with_an_echoed_key_never_shows_the_key(mock_server, make_client):
+    client = make_client(mock_server.base_url)
+    echo = {"error": {"message": f"Incorrect API key provided: {API_KEY}", "type": "invalid_request_error"}}
+    mock_server.push_faults([{"status": 401, "body": echo}, {"status": 401, "body": echo}])
+    for call in (
+        client.transcribe(model="whisper-1", file=WAV),
+        client.create_file(file=b'{"a": 1}\n', purpose="batch"),
+    ):
+        with pytest.raises(AuthenticationError) as info:
+            await call
+        assert API_KEY not in str(info.value) and API_KEY not in repr(info.value.body)
