@@ -248,7 +248,13 @@ impl Client {
                 )
             }),
         };
-        let parsed = parsed.map_err(|e| self.context(e, call).with_request_id(request_id));
+        let parsed = match parsed {
+            Ok(mut response) => {
+                response.request_id = request_id;
+                Ok(response)
+            }
+            Err(e) => Err(self.context(e, call).with_request_id(request_id)),
+        };
         if let Some(permit) = permit {
             let used = match &parsed {
                 Ok(r) if permit.tokens() > 0 => r.usage.as_ref().map(|u| u.total_tokens),

@@ -30,7 +30,8 @@ WEATHER_TOOL = {
 
 
 async def test_request_is_a_post_to_chat_completions_with_auth_user_agent_and_json(client, mock_server):
-    await client.chat(model=MODEL, messages=user("hi"))
+    response = await client.chat(model=MODEL, messages=user("hi"))
+    assert response.request_id is not None and response.request_id.startswith("req_mock_")
 
     [req] = mock_server.requests()
     assert req["method"] == "POST"

@@ -998,6 +998,9 @@ class ChatCompletionResponse:
     @property
     def cost(self) -> float | None:
         """What the call cost in USD by the pricing table; None when the price is unknown."""
+    @property
+    def request_id(self) -> str | None:
+        """The provider's id for the request (`x-request-id`), for support tickets and logs."""
     def to_dict(self) -> dict[str, Any]:
         """The object as a plain dict, including fields the provider added."""
     def to_json(self) -> str:

@@ -220,7 +220,8 @@ py_model!(
         usage,
         system_fingerprint,
         service_tier,
-        cost
+        cost,
+        request_id
     ]
 );
 py_model!(

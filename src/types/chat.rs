@@ -177,6 +177,8 @@ model! {
         ; local:
         /// What the call cost in USD by the pricing table, `None` when the price is unknown.
         cost: Option<f64>,
+        /// The provider's id for the request (`x-request-id`), for support tickets and logs.
+        request_id: Option<String>,
     }
 }
 
