@@ -25,6 +25,10 @@ from liter_llm.testing import MockServer
 # machine the spread is well under a millisecond; under CPU contention it has reached ~30 ms,
 # which over the tests' 1-second windows is 3%, while over a real 60-second window it is 0.05%.
 DELIVERY_JITTER = 0.05
+# A single grant whose wake-up runs late arrives late while the next one is on time (the pacer
+# keeps its schedule instead of drifting), so one gap between arrivals can fall short of the
+# interval by that lateness: checks of single gaps allow 30 ms (10 ms has been seen in CI).
+GAP_SLACK = 0.03
 
 
 def max_window(events: list[tuple[float, int]], window: float) -> int:
@@ -93,7 +97,7 @@ async def test_per_client_limits_pace_evenly_from_the_start(mock_server, make_cl
     await asyncio.gather(*(client.chat(model=MODEL, messages=user("hi")) for _ in range(8)))
     times = sorted(t for t, _ in arrivals(mock_server))
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 0.09, gaps
+    assert min(gaps) >= 0.1 - GAP_SLACK, gaps
     assert times[-1] - times[0] < 0.85
 
 
@@ -223,7 +227,7 @@ async def test_with_options_keeps_the_same_limiter(mock_server, make_client):
     await asyncio.gather(*(c.chat(model=MODEL, messages=user("w")) for c in (client, other, client)))
     times = sorted(t for t, _ in arrivals(mock_server))
     # 120 a minute: 0.5 s apart, whichever copy sent them.
-    assert all(b - a >= 0.49 for a, b in zip(times, times[1:])), times
+    assert all(b - a >= 0.5 - GAP_SLACK for a, b in zip(times, times[1:])), times
 
 
 async def test_per_model_limits_are_independent(mock_server, make_client):
@@ -276,7 +280,7 @@ async def test_a_wait_beyond_max_delay_raises_and_takes_no_capacity(mock_server,
     last = max(t for t, _ in arrivals(mock_server))
     await client.chat(model=MODEL, messages=user("after"))
     nxt = max(t for t, _ in arrivals(mock_server))
-    assert 0.09 <= nxt - last < 0.2
+    assert 0.1 - GAP_SLACK <= nxt - last < 0.2
 
 
 async def test_a_cancelled_waiter_frees_only_its_place(mock_server, make_client):
@@ -290,7 +294,7 @@ async def test_a_cancelled_waiter_frees_only_its_place(mock_server, make_client)
     await client.chat(model=MODEL, messages=user("third"))
     sent = [(r["json"]["messages"][0]["content"], r["received_at"]) for r in mock_server.requests()]
     assert [s for s, _ in sent] == ["first", "third"]
-    assert 0.09 <= sent[1][1] - sent[0][1] < 0.17
+    assert 0.1 - GAP_SLACK <= sent[1][1] - sent[0][1] < 0.17
 
 
 # ----- concurrency -----
@@ -302,7 +306,7 @@ async def test_max_concurrency_caps_requests_in_flight():
         await asyncio.gather(*(client.chat(model=MODEL, messages=user("c")) for _ in range(6)))
         times = sorted(t for t, _ in arrivals(server))
     # A third request only starts when one of the first two has finished.
-    assert all(b - a >= 0.14 for a, b in zip(times, times[2:])), times
+    assert all(b - a >= 0.15 - GAP_SLACK for a, b in zip(times, times[2:])), times
 
 
 async def test_an_open_stream_holds_its_concurrency_slot_until_closed():
