@@ -20,7 +20,7 @@ use crate::py::batch::{concurrency, items_of, progress_label, with_position};
 use crate::py::call::{LlmCall, Start};
 use crate::py::client::PyLlmClient;
 use crate::py::json::{type_name, write_json};
-use crate::py::request::headers_from;
+use crate::py::params::{check, positive_int, required_str, Body, Kind};
 use crate::py::types::{py_model, FieldToPy};
 use crate::types::{Embedding, EmbeddingResponse};
 
@@ -99,115 +99,50 @@ fn check_input(input: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
-/// The body's fields other than `input` as an unclosed JSON object, plus headers.
-fn head(model: &Bound<'_, PyAny>, extra: Option<&Bound<'_, PyDict>>) -> PyResult<(Vec<u8>, String, HeaderMap)> {
-    let model_name = match model.cast::<PyString>() {
-        Ok(m) => m.to_cow()?.into_owned(),
-        Err(_) => {
-            return Err(PyTypeError::new_err(format!(
-                "model must be a str, not {}",
-                type_name(model)
-            )))
+/// The body's fields other than `input` as an unclosed JSON object, plus the model and the
+/// per-call headers. `params` are the call's keyword arguments (known ones are checked, the rest
+/// pass through, as for `chat`).
+fn head(model: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyDict>>) -> PyResult<(Vec<u8>, String, HeaderMap)> {
+    let model_name = required_str("model", model)?;
+    let mut body = Body::new(params)?;
+    body.put("model", Some(model), None)?;
+    let mut has_format = body.overridden("encoding_format");
+    if let Some(params) = params {
+        for twice in ["model", "input"] {
+            if params.contains(twice)? {
+                return Err(PyTypeError::new_err(format!("{twice} given twice")));
+            }
         }
-    };
-    if model_name.is_empty() {
-        return Err(PyValueError::new_err("model must not be empty"));
-    }
-    let py = model.py();
-    let mut headers = HeaderMap::new();
-    let mut out = Vec::with_capacity(128);
-    out.push(b'{');
-    let field = |out: &mut Vec<u8>, key: &str, value: &Bound<'_, PyAny>| -> PyResult<()> {
-        if out.len() > 1 {
-            out.push(b',');
+        let given =
+            |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> { Ok(params.get_item(key)?.filter(|v| !v.is_none())) };
+        if let Some(format) = given("encoding_format")? {
+            let text = format
+                .cast::<PyString>()
+                .ok()
+                .map(|s| s.to_cow().map(|s| s.into_owned()))
+                .transpose()?;
+            if !matches!(text.as_deref(), Some("float" | "base64")) {
+                return Err(PyValueError::new_err(format!(
+                    "encoding_format must be 'float' or 'base64', not {}",
+                    format.repr()?
+                )));
+            }
+            has_format = true;
         }
-        write_json(out, &PyString::new(py, key))?;
-        out.push(b':');
-        write_json(out, value)
-    };
-    field(&mut out, "model", model)?;
-    let mut extra_body = None;
-    let mut has_format = false;
-    if let Some(extra) = extra {
-        if let Some(body) = extra.get_item("extra_body")?.filter(|b| !b.is_none()) {
-            extra_body = Some(body.cast_into::<PyDict>().map_err(|e| {
-                PyTypeError::new_err(format!("extra_body must be a dict, not {}", type_name(&e.into_inner())))
-            })?);
-        }
-        for (key, value) in extra.iter() {
-            let key = key.cast_into::<PyString>()?;
-            let name = key.to_cow()?;
-            match name.as_ref() {
-                "extra_body" => continue,
-                "extra_headers" => {
-                    if !value.is_none() {
-                        headers_from(&value, &mut headers)?;
-                    }
-                    continue;
-                }
-                "model" | "input" => {
-                    return Err(PyTypeError::new_err(format!("{name} given twice")));
-                }
-                _ => {}
-            }
-            if value.is_none() {
-                continue;
-            }
-            match name.as_ref() {
-                "encoding_format" => {
-                    let ok = value
-                        .cast::<PyString>()
-                        .ok()
-                        .map(|s| s.to_cow().map(|s| s == "float" || s == "base64"))
-                        .transpose()?
-                        .unwrap_or(false);
-                    if !ok {
-                        return Err(PyValueError::new_err(format!(
-                            "encoding_format must be 'float' or 'base64', not {}",
-                            value.repr()?
-                        )));
-                    }
-                    has_format = true;
-                }
-                "dimensions" => {
-                    if !is_int(&value) {
-                        return Err(PyTypeError::new_err(format!(
-                            "dimensions must be an int, not {}",
-                            type_name(&value)
-                        )));
-                    }
-                    if value.extract::<i64>().map_or(true, |d| d < 1) {
-                        return Err(PyValueError::new_err("dimensions must be >= 1"));
-                    }
-                }
-                "user" if !value.is_instance_of::<PyString>() => {
-                    return Err(PyTypeError::new_err(format!(
-                        "user must be a str, not {}",
-                        type_name(&value)
-                    )));
-                }
-                _ => {}
-            }
-            if extra_body.as_ref().is_some_and(|b| b.contains(&key).unwrap_or(false)) {
-                continue;
-            }
-            field(&mut out, &name, &value)?;
-        }
-    }
-    if let Some(body) = &extra_body {
-        for (key, value) in body.iter() {
-            let key = key
-                .cast_into::<PyString>()
-                .map_err(|_| PyTypeError::new_err("extra_body keys must be str"))?;
-            if key.to_cow()? == "encoding_format" {
-                has_format = true;
-            }
-            field(&mut out, &key.to_cow()?, &value)?;
+        positive_int("dimensions", given("dimensions")?.as_ref())?;
+        if let Some(user) = given("user")? {
+            check("user", &user, Kind::Str)?;
         }
     }
     if !has_format {
-        field(&mut out, "encoding_format", &PyString::new(py, "base64").into_any())?;
+        // Base64 is about a third of the JSON size; the vectors are decoded to floats.
+        body.put(
+            "encoding_format",
+            Some(&PyString::new(model.py(), "base64").into_any()),
+            None,
+        )?;
     }
+    let (out, headers) = body.finish_open()?;
     Ok((out, model_name, headers))
 }
 

@@ -16,7 +16,7 @@ use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::{
     PyImagesResponse, PyModelsListResponse, PyModerationResponse, PyRerankResponse, PyResponseObject,
 };
-use crate::py::params::{check, id_arg, raw_bytes, required_str, run, Body, Kind};
+use crate::py::params::{check, id_arg, positive_int, raw_bytes, required_str, run, Body, Kind};
 
 fn models(py: Python<'_>, v: crate::types::ModelsListResponse) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, PyModelsListResponse(v))?.into_any())
@@ -63,12 +63,7 @@ impl PyLlmClient {
             Some(m) => required_str("model", m)?,
             None => String::new(),
         };
-        if let Some(n) = n.filter(|n| !n.is_none()) {
-            check("n", n, Kind::Int)?;
-            if n.extract::<i64>().map_or(true, |n| n < 1) {
-                return Err(PyValueError::new_err("n must be >= 1"));
-            }
-        }
+        positive_int("n", n)?;
         if let Some(format) = response_format.filter(|f| !f.is_none()) {
             let format = required_str("response_format", format)?;
             if format != "url" && format != "b64_json" {
@@ -174,12 +169,7 @@ impl PyLlmClient {
         if documents.len()? == 0 {
             return Err(PyValueError::new_err("documents must not be empty"));
         }
-        if let Some(top_n) = top_n.filter(|t| !t.is_none()) {
-            check("top_n", top_n, Kind::Int)?;
-            if top_n.extract::<i64>().map_or(true, |t| t < 1) {
-                return Err(PyValueError::new_err("top_n must be >= 1"));
-            }
-        }
+        positive_int("top_n", top_n)?;
         let mut body = Body::new(extra)?;
         body.put("model", Some(model), None)?;
         body.put("query", Some(query), None)?;
@@ -218,12 +208,7 @@ impl PyLlmClient {
             None if templated => {}
             None => return Err(PyValueError::new_err("input is required")),
         }
-        if let Some(max) = max_output_tokens.filter(|m| !m.is_none()) {
-            check("max_output_tokens", max, Kind::Int)?;
-            if max.extract::<i64>().map_or(true, |m| m < 1) {
-                return Err(PyValueError::new_err("max_output_tokens must be >= 1"));
-            }
-        }
+        positive_int("max_output_tokens", max_output_tokens)?;
         let mut body = Body::new(extra)?;
         body.put("model", Some(model), None)?;
         body.put("input", input, None)?;

@@ -9,7 +9,7 @@ use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::{
     PyBatchListResponse, PyBatchObject, PyDeleteResponse, PyFileListResponse, PyFileObject,
 };
-use crate::py::params::{id_arg, limit_arg, raw_bytes, required_str, run, Body, Kind};
+use crate::py::params::{id_arg, positive_int, raw_bytes, required_str, run, Body, Kind};
 
 pub(crate) fn file(py: Python<'_>, v: crate::types::FileObject) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, PyFileObject(v))?.into_any())
@@ -52,7 +52,7 @@ impl PyLlmClient {
     ) -> PyResult<Bound<'py, LlmCall>> {
         let params = ListParams {
             purpose,
-            limit: limit_arg(limit)?,
+            limit: positive_int("limit", limit)?,
             after,
         };
         run(
@@ -112,7 +112,7 @@ impl PyLlmClient {
     ) -> PyResult<Bound<'py, LlmCall>> {
         let params = ListParams {
             purpose: None,
-            limit: limit_arg(limit)?,
+            limit: positive_int("limit", limit)?,
             after,
         };
         run(

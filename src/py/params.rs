@@ -110,18 +110,28 @@ impl<'py> Body<'py> {
         if let Some(kind) = kind {
             check(key, value, kind)?;
         }
-        if self
-            .extra_body
-            .as_ref()
-            .is_some_and(|b| b.contains(key).unwrap_or(false))
-        {
+        if self.overridden(key) {
             return Ok(());
         }
         self.write(key, value)
     }
 
+    /// Whether `extra_body` sets `key` (it then wins over the keyword argument).
+    pub(crate) fn overridden(&self, key: &str) -> bool {
+        self.extra_body
+            .as_ref()
+            .is_some_and(|b| b.contains(key).unwrap_or(false))
+    }
+
     /// Adds the pass-through keyword arguments and `extra_body`; returns the body and headers.
-    pub(crate) fn finish(mut self) -> PyResult<(Bytes, HeaderMap)> {
+    pub(crate) fn finish(self) -> PyResult<(Bytes, HeaderMap)> {
+        let (mut out, headers) = self.finish_open()?;
+        out.push(b'}');
+        Ok((Bytes::from(out), headers))
+    }
+
+    /// As [`Body::finish`], leaving the object open (no closing brace) for fields to follow.
+    pub(crate) fn finish_open(mut self) -> PyResult<(Vec<u8>, HeaderMap)> {
         if let Some(extra) = self.extra.take() {
             for (key, value) in extra.iter() {
                 let key = key.cast_into::<PyString>()?;
@@ -140,8 +150,7 @@ impl<'py> Body<'py> {
                 self.write(&key.to_cow()?, &value)?;
             }
         }
-        self.out.push(b'}');
-        Ok((Bytes::from(self.out), self.headers))
+        Ok((self.out, self.headers))
     }
 
     /// Finishes the body into a request for `model`.
@@ -197,14 +206,14 @@ pub(crate) fn id_arg(name: &str, id: &str) -> PyResult<String> {
     Ok(id.to_owned())
 }
 
-/// `limit` of the list methods: an int >= 1.
-pub(crate) fn limit_arg(limit: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
-    let Some(limit) = limit.filter(|l| !l.is_none()) else {
+/// An optional int parameter that must be at least 1 (`n`, `top_n`, `limit`, `dimensions`...).
+pub(crate) fn positive_int(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    check("limit", limit, Kind::Int)?;
-    match limit.extract::<u64>() {
+    check(name, value, Kind::Int)?;
+    match value.extract::<u64>() {
         Ok(n) if n >= 1 => Ok(Some(n)),
-        _ => Err(PyValueError::new_err("limit must be >= 1")),
+        _ => Err(PyValueError::new_err(format!("{name} must be >= 1"))),
     }
 }
