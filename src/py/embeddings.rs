@@ -20,7 +20,8 @@ use crate::py::batch::{concurrency, items_of, progress_label, with_position};
 use crate::py::call::{LlmCall, Start};
 use crate::py::client::PyLlmClient;
 use crate::py::json::{type_name, write_json};
-use crate::py::params::{check, positive_int, required_str, Body, Kind};
+use crate::py::params::{positive_int, required_str, Body};
+use crate::py::request::{check, Expect};
 use crate::py::types::{py_model, FieldToPy};
 use crate::types::{Embedding, EmbeddingResponse};
 
@@ -131,7 +132,7 @@ fn head(model: &Bound<'_, PyAny>, params: Option<&Bound<'_, PyDict>>) -> PyResul
         }
         positive_int("dimensions", given("dimensions")?.as_ref())?;
         if let Some(user) = given("user")? {
-            check("user", &user, Kind::Str)?;
+            check("user", &user, Expect::Str)?;
         }
     }
     if !has_format {

@@ -16,7 +16,8 @@ use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::{
     PyImagesResponse, PyModelsListResponse, PyModerationResponse, PyRerankResponse, PyResponseObject,
 };
-use crate::py::params::{check, id_arg, positive_int, raw_bytes, required_str, run, Body, Kind};
+use crate::py::params::{id_arg, positive_int, raw_bytes, required_str, run, Body};
+use crate::py::request::{check, Expect};
 
 fn models(py: Python<'_>, v: crate::types::ModelsListResponse) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, PyModelsListResponse(v))?.into_any())
@@ -76,11 +77,11 @@ impl PyLlmClient {
         body.put("prompt", Some(prompt), None)?;
         body.put("model", model, None)?;
         body.put("n", n, None)?;
-        body.put("size", size, Some(Kind::Str))?;
-        body.put("quality", quality, Some(Kind::Str))?;
+        body.put("size", size, Some(Expect::Str))?;
+        body.put("quality", quality, Some(Expect::Str))?;
         body.put("response_format", response_format, None)?;
-        body.put("style", style, Some(Kind::Str))?;
-        body.put("user", user, Some(Kind::Str))?;
+        body.put("style", style, Some(Expect::Str))?;
+        body.put("user", user, Some(Expect::Str))?;
         let request = body.request(model_name)?;
         run(
             py,
@@ -107,7 +108,7 @@ impl PyLlmClient {
         required_str("input", input)?;
         required_str("voice", voice)?;
         if let Some(speed) = speed.filter(|s| !s.is_none()) {
-            check("speed", speed, Kind::Number)?;
+            check("speed", speed, Expect::Number)?;
             if speed.extract::<f64>().map_or(true, |s| !(0.25..=4.0).contains(&s)) {
                 return Err(PyValueError::new_err("speed must be between 0.25 and 4.0"));
             }
@@ -116,7 +117,7 @@ impl PyLlmClient {
         body.put("model", Some(model), None)?;
         body.put("input", Some(input), None)?;
         body.put("voice", Some(voice), None)?;
-        body.put("response_format", response_format, Some(Kind::Str))?;
+        body.put("response_format", response_format, Some(Expect::Str))?;
         body.put("speed", speed, None)?;
         let request = body.request(model_name)?;
         run(py, &self.inner, |c| async move { c.speech(request).await }, raw_bytes)
@@ -131,7 +132,7 @@ impl PyLlmClient {
         model: Option<&Bound<'py, PyAny>>,
         extra: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, LlmCall>> {
-        check("input", input, Kind::StrOrList)?;
+        check("input", input, Expect::StrOrItems)?;
         if input.len()? == 0 {
             return Err(PyValueError::new_err("input must not be empty"));
         }
@@ -165,7 +166,7 @@ impl PyLlmClient {
     ) -> PyResult<Bound<'py, LlmCall>> {
         let model_name = required_str("model", model)?;
         required_str("query", query)?;
-        check("documents", documents, Kind::List)?;
+        check("documents", documents, Expect::List)?;
         if documents.len()? == 0 {
             return Err(PyValueError::new_err("documents must not be empty"));
         }
@@ -200,7 +201,7 @@ impl PyLlmClient {
         };
         match input.filter(|i| !i.is_none()) {
             Some(input) => {
-                check("input", input, Kind::StrOrList)?;
+                check("input", input, Expect::StrOrItems)?;
                 if input.len()? == 0 {
                     return Err(PyValueError::new_err("input must not be empty"));
                 }
@@ -212,10 +213,10 @@ impl PyLlmClient {
         let mut body = Body::new(extra)?;
         body.put("model", Some(model), None)?;
         body.put("input", input, None)?;
-        body.put("instructions", instructions, Some(Kind::Str))?;
+        body.put("instructions", instructions, Some(Expect::Str))?;
         body.put("max_output_tokens", max_output_tokens, None)?;
-        body.put("temperature", temperature, Some(Kind::Number))?;
-        body.put("top_p", top_p, Some(Kind::Number))?;
+        body.put("temperature", temperature, Some(Expect::Number))?;
+        body.put("top_p", top_p, Some(Expect::Number))?;
         let request = body.request(model_name)?;
         run(
             py,

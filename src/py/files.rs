@@ -9,7 +9,8 @@ use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::{
     PyBatchListResponse, PyBatchObject, PyDeleteResponse, PyFileListResponse, PyFileObject,
 };
-use crate::py::params::{id_arg, positive_int, raw_bytes, required_str, run, Body, Kind};
+use crate::py::params::{id_arg, positive_int, raw_bytes, required_str, run, Body};
+use crate::py::request::Expect;
 
 pub(crate) fn file(py: Python<'_>, v: crate::types::FileObject) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, PyFileObject(v))?.into_any())
@@ -90,7 +91,7 @@ impl PyLlmClient {
             Some(&PyString::new(py, completion_window).into_any()),
             None,
         )?;
-        body.put("metadata", metadata, Some(Kind::Dict))?;
+        body.put("metadata", metadata, Some(Expect::Dict))?;
         let (body, headers) = body.finish()?;
         let params = BatchParams { body, headers };
         run(py, &self.inner, |c| async move { c.create_batch(params).await }, batch)

@@ -8,51 +8,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyString};
 use reqwest::header::HeaderMap;
 
 use crate::client::{Client, Request};
 use crate::http::Chunks;
 use crate::py::call::{LlmCall, Start};
 use crate::py::json::{type_name, write_json};
-use crate::py::request::headers_from;
-
-/// The JSON type a parameter must have.
-#[derive(Clone, Copy)]
-pub(crate) enum Kind {
-    Str,
-    Int,
-    Number,
-    Dict,
-    StrOrList,
-    List,
-}
-
-/// Checks `value` (not `None`) against `kind`.
-pub(crate) fn check(name: &str, value: &Bound<'_, PyAny>, kind: Kind) -> PyResult<()> {
-    let is_int = value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>();
-    let is_list = value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>();
-    let (ok, wanted) = match kind {
-        Kind::Str => (value.is_instance_of::<PyString>(), "a str"),
-        Kind::Int => (is_int, "an int"),
-        Kind::Number => (is_int || value.is_instance_of::<PyFloat>(), "a number"),
-        Kind::Dict => (value.is_instance_of::<PyDict>(), "a dict"),
-        Kind::StrOrList => (value.is_instance_of::<PyString>() || is_list, "a str or a list"),
-        Kind::List => (is_list, "a list"),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(PyTypeError::new_err(format!(
-            "{name} must be {wanted}, not {}",
-            type_name(value)
-        )))
-    }
-}
+use crate::py::request::{check, headers_from, Expect};
 
 /// A required string parameter that must not be empty.
 pub(crate) fn required_str(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
-    check(name, value, Kind::Str)?;
+    check(name, value, Expect::Str)?;
     let text = value.cast::<PyString>()?.to_cow()?.into_owned();
     if text.is_empty() {
         return Err(PyValueError::new_err(format!("{name} must not be empty")));
@@ -103,7 +70,7 @@ impl<'py> Body<'py> {
     }
 
     /// Adds a parameter unless it is `None` (or overridden by `extra_body`), checking its type.
-    pub(crate) fn put(&mut self, key: &str, value: Option<&Bound<'_, PyAny>>, kind: Option<Kind>) -> PyResult<()> {
+    pub(crate) fn put(&mut self, key: &str, value: Option<&Bound<'_, PyAny>>, kind: Option<Expect>) -> PyResult<()> {
         let Some(value) = value.filter(|v| !v.is_none()) else {
             return Ok(());
         };
@@ -211,7 +178,7 @@ pub(crate) fn positive_int(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyRe
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    check(name, value, Kind::Int)?;
+    check(name, value, Expect::Int)?;
     match value.extract::<u64>() {
         Ok(n) if n >= 1 => Ok(Some(n)),
         _ => Err(PyValueError::new_err(format!("{name} must be >= 1"))),

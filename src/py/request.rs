@@ -17,9 +17,9 @@ use crate::http::header_pair;
 use crate::py::json::{type_name, write_json};
 use crate::py::parsed::{response_format, ParseMode};
 
-/// The JSON type a known parameter must have.
+/// The JSON type a known parameter must have (chat's parameters and the endpoints').
 #[derive(Clone, Copy)]
-enum Expect {
+pub(crate) enum Expect {
     Number,
     Int,
     Bool,
@@ -28,6 +28,8 @@ enum Expect {
     List,
     StrOrList,
     StrOrDict,
+    /// A str, or a list of anything (multimodal inputs, Responses items).
+    StrOrItems,
 }
 
 fn expectation(key: &str) -> Option<Expect> {
@@ -46,7 +48,8 @@ fn expectation(key: &str) -> Option<Expect> {
     })
 }
 
-fn check(key: &str, value: &Bound<'_, PyAny>, expect: Expect) -> PyResult<()> {
+/// Checks `value` (not `None`) against `expect`: a `TypeError` naming `key` otherwise.
+pub(crate) fn check(key: &str, value: &Bound<'_, PyAny>, expect: Expect) -> PyResult<()> {
     let is_bool = value.is_instance_of::<PyBool>();
     let is_int = value.is_instance_of::<PyInt>() && !is_bool;
     let ok = match expect {
@@ -64,6 +67,9 @@ fn check(key: &str, value: &Bound<'_, PyAny>, expect: Expect) -> PyResult<()> {
                         .all(|item| item.is_ok_and(|i| i.is_instance_of::<PyString>())))
         }
         Expect::StrOrDict => value.is_instance_of::<PyString>() || value.is_instance_of::<PyDict>(),
+        Expect::StrOrItems => {
+            value.is_instance_of::<PyString>() || value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>()
+        }
     };
     if ok {
         Ok(())
@@ -77,6 +83,7 @@ fn check(key: &str, value: &Bound<'_, PyAny>, expect: Expect) -> PyResult<()> {
             Expect::List => "a list",
             Expect::StrOrList => "a str or a list of str",
             Expect::StrOrDict => "a str or a dict",
+            Expect::StrOrItems => "a str or a list",
         };
         Err(PyTypeError::new_err(format!(
             "{key} must be {wanted}, not {}",

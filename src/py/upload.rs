@@ -18,8 +18,8 @@ use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::PyTranscriptionResponse;
 use crate::py::files::file as file_object;
 use crate::py::json::{to_value, type_name};
-use crate::py::params::{check, required_str, run, Kind};
-use crate::py::request::headers_from;
+use crate::py::params::{required_str, run};
+use crate::py::request::{check, headers_from, Expect};
 
 /// A file argument, read.
 struct FileArg {
@@ -232,7 +232,7 @@ impl PyLlmClient {
             fields.push(("response_format".to_owned(), format));
         }
         if let Some(t) = temperature.filter(|t| !t.is_none()) {
-            check("temperature", t, Kind::Number)?;
+            check("temperature", t, Expect::Number)?;
             fields.push(("temperature".to_owned(), field_text("temperature", t)?));
         }
         let headers = extra_fields(&mut fields, extra)?;
