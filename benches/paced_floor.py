@@ -6,8 +6,9 @@
 The mock provider runs in its own process with 50 ms latency. For each pacing slot, three clients
 send the same requests at ``--rate`` per second over ``--concurrency`` connections, released a
 slot's worth at a time: ours (``chat_batch_sync`` under ``RateLimiter(max_requests_per_minute=
-rate * 60, pacing_granularity_seconds=slot)``), and the two floors of ``benches/http_floor``
-(hand-written HTTP/1.1 on tokio, and a bare ``reqwest::Client`` that only sends and reads bytes).
+rate * 60, pacing_granularity_seconds=slot)``), and the three floors of ``benches/http_floor``
+(hand-written HTTP/1.1 on tokio, hyper's HTTP/1.1 connections, and a bare ``reqwest::Client``),
+which only send and read bytes.
 Runs are interleaved and the median of ``--repeats`` is printed with ours / floor ratios.
 """
 
@@ -85,18 +86,19 @@ def main() -> None:
         assert server.stdout is not None
         server.stdout.readline()
         print(f"{args.requests} requests at {args.rate:g}/s, concurrency {args.concurrency}, mock latency 50 ms")
-        print("| slot | ours µs/req | raw tokio µs/req | bare reqwest µs/req | ours/raw | ours/reqwest |")
-        print("|---|---|---|---|---|---|")
+        print("| slot | ours µs/req | raw tokio | hyper conn | bare reqwest | ours/raw | ours/reqwest |")
+        print("|---|---|---|---|---|---|---|")
         for slot in (float(s) for s in args.slots.split(",")):
-            runs: dict[str, list[float]] = {"ours": [], "raw": [], "reqwest": []}
+            runs: dict[str, list[float]] = {"ours": [], "raw": [], "hyper": [], "reqwest": []}
             common = (args.port, args.requests, args.rate, slot, args.concurrency)
             for _ in range(args.repeats):
                 runs["ours"].append(ours(*common))
                 runs["raw"].append(floor("raw", *common))
+                runs["hyper"].append(floor("hyper", *common))
                 runs["reqwest"].append(floor("reqwest", *common))
             med = {k: statistics.median(v) for k, v in runs.items()}
             print(
-                f"| {slot:g} s | {med['ours']:.1f} | {med['raw']:.1f} | {med['reqwest']:.1f} | "
+                f"| {slot:g} s | {med['ours']:.1f} | {med['raw']:.1f} | {med['hyper']:.1f} | {med['reqwest']:.1f} | "
                 f"{med['ours'] / med['raw']:.2f} | {med['ours'] / med['reqwest']:.2f} |",
                 flush=True,
             )

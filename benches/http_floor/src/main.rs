@@ -3,15 +3,20 @@
 //! Sends `N` chat requests to a chat-completions server (our mock in another process) from one
 //! tokio worker thread, released `rate * slot` at a time every `slot` seconds (or all at once
 //! with rate 0), over `conc` keep-alive connections, and prints the process CPU per request.
-//! Two clients that do nothing else:
+//! Three clients that do nothing else:
 //!
 //! * `raw`: hand-written HTTP/1.1 on `tokio::net::TcpStream` (the floor of any tokio client);
+//! * `hyper`: hyper's own HTTP/1.1 connections (`hyper::client::conn::http1`), one per worker, with
+//!   the connection driven in the worker's task (what reqwest is built on, without its layers);
 //! * `reqwest`: a bare `reqwest::Client` built with our features (the floor of our HTTP stack).
 //!
 //! ```text
 //! python -m liter_llm.testing serve --port 8761 --no-record --latency-ms 50 &
 //! cargo run --release -- 8761 3000 150 0.05 256 reqwest   # port n rate slot conc client
 //! ```
+//!
+//! The runtime is a one-worker multi-thread runtime, as in the package; `FLOOR_RT=current` uses a
+//! current-thread runtime instead.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,8 +66,19 @@ async fn raw_exchange(conn: &mut TcpStream, buf: &mut Vec<u8>, port: u16, i: usi
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() {
+fn main() {
+    let runtime = if std::env::var("FLOOR_RT").as_deref() == Ok("current") {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+    };
+    runtime.expect("runtime").block_on(async_main());
+}
+
+async fn async_main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, name: &str| args.get(i).unwrap_or_else(|| panic!("missing argument {name}"));
     let port: u16 = arg(1, "port").parse().expect("port");
@@ -70,7 +86,12 @@ async fn main() {
     let rate: f64 = arg(3, "rate").parse().expect("rate");
     let slot: f64 = arg(4, "slot").parse().expect("slot");
     let conc: usize = arg(5, "conc").parse().expect("conc");
-    let use_reqwest = arg(6, "client") == "reqwest";
+    let kind = arg(6, "client").clone();
+    assert!(
+        ["raw", "hyper", "reqwest"].contains(&kind.as_str()),
+        "client: raw, hyper or reqwest"
+    );
+    let use_reqwest = kind == "reqwest";
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -83,12 +104,23 @@ async fn main() {
     let ready = Arc::new(Semaphore::new(0));
     for _ in 0..conc {
         let (rx, done, ready, http, url) = (rx.clone(), done.clone(), ready.clone(), http.clone(), url.clone());
+        if kind == "hyper" {
+            tokio::spawn(hyper_worker(port, rx, done, ready));
+            continue;
+        }
         tokio::spawn(async move {
             let mut conn = None;
             let mut buf = Vec::with_capacity(8192);
             // Warm up: one request per worker opens its connection before the clock starts.
             if use_reqwest {
-                http.post(url.clone()).body(body(0)).send().await.expect("send").bytes().await.expect("body");
+                http.post(url.clone())
+                    .body(body(0))
+                    .send()
+                    .await
+                    .expect("send")
+                    .bytes()
+                    .await
+                    .expect("body");
             } else {
                 let mut c = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
                 c.set_nodelay(true).expect("nodelay");
@@ -133,9 +165,60 @@ async fn main() {
     }
     drop(done.acquire_many(n as u32).await.expect("done"));
     let (cpu, wall) = (cpu_seconds() - cpu, started.elapsed().as_secs_f64());
-    let client = if use_reqwest { "reqwest" } else { "raw" };
     println!(
-        "{client}: rate {rate}/s slot {slot}s conc {conc}: {n} requests, wall {wall:.2}s, CPU {:.1} us/request",
+        "{kind}: rate {rate}/s slot {slot}s conc {conc}: {n} requests, wall {wall:.2}s, CPU {:.1} us/request",
         cpu / n as f64 * 1e6
     );
+}
+
+/// One hyper HTTP/1.1 connection: requests from the queue, the connection polled in this task.
+async fn hyper_worker(
+    port: u16,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<usize>>>,
+    done: Arc<Semaphore>,
+    ready: Arc<Semaphore>,
+) {
+    use http_body_util::{BodyExt, Full};
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<bytes::Bytes>>(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .expect("handshake");
+    let mut conn = std::pin::pin!(conn);
+    let host = format!("127.0.0.1:{port}");
+    let mut first = true;
+    loop {
+        let i = if first {
+            0
+        } else {
+            let next = tokio::select! {
+                next = async { rx.lock().await.recv().await } => next,
+                _ = conn.as_mut() => panic!("connection closed"),
+            };
+            let Some(i) = next else { break };
+            i
+        };
+        let request = hyper::Request::post("/v1/chat/completions")
+            .header("host", &host)
+            .header("authorization", "Bearer k")
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from(body(i))))
+            .expect("request");
+        let exchange = async {
+            let response = send.send_request(request).await.expect("send");
+            response.into_body().collect().await.expect("body").to_bytes()
+        };
+        let bytes = tokio::select! {
+            bytes = exchange => bytes,
+            _ = conn.as_mut() => panic!("connection closed"),
+        };
+        assert!(!bytes.is_empty());
+        if first {
+            first = false;
+            ready.add_permits(1);
+        } else {
+            done.add_permits(1);
+        }
+    }
 }
