@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::types::Usage;
+use crate::types::{ResponseUsage, Usage};
 
 /// The token classes of one call's usage, normalised across providers.
 ///
@@ -119,6 +119,20 @@ impl TokenBreakdown {
                 completion
             },
             reasoning,
+        }
+    }
+
+    /// Reads the breakdown out of a Responses API usage object (cached input is a part of
+    /// `input_tokens`, reasoning a part of `output_tokens`).
+    pub fn from_response_usage(u: &ResponseUsage) -> Self {
+        let cached = u.input_tokens_details.cached_tokens.min(u.input_tokens);
+        Self {
+            prompt: u.input_tokens,
+            input: u.input_tokens - cached,
+            cached,
+            completion: u.output_tokens,
+            reasoning: u.output_tokens_details.reasoning_tokens.min(u.output_tokens),
+            ..Self::default()
         }
     }
 
@@ -527,16 +541,34 @@ impl UsageTracker {
         ttft: Option<Duration>,
         retries: u32,
     ) -> Option<f64> {
-        let t = usage.map(TokenBreakdown::from_usage).unwrap_or_default();
+        let tokens = usage.map(TokenBreakdown::from_usage);
+        self.record_priced(model, price_model, tokens.as_ref(), latency, ttft, retries)
+    }
+
+    /// As [`UsageTracker::record_call`], with the tokens already broken down (`None` when the
+    /// provider reported none: the call is counted, with no tokens and no cost).
+    pub fn record_priced(
+        &self,
+        model: &str,
+        price_model: Option<&str>,
+        tokens: Option<&TokenBreakdown>,
+        latency: Duration,
+        ttft: Option<Duration>,
+        retries: u32,
+    ) -> Option<f64> {
         let info = price_model
             .filter(|m| !m.is_empty())
             .and_then(crate::pricing::lookup)
             .or_else(|| crate::pricing::lookup(model));
-        let cost = match (info, usage) {
-            (Some(info), Some(_)) => Some(info.cost_of(&t)),
-            _ => None,
-        };
-        self.record_tokens(model, &t, latency, ttft, retries, cost);
+        let cost = info.zip(tokens).map(|(info, t)| info.cost_of(t));
+        self.record_tokens(
+            model,
+            tokens.unwrap_or(&TokenBreakdown::default()),
+            latency,
+            ttft,
+            retries,
+            cost,
+        );
         cost
     }
 

@@ -12,6 +12,7 @@ from liter_llm import (
     ResponseObject,
     ResponseOutputItem,
     ResponseUsage,
+    model_info,
 )
 
 
@@ -154,3 +155,24 @@ async def test_arguments_are_checked_before_sending(client, mock_server):
     # A stored prompt template needs no input.
     await client.create_response(model="m", prompt={"id": "pmpt_1"})
     assert mock_server.requests()[0]["json"] == {"model": "m", "prompt": {"id": "pmpt_1"}}
+
+
+async def test_created_responses_add_their_tokens_and_cost_to_client_usage(client):
+    r = await client.create_response(model="o4-mini", input="Why is the sky blue?", reasoning={"effort": "low"})
+    assert r.usage is not None and r.usage.output_tokens_details.reasoning_tokens > 0
+    await client.retrieve_response(r.id)  # a stored response is not counted twice
+    background = await client.create_response(model="gpt-4.1-mini", input="later", background=True)
+    assert background.usage is None
+
+    usage = client.usage
+    assert usage.calls == 3
+    assert (usage.prompt_tokens, usage.completion_tokens) == (r.usage.input_tokens, r.usage.output_tokens)
+    assert usage.reasoning_tokens == r.usage.output_tokens_details.reasoning_tokens
+    per = usage.per_model
+    assert per["o4-mini"]["prompt_tokens"] == r.usage.input_tokens
+    assert (per["gpt-4.1-mini"]["calls"], per["gpt-4.1-mini"]["prompt_tokens"]) == (1, 0)
+    price = model_info("o4-mini")
+    assert price is not None
+    tokens = r.usage.input_tokens, r.usage.output_tokens
+    expected = (tokens[0] * price["input_cost_per_million"] + tokens[1] * price["output_cost_per_million"]) / 1e6
+    assert usage.total_cost == pytest.approx(expected) and expected > 0

@@ -5,7 +5,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{parse, ApiRequest, Payload, Upload};
+use super::{parse, ApiRequest, Metered, Payload, Upload};
 use crate::client::{Client, Request};
 use crate::error::{Error, Kind, Result};
 use crate::http::Chunks;
@@ -14,6 +14,7 @@ use crate::types::{
     BatchListResponse, BatchObject, DeleteResponse, FileListResponse, FileObject, ImagesResponse, ModelObject,
     ModelsListResponse, ModerationResponse, RerankResponse, ResponseObject, TranscriptionResponse,
 };
+use crate::usage::TokenBreakdown;
 
 /// Paging and filtering of `list_files` and `list_batches`.
 #[derive(Clone, Debug, Default)]
@@ -346,8 +347,16 @@ impl Client {
     /// # Errors
     /// As [`Client::api`].
     pub async fn create_response(&self, request: Request) -> Result<ResponseObject> {
-        let answer = self.api(json_call(Endpoint::Responses, "responses", request)).await?;
-        parse(&answer.body, "response object")
+        let req = json_call(Endpoint::Responses, "responses", request);
+        self.api_metered(req, |body, _| {
+            let response: ResponseObject = parse(&body.into_bytes(), "response object")?;
+            let metered = response.usage.as_ref().map(|u| Metered {
+                model: response.model.clone(),
+                tokens: TokenBreakdown::from_response_usage(u),
+            });
+            Ok((response, metered))
+        })
+        .await
     }
 
     /// A stored response (`GET /responses/{id}`).

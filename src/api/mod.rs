@@ -10,8 +10,9 @@
 //!
 //! With a rate limiter, every call takes a request grant and a concurrency slot for its model
 //! (model-less calls count against the global limits only); calls that spend model tokens
-//! (speech, moderation, rerank, responses) also reserve a token estimate from their JSON body,
-//! which is kept (no usage to reconcile with).
+//! (speech, moderation, rerank, responses) also reserve a token estimate from their JSON body.
+//! A Responses answer reports its usage: the reservation is settled with it, and its tokens and
+//! cost go to `client.usage`; the other estimates are kept (no usage to reconcile with).
 
 mod endpoints;
 
@@ -27,6 +28,8 @@ use crate::error::{Error, Kind, Result};
 use crate::http::Chunks;
 use crate::providers::anthropic;
 use crate::providers::registry::{Endpoint, Protocol};
+use crate::ratelimit::Permit;
+use crate::usage::TokenBreakdown;
 
 pub use endpoints::{check_id, BatchParams, ListParams};
 
@@ -167,6 +170,12 @@ impl Answer {
     }
 }
 
+/// Tokens an endpoint answer reports spending, and the model that spent them (which prices them).
+pub(crate) struct Metered {
+    pub model: String,
+    pub tokens: TokenBreakdown,
+}
+
 /// Parses a JSON answer into `T`.
 ///
 /// # Errors
@@ -292,6 +301,22 @@ impl Client {
     /// # Errors
     /// As [`Client::api`].
     pub async fn api_chunks(&self, req: ApiRequest) -> Result<(Chunks, Option<String>)> {
+        self.api_metered(req, |body, content_type| Ok(((body, content_type), None)))
+            .await
+    }
+
+    /// Sends an endpoint call and decodes its answer with `read`, which also returns the tokens
+    /// the answer reports spending, if any. The call is recorded in `client.usage` (priced by
+    /// the answering model when there are tokens), and the limiter's token reservation is
+    /// settled with their total.
+    ///
+    /// # Errors
+    /// As [`Client::api`], and whatever `read` returns.
+    pub(crate) async fn api_metered<T>(
+        &self,
+        req: ApiRequest,
+        read: impl FnOnce(Chunks, Option<String>) -> Result<(T, Option<Metered>)>,
+    ) -> Result<T> {
         // Calls without a model are counted under their endpoint family (`files`, `batches`...).
         let label = if req.model.is_empty() {
             req.endpoint.describe().to_owned()
@@ -300,18 +325,32 @@ impl Client {
         };
         let started = std::time::Instant::now();
         let mut retries = 0;
-        let result = self.api_once(req, &mut retries).await;
+        let result = self
+            .api_once(req, &mut retries)
+            .await
+            .and_then(|(body, content_type, permit)| {
+                let (value, metered) = read(body, content_type)?;
+                if let Some(permit) = permit {
+                    permit.settle(metered.as_ref().map(|m| m.tokens.prompt + m.tokens.completion));
+                }
+                Ok((value, metered))
+            });
         let usage = &self.config().usage;
-        match &result {
-            Ok(_) => {
-                usage.record_call(&label, None, None, started.elapsed(), None, retries);
+        match result {
+            Ok((value, metered)) => {
+                let latency = started.elapsed();
+                let (model, tokens) = metered.map(|m| (m.model, m.tokens)).unzip();
+                usage.record_priced(&label, model.as_deref(), tokens.as_ref(), latency, None, retries);
+                Ok(value)
             }
-            Err(_) => usage.record_failure(&label, started.elapsed(), retries),
+            Err(e) => {
+                usage.record_failure(&label, started.elapsed(), retries);
+                Err(e)
+            }
         }
-        result
     }
 
-    async fn api_once(&self, req: ApiRequest, retries: &mut u32) -> Result<(Chunks, Option<String>)> {
+    async fn api_once(&self, req: ApiRequest, retries: &mut u32) -> Result<(Chunks, Option<String>, Option<Permit>)> {
         let call = self.api_call(req)?;
         let (resp, permit) = self.send(&call, retries).await?;
         let content_type = resp
@@ -322,11 +361,8 @@ impl Client {
         let request_id = crate::http::request_id(resp.headers());
         let body = crate::http::read_chunks(resp, self.config().timeout)
             .await
-            .map_err(|e| self.context(e, &call).with_request_id(request_id));
-        if let Some(permit) = permit {
-            permit.settle(None);
-        }
-        Ok((body?, content_type))
+            .map_err(|e| self.context(e, &call).with_request_id(request_id))?;
+        Ok((body, content_type, permit))
     }
 }
 
