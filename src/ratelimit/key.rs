@@ -3,12 +3,13 @@
 //! * The **pacer** is two GCRA cells, one atomic theoretical arrival time (TAT, nanoseconds since
 //!   the limiter's epoch) each. A request costs `window / rpm` in the requests cell and
 //!   `tokens * window / tpm` in the tokens cell; in each it may go at `TAT - max(tolerance -
-//!   cost, 0)` and moves the TAT to `max(TAT, now) + cost`. The requests cell's tolerance is the
-//!   burst (none by default), so requests are spaced exactly evenly. The tokens cell's tolerance
-//!   is the burst or [`TOKEN_SLACK`] of the window, whichever is larger: tokens may run that far
-//!   ahead of the even pace, so that refunds arriving after a request's slot has passed (the
-//!   usual case) and slots left unused by small requests can still be used. Refunds move the
-//!   tokens TAT back, never before now; charges move it forward.
+//!   cost, 0)` and moves the TAT to `max(TAT, now) + cost`. Each cell's tolerance is the burst
+//!   (none by default), so requests and tokens are spaced exactly evenly, and an idle pacer
+//!   never saves up a burst. Refunds move the tokens TAT back, at most to one pacing slot
+//!   before now; a refund that arrives after the pacer has moved on (the usual case: answers
+//!   take longer than a request's share of the pace) is kept as *credit*, up to
+//!   [`REFUND_CREDIT`] of the window, which pays for the next grants' tokens. Charges move the
+//!   TAT forward.
 //! * The **window log** makes the limit exact: a ring of [`BUCKETS`] time buckets per window, each
 //!   one atomic word holding `(bucket number, tokens)` and one holding `(bucket number,
 //!   requests)`. A bucket counts until its *end* is a full window (plus the safety margin) old,
@@ -27,12 +28,12 @@ use tokio::sync::{Notify, Semaphore};
 /// Buckets per window (plus margin) in the log: its resolution is 1/128 of the window.
 pub const BUCKETS: u64 = 128;
 
+/// Most refund credit (as a fraction of the window's pace) the tokens pacer keeps: 1/32.
+pub const REFUND_CREDIT: u64 = 32;
+
 const VALUE_BITS: u32 = 40;
 const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
 const EPOCH_MASK: u64 = (1 << (64 - VALUE_BITS)) - 1;
-
-/// How far (as a fraction of the window) tokens may run ahead of the even pace: 1/32.
-pub const TOKEN_SLACK: u64 = 32;
 
 /// Largest per-window limit a key accepts (a bucket holds 40-bit counts).
 pub const MAX_LIMIT: u64 = 1_000_000_000_000;
@@ -114,6 +115,8 @@ pub struct Key {
     tok_tolerance: u64,
     tat_requests: AtomicU64,
     tat_tokens: AtomicU64,
+    /// Refunded pacer time (ns) not yet spent, at most `window / REFUND_CREDIT`.
+    tok_credit: AtomicU64,
     cooldown_until: AtomicU64,
     last_log: AtomicU64,
     ring: Box<[Slot]>,
@@ -148,6 +151,7 @@ impl Key {
             tok_tolerance: 0,
             tat_requests: AtomicU64::new(0),
             tat_tokens: AtomicU64::new(0),
+            tok_credit: AtomicU64::new(0),
             cooldown_until: AtomicU64::new(0),
             last_log: AtomicU64::new(0),
             ring: (0..slots).map(|_| Slot::default()).collect(),
@@ -158,7 +162,7 @@ impl Key {
             spec,
         };
         key.req_tolerance = key.req_cost.saturating_mul(key.spec.burst_requests);
-        key.tok_tolerance = key.token_cost(key.spec.burst_tokens).max(key.spec.window / TOKEN_SLACK);
+        key.tok_tolerance = key.token_cost(key.spec.burst_tokens);
         key
     }
 
@@ -278,13 +282,19 @@ impl Key {
         }
         if self.spec.tpm.is_some() {
             self.bump(|s| &s.tokens, bucket, i128::from(tokens), true);
-            advance(&self.tat_tokens, self.token_cost(tokens));
+            let cost = self.token_cost(tokens);
+            let spent = self
+                .tok_credit
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| Some(c.saturating_sub(cost)))
+                .map_or(0, |c| c.min(cost));
+            advance(&self.tat_tokens, cost - spent);
         }
         bucket
     }
 
     /// Replaces a grant's `reserved` tokens by `actual`: a refund gives back log room (while
-    /// the grant still counts) and pacer time (never before `now`); a charge takes more.
+    /// the grant still counts) and pacer time (never before one pacing slot ago, which a grant
+    /// may still start from, see [`Key::commit`]); a charge takes more.
     pub fn adjust(&self, now: u64, bucket: u64, reserved: u64, actual: u64) {
         if actual == reserved || self.spec.tpm.is_none() {
             return;
@@ -294,19 +304,29 @@ impl Key {
             self.bump(|s| &s.tokens, bucket, delta, false);
         }
         let (old, new) = (self.token_cost(reserved), self.token_cost(actual));
-        let _ = self
-            .tat_tokens
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                Some(if new < old {
-                    if tat > now {
-                        tat.saturating_sub(old - new).max(now)
-                    } else {
-                        tat
-                    }
-                } else {
-                    tat.max(now).saturating_add(new - old)
+        if new > old {
+            let _ = self
+                .tat_tokens
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                    Some(tat.max(now).saturating_add(new - old))
+                });
+        } else {
+            let refund = old - new;
+            let floor = now.saturating_sub(self.spec.granularity);
+            let before = self
+                .tat_tokens
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                    Some(tat.saturating_sub(refund).max(floor.min(tat)))
                 })
-            });
+                .unwrap_or(0);
+            let left = refund - before.saturating_sub(floor).min(refund);
+            if left > 0 {
+                let cap = self.spec.window / REFUND_CREDIT;
+                let _ = self.tok_credit.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    Some(c.saturating_add(left).min(cap))
+                });
+            }
+        }
         if actual < reserved {
             self.wake.notify_one();
         }

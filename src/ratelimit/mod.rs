@@ -22,9 +22,9 @@
 //! granting a slot's requests together is what keeps a paced request nearly as cheap as an
 //! unpaced one; the price is that up to one slot's worth of requests leave at once. With
 //! [`Burst`] a job may start with that many requests/tokens at once; the window log still
-//! counts them, so after a burst the pace drops until the burst leaves the window. Tokens may
-//! always run up to 1/32 of the window ahead of the even pace ([`key::TOKEN_SLACK`]), so that
-//! refunds and the room small requests leave can be used; the log still bounds every window.
+//! counts them, so after a burst the pace drops until the burst leaves the window. Without a
+//! burst, tokens are paced as evenly as requests: an idle pacer never saves up a burst (at the
+//! start of a job, or after the window log held it), and only refunds let it catch up.
 //!
 //! **Waiting.** Callers queue on a fair one-permit semaphore per key, so grants are FIFO and no
 //! request starves; only the queue head computes and commits a grant (one CAS on the pacer's
@@ -37,8 +37,8 @@
 //!
 //! **Reconciliation.** The caller reserves [`estimate_tokens`] and, once the provider's usage is
 //! known, [`Permit::settle`] refunds or charges the difference, in the log bucket of the grant
-//! (while it still counts) and in the pacer (a refund never moves the pacer before now, a
-//! charge delays the following requests). See `Client::send` for what failed requests settle.
+//! (while it still counts) and in the pacer (a refund never moves the pacer back beyond one
+//! pacing slot before now, a charge delays the following requests). See `Client::send` for what failed requests settle.
 //!
 //! **Cooldown.** [`Permit::pause`] (called on a provider 429) pauses the request's most specific
 //! key for every caller until the Retry-After period is over.

@@ -158,9 +158,8 @@ async fn tokens_pace_by_the_size_of_each_request() {
         drop(rl.acquire(MODEL, tokens).await.unwrap());
         times.push(start.elapsed().as_millis());
     }
-    // Tokens may run 1/32 of the window (1.875 s) ahead of the even pace, less the request's own
-    // cost: only the small last request uses that.
-    assert_eq!(times, [0, 10_000, 15_000, 35_000, 38_000 - 875]);
+    // Each request waits for the tokens of the one before it: no request runs ahead of the pace.
+    assert_eq!(times, [0, 10_000, 15_000, 35_000, 38_000]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -256,12 +255,32 @@ async fn refunds_recover_the_throughput_of_over_estimates_without_exceeding() {
     let rl = limiter(tpm(30_000), |c| c.margin = None);
     let events = saturate(&rl, 32, 300, 100, Duration::from_millis(500), 10 * MINUTE).await;
     assert!(max_window(&events, MINUTE) <= 30_000, "{}", max_window(&events, MINUTE));
+    // Refunds are spent as they come, not saved up: no second holds more than its 500, one
+    // 25-token slot and one request.
+    let busiest = max_window(&events, Duration::from_secs(1));
+    assert!(busiest <= 625, "busiest second {busiest}");
     let used: u64 = events
         .iter()
         .filter(|(t, _)| *t >= MINUTE && *t < 10 * MINUTE)
         .map(|e| e.1)
         .sum();
     assert!(used as f64 >= 0.95 * 9.0 * 30_000.0, "used {used} of 270000");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_tokens_pacer_saves_up_no_burst() {
+    // 60,000 tokens a minute: 1,000 a second, one 50 ms slot is 50.
+    let rl = limiter(tpm(60_000), |c| c.margin = None);
+    for phase in 0..2 {
+        let events = saturate(&rl, 64, 100, 100, Duration::from_millis(500), Duration::from_secs(20)).await;
+        let first: u64 = events.iter().filter(|(t, _)| t.as_secs() < 1).map(|e| e.1).sum();
+        // The first second after the start, and after 40 idle seconds, holds its share plus at
+        // most one slot and one request, like any other second.
+        assert!(first <= 1_150, "phase {phase}: first second {first}");
+        let busiest = max_window(&events, Duration::from_secs(1));
+        assert!(busiest <= 1_150, "phase {phase}: busiest second {busiest}");
+        tokio::time::sleep(Duration::from_secs(40)).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]
