@@ -16,9 +16,10 @@ It starts ``liter_llm.testing.MockServer(latency_ms=..., record=True)`` on 127.0
 
 Each dumped row also carries the last user message (4th field), so retries of one request can be paired.
 
-Token accounting is the mock's own (src/mock/chat.rs): prompt = sum over messages of ceil(chars/4) + 4 (at least
-1); completion = ceil(reply chars/4) with the reply being the echoed last user message, truncated to
-``max_tokens`` / ``max_completion_tokens`` (then completion = that limit).
+Token accounting is the mock's own (src/mock/chat.rs), with the same counter: prompt = ``count_tokens(model=...,
+messages=...)`` (tiktoken-exact for OpenAI models, with the per-message framing); completion = the o200k_base tokens
+of the reply, the echoed last user message, capped at ``max_tokens`` / ``max_completion_tokens`` (a cut reply bills
+exactly the limit), times ``n``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import signal
 import sys
 from typing import Any
 
+from liter_llm import count_tokens
 from liter_llm.testing import MockServer
 
 
@@ -46,27 +48,20 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _est(text: str) -> int:
-    return -(-len(text) // 4)
-
-
 def tokens_of(body: Any) -> tuple[int, int]:
     """(prompt_tokens, completion_tokens) exactly as the mock computes its usage."""
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return 0, 0
-    prompt = 0
+    model = body.get("model") if isinstance(body.get("model"), str) else ""
+    prompt = count_tokens(model=model, messages=body["messages"])
     last_user = ""
-    for m in body.get("messages") or []:
-        if not isinstance(m, dict):
-            continue
-        text = _content_text(m.get("content"))
-        prompt += _est(text) + 4
-        if m.get("role") == "user":
-            last_user = text
+    for m in body["messages"]:
+        if isinstance(m, dict) and m.get("role") == "user":
+            last_user = _content_text(m.get("content"))
+    comp = count_tokens(model="gpt-4o", text=last_user)  # the echoed reply, in o200k_base
     limits = [body[k] for k in ("max_tokens", "max_completion_tokens") if isinstance(body.get(k), int)]
-    comp = _est(last_user)
-    if limits and comp > min(limits):
-        comp = min(limits)
+    if limits:
+        comp = min(comp, min(limits))
     n = body.get("n") if isinstance(body.get("n"), int) else 1
     return max(prompt, 1), max(comp, 1) * n
 
