@@ -146,6 +146,12 @@ async def test_file_arguments_are_checked_before_sending(client, mock_server):
         client.create_file(file=b"x")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="limit"):
         client.list_files(limit=0)
+    with pytest.raises(ValueError, match="after must not be empty"):
+        client.list_files(after="")
+    with pytest.raises(ValueError, match="purpose must not be empty"):
+        client.list_files(purpose="")
+    with pytest.raises(ValueError, match="after must not be empty"):
+        client.list_batches(after="")
     with pytest.raises(TypeError, match="file must be bytes"):
         client.create_file(file=3.5, purpose="batch")
     assert mock_server.requests() == []

@@ -401,6 +401,9 @@ class LlmClient:
             purpose: Only files with this purpose.
             limit: Page size.
             after: Cursor: the `last_id` of the previous page.
+
+        Raises:
+            ValueError: `limit` below 1, or an empty `purpose` or `after` (before sending).
         """
     async def file_content(self, file_id: str) -> bytes:
         """The content of an uploaded file (`GET /files/{file_id}/content`)."""

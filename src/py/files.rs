@@ -9,7 +9,7 @@ use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::{
     PyBatchListResponse, PyBatchObject, PyDeleteResponse, PyFileListResponse, PyFileObject,
 };
-use crate::py::params::{id_arg, positive_int, raw_bytes, required_str, run, Body};
+use crate::py::params::{id_arg, non_empty, positive_int, raw_bytes, required_str, run, Body};
 use crate::py::request::Expect;
 
 pub(crate) fn file(py: Python<'_>, v: crate::types::FileObject) -> PyResult<Py<PyAny>> {
@@ -52,9 +52,9 @@ impl PyLlmClient {
         after: Option<String>,
     ) -> PyResult<Bound<'py, LlmCall>> {
         let params = ListParams {
-            purpose,
+            purpose: non_empty("purpose", purpose)?,
             limit: positive_int("limit", limit)?,
-            after,
+            after: non_empty("after", after)?,
         };
         run(
             py,
@@ -114,7 +114,7 @@ impl PyLlmClient {
         let params = ListParams {
             purpose: None,
             limit: positive_int("limit", limit)?,
-            after,
+            after: non_empty("after", after)?,
         };
         run(
             py,

@@ -173,6 +173,15 @@ pub(crate) fn id_arg(name: &str, id: &str) -> PyResult<String> {
     Ok(id.to_owned())
 }
 
+/// An optional string parameter that must not be empty when given (`after`, `purpose`): an
+/// empty cursor or filter would be sent as `?after=` and answered with a confusing error.
+pub(crate) fn non_empty(name: &str, value: Option<String>) -> PyResult<Option<String>> {
+    match value {
+        Some(v) if v.is_empty() => Err(PyValueError::new_err(format!("{name} must not be empty"))),
+        v => Ok(v),
+    }
+}
+
 /// An optional int parameter that must be at least 1 (`n`, `top_n`, `limit`, `dimensions`...).
 pub(crate) fn positive_int(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
