@@ -60,6 +60,30 @@ async def test_create_file_uploads_multipart_and_types_the_answer(client, mock_s
     assert (part["filename"], part["content_type"], part["data"]) == ("upload.jsonl", "application/jsonl", data)
 
 
+async def test_an_expiry_is_sent_as_form_fields_and_sets_expires_at(client, mock_server):
+    f = await client.create_file(file=b"{}\n", purpose="batch", expires_after={"anchor": "created_at", "seconds": 7200})
+    assert f.expires_at == f.created_at + 7200
+    sent = mock_server.requests()[0]
+    fields = [(p["name"], p["data"]) for p in sent["form"] if p["name"] != "file"]
+    assert fields == [
+        ("purpose", b"batch"),
+        ("expires_after[anchor]", b"created_at"),
+        ("expires_after[seconds]", b"7200"),
+    ]
+    with pytest.raises(BadRequestError, match="between 3600"):
+        await client.create_file(file=b"{}\n", purpose="batch", expires_after={"seconds": 60})
+    for bad, error in [
+        ({"anchor": "created_at"}, ValueError),
+        ({"seconds": 0}, ValueError),
+        ({"seconds": "1h"}, TypeError),
+        ({"seconds": 7200, "unit": "s"}, ValueError),
+        (7200, TypeError),
+    ]:
+        with pytest.raises(error, match="expires_after"):
+            client.create_file(file=b"{}\n", purpose="batch", expires_after=bad)
+    assert len(mock_server.requests()) == 2
+
+
 async def test_create_file_names_come_from_the_argument_path_or_file_object(client, mock_server, tmp_path):
     path: pathlib.Path = tmp_path / "train.jsonl"
     path.write_bytes(jsonl("x"))

@@ -377,6 +377,7 @@ class LlmClient:
         file: _FileInput,
         purpose: str,
         filename: str | None = None,
+        expires_after: dict[str, Any] | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> FileObject:
         """Upload a file (`POST /files`, multipart/form-data).
@@ -386,7 +387,13 @@ class LlmClient:
             purpose: "batch", "fine-tune", "assistants", "vision", "user_data" or "evals".
             filename: The file name to send (default: the path's or file object's name; for bytes,
                 "upload.jsonl" for batch, fine-tune and evals purposes, else "upload").
+            expires_after: `{"anchor": "created_at", "seconds": N}`: the provider deletes the
+                file N seconds after the anchor (OpenAI accepts 3600 to 2592000); sent as the
+                `expires_after[anchor]` / `expires_after[seconds]` form fields.
             extra_headers: Headers added to this request.
+
+        Raises:
+            ValueError, TypeError: A malformed `expires_after` (before sending).
         """
     async def retrieve_file(self, file_id: str) -> FileObject:
         """Metadata of an uploaded file (`GET /files/{file_id}`); NotFoundError when there is none."""

@@ -65,7 +65,8 @@ fn page(items: impl DoubleEndedIterator<Item = Value>, query: &[(String, String)
 }
 
 impl Store {
-    fn add_file(&mut self, seq: u64, now: u64, filename: &str, purpose: &str, data: Bytes) -> Value {
+    fn add_file(&mut self, seq: u64, now: u64, file: (&str, &str, Option<u64>), data: Bytes) -> Value {
+        let (filename, purpose, expires_at) = file;
         let doc = json!({
             "id": format!("file-mock{seq:08}"),
             "object": "file",
@@ -75,7 +76,7 @@ impl Store {
             "purpose": purpose,
             "status": "processed",
             "status_details": null,
-            "expires_at": null,
+            "expires_at": expires_at,
         });
         self.files.push((doc.clone(), data));
         doc
@@ -93,8 +94,27 @@ impl Store {
                 "purpose",
             );
         };
+        let field = |name: &str| form.iter().find(|p| p.name == name).map(FormPart::text);
+        let expires_at = match (field("expires_after[anchor]"), field("expires_after[seconds]")) {
+            (None, None) => None,
+            (Some(anchor), Some(seconds)) if anchor == "created_at" => match seconds.parse::<u64>() {
+                Ok(s) if (3_600..=2_592_000).contains(&s) => Some(now + s),
+                _ => {
+                    return bad(
+                        "Invalid 'expires_after[seconds]': expected an integer between 3600 (1 hour) and 2592000 (30 days).",
+                        "expires_after.seconds",
+                    )
+                }
+            },
+            _ => {
+                return bad(
+                    "Invalid 'expires_after': expected 'anchor' = 'created_at' and 'seconds'.",
+                    "expires_after",
+                )
+            }
+        };
         let filename = file.filename.clone().unwrap_or_default();
-        Out::Json(self.add_file(seq, now, &filename, &purpose, file.data.clone()))
+        Out::Json(self.add_file(seq, now, (&filename, &purpose, expires_at), file.data.clone()))
     }
 
     /// `GET /files`.
@@ -194,7 +214,7 @@ impl Store {
         if let Some(next) = next {
             if next == "completed" {
                 let output = self.batch_output(i, now);
-                let file = self.add_file(seq, now, &format!("{id}_output.jsonl"), "batch_output", output);
+                let file = self.add_file(seq, now, (&format!("{id}_output.jsonl"), "batch_output", None), output);
                 self.batches[i]["output_file_id"] = file["id"].clone();
             }
             let batch = &mut self.batches[i];

@@ -18,7 +18,7 @@ use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::PyTranscriptionResponse;
 use crate::py::files::file as file_object;
 use crate::py::json::{to_value, type_name};
-use crate::py::params::{required_str, run};
+use crate::py::params::{positive_int, required_str, run};
 use crate::py::request::{check, headers_from, Expect};
 
 /// A file argument, read.
@@ -261,13 +261,14 @@ impl PyLlmClient {
     }
 
     /// Uploads a file; a coroutine resolving to a `FileObject`.
-    #[pyo3(signature = (*, file, purpose, filename=None, extra_headers=None))]
+    #[pyo3(signature = (*, file, purpose, filename=None, expires_after=None, extra_headers=None))]
     fn create_file<'py>(
         &self,
         py: Python<'py>,
         file: &Bound<'py, PyAny>,
         purpose: &Bound<'py, PyAny>,
         filename: Option<String>,
+        expires_after: Option<&Bound<'py, PyAny>>,
         extra_headers: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, LlmCall>> {
         let purpose = required_str("purpose", purpose)?;
@@ -276,7 +277,10 @@ impl PyLlmClient {
             headers_from(h, &mut headers)?;
         }
         let jsonl = matches!(purpose.as_str(), "batch" | "fine-tune" | "evals");
-        let fields = vec![("purpose".to_owned(), purpose)];
+        let mut fields = vec![("purpose".to_owned(), purpose)];
+        if let Some(expiry) = expires_after.filter(|e| !e.is_none()) {
+            fields.extend(expiry_fields(expiry)?);
+        }
         let default_name = |_: &[u8]| Ok(if jsonl { "upload.jsonl" } else { "upload" }.to_owned());
         let upload = upload(file, filename, default_name, fields)?;
         run(
@@ -286,4 +290,29 @@ impl PyLlmClient {
             file_object,
         )
     }
+}
+
+/// The form fields of `create_file`'s `expires_after={"anchor": "created_at", "seconds": N}`.
+fn expiry_fields(expiry: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    check("expires_after", expiry, Expect::Dict)?;
+    let expiry = expiry.cast::<PyDict>()?;
+    let anchor = match expiry.get_item("anchor")? {
+        Some(a) => required_str("expires_after['anchor']", &a)?,
+        None => "created_at".to_owned(),
+    };
+    let seconds = expiry
+        .get_item("seconds")?
+        .ok_or_else(|| PyValueError::new_err("expires_after needs 'seconds'"))?;
+    let seconds = positive_int("expires_after['seconds']", Some(&seconds))?.unwrap_or(1);
+    let known = |k: &Bound<'_, PyAny>| k.extract::<String>().is_ok_and(|k| k == "anchor" || k == "seconds");
+    if let Some(key) = expiry.keys().iter().find(|k| !known(k)) {
+        return Err(PyValueError::new_err(format!(
+            "expires_after takes 'anchor' and 'seconds', not {}",
+            key.repr()?
+        )));
+    }
+    Ok(vec![
+        ("expires_after[anchor]".to_owned(), anchor),
+        ("expires_after[seconds]".to_owned(), seconds.to_string()),
+    ])
 }
