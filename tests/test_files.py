@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pathlib
 
 import pytest
@@ -93,6 +94,20 @@ async def test_create_file_names_come_from_the_argument_path_or_file_object(clie
     assert (a.filename, b.filename, c.filename) == ("train.jsonl", "report.pdf", "upload")
     types = [file_part(r)["content_type"] for r in mock_server.requests()]
     assert types == ["application/jsonl", "application/pdf", "application/octet-stream"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+async def test_paths_that_are_not_utf8_are_read_as_the_os_names_them(client, mock_server, tmp_path):
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.jsonl"  # Latin-1 bytes: not valid UTF-8
+    with open(raw, "wb") as f:
+        f.write(b"{}\n")
+    by_bytes = await client.create_file(file=raw, purpose="batch")  # bytes are content, not a path
+    assert by_bytes.bytes == len(raw)
+    by_str = await client.create_file(file=os.fsdecode(raw), purpose="batch")  # surrogate-escaped str
+    assert by_str.bytes == 3 and by_str.filename == "caf\ufffd.jsonl"
+    by_pathlike = await client.create_file(file=pathlib.Path(os.fsdecode(raw)), purpose="batch")
+    assert by_pathlike.bytes == 3
+    assert file_part(mock_server.requests()[-1])["data"] == b"{}\n"
 
 
 async def test_retrieve_content_list_and_delete(client, mock_server):

@@ -32,6 +32,25 @@ fn basename(path: &str) -> String {
     path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned()
 }
 
+/// A `str` or `os.PathLike` path as the OS sees it: on Unix the exact bytes `os.fsencode` gives
+/// (names that are not UTF-8, and `str` paths holding surrogate escapes, open as they should).
+fn fs_path(value: &Bound<'_, PyAny>) -> PyResult<std::path::PathBuf> {
+    let os = value.py().import("os")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let encoded = os.call_method1("fsencode", (value,))?;
+        let bytes = encoded.cast::<PyBytes>()?;
+        Ok(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes.as_bytes())))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(std::path::PathBuf::from(
+            os.call_method1("fsdecode", (value,))?.extract::<String>()?,
+        ))
+    }
+}
+
 /// The bytes of a bytes-like object, or `None` when it is not one.
 fn bytes_like(value: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
     if let Ok(b) = value.cast::<PyBytes>() {
@@ -75,15 +94,11 @@ fn read_file(value: &Bound<'_, PyAny>) -> PyResult<FileArg> {
         });
     }
     if value.is_instance_of::<PyString>() || value.hasattr("__fspath__")? {
-        let path = py.import("os")?.call_method1("fspath", (value,))?;
-        let path: String = match path.cast::<PyBytes>() {
-            Ok(b) => String::from_utf8_lossy(b.as_bytes()).into_owned(),
-            Err(_) => path.extract()?,
-        };
+        let path = fs_path(value)?;
         let data = py.detach(|| std::fs::read(&path))?;
         return Ok(FileArg {
             data: Bytes::from(data),
-            filename: Some(basename(&path)),
+            filename: Some(basename(&path.to_string_lossy())),
             content_type: None,
         });
     }
