@@ -604,33 +604,3 @@ async fn random_workloads_never_exceed_any_window() {
         );
     }
 }
-
-#[tokio::test(start_paused = true)]
-async fn scratch_bench_like() {
-    let rl = limiter(tpm(360_000), |c| c.margin = None);
-    let events = saturate(&rl, 256, 54, 40, Duration::from_millis(50), 5 * MINUTE).await;
-    let used: u64 = events
-        .iter()
-        .filter(|(t, _)| *t >= MINUTE && *t < 5 * MINUTE)
-        .map(|e| e.1)
-        .sum();
-    eprintln!(
-        "DBG util {:.4} max60 {} busiest {}",
-        used as f64 / (4.0 * 360_000.0),
-        max_window(&events, MINUTE),
-        max_window(&events, Duration::from_secs(1))
-    );
-    let rl = limiter(tpm(360_000), |_| {});
-    let events = saturate(&rl, 256, 54, 40, Duration::from_millis(50), 5 * MINUTE).await;
-    let used: u64 = events
-        .iter()
-        .filter(|(t, _)| *t >= MINUTE && *t < 5 * MINUTE)
-        .map(|e| e.1)
-        .sum();
-    eprintln!(
-        "DBG margin util {:.4} max60 {} busiest {}",
-        used as f64 / (4.0 * 360_000.0),
-        max_window(&events, MINUTE),
-        max_window(&events, Duration::from_secs(1))
-    );
-}
