@@ -5,11 +5,10 @@
 //!   `tokens * window / tpm` in the tokens cell; in each it may go at `TAT - max(tolerance -
 //!   cost, 0)` and moves the TAT to `max(TAT, now) + cost`. Each cell's tolerance is the burst
 //!   (none by default), so requests and tokens are spaced exactly evenly, and an idle pacer
-//!   never saves up a burst. Refunds move the tokens TAT back, at most to one pacing slot
-//!   before now; a refund that arrives after the pacer has moved on (the usual case: answers
-//!   take longer than a request's share of the pace) is kept as *credit*, up to
-//!   [`REFUND_CREDIT`] of the window, which pays for the next grants' tokens. Charges move the
-//!   TAT forward.
+//!   never saves up a burst. Refunds move the tokens TAT back, never before now; what is left
+//!   of a refund (the usual case: answers take longer than a request's share of the pace) is
+//!   kept as *credit*, up to [`REFUND_CREDIT`] of the window, which pays for the next grants'
+//!   tokens. Charges move the TAT forward.
 //! * The **window log** makes the limit exact: a ring of [`BUCKETS`] time buckets per window, each
 //!   one atomic word holding `(bucket number, tokens)` and one holding `(bucket number,
 //!   requests)`. A bucket counts until its *end* is a full window (plus the safety margin) old,
@@ -293,8 +292,8 @@ impl Key {
     }
 
     /// Replaces a grant's `reserved` tokens by `actual`: a refund gives back log room (while
-    /// the grant still counts) and pacer time (never before one pacing slot ago, which a grant
-    /// may still start from, see [`Key::commit`]); a charge takes more.
+    /// the grant still counts) and pacer time: the TAT moves back, never before now, and the
+    /// rest becomes credit for the next grants; a charge takes more.
     pub fn adjust(&self, now: u64, bucket: u64, reserved: u64, actual: u64) {
         if actual == reserved || self.spec.tpm.is_none() {
             return;
@@ -312,14 +311,13 @@ impl Key {
                 });
         } else {
             let refund = old - new;
-            let floor = now.saturating_sub(self.spec.granularity);
             let before = self
                 .tat_tokens
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                    Some(tat.saturating_sub(refund).max(floor.min(tat)))
+                    Some(tat.saturating_sub(refund).max(now.min(tat)))
                 })
                 .unwrap_or(0);
-            let left = refund - before.saturating_sub(floor).min(refund);
+            let left = refund - before.saturating_sub(now).min(refund);
             if left > 0 {
                 let cap = self.spec.window / REFUND_CREDIT;
                 let _ = self.tok_credit.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {

@@ -29,7 +29,8 @@
 //! **Waiting.** Callers queue on a fair one-permit semaphore per key, so grants are FIFO and no
 //! request starves; only the queue head computes and commits a grant (one CAS on the pacer's
 //! TAT, one on each log bucket), so the hot path takes no lock. The head sleeps on the tokio
-//! timer until it may go, waking early when a refund frees room. A request that would wait
+//! timer until it may go, waking early when a refund frees room (then going at the end of the
+//! current pacing slot, with the other grants of that slot). A request that would wait
 //! beyond `max_delay` (judged with the capacity known when it reaches the head, or by a lower
 //! bound before) fails with `Kind::RateLimited` and takes no capacity. A request that can never
 //! fit (more tokens than a tokens limit) fails at once. Cancelling a waiting caller frees only
@@ -37,8 +38,8 @@
 //!
 //! **Reconciliation.** The caller reserves [`estimate_tokens`] and, once the provider's usage is
 //! known, [`Permit::settle`] refunds or charges the difference, in the log bucket of the grant
-//! (while it still counts) and in the pacer (a refund never moves the pacer back beyond one
-//! pacing slot before now, a charge delays the following requests). See `Client::send` for what failed requests settle.
+//! (while it still counts) and in the pacer (a refund moves the pacer back to now at most and
+//! keeps the rest as credit for the next grants; a charge delays the following requests). See `Client::send` for what failed requests settle.
 //!
 //! **Cooldown.** [`Permit::pause`] (called on a provider 429) pauses the request's most specific
 //! key for every caller until the Retry-After period is over.
@@ -389,6 +390,10 @@ impl RateLimiter {
         // When this caller was due: the end of its last timer sleep (a refund wake-up or no
         // sleep at all means now).
         let mut due: Option<u64> = None;
+        // Woken by a refund rather than by its timer: a grant that the refund made possible
+        // still waits for the end of the current pacing slot, so refunds do not break up the
+        // slot's single wake-up into one grant (and one send) each.
+        let mut refunded = false;
         loop {
             let now = self.clock.now();
             let mut ready = (now, Reason::None, None);
@@ -398,7 +403,8 @@ impl RateLimiter {
                     ready = (t, r, Some(*key));
                 }
             }
-            if ready.0 <= now {
+            let hold = refunded && self.slot_end(now) > now;
+            if ready.0 <= now && !hold {
                 let nominal = due.unwrap_or(now);
                 for (slot, key) in keys.iter().enumerate() {
                     if let Some(key) = key {
@@ -419,9 +425,9 @@ impl RateLimiter {
             if ready.1 != Reason::None {
                 why = ready.1;
             }
-            let wake = self.clock.at(self.slot_end(ready.0));
+            let wake = self.clock.at(self.slot_end(ready.0.max(now)));
             if let (true, Some(key)) = (wake > deadline, ready.2) {
-                return Err(self.too_long(key, ready.0 - now));
+                return Err(self.too_long(key, ready.0.saturating_sub(now)));
             }
             let timer = tokio::time::sleep_until(wake);
             let timed_out = match keys {
@@ -441,6 +447,7 @@ impl RateLimiter {
                 [None, None] => return Ok(permit),
             };
             due = timed_out.then_some(ready.0);
+            refunded = !timed_out;
         }
     }
 
