@@ -39,7 +39,8 @@
 //! **Reconciliation.** The caller reserves [`estimate_tokens`] and, once the provider's usage is
 //! known, [`Permit::settle`] refunds or charges the difference, in the log bucket of the grant
 //! (while it still counts) and in the pacer (a refund moves the pacer back to now at most and
-//! keeps the rest as credit for the next grants; a charge delays the following requests). See `Client::send` for what failed requests settle.
+//! keeps the rest as credit for the next grants; a charge delays the following requests). See
+//! `Client::send` for what failed requests settle.
 //!
 //! **Cooldown.** [`Permit::pause`] (called on a provider 429) pauses the request's most specific
 //! key for every caller until the Retry-After period is over.
@@ -403,7 +404,7 @@ impl RateLimiter {
                     ready = (t, r, Some(*key));
                 }
             }
-            let hold = refunded && self.slot_end(now) > now;
+            let hold = refunded && self.slot_end(now) > now && self.clock.at(self.slot_end(now)) <= deadline;
             if ready.0 <= now && !hold {
                 let nominal = due.unwrap_or(now);
                 for (slot, key) in keys.iter().enumerate() {
