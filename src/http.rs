@@ -112,19 +112,30 @@ impl Chunks {
 /// # Errors
 /// As [`next_chunk`].
 pub async fn read_chunks(mut resp: reqwest::Response, timeout: Duration) -> Result<Chunks> {
-    let mut chunks = Vec::new();
-    while let Some(chunk) = next_chunk(&mut resp, timeout, false).await? {
-        chunks.push(chunk);
-    }
-    Ok(Chunks(chunks))
+    read_rest(&mut resp, timeout, Vec::new()).await
 }
 
-/// Reads a whole body into one buffer; the timeout bounds each gap between reads.
+/// Reads a whole body into one buffer; the timeout bounds each gap between reads. A body that
+/// arrives in one chunk (a typical chat answer) is returned as is, with no allocation.
 ///
 /// # Errors
 /// As [`next_chunk`].
-pub async fn read_body(resp: reqwest::Response, timeout: Duration) -> Result<Bytes> {
-    Ok(read_chunks(resp, timeout).await?.into_bytes())
+pub async fn read_body(mut resp: reqwest::Response, timeout: Duration) -> Result<Bytes> {
+    let Some(first) = next_chunk(&mut resp, timeout, false).await? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = next_chunk(&mut resp, timeout, false).await? else {
+        return Ok(first);
+    };
+    Ok(read_rest(&mut resp, timeout, vec![first, second]).await?.into_bytes())
+}
+
+/// Appends the rest of the body to `chunks`.
+async fn read_rest(resp: &mut reqwest::Response, timeout: Duration, mut chunks: Vec<Bytes>) -> Result<Chunks> {
+    while let Some(chunk) = next_chunk(resp, timeout, false).await? {
+        chunks.push(chunk);
+    }
+    Ok(Chunks(chunks))
 }
 
 /// The provider's request id, from `x-request-id` or `request-id`.

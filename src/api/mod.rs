@@ -331,7 +331,7 @@ impl Client {
             .and_then(|(body, content_type, permit)| {
                 let (value, metered) = read(body, content_type)?;
                 if let Some(permit) = permit {
-                    permit.settle(metered.as_ref().map(|m| m.tokens.prompt + m.tokens.completion));
+                    permit.settle(metered.as_ref().map(|m| m.tokens.total()));
                 }
                 Ok((value, metered))
             });

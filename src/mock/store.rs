@@ -65,8 +65,15 @@ fn page(items: impl DoubleEndedIterator<Item = Value>, query: &[(String, String)
 }
 
 impl Store {
-    fn add_file(&mut self, seq: u64, now: u64, file: (&str, &str, Option<u64>), data: Bytes) -> Value {
-        let (filename, purpose, expires_at) = file;
+    fn add_file(
+        &mut self,
+        seq: u64,
+        now: u64,
+        filename: &str,
+        purpose: &str,
+        expires_at: Option<u64>,
+        data: Bytes,
+    ) -> Value {
         let doc = json!({
             "id": format!("file-mock{seq:08}"),
             "object": "file",
@@ -114,7 +121,7 @@ impl Store {
             }
         };
         let filename = file.filename.clone().unwrap_or_default();
-        Out::Json(self.add_file(seq, now, (&filename, &purpose, expires_at), file.data.clone()))
+        Out::Json(self.add_file(seq, now, &filename, &purpose, expires_at, file.data.clone()))
     }
 
     /// `GET /files`.
@@ -214,7 +221,7 @@ impl Store {
         if let Some(next) = next {
             if next == "completed" {
                 let output = self.batch_output(i, now);
-                let file = self.add_file(seq, now, (&format!("{id}_output.jsonl"), "batch_output", None), output);
+                let file = self.add_file(seq, now, &format!("{id}_output.jsonl"), "batch_output", None, output);
                 self.batches[i]["output_file_id"] = file["id"].clone();
             }
             let batch = &mut self.batches[i];

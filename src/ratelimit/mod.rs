@@ -404,7 +404,8 @@ impl RateLimiter {
                     ready = (t, r, Some(*key));
                 }
             }
-            let hold = refunded && self.slot_end(now) > now && self.clock.at(self.slot_end(now)) <= deadline;
+            let slot_end = self.slot_end(now);
+            let hold = refunded && slot_end > now && self.clock.at(slot_end) <= deadline;
             if ready.0 <= now && !hold {
                 let nominal = due.unwrap_or(now);
                 for (slot, key) in keys.iter().enumerate() {
