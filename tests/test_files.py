@@ -75,6 +75,7 @@ async def test_an_expiry_is_sent_as_form_fields_and_sets_expires_at(client, mock
         await client.create_file(file=b"{}\n", purpose="batch", expires_after={"seconds": 60})
     for bad, error in [
         ({"anchor": "created_at"}, ValueError),
+        ({"seconds": None}, ValueError),
         ({"seconds": 0}, ValueError),
         ({"seconds": "1h"}, TypeError),
         ({"seconds": 7200, "unit": "s"}, ValueError),

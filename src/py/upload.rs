@@ -315,10 +315,8 @@ fn expiry_fields(expiry: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
         Some(a) => required_str("expires_after['anchor']", &a)?,
         None => "created_at".to_owned(),
     };
-    let seconds = expiry
-        .get_item("seconds")?
+    let seconds = positive_int("expires_after['seconds']", expiry.get_item("seconds")?.as_ref())?
         .ok_or_else(|| PyValueError::new_err("expires_after needs 'seconds'"))?;
-    let seconds = positive_int("expires_after['seconds']", Some(&seconds))?.unwrap_or(1);
     let known = |k: &Bound<'_, PyAny>| k.extract::<String>().is_ok_and(|k| k == "anchor" || k == "seconds");
     if let Some(key) = expiry.keys().iter().find(|k| !known(k)) {
         return Err(PyValueError::new_err(format!(
