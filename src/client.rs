@@ -15,7 +15,7 @@
 //! every caller for the Retry-After period (or the backoff when the provider gives none).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
@@ -24,7 +24,7 @@ use reqwest::{Method, StatusCode};
 use crate::api::Upload;
 use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
-use crate::http;
+use crate::http::{self, Timing};
 use crate::providers::registry::{Endpoint, Protocol};
 use crate::providers::route::{Router, Target};
 use crate::providers::{anthropic, gemini};
@@ -45,6 +45,25 @@ pub struct Request {
     pub headers: HeaderMap,
     /// Per-call override of the client's `sanitize` setting (chat only).
     pub sanitize: Option<bool>,
+    /// Per-call override of the client's `total_timeout`.
+    pub total_timeout: Option<Duration>,
+}
+
+/// A successful response whose body is still to be read, with what reading it needs.
+pub(crate) struct Sent {
+    /// The response, headers received.
+    pub(crate) resp: reqwest::Response,
+    /// The rate limiter's grant, settled once the body has been read.
+    pub(crate) permit: Option<Permit>,
+    /// Read waits and the call's deadline, for the body or stream.
+    pub(crate) timing: Timing,
+}
+
+/// A whole successful body.
+struct Received {
+    body: Bytes,
+    permit: Option<Permit>,
+    request_id: Option<String>,
 }
 
 /// An immutable, cheaply shareable LLM client.
@@ -80,7 +99,10 @@ impl Client {
     pub fn new(config: ClientConfig) -> Result<Self> {
         let base = config.base_url();
         let parsed = reqwest::Url::parse(base)
-            .map_err(|e| Error::new(Kind::InvalidArgument, format!("invalid base_url {base:?}: {e}")))?;
+            .map_err(|e| {
+                let shown = crate::redact::url(base);
+                Error::new(Kind::InvalidArgument, format!("invalid base_url {shown:?}: {e}"))
+            })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::new(
                 Kind::InvalidArgument,
@@ -237,7 +259,11 @@ impl Client {
     }
 
     async fn chat_once(&self, call: &Call, retries: &mut u32) -> Result<ChatCompletionResponse> {
-        let (body, permit, request_id) = self.exchange(call, retries).await?;
+        let Received {
+            body,
+            permit,
+            request_id,
+        } = self.exchange(call, retries).await?;
         let parsed = match call.target.protocol() {
             Protocol::Anthropic => anthropic::chat_response(&body),
             Protocol::Gemini => gemini::chat_response(&body, &call.model),
@@ -309,7 +335,11 @@ impl Client {
 
     async fn embeddings_once(&self, request: Request, retries: &mut u32) -> Result<EmbeddingResponse> {
         let call = self.call(request, Endpoint::Embeddings, false)?;
-        let (body, permit, request_id) = self.exchange(&call, retries).await?;
+        let Received {
+            body,
+            permit,
+            request_id,
+        } = self.exchange(&call, retries).await?;
         let parsed = match call.target.protocol() {
             Protocol::Gemini => gemini::embed_response(&body, &call.model),
             _ => serde_json::from_slice::<EmbeddingResponse>(&body).map_err(|e| {
@@ -331,13 +361,17 @@ impl Client {
     }
 
     /// Sends `call` with retries and reads the whole successful body.
-    async fn exchange(&self, call: &Call, retries: &mut u32) -> Result<(Bytes, Option<Permit>, Option<String>)> {
-        let (resp, permit) = self.send(call, retries).await?;
-        let request_id = http::request_id(resp.headers());
-        let body = http::read_body(resp, self.config.timeout)
+    async fn exchange(&self, call: &Call, retries: &mut u32) -> Result<Received> {
+        let Sent { resp, permit, timing } = self.send(call, retries).await?;
+        let request_id = http::request_id(resp.headers(), call.target.secret.expose());
+        let body = http::read_body(resp, &timing, self.config.limits.response())
             .await
-            .map_err(|e| self.context(e, call))?;
-        Ok((body, permit, request_id))
+            .map_err(|e| self.context(e, call).with_request_id(request_id.clone()))?;
+        Ok(Received {
+            body,
+            permit,
+            request_id,
+        })
     }
 
     /// Starts a streamed chat completion; resolves once the response headers arrived.
@@ -353,7 +387,7 @@ impl Client {
             Ok(call) => self.send(&call, &mut retries).await.map(|sent| (sent, call)),
             Err(err) => Err(err),
         };
-        let ((resp, permit), call) = match sent {
+        let (Sent { resp, permit, timing }, call) = match sent {
             Ok(sent) => sent,
             Err(err) => {
                 usage.record_failure(&request.model, started.elapsed(), retries);
@@ -367,7 +401,8 @@ impl Client {
         };
         Ok(ChatStream::new(
             resp,
-            self.config.timeout,
+            timing,
+            self.config.limits.stream_event(),
             request.model,
             call.target.name().to_owned(),
             call.target.secret.clone(),
@@ -381,13 +416,16 @@ impl Client {
         }))
     }
 
-    /// POSTs a call, retrying as the policy says; returns a successful response and the rate
-    /// limiter's permit for it (to be settled once the body has been read).
-    pub(crate) async fn send(&self, call: &Call, retries: &mut u32) -> Result<(reqwest::Response, Option<Permit>)> {
+    /// Sends a call, retrying as the policy says; returns a successful response, the rate
+    /// limiter's permit for it (to be settled once the body has been read) and the timing its
+    /// body is read with. The call's `total_timeout` starts with the first attempt (after the
+    /// first rate-limit grant, whose wait `max_delay_seconds` bounds) and covers every retry,
+    /// backoff and later grant; a backoff that would end past it gives up at once.
+    pub(crate) async fn send(&self, call: &Call, retries: &mut u32) -> Result<Sent> {
         let (url, request) = (&call.url, &call.request);
         let name = call.target.name();
         let model = Some(request.model.as_str()).filter(|m| !m.is_empty());
-        let timeout = self.config.timeout;
+        let total = request.total_timeout.or(self.config.total_timeout);
         let limiter = self
             .config
             .rate_limiter
@@ -400,17 +438,24 @@ impl Client {
             }
             _ => 0,
         };
+        let mut timing: Option<Timing> = None;
         let mut retry_index = 0;
         loop {
             *retries = retry_index;
             let permit = match limiter {
-                Some(l) => Some(
-                    l.acquire(&request.model, tokens)
-                        .await
-                        .map_err(|e| e.with_context(name, model))?,
-                ),
+                Some(l) => {
+                    let grant = l.acquire(&request.model, tokens);
+                    let granted = match timing.and_then(|t| t.remaining()) {
+                        Some(left) => tokio::time::timeout(left, grant)
+                            .await
+                            .unwrap_or_else(|_| Err(http::over_deadline(total.unwrap_or_default()))),
+                        None => grant.await,
+                    };
+                    Some(granted.map_err(|e| e.with_context(name, model))?)
+                }
                 None => None,
             };
+            let timing = *timing.get_or_insert_with(|| Timing::new(self.config.timeout, total));
             let started = Instant::now();
             let builder = self
                 .http
@@ -422,16 +467,17 @@ impl Client {
                 None => builder.body(request.body.clone()),
             }
             .send();
-            let (err, hint_headers) = match tokio::time::timeout(timeout, attempt).await {
+            let read = self.config.timeout.as_secs_f64();
+            let (err, hint_headers) = match timing.within(attempt, || format!("no response within {read:.1}s")).await {
                 Ok(Ok(resp)) if resp.status().is_success() => {
                     let waited = started.elapsed();
-                    if waited > timeout / 2 {
+                    if waited > self.config.timeout / 2 {
                         log::info!(target: "liter_llm", "slow response: {} took {:.2}s to answer", url.path(), waited.as_secs_f64());
                     }
-                    return Ok((resp, permit));
+                    return Ok(Sent { resp, permit, timing });
                 }
                 Ok(Ok(resp)) => {
-                    let (err, headers, retryable) = self.error_from(resp, call).await;
+                    let (err, headers, retryable) = self.error_from(resp, call, &timing).await;
                     if let Some(permit) = permit {
                         let status = err.status().unwrap_or(500);
                         if status == 429 {
@@ -450,20 +496,13 @@ impl Client {
                         // Nothing reached the provider if the connection never opened.
                         permit.settle(e.is_connect().then_some(0));
                     }
-                    let err = Error::from_reqwest(&e, false).with_context(name, model);
+                    let err = self.context(Error::from_reqwest(&e, false), call);
                     if e.is_builder() {
                         return Err(err);
                     }
                     (err, None)
                 }
-                Err(_) => (
-                    Error::new(
-                        Kind::Timeout,
-                        format!("no response within {:.1}s", timeout.as_secs_f64()),
-                    )
-                    .with_context(name, model),
-                    None,
-                ),
+                Err(timeout) => (self.context(timeout, call), None),
             };
             if retry_index >= self.policy.max_retries {
                 if self.policy.max_retries > 0 {
@@ -472,6 +511,15 @@ impl Client {
                 return Err(err);
             }
             let delay = self.policy.delay_for(retry_index, hint_headers.as_ref());
+            if timing.remaining().is_some_and(|left| left <= delay) {
+                log::warn!(
+                    target: "liter_llm",
+                    "giving up on {} after {} attempts: the next retry would start past total_timeout: {err}",
+                    url.path(),
+                    retry_index + 1
+                );
+                return Err(err);
+            }
             log::info!(
                 target: "liter_llm",
                 "retrying {} in {:.2}s (attempt {} of {}, after {})",
@@ -486,11 +534,19 @@ impl Client {
         }
     }
 
-    /// Reads an error response; returns the error, the headers and whether to retry.
-    async fn error_from(&self, resp: reqwest::Response, call: &Call) -> (Error, HeaderMap, bool) {
+    /// Reads an error response; returns the error, the headers and whether to retry. At most
+    /// `max_error_body_bytes` of the body are read, and the key is masked in the raw bytes
+    /// before anything parses, cuts or shows them.
+    async fn error_from(&self, resp: reqwest::Response, call: &Call, timing: &Timing) -> (Error, HeaderMap, bool) {
         let status: StatusCode = resp.status();
         let headers = resp.headers().clone();
-        let body = http::read_body(resp, self.config.timeout).await.unwrap_or_default();
+        let secret = call.target.secret.expose();
+        let retryable = retry::should_retry_status(status.as_u16(), &headers);
+        if status.is_redirection() {
+            return (self.context(redirect(status.as_u16(), &headers), call), headers, false);
+        }
+        let (raw, cut) = http::read_error_body(resp, timing, self.config.limits.max_error_body_bytes).await;
+        let body = crate::redact::bytes(&raw, secret, cut);
         let retry_after = retry::retry_after(&headers, SystemTime::now());
         let err = match call.target.protocol() {
             Protocol::Anthropic => anthropic::error_from_response(status.as_u16(), &body),
@@ -499,10 +555,38 @@ impl Client {
         };
         let retry_after = retry_after.or(err.retry_after());
         let err = self
-            .context(err, call)
-            .with_request_id(http::request_id(&headers))
+            .context(err.with_request_id(http::request_id(&headers, secret)), call)
             .with_retry_after(retry_after);
-        let retryable = retry::should_retry_status(status.as_u16(), &headers);
         (err, headers, retryable)
     }
 }
+
+/// The error for a redirect, which is never followed (it could carry the key or the body to
+/// another host): it names where the server pointed, without credentials or query.
+fn redirect(status: u16, headers: &HeaderMap) -> Error {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    let target = match location.map(|l| (l, reqwest::Url::parse(l))) {
+        Some((_, Ok(url))) => format!(
+            " to {}://{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or(""),
+            url.port().map_or_else(String::new, |p| format!(":{p}"))
+        ) + url.path(),
+        Some((l, Err(_))) => format!(" to {}", l.split(['?', '#']).next().unwrap_or("")),
+        None => String::new(),
+    };
+    let target = crate::redact::cut(&target, 300, "");
+    Error::new(
+        Kind::BadRequest,
+        format!(
+            "the server answered with a redirect{target}; redirects are not followed, so that the key never \
+             reaches another host: set base_url to the new address"
+        ),
+    )
+    .with_status(status)
+}
+

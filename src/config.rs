@@ -7,6 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::{Error, Kind, Result};
+use crate::http::Cap;
 use crate::providers::registry::ProviderConfig;
 use crate::ratelimit::RateLimiter;
 use crate::retry::{DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_SECS};
@@ -61,6 +63,94 @@ pub struct ClientConfig {
     pub providers: Vec<ProviderConfig>,
     /// Azure OpenAI `api-version` (`None`: `AZURE_API_VERSION` or the default).
     pub api_version: Option<String>,
+    /// Size caps on what a server may send (see [`Limits`]).
+    pub limits: Limits,
+    /// Bounds a whole call, from its first attempt to its last byte (retries, backoff and the
+    /// body or stream included); `None` leaves only the per-read `timeout`.
+    pub total_timeout: Option<Duration>,
+}
+
+/// The longest duration any setting accepts, in seconds (about 115 days), so that no deadline
+/// computed from one can overflow.
+pub const MAX_SECONDS: f64 = 1e7;
+
+/// A positive, finite number of seconds as a `Duration`.
+///
+/// # Errors
+/// `InvalidArgument` naming `name` for NaN, infinities, zero, negatives and values over
+/// [`MAX_SECONDS`].
+pub fn seconds(name: &str, secs: f64) -> Result<Duration> {
+    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_SECONDS) {
+        return Err(Error::new(
+            Kind::InvalidArgument,
+            format!("{name} must be a positive number of seconds, at most {MAX_SECONDS:.0}; got {secs}"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Default [`Limits::max_response_bytes`]: 128 MiB (a 2,048-input embeddings answer at 3,072
+/// dimensions is about 70 MB of JSON).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 128 << 20;
+/// Default [`Limits::max_download_bytes`]: 2 GiB (files and speech).
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 2 << 30;
+/// Default [`Limits::max_stream_event_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_STREAM_EVENT_BYTES: u64 = 16 << 20;
+/// Default [`Limits::max_error_body_bytes`]: 64 KiB.
+pub const DEFAULT_MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+
+/// Caps on the bytes a server may make the client hold. Sizes count decoded bytes, so a
+/// compressed body (gzip, brotli, zstd) stops at the cap however small it was on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest decoded body of a successful answer (chat, embeddings, every JSON endpoint).
+    pub max_response_bytes: u64,
+    /// The largest binary download (`file_content`, `speech`).
+    pub max_download_bytes: u64,
+    /// The largest SSE line or event (all its `data` lines together) in a stream.
+    pub max_stream_event_bytes: u64,
+    /// How much of an error body is read and kept (the rest is dropped with the connection).
+    pub max_error_body_bytes: u64,
+}
+
+impl Limits {
+    /// The cap on a successful answer's body.
+    pub fn response(&self) -> Cap {
+        Cap {
+            what: "the response",
+            max: self.max_response_bytes,
+            setting: "max_response_bytes",
+        }
+    }
+
+    /// The cap on a binary download (`file_content`, `speech`).
+    pub fn download(&self) -> Cap {
+        Cap {
+            what: "the download",
+            max: self.max_download_bytes,
+            setting: "max_download_bytes",
+        }
+    }
+
+    /// The cap on one SSE line or event.
+    pub fn stream_event(&self) -> Cap {
+        Cap {
+            what: "a stream event",
+            max: self.max_stream_event_bytes,
+            setting: "max_stream_event_bytes",
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            max_stream_event_bytes: DEFAULT_MAX_STREAM_EVENT_BYTES,
+            max_error_body_bytes: DEFAULT_MAX_ERROR_BODY_BYTES,
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -77,6 +167,8 @@ impl Default for ClientConfig {
             sanitize: false,
             providers: Vec::new(),
             api_version: None,
+            limits: Limits::default(),
+            total_timeout: None,
         }
     }
 }

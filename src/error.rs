@@ -5,10 +5,13 @@
 //! `ServiceUnavailable`, other 5xx -> `Server`, other 4xx -> `BadRequest` (refined to
 //! `ContextWindowExceeded` or `ContentPolicy` when the body says so).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::redact;
 
 /// Result alias used across the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -46,6 +49,8 @@ pub enum Kind {
     InvalidHeader,
     /// A body could not be serialised or parsed.
     Serialization,
+    /// A server sent more than a configured size limit allows (see `config::Limits`).
+    ResponseTooLarge,
 }
 
 /// A core error. Cheap to move (one pointer).
@@ -177,6 +182,13 @@ impl Error {
         self
     }
 
+    /// Attaches the HTTP status of the response that caused the error.
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
     /// Attaches the provider's retry hint.
     #[must_use]
     pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
@@ -192,18 +204,21 @@ impl Error {
         self
     }
 
-    /// Replaces every occurrence of `secret` in the message and body with `[redacted]`, so a
-    /// provider that echoes the key back cannot leak it through an exception.
+    /// Masks every occurrence of `secret` in the message, the body (values and object keys)
+    /// and the request id, so a provider that echoes the key back cannot leak it through an
+    /// exception, a log line or a batch record.
     #[must_use]
     pub fn redact(mut self, secret: &str) -> Self {
-        if secret.len() < 4 {
-            return self;
-        }
-        if self.inner.message.contains(secret) {
-            self.inner.message = self.inner.message.replace(secret, "[redacted]");
+        if let Cow::Owned(clean) = redact::text(&self.inner.message, secret) {
+            self.inner.message = clean;
         }
         if let Some(body) = self.inner.body.as_mut() {
-            redact_value(body, secret);
+            redact::value(body, secret);
+        }
+        if let Some(id) = &self.inner.request_id {
+            if let Cow::Owned(clean) = redact::text(id, secret) {
+                self.inner.request_id = Some(clean);
+            }
         }
         self
     }
@@ -258,15 +273,6 @@ fn describe_reqwest(err: &reqwest::Error) -> String {
         out.push_str(kind);
     }
     out
-}
-
-fn redact_value(value: &mut Value, secret: &str) {
-    match value {
-        Value::String(s) if s.contains(secret) => *s = s.replace(secret, "[redacted]"),
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secret)),
-        Value::Object(map) => map.values_mut().for_each(|v| redact_value(v, secret)),
-        _ => {}
-    }
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -5,10 +5,12 @@
 //! `User-Agent: liter-llm/<version>`. Auth headers are marked sensitive so they never print,
 //! and redirects are not followed, so the key only ever goes to the configured host.
 
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use tokio::time::Instant;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
@@ -58,19 +60,97 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client> {
         .map_err(|e| Error::new(Kind::Network, format!("could not build the HTTP client: {e}")))
 }
 
-/// Reads one body chunk, bounding the wait by `timeout`. `Ok(None)` at the end of the body.
+/// How long a read may wait: the gap allowed between reads, and the call's overall deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Longest wait for response headers and longest gap between body reads.
+    pub read: Duration,
+    /// When the whole call must be over, and the `total_timeout` that set it.
+    deadline: Option<(Instant, Duration)>,
+}
+
+impl Timing {
+    /// Per-read waits of `read`; a call deadline `total` from now, if given.
+    pub fn new(read: Duration, total: Option<Duration>) -> Self {
+        let deadline = total.and_then(|t| Instant::now().checked_add(t).map(|at| (at, t)));
+        Timing { read, deadline }
+    }
+
+    /// Time left before the deadline (`None` without one).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Awaits `fut` for at most one read wait (or until the deadline, if that comes first).
+    ///
+    /// # Errors
+    /// `Timeout`: `idle` describes a missed read wait; a missed deadline names `total_timeout`.
+    pub async fn within<T>(&self, fut: impl Future<Output = T>, idle: impl FnOnce() -> String) -> Result<T> {
+        let by_read = Instant::now().checked_add(self.read);
+        match self.deadline {
+            Some((at, total)) if by_read.is_none_or(|r| at <= r) => {
+                tokio::time::timeout_at(at, fut).await.map_err(|_| over_deadline(total))
+            }
+            _ => tokio::time::timeout(self.read, fut)
+                .await
+                .map_err(|_| Error::new(Kind::Timeout, idle())),
+        }
+    }
+}
+
+/// The error for a call that ran past its `total_timeout`.
+pub fn over_deadline(total: Duration) -> Error {
+    Error::new(
+        Kind::Timeout,
+        format!("the call did not finish within total_timeout={}s", total.as_secs_f64()),
+    )
+}
+
+/// A cap on a body's decoded size, with the setting that raises it (for the error message).
+#[derive(Clone, Copy, Debug)]
+pub struct Cap {
+    /// What is capped, for the message (`the response`, `a stream event`).
+    pub what: &'static str,
+    /// The most bytes accepted.
+    pub max: u64,
+    /// The `LlmClient` argument that sets it.
+    pub setting: &'static str,
+}
+
+impl Cap {
+    /// The error for a body past the cap.
+    pub fn exceeded(&self) -> Error {
+        Error::new(
+            Kind::ResponseTooLarge,
+            format!(
+                "{} is larger than {}={} bytes (decoded size); raise it with LlmClient({}=...) if \
+                 answers this large are expected",
+                self.what, self.setting, self.max, self.setting
+            ),
+        )
+    }
+
+    /// Fails once `len` bytes are past the cap.
+    fn check(&self, len: u64) -> Result<()> {
+        if len > self.max {
+            Err(self.exceeded())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Reads one body chunk within the call's timing. `Ok(None)` at the end of the body. Chunks
+/// are counted after decompression by the caller, so a compressed bomb meets its cap.
 ///
 /// # Errors
 /// `Timeout` when nothing arrives in time; otherwise the mapped transport error.
-pub async fn next_chunk(resp: &mut reqwest::Response, timeout: Duration, streaming: bool) -> Result<Option<Bytes>> {
-    match tokio::time::timeout(timeout, resp.chunk()).await {
-        Ok(Ok(chunk)) => Ok(chunk),
-        Ok(Err(e)) => Err(Error::from_reqwest(&e, streaming)),
-        Err(_) => Err(Error::new(
-            Kind::Timeout,
-            format!("no data arrived within {:.1}s", timeout.as_secs_f64()),
-        )),
-    }
+pub async fn next_chunk(resp: &mut reqwest::Response, timing: &Timing, streaming: bool) -> Result<Option<Bytes>> {
+    let read = timing.read.as_secs_f64();
+    timing
+        .within(resp.chunk(), || format!("no data arrived within {read:.1}s"))
+        .await?
+        .map_err(|e| Error::from_reqwest(&e, streaming))
 }
 
 /// A body as the chunks it arrived in, so a large binary answer (speech, file content) is
@@ -107,44 +187,76 @@ impl Chunks {
     }
 }
 
-/// Reads a whole body as its chunks; the timeout bounds each gap between reads, not the total.
+/// Reads a whole body as its chunks, failing once it passes `cap`.
 ///
 /// # Errors
-/// As [`next_chunk`].
-pub async fn read_chunks(mut resp: reqwest::Response, timeout: Duration) -> Result<Chunks> {
-    read_rest(&mut resp, timeout, Vec::new()).await
+/// As [`next_chunk`]; `ResponseTooLarge` past the cap.
+pub async fn read_chunks(mut resp: reqwest::Response, timing: &Timing, cap: Cap) -> Result<Chunks> {
+    announced(&resp, cap)?;
+    read_rest(&mut resp, timing, cap, Vec::new()).await
 }
 
-/// Reads a whole body into one buffer; the timeout bounds each gap between reads. A body that
-/// arrives in one chunk (a typical chat answer) is returned as is, with no allocation.
+/// Reads a whole body into one buffer, failing once it passes `cap`. A body that arrives in one
+/// chunk (a typical chat answer) is returned as is, with no allocation.
 ///
 /// # Errors
-/// As [`next_chunk`].
-pub async fn read_body(mut resp: reqwest::Response, timeout: Duration) -> Result<Bytes> {
-    let Some(first) = next_chunk(&mut resp, timeout, false).await? else {
+/// As [`read_chunks`].
+pub async fn read_body(mut resp: reqwest::Response, timing: &Timing, cap: Cap) -> Result<Bytes> {
+    announced(&resp, cap)?;
+    let Some(first) = next_chunk(&mut resp, timing, false).await? else {
         return Ok(Bytes::new());
     };
-    let Some(second) = next_chunk(&mut resp, timeout, false).await? else {
+    cap.check(first.len() as u64)?;
+    let Some(second) = next_chunk(&mut resp, timing, false).await? else {
         return Ok(first);
     };
-    Ok(read_rest(&mut resp, timeout, vec![first, second]).await?.into_bytes())
+    Ok(read_rest(&mut resp, timing, cap, vec![first, second]).await?.into_bytes())
+}
+
+/// Fails at once when the announced length (known only for undecoded bodies) passes the cap.
+fn announced(resp: &reqwest::Response, cap: Cap) -> Result<()> {
+    resp.content_length().map_or(Ok(()), |len| cap.check(len))
 }
 
 /// Appends the rest of the body to `chunks`.
-async fn read_rest(resp: &mut reqwest::Response, timeout: Duration, mut chunks: Vec<Bytes>) -> Result<Chunks> {
-    while let Some(chunk) = next_chunk(resp, timeout, false).await? {
+async fn read_rest(resp: &mut reqwest::Response, timing: &Timing, cap: Cap, mut chunks: Vec<Bytes>) -> Result<Chunks> {
+    let mut len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+    cap.check(len)?;
+    while let Some(chunk) = next_chunk(resp, timing, false).await? {
+        len += chunk.len() as u64;
+        cap.check(len)?;
         chunks.push(chunk);
     }
     Ok(Chunks(chunks))
 }
 
-/// The provider's request id, from `x-request-id` or `request-id`.
-pub fn request_id(headers: &HeaderMap) -> Option<String> {
+/// Reads at most `max` bytes of an error body; the rest is dropped with the connection. Returns
+/// the bytes and whether the body was cut. A read failure keeps what had arrived.
+pub async fn read_error_body(mut resp: reqwest::Response, timing: &Timing, max: u64) -> (Bytes, bool) {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut buf = BytesMut::new();
+    while let Ok(Some(chunk)) = next_chunk(&mut resp, timing, false).await {
+        let room = max - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return (buf.freeze(), true);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    (buf.freeze(), false)
+}
+
+/// Longest request id kept; a longer header is cut (after redaction).
+const MAX_REQUEST_ID: usize = 256;
+
+/// The provider's request id, from `x-request-id` or `request-id`, with `secret` masked and at
+/// most 256 bytes kept.
+pub fn request_id(headers: &HeaderMap, secret: &str) -> Option<String> {
     headers
         .get("x-request-id")
         .or_else(|| headers.get("request-id"))
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+        .map(|id| crate::redact::cut(id, MAX_REQUEST_ID, secret))
 }
 
 #[cfg(test)]

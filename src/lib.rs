@@ -15,6 +15,7 @@ pub mod pricing;
 pub mod progress;
 pub mod providers;
 pub mod ratelimit;
+pub mod redact;
 pub mod retry;
 pub mod runtime;
 pub mod sanitize;

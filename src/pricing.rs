@@ -188,9 +188,9 @@ impl ModelInfo {
         }
     }
 
-    /// Cost in USD of a call with this usage.
+    /// Cost in USD of a call with this usage (0 for usage no call could have).
     pub fn cost(&self, usage: &Usage) -> f64 {
-        self.cost_of(&TokenBreakdown::from_usage(usage))
+        TokenBreakdown::from_usage(usage).map_or(0.0, |t| self.cost_of(&t))
     }
 
     /// Cost in USD of these token counts.

@@ -51,12 +51,16 @@ pub struct Event {
 pub enum SseError {
     /// A complete line was not valid UTF-8; the event containing it is discarded.
     InvalidUtf8,
+    /// A line, or the `data` of one event, grew past the decoder's limit (see
+    /// [`Decoder::with_limit`]); the decoder drops what it held and the stream should end.
+    TooLarge,
 }
 
 impl fmt::Display for SseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SseError::InvalidUtf8 => f.write_str("server-sent event stream contains invalid UTF-8"),
+            SseError::TooLarge => f.write_str("a server-sent event line or event is larger than the limit"),
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Decoder {
     skip_lf: bool,
     /// Fields of the event being built.
     pending: Pending,
+    /// The longest line, and the most `data` bytes of one event, accepted.
+    max: usize,
 }
 
 impl Default for Decoder {
@@ -111,7 +117,26 @@ impl Decoder {
             bom_pending: true,
             skip_lf: false,
             pending: Pending::default(),
+            max: usize::MAX,
         }
+    }
+
+    /// Creates a decoder that fails with [`SseError::TooLarge`] once a line, or the `data` of one
+    /// event, passes `max` bytes, so a hostile stream cannot make it buffer without bound.
+    pub fn with_limit(max: usize) -> Self {
+        Decoder {
+            max,
+            ..Decoder::new()
+        }
+    }
+
+    /// Drops everything buffered and reports an oversized line or event.
+    fn too_large(&mut self) -> SseError {
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.scanned = 0;
+        self.pending.clear_event();
+        SseError::TooLarge
     }
 
     /// Appends raw bytes received from the network; any split point is fine.
@@ -163,10 +188,16 @@ impl Decoder {
             }
             let Some(rel) = find_eol(&self.buf[self.scanned..]) else {
                 self.scanned = self.buf.len();
+                if self.buf.len() - self.pos > self.max {
+                    return Err(self.too_large());
+                }
                 return Ok(None);
             };
             let start = self.pos;
             let eol = self.scanned + rel;
+            if eol - start > self.max {
+                return Err(self.too_large());
+            }
             let next = if self.buf[eol] == b'\r' {
                 match self.buf.get(eol + 1) {
                     Some(b'\n') => eol + 2,
@@ -181,8 +212,11 @@ impl Decoder {
             };
             self.pos = next;
             self.scanned = next;
-            if let Some(event) = self.pending.line(&self.buf[start..eol])? {
-                return Ok(Some(event));
+            match self.pending.line(&self.buf[start..eol], self.max) {
+                Ok(Some(event)) => return Ok(Some(event)),
+                Ok(None) => {}
+                Err(SseError::TooLarge) => return Err(self.too_large()),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -209,8 +243,18 @@ impl Decoder {
 }
 
 impl Pending {
-    /// Processes one complete line (without its terminator); returns an event on dispatch.
-    fn line(&mut self, line: &[u8]) -> Result<Option<Event>, SseError> {
+    /// Forgets the event being built (not the persistent last id and reconnection time).
+    fn clear_event(&mut self) {
+        self.event = None;
+        self.data.clear();
+        self.has_data = false;
+        self.id = None;
+        self.retry = None;
+    }
+
+    /// Processes one complete line (without its terminator); returns an event on dispatch. The
+    /// event's `data` may hold at most `max` bytes.
+    fn line(&mut self, line: &[u8], max: usize) -> Result<Option<Event>, SseError> {
         if line.is_empty() {
             if self.poisoned {
                 self.poisoned = false;
@@ -223,11 +267,7 @@ impl Pending {
         }
         let Ok(line) = std::str::from_utf8(line) else {
             self.poisoned = true;
-            self.event = None;
-            self.data.clear();
-            self.has_data = false;
-            self.id = None;
-            self.retry = None;
+            self.clear_event();
             return Err(SseError::InvalidUtf8);
         };
         let (name, value) = match line.find(':') {
@@ -240,6 +280,9 @@ impl Pending {
         };
         match name {
             "data" => {
+                if self.data.len() + usize::from(self.has_data) + value.len() > max {
+                    return Err(SseError::TooLarge);
+                }
                 if self.has_data {
                     self.data.reserve(value.len() + 1);
                     self.data.push('\n');
@@ -375,6 +418,42 @@ mod tests {
             .into_iter()
             .map(|r| r.expect("valid stream"))
             .collect()
+    }
+
+    #[test]
+    fn the_limit_bounds_lines_and_events_whatever_the_split() {
+        let limit = 64;
+        let exact = format!("data: {}\n\n", "a".repeat(limit));
+        let mut d = Decoder::with_limit(limit + 6);
+        d.feed(exact.as_bytes());
+        assert_eq!(d.next_event(), Ok(Some(ev(None, &"a".repeat(limit)))));
+        // One unterminated line, fed a byte at a time: fails once past the limit, holding no more.
+        let mut d = Decoder::with_limit(limit);
+        let mut failed_at = None;
+        for i in 0..10 * limit {
+            d.feed(b"x");
+            if d.next_event() == Err(SseError::TooLarge) {
+                failed_at = Some(i);
+                break;
+            }
+        }
+        assert_eq!(failed_at, Some(limit));
+        assert!(d.buf.capacity() <= limit + 1);
+        // A huge complete line in one chunk.
+        let mut d = Decoder::with_limit(limit);
+        d.feed(format!("data: {}\n\n", "b".repeat(10 * limit)).as_bytes());
+        assert_eq!(d.next_event(), Err(SseError::TooLarge));
+        // Many short data lines adding up to a huge event.
+        let mut d = Decoder::with_limit(limit);
+        d.feed("data: 0123456789\n".repeat(10).as_bytes());
+        assert_eq!(d.next_event(), Err(SseError::TooLarge));
+        assert!(d.pending.data.is_empty());
+        // Comments and blank lines never accumulate.
+        let mut d = Decoder::with_limit(limit);
+        for _ in 0..1000 {
+            d.feed(b": keep-alive\n\n");
+            assert_eq!(d.next_event(), Ok(None));
+        }
     }
 
     #[test]

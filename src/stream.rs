@@ -3,7 +3,8 @@
 //! Each network read is decoded whole, so one wake-up can hand over many chunks. The stream must
 //! end with `data: [DONE]`; a connection that ends before it is a `Streaming` error, never a
 //! silent truncation. An `error` event (or a data object with an `error` key) becomes the mapped
-//! error. The timeout bounds each gap between reads, so a long stream that keeps sending is never cut.
+//! error. The timeout bounds each gap between reads, so a long stream that keeps sending is never cut
+//! unless the call has a `total_timeout`; one line or event may hold at most `max_stream_event_bytes`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,10 +14,10 @@ use serde_json::Value;
 
 use crate::config::Secret;
 use crate::error::{Error, Kind, Result};
-use crate::http;
+use crate::http::{self, Cap, Timing};
 use crate::providers::{anthropic, gemini};
 use crate::ratelimit::Permit;
-use crate::sse::{Decoder, Event};
+use crate::sse::{Decoder, Event, SseError};
 use crate::types::{ChatCompletionChunk, Usage};
 use crate::usage::UsageTracker;
 
@@ -38,7 +39,8 @@ pub struct ChatStream {
     translator: Translator,
     resp: reqwest::Response,
     decoder: Decoder,
-    timeout: Duration,
+    timing: Timing,
+    event_cap: Cap,
     model: String,
     provider: String,
     secret: Secret,
@@ -63,19 +65,23 @@ pub struct Accounting {
 }
 
 impl ChatStream {
+    /// A stream reading `resp` within `timing` (per-read waits and the call's deadline), whose
+    /// lines and events may hold at most `event_cap` bytes.
     pub(crate) fn new(
         resp: reqwest::Response,
-        timeout: Duration,
+        timing: Timing,
+        event_cap: Cap,
         model: String,
         provider: String,
         secret: Secret,
     ) -> Self {
-        let request_id = http::request_id(resp.headers());
+        let request_id = http::request_id(resp.headers(), secret.expose());
         ChatStream {
             translator: Translator::OpenAi,
             resp,
-            decoder: Decoder::new(),
-            timeout,
+            decoder: Decoder::with_limit(usize::try_from(event_cap.max).unwrap_or(usize::MAX)),
+            timing,
+            event_cap,
             model,
             provider,
             secret,
@@ -160,7 +166,7 @@ impl ChatStream {
             if self.done {
                 return Ok(false);
             }
-            match http::next_chunk(&mut self.resp, self.timeout, true).await {
+            match http::next_chunk(&mut self.resp, &self.timing, true).await {
                 Ok(Some(bytes)) => self.decoder.feed(&bytes),
                 Ok(None) if !self.decoder.has_partial() && self.native_finished() => {
                     self.done = true;
@@ -218,6 +224,7 @@ impl ChatStream {
             let step = match self.decoder.next_event() {
                 Ok(Some(event)) => self.decode(event, out),
                 Ok(None) => break,
+                Err(SseError::TooLarge) => Err(self.context(self.event_cap.exceeded())),
                 Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
             };
             if self.accounting.is_some() || self.permit.is_some() {

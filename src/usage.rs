@@ -30,6 +30,31 @@ use serde_json::{Map, Value};
 
 use crate::types::{ResponseUsage, Usage};
 
+/// The most tokens one call may plausibly report: over three times the largest context window
+/// offered today. A larger count from a server is treated as unknown (see [`plausible_tokens`]).
+pub const MAX_CALL_TOKENS: u64 = 1 << 25;
+
+/// `tokens` when a single call could have spent them, else `None` (logged once per process): a
+/// server's absurd usage must never become a huge rate-limit debt or overflow a counter.
+pub fn plausible_tokens(tokens: u64) -> Option<u64> {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if tokens <= MAX_CALL_TOKENS {
+        return Some(tokens);
+    }
+    if !WARNED.swap(true, Relaxed) {
+        log::warn!(
+            target: "liter_llm",
+            "ignoring a response's usage of {tokens} tokens (more than one call can spend); it counts as unknown"
+        );
+    }
+    None
+}
+
+/// Adds `n` to a counter, stopping at `u64::MAX` instead of wrapping.
+fn add(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_add(n)));
+}
+
 /// The token classes of one call's usage, normalised across providers.
 ///
 /// Accepted fields (top level of the usage object, i.e. `Usage.extra`, or inside
@@ -64,8 +89,21 @@ pub struct TokenBreakdown {
 }
 
 impl TokenBreakdown {
-    /// Reads the breakdown out of a usage object (see the type docs for the fields accepted).
-    pub fn from_usage(u: &Usage) -> Self {
+    /// Reads the breakdown out of a usage object (see the type docs for the fields accepted);
+    /// `None` when a count is past [`MAX_CALL_TOKENS`], since such usage cannot be true.
+    pub fn from_usage(u: &Usage) -> Option<Self> {
+        Self::read_usage(u).filter(|t| t.is_plausible())
+    }
+
+    /// Whether every count is one a single call could spend.
+    fn is_plausible(&self) -> bool {
+        [self.prompt, self.completion, self.reasoning, self.cached, self.cache_write, self.cache_write_1h]
+            .into_iter()
+            .all(|n| plausible_tokens(n).is_some())
+    }
+
+    /// The breakdown as reported, `None` when its counts overflow when combined.
+    fn read_usage(u: &Usage) -> Option<Self> {
         let extra = Some(&u.extra).map(|m| m as &Map<String, Value>);
         let top = |k: &str| extra.and_then(|m| m.get(k)).and_then(Value::as_u64);
         let details = u.prompt_tokens_details.as_ref();
@@ -98,47 +136,52 @@ impl TokenBreakdown {
         let (input, prompt_total) = if included {
             (prompt - cached - write_total, prompt)
         } else {
-            (prompt, prompt + cached + write_total)
+            (prompt, prompt.checked_add(cached)?.checked_add(write_total)?)
         };
         let reasoning = u
             .completion_tokens_details
             .as_ref()
             .and_then(|d| d.reasoning_tokens)
             .unwrap_or(0);
-        let separate_reasoning =
-            reasoning > 0 && u.total_tokens > 0 && u.total_tokens == u.prompt_tokens + u.completion_tokens + reasoning;
-        Self {
+        let separate_reasoning = reasoning > 0
+            && u.total_tokens > 0
+            && Some(u.total_tokens)
+                == u.prompt_tokens
+                    .checked_add(u.completion_tokens)
+                    .and_then(|n| n.checked_add(reasoning));
+        Some(Self {
             prompt: prompt_total,
             input,
             cached,
             cache_write: write_total - write_1h,
             cache_write_1h: write_1h,
             completion: if separate_reasoning {
-                completion + reasoning
+                completion.checked_add(reasoning)?
             } else {
                 completion
             },
             reasoning,
-        }
+        })
     }
 
     /// Reads the breakdown out of a Responses API usage object (cached input is a part of
-    /// `input_tokens`, reasoning a part of `output_tokens`).
-    pub fn from_response_usage(u: &ResponseUsage) -> Self {
+    /// `input_tokens`, reasoning a part of `output_tokens`); `None` past [`MAX_CALL_TOKENS`].
+    pub fn from_response_usage(u: &ResponseUsage) -> Option<Self> {
         let cached = u.input_tokens_details.cached_tokens.min(u.input_tokens);
-        Self {
+        Some(Self {
             prompt: u.input_tokens,
             input: u.input_tokens - cached,
             cached,
             completion: u.output_tokens,
             reasoning: u.output_tokens_details.reasoning_tokens.min(u.output_tokens),
             ..Self::default()
-        }
+        })
+        .filter(Self::is_plausible)
     }
 
     /// Prompt plus completion tokens.
     pub fn total(&self) -> u64 {
-        self.prompt + self.completion
+        self.prompt.saturating_add(self.completion)
     }
 }
 
@@ -304,34 +347,33 @@ fn nano(cost: f64) -> u64 {
 
 impl Stats {
     fn success(&self, t: &TokenBreakdown, latency: Duration, ttft: Option<Duration>, retries: u32, cost: Option<f64>) {
-        self.prompt_tokens.fetch_add(t.prompt, Relaxed);
-        self.completion_tokens.fetch_add(t.completion, Relaxed);
-        self.cached_tokens.fetch_add(t.cached, Relaxed);
-        self.cache_write_tokens
-            .fetch_add(t.cache_write + t.cache_write_1h, Relaxed);
-        self.reasoning_tokens.fetch_add(t.reasoning, Relaxed);
-        self.total_tokens.fetch_add(t.total(), Relaxed);
+        add(&self.prompt_tokens, t.prompt);
+        add(&self.completion_tokens, t.completion);
+        add(&self.cached_tokens, t.cached);
+        add(&self.cache_write_tokens, t.cache_write.saturating_add(t.cache_write_1h));
+        add(&self.reasoning_tokens, t.reasoning);
+        add(&self.total_tokens, t.total());
         match cost {
             Some(c) => {
-                self.cost_nano.fetch_add(nano(c), Relaxed);
+                add(&self.cost_nano, nano(c));
             }
             None => {
-                self.unpriced_calls.fetch_add(1, Relaxed);
+                add(&self.unpriced_calls, 1);
             }
         }
-        self.retries.fetch_add(u64::from(retries), Relaxed);
+        add(&self.retries, u64::from(retries));
         self.latency.record(latency);
         if let Some(t) = ttft {
             self.ttft.record(t);
         }
-        self.calls.fetch_add(1, Relaxed);
+        add(&self.calls, 1);
     }
 
     fn failure(&self, latency: Duration, retries: u32) {
-        self.retries.fetch_add(u64::from(retries), Relaxed);
-        self.failure_latency_us.fetch_add(micros(latency), Relaxed);
-        self.failures.fetch_add(1, Relaxed);
-        self.calls.fetch_add(1, Relaxed);
+        add(&self.retries, u64::from(retries));
+        add(&self.failure_latency_us, micros(latency));
+        add(&self.failures, 1);
+        add(&self.calls, 1);
     }
 
     fn reset(&self) {
@@ -524,7 +566,7 @@ impl UsageTracker {
         retries: u32,
         cost: Option<f64>,
     ) {
-        let t = usage.map(TokenBreakdown::from_usage).unwrap_or_default();
+        let t = usage.and_then(TokenBreakdown::from_usage).unwrap_or_default();
         self.all.success(&t, latency, ttft, retries, cost);
         self.model(model).success(&t, latency, ttft, retries, cost);
     }
@@ -541,7 +583,7 @@ impl UsageTracker {
         ttft: Option<Duration>,
         retries: u32,
     ) -> Option<f64> {
-        let tokens = usage.map(TokenBreakdown::from_usage);
+        let tokens = usage.and_then(TokenBreakdown::from_usage);
         self.record_priced(model, price_model, tokens.as_ref(), latency, ttft, retries)
     }
 
@@ -738,9 +780,9 @@ mod tests {
 
     #[test]
     fn breakdown_of_provider_usage() {
-        let openai = TokenBreakdown::from_usage(&usage(json!({
+        let openai = breakdown(json!({
             "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-            "prompt_tokens_details": {"cached_tokens": 60}, "completion_tokens_details": {"reasoning_tokens": 5}})));
+            "prompt_tokens_details": {"cached_tokens": 60}, "completion_tokens_details": {"reasoning_tokens": 5}}));
         assert_eq!(
             (
                 openai.prompt,
@@ -751,8 +793,8 @@ mod tests {
             ),
             (100, 40, 60, 20, 5)
         );
-        let anthropic = TokenBreakdown::from_usage(&usage(json!({
-            "input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 50})));
+        let anthropic = breakdown(json!({
+            "input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 50}));
         assert_eq!(
             (
                 anthropic.prompt,
@@ -763,14 +805,43 @@ mod tests {
             (160, 10, 100, 50)
         );
         // A gateway that normalised Anthropic usage into OpenAI's shape: counts are included.
-        let gateway = TokenBreakdown::from_usage(&usage(json!({
+        let gateway = breakdown(json!({
             "prompt_tokens": 160, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 100},
-            "cache_read_input_tokens": 100, "cache_creation_input_tokens": 50})));
+            "cache_read_input_tokens": 100, "cache_creation_input_tokens": 50}));
         assert_eq!(
             (gateway.prompt, gateway.input, gateway.cached, gateway.cache_write),
             (160, 10, 100, 50)
         );
-        assert_eq!(TokenBreakdown::from_usage(&Usage::default()), TokenBreakdown::default());
+        assert_eq!(TokenBreakdown::from_usage(&Usage::default()), Some(TokenBreakdown::default()));
+    }
+
+    fn breakdown(value: Value) -> TokenBreakdown {
+        TokenBreakdown::from_usage(&usage(value)).expect("plausible usage")
+    }
+
+    #[test]
+    fn absurd_usage_is_unknown_and_counters_saturate() {
+        let huge = [
+            json!({"prompt_tokens": 1e30, "completion_tokens": 1, "total_tokens": 2}),
+            json!({"prompt_tokens": 1, "completion_tokens": i64::MAX}),
+            json!({"prompt_tokens": 1, "cache_read_input_tokens": u64::MAX, "cache_creation_input_tokens": u64::MAX}),
+            json!({"input_tokens": i64::MAX, "output_tokens": 1}),
+            json!({"prompt_tokens": 10, "completion_tokens": 10,
+                   "completion_tokens_details": {"reasoning_tokens": i64::MAX}, "total_tokens": 30}),
+            json!({"prompt_tokens": MAX_CALL_TOKENS + 1}),
+        ];
+        for value in huge {
+            assert_eq!(TokenBreakdown::from_usage(&usage(value.clone())), None, "{value}");
+        }
+        assert!(TokenBreakdown::from_usage(&usage(json!({"prompt_tokens": MAX_CALL_TOKENS}))).is_some());
+        let t = UsageTracker::new();
+        let absurd = usage(json!({"prompt_tokens": 1e30, "completion_tokens": 5, "total_tokens": 1e30}));
+        t.record_call("gpt-4o-mini", None, Some(&absurd), Duration::from_millis(1), None, 0);
+        let snap = t.totals();
+        assert_eq!((snap.calls, snap.total_tokens, snap.prompt_tokens), (1, 0, 0));
+        let counter = AtomicU64::new(u64::MAX - 1);
+        add(&counter, 10);
+        assert_eq!(counter.load(Relaxed), u64::MAX);
     }
 
     #[test]

@@ -350,10 +350,14 @@ impl Client {
         let req = json_call(Endpoint::Responses, "responses", request);
         self.api_metered(req, |body, _| {
             let response: ResponseObject = parse(&body.into_bytes(), "response object")?;
-            let metered = response.usage.as_ref().map(|u| Metered {
-                model: response.model.clone(),
-                tokens: TokenBreakdown::from_response_usage(u),
-            });
+            let metered = response
+                .usage
+                .as_ref()
+                .and_then(TokenBreakdown::from_response_usage)
+                .map(|tokens| Metered {
+                    model: response.model.clone(),
+                    tokens,
+                });
             Ok((response, metered))
         })
         .await

@@ -23,7 +23,7 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 
-use crate::client::{Call, Client, Request};
+use crate::client::{Call, Client, Request, Sent};
 use crate::error::{Error, Kind, Result};
 use crate::http::Chunks;
 use crate::providers::anthropic;
@@ -134,6 +134,9 @@ pub struct ApiRequest {
     pub model: String,
     /// Per-call headers.
     pub headers: HeaderMap,
+    /// The answer is a binary download (`max_download_bytes` caps it instead of
+    /// `max_response_bytes`).
+    pub download: bool,
 }
 
 impl ApiRequest {
@@ -147,6 +150,7 @@ impl ApiRequest {
             payload: Payload::Empty,
             model: String::new(),
             headers: HeaderMap::new(),
+            download: false,
         }
     }
 }
@@ -288,19 +292,26 @@ impl Client {
     /// `EndpointNotSupported` when the provider lacks the endpoint (nothing is sent); otherwise
     /// as [`Client::chat`].
     pub async fn api(&self, req: ApiRequest) -> Result<Answer> {
-        let (body, content_type) = self.api_chunks(req).await?;
+        let (body, content_type) = self.read_answer(req).await?;
         Ok(Answer {
             body: body.into_bytes(),
             content_type,
         })
     }
 
-    /// As [`Client::api`], keeping the body in the chunks it arrived in (with its content type),
-    /// for binary answers that are copied once into their final buffer.
+    /// As [`Client::api`], for binary downloads: the body is capped by `max_download_bytes` and
+    /// kept in the chunks it arrived in (with its content type), to be copied once into its
+    /// final buffer.
     ///
     /// # Errors
     /// As [`Client::api`].
-    pub async fn api_chunks(&self, req: ApiRequest) -> Result<(Chunks, Option<String>)> {
+    pub async fn api_chunks(&self, mut req: ApiRequest) -> Result<(Chunks, Option<String>)> {
+        req.download = true;
+        self.read_answer(req).await
+    }
+
+    /// Sends an endpoint call and keeps the whole answer, unparsed.
+    async fn read_answer(&self, req: ApiRequest) -> Result<(Chunks, Option<String>)> {
         self.api_metered(req, |body, content_type| Ok(((body, content_type), None)))
             .await
     }
@@ -351,15 +362,21 @@ impl Client {
     }
 
     async fn api_once(&self, req: ApiRequest, retries: &mut u32) -> Result<(Chunks, Option<String>, Option<Permit>)> {
+        let limits = &self.config().limits;
+        let cap = if req.download {
+            limits.download()
+        } else {
+            limits.response()
+        };
         let call = self.api_call(req)?;
-        let (resp, permit) = self.send(&call, retries).await?;
+        let Sent { resp, permit, timing } = self.send(&call, retries).await?;
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let request_id = crate::http::request_id(resp.headers());
-        let body = crate::http::read_chunks(resp, self.config().timeout)
+        let request_id = crate::http::request_id(resp.headers(), call.target.secret.expose());
+        let body = crate::http::read_chunks(resp, &timing, cap)
             .await
             .map_err(|e| self.context(e, &call).with_request_id(request_id))?;
         Ok((body, content_type, permit))

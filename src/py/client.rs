@@ -6,7 +6,6 @@
 //! with other clients (giving both is a `ValueError`). `with_options` keeps the same limiter.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -18,6 +17,7 @@ use crate::py::call::{LlmCall, Start};
 use crate::py::parsed::attach;
 use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
 use crate::py::request::chat_request;
+use crate::py::seconds::{bytes_arg, seconds_arg};
 use crate::py::stream::PyChatStream;
 use crate::py::types::PyChatCompletionResponse;
 use crate::py::usage::PyUsageTracker;
@@ -39,9 +39,7 @@ fn config_from(
 ) -> PyResult<ClientConfig> {
     let max_retries =
         u32::try_from(max_retries).map_err(|_| PyValueError::new_err("max_retries must be between 0 and 2**32-1"))?;
-    if !(timeout.is_finite() && timeout > 0.0) {
-        return Err(PyValueError::new_err("timeout must be a positive number of seconds"));
-    }
+    let timeout = crate::config::seconds("timeout", timeout)?;
     let mut headers = Vec::new();
     if let Some(extra) = extra_headers.filter(|h| !h.is_none()) {
         let dict = extra
@@ -59,10 +57,43 @@ fn config_from(
         base_url,
         model_hint,
         max_retries,
-        timeout: Duration::from_secs_f64(timeout),
+        timeout,
         extra_headers: headers,
         ..ClientConfig::default()
     })
+}
+
+/// The deadline and size limits a client is built with (`None` keeps the current value).
+struct SafetyArgs<'a, 'py> {
+    total_timeout: Option<&'a Bound<'py, PyAny>>,
+    max_response_bytes: Option<&'a Bound<'py, PyAny>>,
+    max_download_bytes: Option<&'a Bound<'py, PyAny>>,
+    max_stream_event_bytes: Option<&'a Bound<'py, PyAny>>,
+    max_error_body_bytes: Option<&'a Bound<'py, PyAny>>,
+}
+
+impl<'py> SafetyArgs<'_, 'py> {
+    /// Checks every given value and sets it on `config`.
+    fn apply(&self, config: &mut ClientConfig) -> PyResult<()> {
+        fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+            v.filter(|v| !v.is_none())
+        }
+        if let Some(v) = given(self.total_timeout) {
+            config.total_timeout = Some(seconds_arg("total_timeout", v)?);
+        }
+        let limits = &mut config.limits;
+        for (name, value, slot) in [
+            ("max_response_bytes", self.max_response_bytes, &mut limits.max_response_bytes),
+            ("max_download_bytes", self.max_download_bytes, &mut limits.max_download_bytes),
+            ("max_stream_event_bytes", self.max_stream_event_bytes, &mut limits.max_stream_event_bytes),
+            ("max_error_body_bytes", self.max_error_body_bytes, &mut limits.max_error_body_bytes),
+        ] {
+            if let Some(v) = given(value) {
+                *slot = bytes_arg(name, v)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The client's limiter: the shared one, or a private one built from the limit arguments.
@@ -90,8 +121,8 @@ fn limiter_from(
 impl PyLlmClient {
     #[new]
     #[pyo3(
-        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None),
-        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None)"
+        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None),
+        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None, total_timeout=None, max_response_bytes=134217728, max_download_bytes=2147483648, max_stream_event_bytes=16777216, max_error_body_bytes=65536)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -110,6 +141,11 @@ impl PyLlmClient {
         sanitize: bool,
         providers: Option<&Bound<'_, PyAny>>,
         api_version: Option<String>,
+        total_timeout: Option<&Bound<'_, PyAny>>,
+        max_response_bytes: Option<&Bound<'_, PyAny>>,
+        max_download_bytes: Option<&Bound<'_, PyAny>>,
+        max_stream_event_bytes: Option<&Bound<'_, PyAny>>,
+        max_error_body_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut config = config_from(
             api_key.unwrap_or_default(),
@@ -122,6 +158,14 @@ impl PyLlmClient {
         config.sanitize = sanitize;
         config.providers = crate::py::providers::collect(providers)?;
         config.api_version = api_version;
+        SafetyArgs {
+            total_timeout,
+            max_response_bytes,
+            max_download_bytes,
+            max_stream_event_bytes,
+            max_error_body_bytes,
+        }
+        .apply(&mut config)?;
         let limits = LimitArgs {
             rpm: max_requests_per_minute,
             tpm: max_tokens_per_minute,
@@ -135,10 +179,10 @@ impl PyLlmClient {
         })
     }
 
-    /// The base URL requests go to.
+    /// The base URL requests go to (any `user:password@` shown as `***@`).
     #[getter]
-    fn base_url(&self) -> &str {
-        self.inner.config().base_url()
+    fn base_url(&self) -> String {
+        crate::redact::url(self.inner.config().base_url()).into_owned()
     }
 
     /// The provider hint given at construction.
@@ -157,6 +201,26 @@ impl PyLlmClient {
     #[getter]
     fn timeout(&self) -> f64 {
         self.inner.config().timeout.as_secs_f64()
+    }
+
+    /// Bound on a whole call in seconds (retries, backoff and the body or stream included), or
+    /// `None`.
+    #[getter]
+    fn total_timeout(&self) -> Option<f64> {
+        self.inner.config().total_timeout.map(|d| d.as_secs_f64())
+    }
+
+    /// The size limits: `max_response_bytes`, `max_download_bytes`, `max_stream_event_bytes`
+    /// and `max_error_body_bytes`.
+    #[getter]
+    fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let l = &self.inner.config().limits;
+        let dict = PyDict::new(py);
+        dict.set_item("max_response_bytes", l.max_response_bytes)?;
+        dict.set_item("max_download_bytes", l.max_download_bytes)?;
+        dict.set_item("max_stream_event_bytes", l.max_stream_event_bytes)?;
+        dict.set_item("max_error_body_bytes", l.max_error_body_bytes)?;
+        Ok(dict)
     }
 
     /// Always-on usage and cost tracker (shared with copies from `with_options`).
@@ -190,7 +254,8 @@ impl PyLlmClient {
     /// A new client with some settings replaced; the rest are copied from this one. The
     /// explicit `api_key` is copied only while the own provider stays the same: a `model_hint`
     /// naming another provider takes that provider's key from the environment instead.
-    #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None))]
+    #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
     fn with_options(
         &self,
         api_key: Option<String>,
@@ -199,6 +264,11 @@ impl PyLlmClient {
         max_retries: Option<i64>,
         timeout: Option<f64>,
         extra_headers: Option<&Bound<'_, PyAny>>,
+        total_timeout: Option<&Bound<'_, PyAny>>,
+        max_response_bytes: Option<&Bound<'_, PyAny>>,
+        max_download_bytes: Option<&Bound<'_, PyAny>>,
+        max_stream_event_bytes: Option<&Bound<'_, PyAny>>,
+        max_error_body_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let old = self.inner.config();
         let keep_key = api_key.is_none();
@@ -218,6 +288,16 @@ impl PyLlmClient {
         config.sanitize = old.sanitize;
         config.providers.clone_from(&old.providers);
         config.api_version.clone_from(&old.api_version);
+        config.limits = old.limits;
+        config.total_timeout = old.total_timeout;
+        SafetyArgs {
+            total_timeout,
+            max_response_bytes,
+            max_download_bytes,
+            max_stream_event_bytes,
+            max_error_body_bytes,
+        }
+        .apply(&mut config)?;
         let mut client = Client::new(config.clone())?;
         if keep_key && client.own_provider() != self.inner.own_provider() {
             config.api_key = Secret::default();
@@ -268,9 +348,12 @@ impl PyLlmClient {
         let limiter = c.rate_limiter.as_deref().map_or_else(String::new, |l| {
             format!(", rate_limiter={}", crate::py::ratelimit::repr(l))
         });
+        let total = c
+            .total_timeout
+            .map_or_else(String::new, |t| format!(", total_timeout={}", t.as_secs_f64()));
         format!(
-            "LlmClient(base_url={:?}, model_hint={:?}, max_retries={}, timeout={}{limiter})",
-            c.base_url(),
+            "LlmClient(base_url={:?}, model_hint={:?}, max_retries={}, timeout={}{total}{limiter})",
+            crate::redact::url(c.base_url()),
             c.model_hint,
             c.max_retries,
             c.timeout.as_secs_f64()

@@ -78,6 +78,12 @@ create_exception!(
     LlmError,
     "A body could not be serialised or parsed."
 );
+create_exception!(
+    liter_llm,
+    ResponseTooLargeError,
+    LlmError,
+    "A server sent more than a size limit allows (max_response_bytes, max_download_bytes, max_stream_event_bytes)."
+);
 
 /// Attributes every `LlmError` carries; class-level defaults are `None`.
 const ATTRIBUTES: [&str; 6] = ["status_code", "body", "request_id", "provider", "model", "retry_after"];
@@ -89,7 +95,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for attr in ATTRIBUTES {
         base.setattr(attr, py.None())?;
     }
-    let classes: [(&str, Bound<'_, PyType>); 15] = [
+    let classes: [(&str, Bound<'_, PyType>); 16] = [
         ("LlmError", base),
         ("AuthenticationError", py.get_type::<AuthenticationError>()),
         ("RateLimitedError", py.get_type::<RateLimitedError>()),
@@ -108,6 +114,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("EndpointNotSupportedError", py.get_type::<EndpointNotSupportedError>()),
         ("InvalidHeaderError", py.get_type::<InvalidHeaderError>()),
         ("SerializationError", py.get_type::<SerializationError>()),
+        ("ResponseTooLargeError", py.get_type::<ResponseTooLargeError>()),
     ];
     for (name, class) in classes {
         m.add(name, class)?;
@@ -132,6 +139,7 @@ fn class_of(py: Python<'_>, kind: Kind) -> Bound<'_, PyType> {
         Kind::EndpointNotSupported => py.get_type::<EndpointNotSupportedError>(),
         Kind::InvalidHeader => py.get_type::<InvalidHeaderError>(),
         Kind::Serialization => py.get_type::<SerializationError>(),
+        Kind::ResponseTooLarge => py.get_type::<ResponseTooLargeError>(),
     }
 }
 

@@ -20,6 +20,7 @@ mod providers;
 mod ratelimit;
 mod request;
 mod sanitize;
+mod seconds;
 mod stream;
 mod tokens;
 mod types;

@@ -16,6 +16,7 @@ use crate::client::Request;
 use crate::http::header_pair;
 use crate::py::json::{type_name, write_json};
 use crate::py::parsed::{response_format, ParseMode};
+use crate::py::seconds::seconds_arg;
 
 /// The JSON type a known parameter must have (chat's parameters and the endpoints').
 #[derive(Clone, Copy)]
@@ -188,6 +189,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
     };
     let mut headers = HeaderMap::new();
     let mut sanitize = None;
+    let mut total_timeout = None;
     let mut parse = None;
     let mut body = Vec::with_capacity(256);
     body.push(b'{');
@@ -209,6 +211,12 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
             "extra_headers" => {
                 if !value.is_none() {
                     headers_from(&value, &mut headers)?;
+                }
+                continue;
+            }
+            "total_timeout" => {
+                if !value.is_none() {
+                    total_timeout = Some(seconds_arg("total_timeout", &value)?);
                 }
                 continue;
             }
@@ -271,6 +279,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         model,
         headers,
         sanitize,
+        total_timeout,
     };
     Ok((request, parse))
 }

@@ -547,10 +547,11 @@ impl Permit {
         self.grants.iter().any(Option::is_some) || self.concurrency.iter().any(Option::is_some)
     }
 
-    /// Replaces the reserved tokens by the actual usage (`None` keeps the estimate) and
-    /// releases the permit.
+    /// Replaces the reserved tokens by the actual usage (`None`, or a count past
+    /// `usage::MAX_CALL_TOKENS`, keeps the estimate) and releases the permit.
     pub fn settle(self, actual: Option<u64>) {
-        if let Some(actual) = actual {
+        // A count no call could spend is a server's error: keep the estimate instead.
+        if let Some(actual) = actual.and_then(crate::usage::plausible_tokens) {
             let now = self.clock.now();
             for grant in self.grants.iter().flatten() {
                 grant.key.adjust(now, grant.bucket, self.tokens, actual);
