@@ -48,6 +48,16 @@ class LlmClient:
             prefix), `base_url`, `auth_header` (or `auth_query`: the query parameter that carries
             the key, for servers that take nothing else), `model_prefixes` and `api_key_env`.
         api_version: Azure OpenAI `api-version` (default `AZURE_API_VERSION` or 2024-10-21).
+        total_timeout: Seconds a whole call may take, from its first attempt to its last byte:
+            retries, backoff, the body and a whole stream included (not the rate limiter's wait
+            before the first attempt, which `max_delay_seconds` bounds). None (default): only
+            `timeout` applies, so a long stream that keeps sending is never cut. Per call:
+            `chat(..., total_timeout=)`, or `with_options(total_timeout=)`.
+        max_response_bytes: Largest decoded body of an answer (128 MiB); past it the call raises
+            `ResponseTooLargeError`. Compressed bodies count after decompression.
+        max_download_bytes: Largest `file_content` / `speech` download (2 GiB).
+        max_stream_event_bytes: Largest SSE line or event in a stream (16 MiB).
+        max_error_body_bytes: How much of an error body is read and kept in `e.body` (64 KiB).
     """
 
     def __new__(
@@ -68,6 +78,11 @@ class LlmClient:
         sanitize: bool = False,
         providers: Sequence[dict[str, Any]] | None = None,
         api_version: str | None = None,
+        total_timeout: float | None = None,
+        max_response_bytes: int = 134217728,
+        max_download_bytes: int = 2147483648,
+        max_stream_event_bytes: int = 16777216,
+        max_error_body_bytes: int = 65536,
     ) -> LlmClient: ...
     @staticmethod
     def register_provider(config: dict[str, Any]) -> None:
@@ -81,7 +96,7 @@ class LlmClient:
         """
     @property
     def base_url(self) -> str:
-        """The base URL requests go to."""
+        """The base URL requests go to (any `user:password@` shown as `***@`)."""
     @property
     def model_hint(self) -> str | None:
         """The provider hint given at construction."""
@@ -91,6 +106,12 @@ class LlmClient:
     @property
     def timeout(self) -> float:
         """Timeout in seconds."""
+    @property
+    def total_timeout(self) -> float | None:
+        """Seconds a whole call may take (retries, backoff, body and stream included), or None."""
+    @property
+    def limits(self) -> dict[str, int]:
+        """The size limits: max_response_bytes, max_download_bytes, max_stream_event_bytes, max_error_body_bytes."""
     @property
     def usage(self) -> UsageTracker:
         """Usage and cost of every call made through this client (and its `with_options` copies)."""
@@ -109,6 +130,11 @@ class LlmClient:
         max_retries: int | None = None,
         timeout: float | None = None,
         extra_headers: dict[str, str] | None = None,
+        total_timeout: float | None = None,
+        max_response_bytes: int | None = None,
+        max_download_bytes: int | None = None,
+        max_stream_event_bytes: int | None = None,
+        max_error_body_bytes: int | None = None,
     ) -> LlmClient:
         """A new client with some settings replaced; the rest are copied from this one."""
     async def chat(self, **kwargs: Any) -> ChatCompletionResponse:
@@ -123,9 +149,13 @@ class LlmClient:
         When a schema was given, `choices[i].message.parsed` holds the parsed answer.
         A list `content` is checked part by part (`text`, `image_url`, `input_audio` and `file` parts
         must carry their payload; other types pass through).
+        `total_timeout=` (seconds) bounds this call, overriding the client's.
         """
     async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
-        """Start a streaming chat completion; resolves once the response headers arrived."""
+        """Start a streaming chat completion; resolves once the response headers arrived.
+
+        `total_timeout=` (seconds) bounds the whole stream, from the request to its last chunk.
+        """
 
     @overload
     async def chat_batch(
@@ -1958,6 +1988,9 @@ class InvalidHeaderError(LlmError):
 
 class SerializationError(LlmError):
     """A body could not be serialised or parsed."""
+
+class ResponseTooLargeError(LlmError):
+    """A server sent more than a size limit allows (max_response_bytes, max_download_bytes, max_stream_event_bytes)."""
 
 # ----- mock provider (liter_llm.testing) -----
 
