@@ -250,6 +250,10 @@ impl ChatStream {
     }
 
     fn handle(&mut self, event: Event) -> Result<Option<ChatCompletionChunk>> {
+        if event.data.is_empty() && event.event.as_deref() != Some("error") {
+            // A named event without data (`event: ping`) is a keep-alive.
+            return Ok(None);
+        }
         if event.data == "[DONE]" {
             self.done = true;
             self.account(true);
