@@ -6,11 +6,14 @@
 * ``scenario_client``: an ``LlmClient`` pointed at ``scenario``.
 * ``make_client``: factory for clients with other settings.
 
-Every client uses ``API_KEY``, a recognisable string the security tests hunt for.
+Every client uses ``API_KEY``, a recognisable string the security tests hunt for with
+``assert_no_key`` (over ``surface(exc)``, everything a user might print about an exception).
 """
 
 from __future__ import annotations
 
+import json
+import traceback
 from typing import Any
 
 import pytest
@@ -18,6 +21,32 @@ from scenario_server import ScenarioServer
 
 API_KEY = "sk-test-SECRET123-c0ffee-do-not-leak"
 MODEL = "gpt-4o-mini"
+
+
+MARKERS = (API_KEY, "SECRET123", "c0ffee-do-not-leak")
+
+
+def surface(exc: BaseException) -> str:
+    """Everything a user might print or log about an exception, including its cause chain."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        parts += [str(e), repr(e), repr(e.args)]
+        for name in ("body", "request_id", "provider", "model", "status_code", "retry_after"):
+            value = getattr(e, name, None)
+            parts.append(repr(value))
+            if isinstance(value, (dict, list)):
+                parts.append(json.dumps(value))
+        parts.append("".join(traceback.format_exception(type(e), e, e.__traceback__)))
+        e = e.__cause__ or e.__context__
+    return "\n".join(parts)
+
+
+def assert_no_key(text: str) -> None:
+    for marker in MARKERS:
+        assert marker not in text
 
 
 def user(text: str) -> list[dict[str, Any]]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import traceback
 
 import pytest
 import scenario_server as ss
-from conftest import API_KEY, MODEL, user
+from conftest import API_KEY, MODEL, assert_no_key, surface, user
 from liter_llm import (
     AuthenticationError,
     InvalidHeaderError,
@@ -19,31 +17,6 @@ from liter_llm import (
     SerializationError,
     StreamingError,
 )
-
-MARKERS = (API_KEY, "SECRET123", "c0ffee-do-not-leak")
-
-
-def surface(exc: BaseException) -> str:
-    """Everything a user might print or log about an exception, including its cause chain."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        parts += [str(e), repr(e), repr(e.args)]
-        for name in ("body", "request_id", "provider", "model", "status_code", "retry_after"):
-            value = getattr(e, name, None)
-            parts.append(repr(value))
-            if isinstance(value, (dict, list)):
-                parts.append(json.dumps(value))
-        parts.append("".join(traceback.format_exception(type(e), e, e.__traceback__)))
-        e = e.__cause__ or e.__context__
-    return "\n".join(parts)
-
-
-def assert_no_key(text: str) -> None:
-    for marker in MARKERS:
-        assert marker not in text
 
 
 def test_client_repr_and_str_never_show_the_key():
