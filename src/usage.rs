@@ -98,15 +98,19 @@ impl TokenBreakdown {
         let (input, prompt_total) = if included {
             (prompt - cached - write_total, prompt)
         } else {
-            (prompt, prompt + cached + write_total)
+            (prompt, prompt.saturating_add(cached).saturating_add(write_total))
         };
         let reasoning = u
             .completion_tokens_details
             .as_ref()
             .and_then(|d| d.reasoning_tokens)
             .unwrap_or(0);
-        let separate_reasoning =
-            reasoning > 0 && u.total_tokens > 0 && u.total_tokens == u.prompt_tokens + u.completion_tokens + reasoning;
+        let separate_reasoning = reasoning > 0
+            && u.total_tokens > 0
+            && Some(u.total_tokens)
+                == u.prompt_tokens
+                    .checked_add(u.completion_tokens)
+                    .and_then(|t| t.checked_add(reasoning));
         Self {
             prompt: prompt_total,
             input,
@@ -114,7 +118,7 @@ impl TokenBreakdown {
             cache_write: write_total - write_1h,
             cache_write_1h: write_1h,
             completion: if separate_reasoning {
-                completion + reasoning
+                completion.saturating_add(reasoning)
             } else {
                 completion
             },
@@ -136,9 +140,9 @@ impl TokenBreakdown {
         }
     }
 
-    /// Prompt plus completion tokens.
+    /// Prompt plus completion tokens (saturating).
     pub fn total(&self) -> u64 {
-        self.prompt + self.completion
+        self.prompt.saturating_add(self.completion)
     }
 }
 
@@ -691,6 +695,7 @@ impl fmt::Display for UsageTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::CompletionTokensDetails;
     use serde_json::json;
 
     fn usage(v: Value) -> Usage {
@@ -771,6 +776,27 @@ mod tests {
             (160, 10, 100, 50)
         );
         assert_eq!(TokenBreakdown::from_usage(&Usage::default()), TokenBreakdown::default());
+    }
+
+    #[test]
+    fn huge_counts_saturate() {
+        let max = u64::MAX;
+        let anthropic = usage(json!({"input_tokens": max, "output_tokens": max,
+            "cache_read_input_tokens": max, "cache_creation_input_tokens": max}));
+        assert_eq!(TokenBreakdown::from_usage(&anthropic).total(), max);
+        for total in [max, 2] {
+            let openai = Usage {
+                prompt_tokens: max,
+                completion_tokens: max,
+                total_tokens: total,
+                completion_tokens_details: Some(CompletionTokensDetails {
+                    reasoning_tokens: Some(max),
+                    ..CompletionTokensDetails::default()
+                }),
+                ..Usage::default()
+            };
+            assert_eq!(TokenBreakdown::from_usage(&openai).total(), max, "{total}");
+        }
     }
 
     #[test]

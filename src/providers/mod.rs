@@ -5,10 +5,37 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use serde_json::Value;
+
+use crate::error::{Error, Kind, Result};
+
 pub mod anthropic;
 pub mod gemini;
 pub mod registry;
 pub mod route;
+
+/// Most choices one answer may carry (OpenAI's `n` is at most 128, Gemini's `candidateCount`
+/// at most 8): a choice index at or past it is an error, so a number from the wire can never
+/// size memory.
+pub const MAX_CHOICES: u32 = 128;
+
+/// The index of the choice at `position` of an answer: its `index` field when that is an
+/// unsigned integer, else its position.
+///
+/// # Errors
+/// `kind` (`Streaming` in streams, `Serialization` in bodies) for an index of
+/// [`MAX_CHOICES`] or more.
+pub(crate) fn choice_index(index: Option<&Value>, position: usize, kind: Kind) -> Result<u32> {
+    let index = index
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| u64::try_from(position).unwrap_or(u64::MAX));
+    u32::try_from(index).ok().filter(|i| *i < MAX_CHOICES).ok_or_else(|| {
+        Error::new(
+            kind,
+            format!("choice index {index} is out of range (at most {MAX_CHOICES} choices)"),
+        )
+    })
+}
 
 /// `text` made safe inside a URL path: `?`, `#`, `%`, whitespace, controls and non-ASCII bytes
 /// are percent-encoded, so a model or deployment name can never change the query or fragment
