@@ -48,17 +48,33 @@ fn run_stream(model: &str, events: &[Value]) -> (Vec<ChatCompletionChunk>, Strea
 #[test]
 fn chat_paths() {
     assert_eq!(
-        chat_path("gemini-2.5-flash", false),
+        chat_path("gemini-2.5-flash", false).unwrap(),
         "models/gemini-2.5-flash:generateContent"
     );
     assert_eq!(
-        chat_path("gemini-2.5-flash", true),
+        chat_path("gemini-2.5-flash", true).unwrap(),
         "models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     );
     assert_eq!(
-        chat_path("tunedModels/my-tune", false),
+        chat_path("tunedModels/my-tune", false).unwrap(),
         "tunedModels/my-tune:generateContent"
     );
+    for bad in [
+        "..",
+        "../x",
+        "tunedModels/../../files",
+        "%2e%2e/x",
+        "models/.",
+        "x\\..\\y",
+    ] {
+        assert_eq!(
+            chat_path(bad, false).unwrap_err().kind(),
+            Kind::InvalidArgument,
+            "{bad}"
+        );
+        let err = embed_request(&obj(json!({"input": "a"})), bad).unwrap_err();
+        assert_eq!(err.kind(), Kind::InvalidArgument, "{bad}");
+    }
 }
 
 // ---- request translation ----
