@@ -171,16 +171,16 @@ impl Client {
             _ => {
                 let path = match (protocol, endpoint) {
                     (Protocol::Anthropic, _) => "messages".to_owned(),
-                    (Protocol::Gemini, Endpoint::Chat) => gemini::chat_path(&model, stream),
+                    (Protocol::Gemini, Endpoint::Chat) => gemini::chat_path(&model, stream).map_err(context)?,
                     (Protocol::Gemini, _) => native_path.unwrap_or_default(),
                     (Protocol::Azure, Endpoint::Chat) => format!(
                         "openai/deployments/{}/chat/completions?api-version={}",
-                        crate::providers::path_escape(&model),
+                        crate::providers::path_escape(&model).map_err(context)?,
                         self.router.azure_api_version
                     ),
                     (Protocol::Azure, _) => format!(
                         "openai/deployments/{}/embeddings?api-version={}",
-                        crate::providers::path_escape(&model),
+                        crate::providers::path_escape(&model).map_err(context)?,
                         self.router.azure_api_version
                     ),
                     (Protocol::OpenAi, Endpoint::Embeddings) => "embeddings".to_owned(),
@@ -590,3 +590,92 @@ fn redirect(status: u16, headers: &HeaderMap) -> Error {
     .with_status(status)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ApiRequest;
+    use crate::providers::registry::ProviderConfig;
+
+    /// A client whose Azure and Gemini providers live under a base path.
+    fn client() -> Client {
+        let at = |name: &str, base: &str| ProviderConfig {
+            name: name.to_owned(),
+            base_url: Some(base.to_owned()),
+            ..ProviderConfig::default()
+        };
+        Client::new(ClientConfig {
+            providers: vec![
+                at("azure", "https://res.example/base"),
+                at("gemini", "https://gem.example/v1beta"),
+            ],
+            ..ClientConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn chat(model: &str) -> Request {
+        Request {
+            body: Bytes::from_static(br#"{"messages":[{"role":"user","content":"hi"}],"input":"hi"}"#),
+            model: model.to_owned(),
+            ..Request::default()
+        }
+    }
+
+    /// The URL of every call that puts `name` into a path, or the first error.
+    fn urls(c: &Client, name: &str) -> Result<Vec<reqwest::Url>> {
+        let mut out = Vec::new();
+        for endpoint in [Endpoint::Chat, Endpoint::Embeddings] {
+            for provider in ["azure", "gemini"] {
+                out.push(c.call(chat(&format!("{provider}/{name}")), endpoint, false)?.url);
+            }
+        }
+        let images = ApiRequest {
+            model: format!("azure/{name}"),
+            ..ApiRequest::new(Endpoint::Images, Method::POST, "images/generations")
+        };
+        out.push(c.api_call(images)?.url);
+        Ok(out)
+    }
+
+    #[test]
+    fn model_names_never_leave_the_provider_path() {
+        let c = client();
+        let good = [
+            "gpt-4.1",
+            "gemini-2.5-flash",
+            "my.deployment",
+            "...",
+            "a\\b",
+            "x?y#z",
+            "%2e%2e%2e",
+        ];
+        for name in good {
+            for url in urls(&c, name).unwrap() {
+                let path = url.path();
+                let under = path.starts_with("/base/openai/deployments/") || path.starts_with("/v1beta/models/");
+                assert!(under, "{name:?}: {url}");
+                assert!(url.fragment().is_none(), "{name:?}: {url}");
+            }
+        }
+        let tuned = c
+            .call(chat("gemini/tunedModels/my-model"), Endpoint::Chat, false)
+            .unwrap();
+        assert_eq!(tuned.url.path(), "/v1beta/tunedModels/my-model:generateContent");
+        let bad = [
+            "..",
+            ".",
+            "../../../../x",
+            "%2e%2e",
+            "%2E.",
+            "a/../b",
+            "..\\x",
+            "x/..",
+            "x/%2e",
+        ];
+        for name in bad {
+            let err = urls(&c, name).unwrap_err();
+            assert_eq!(err.kind(), Kind::InvalidArgument, "{name:?}");
+            assert!(err.message().contains("path segment"), "{}", err.message());
+        }
+    }
+}

@@ -131,9 +131,9 @@ fn merge(parts: Vec<(usize, usize, EmbeddingResponse)>) -> Result<EmbeddingRespo
             out.model = part.model;
             out.extra = part.extra;
         }
-        usage.prompt_tokens += part.usage.prompt_tokens;
-        usage.completion_tokens += part.usage.completion_tokens;
-        usage.total_tokens += part.usage.total_tokens;
+        usage.prompt_tokens = usage.prompt_tokens.saturating_add(part.usage.prompt_tokens);
+        usage.completion_tokens = usage.completion_tokens.saturating_add(part.usage.completion_tokens);
+        usage.total_tokens = usage.total_tokens.saturating_add(part.usage.total_tokens);
         let in_range = {
             let mut seen = vec![false; count];
             part.data.iter().all(|d| {
@@ -328,6 +328,18 @@ mod tests {
         assert_eq!(order, vec![(0, 0.0), (1, 1.0), (2, 0.0), (3, 1.0)]);
         assert_eq!(merged.usage.total_tokens, 7);
         assert!(merge(vec![(0, 3, part(&[0, 1], 1))]).is_err());
+    }
+
+    #[test]
+    fn hostile_indexes_and_counts_neither_size_memory_nor_overflow() {
+        // Out-of-range or repeated indexes fall back to the answer's order.
+        for indices in [[u32::MAX, 0], [2, 0], [1, 1]] {
+            let merged = merge(vec![(0, 2, part(&indices, u64::MAX))]).unwrap();
+            let order: Vec<_> = merged.data.iter().map(|d| d.index).collect();
+            assert_eq!(order, vec![0, 1], "{indices:?}");
+        }
+        let merged = merge(vec![(0, 1, part(&[0], u64::MAX)), (1, 1, part(&[0], u64::MAX))]).unwrap();
+        assert_eq!(merged.usage.total_tokens, u64::MAX);
     }
 
     #[test]

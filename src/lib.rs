@@ -28,6 +28,9 @@ pub mod usage;
 #[cfg(feature = "python")]
 mod py;
 
+#[cfg(test)]
+mod proptests;
+
 pub use client::{Client, Request};
 pub use config::ClientConfig;
 pub use error::{Error, Kind, Result};

@@ -229,6 +229,48 @@ mod tests {
     }
 
     #[test]
+    fn no_header_value_panics_and_every_hint_is_capped() {
+        let p = RetryPolicy::default();
+        let now = SystemTime::now();
+        let values = [
+            "18446744073709551615",
+            "18446744073709551616",
+            "340282366920938463463374607431768211456",
+            "1e30",
+            "1e308",
+            "1.7976931348623157e308",
+            "1e400",
+            "-1e400",
+            "-0",
+            "-0.0",
+            "+5",
+            "0.0000000001",
+            "5e-324",
+            "1e-400",
+            "0x10",
+            "1_000",
+            "NaN",
+            "-NaN",
+            "infinity",
+            "-inf",
+            "   ",
+            "1 2",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+        ];
+        for name in ["retry-after", "retry-after-ms"] {
+            for value in values {
+                let map = headers(&[(name, value)]);
+                let _ = retry_after(&map, now);
+                assert!(
+                    p.delay_for_at(3, Some(&map), now) <= p.max_retry_after,
+                    "{name}: {value}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn delay_for_prefers_and_caps_the_server_hint() {
         let p = RetryPolicy::default();
         let now = SystemTime::now();

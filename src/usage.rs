@@ -179,7 +179,7 @@ impl TokenBreakdown {
         .filter(Self::is_plausible)
     }
 
-    /// Prompt plus completion tokens.
+    /// Prompt plus completion tokens (saturating).
     pub fn total(&self) -> u64 {
         self.prompt.saturating_add(self.completion)
     }
@@ -733,6 +733,7 @@ impl fmt::Display for UsageTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::CompletionTokensDetails;
     use serde_json::json;
 
     fn usage(v: Value) -> Usage {
@@ -842,6 +843,27 @@ mod tests {
         let counter = AtomicU64::new(u64::MAX - 1);
         add(&counter, 10);
         assert_eq!(counter.load(Relaxed), u64::MAX);
+    }
+
+    #[test]
+    fn huge_counts_are_unknown_without_overflowing() {
+        let max = u64::MAX;
+        let anthropic = usage(json!({"input_tokens": max, "output_tokens": max,
+            "cache_read_input_tokens": max, "cache_creation_input_tokens": max}));
+        assert_eq!(TokenBreakdown::from_usage(&anthropic), None);
+        for total in [max, 2] {
+            let openai = Usage {
+                prompt_tokens: max,
+                completion_tokens: max,
+                total_tokens: total,
+                completion_tokens_details: Some(CompletionTokensDetails {
+                    reasoning_tokens: Some(max),
+                    ..CompletionTokensDetails::default()
+                }),
+                ..Usage::default()
+            };
+            assert_eq!(TokenBreakdown::from_usage(&openai), None, "{total}");
+        }
     }
 
     #[test]

@@ -52,14 +52,14 @@ pub struct BatchParams {
     pub headers: HeaderMap,
 }
 
-/// An id as one URL path segment: unreserved characters pass, everything else is escaped.
 /// Fails with `InvalidArgument` unless `id` can name a resource: not empty, and not `.` or `..`
-/// (which a URL resolves as path steps, reaching another endpoint).
+/// in any spelling (`%2e%2E`), which a URL or server resolves as a path step, reaching another
+/// endpoint. (An id is one segment: its `/` and `\` are escaped.)
 ///
 /// # Errors
 /// `InvalidArgument` naming `what`.
 pub fn check_id(what: &str, id: &str) -> Result<()> {
-    if id.is_empty() || id == "." || id == ".." {
+    if id.is_empty() || crate::providers::is_dot_segment(id) {
         return Err(Error::new(
             Kind::InvalidArgument,
             format!("{what} must be a resource id, got {id:?}"),
@@ -68,6 +68,7 @@ pub fn check_id(what: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// An id as one URL path segment: unreserved characters pass, everything else is escaped.
 fn segment(what: &str, id: &str) -> Result<String> {
     check_id(what, id)?;
     let mut out = String::with_capacity(id.len());
@@ -396,10 +397,12 @@ mod tests {
     fn ids_are_one_escaped_segment() {
         assert_eq!(segment("id", "file-abc_1.x").unwrap(), "file-abc_1.x");
         assert_eq!(segment("id", "a/b?c").unwrap(), "a%2Fb%3Fc");
-        for bad in ["", ".", ".."] {
+        for bad in ["", ".", "..", "%2e%2E", "%2e", ".%2E"] {
             assert_eq!(segment("id", bad).unwrap_err().kind(), Kind::InvalidArgument);
         }
         assert_eq!(segment("id", "...").unwrap(), "...");
+        assert_eq!(segment("id", "../batches").unwrap(), "..%2Fbatches");
+        assert_eq!(segment("id", "..\\x").unwrap(), "..%5Cx");
     }
 
     #[test]

@@ -201,7 +201,7 @@ fn with_model(body: &Bytes, model: &str) -> Result<Bytes> {
 
 impl Client {
     /// Routes an endpoint call and builds its URL, body and headers.
-    fn api_call(&self, req: ApiRequest) -> Result<Call> {
+    pub(crate) fn api_call(&self, req: ApiRequest) -> Result<Call> {
         let route = self.router.route(&req.model);
         let target = Arc::clone(route.target);
         let wire_model = route.model.to_owned();
@@ -228,7 +228,7 @@ impl Client {
                 format!(
                     "{}/openai/deployments/{}/{}",
                     target.base,
-                    crate::providers::path_escape(&wire_model),
+                    crate::providers::path_escape(&wire_model).map_err(context)?,
                     req.path
                 )
             }

@@ -639,7 +639,7 @@ mod tests {
     fn chat(server: &MockServer, body: &Map<String, Value>) -> Result<crate::types::ChatCompletionResponse, Error> {
         let (status, bytes, _) = post(
             server,
-            &chat_path("gemini-2.5-flash", false),
+            &chat_path("gemini-2.5-flash", false).unwrap(),
             chat_request(body).unwrap(),
             true,
         );
@@ -653,7 +653,7 @@ mod tests {
     fn stream(server: &MockServer, body: &Map<String, Value>) -> (Vec<ChatCompletionChunk>, Option<Error>, bool) {
         let (status, bytes, cut) = post(
             server,
-            &chat_path("gemini-2.5-flash", true),
+            &chat_path("gemini-2.5-flash", true).unwrap(),
             chat_request(body).unwrap(),
             true,
         );

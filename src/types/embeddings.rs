@@ -25,6 +25,9 @@ impl Embedding {
     }
 }
 
+/// Capacity reserved for a vector of unknown length (OpenAI's common size).
+const TYPICAL_DIMENSIONS: usize = 1536;
+
 struct EmbeddingVisitor;
 
 impl<'de> Visitor<'de> for EmbeddingVisitor {
@@ -35,9 +38,13 @@ impl<'de> Visitor<'de> for EmbeddingVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Embedding, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(1536));
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(TYPICAL_DIMENSIONS));
         while let Some(v) = seq.next_element::<f32>()? {
             out.push(v);
+        }
+        // A short vector must not keep the guess: `[]` would otherwise cost 6 KiB per 2 bytes.
+        if out.capacity() > 2 * out.len() {
+            out.shrink_to_fit();
         }
         Ok(Embedding(out))
     }
@@ -117,5 +124,19 @@ mod tests {
         assert!(bad.is_err());
         let wrong = serde_json::from_str::<EmbeddingResponse>(r#"{"data":[{"embedding":5}]}"#);
         assert!(wrong.is_err());
+    }
+
+    #[test]
+    fn short_vectors_do_not_keep_the_capacity_guess() {
+        let body = format!(r#"{{"data":[{}]}}"#, vec![r#"{"embedding":[]}"#; 100].join(","));
+        let r: EmbeddingResponse = serde_json::from_str(&body).unwrap();
+        assert!(r.data.iter().all(|d| d.embedding.0.capacity() == 0));
+        let full: Embedding = serde_json::from_str::<EmbeddingObject>(&format!(
+            r#"{{"embedding":[{}]}}"#,
+            vec!["0.5"; TYPICAL_DIMENSIONS].join(",")
+        ))
+        .unwrap()
+        .embedding;
+        assert_eq!(full.0.capacity(), TYPICAL_DIMENSIONS);
     }
 }

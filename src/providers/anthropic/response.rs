@@ -56,13 +56,17 @@ impl Tokens {
         }
     }
 
-    /// The OpenAI-shaped usage: cached and cache-written tokens count as prompt tokens.
+    /// The OpenAI-shaped usage: cached and cache-written tokens count as prompt tokens (sums
+    /// saturate).
     pub(super) fn usage(&self) -> Usage {
-        let prompt = self.input + self.cache_read + self.cache_write;
+        let prompt = self
+            .input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write);
         Usage {
             prompt_tokens: prompt,
             completion_tokens: self.output,
-            total_tokens: prompt + self.output,
+            total_tokens: prompt.saturating_add(self.output),
             prompt_tokens_details: Some(PromptTokensDetails {
                 cached_tokens: Some(self.cache_read),
                 extra: Map::from_iter([("cache_creation_tokens".to_owned(), json!(self.cache_write))]),

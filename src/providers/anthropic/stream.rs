@@ -15,7 +15,7 @@
 //!
 //! Tool-call indices count `tool_use` blocks only (0, 1, ...), not content block positions.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use serde_json::Value;
 
@@ -32,8 +32,9 @@ pub struct StreamState {
     model: String,
     created: i64,
     tokens: Tokens,
-    /// Tool-call index of each content block that is a `tool_use` (by block index).
-    tool_blocks: Vec<(u64, u32)>,
+    /// Tool-call index of each content block that is a `tool_use`, by block index (a map, so
+    /// a stream of many tool calls costs constant time per delta).
+    tool_blocks: HashMap<u64, u32>,
     tool_count: u32,
     finished: bool,
 }
@@ -56,7 +57,7 @@ impl StreamState {
             model: String::new(),
             created: unix_now(),
             tokens: Tokens::default(),
-            tool_blocks: Vec::new(),
+            tool_blocks: HashMap::new(),
             tool_count: 0,
             finished: false,
         }
@@ -169,8 +170,8 @@ impl StreamState {
             }
             Some("tool_use") => {
                 let call = self.tool_count;
-                self.tool_count += 1;
-                self.tool_blocks.push((index, call));
+                self.tool_count = self.tool_count.saturating_add(1);
+                self.tool_blocks.entry(index).or_insert(call);
                 let arguments = match block.get("input") {
                     Some(Value::Object(input)) if !input.is_empty() => block["input"].to_string(),
                     _ => String::new(),
@@ -210,11 +211,7 @@ impl StreamState {
             Some("input_json_delta") => {
                 // Input of a server tool (`server_tool_use`, run by Anthropic) is not a tool call
                 // for the caller: only `tool_use` blocks have a call index.
-                let call = self
-                    .tool_blocks
-                    .iter()
-                    .find(|(block, _)| *block == index)
-                    .map(|(_, call)| *call);
+                let call = self.tool_blocks.get(&index).copied();
                 let partial = field("partial_json");
                 if let Some(call) = call.filter(|_| !partial.is_empty()) {
                     let delta = ToolCallDelta {

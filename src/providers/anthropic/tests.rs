@@ -905,3 +905,29 @@ data: {"type":"message_stop"}
     assert!(deltas.iter().all(|d| d.index == 0));
     assert_eq!(deltas[0].id.as_deref(), Some("toolu_9"));
 }
+
+#[test]
+fn hostile_numbers_neither_overflow_nor_size_memory() {
+    let max = u64::MAX;
+    let transcript = format!(
+        "data: {{\"type\":\"message_start\",\"message\":{{\"usage\":{{\"input_tokens\":{max},\"cache_read_input_tokens\":{max},\"cache_creation_input_tokens\":{max},\"output_tokens\":{max}}}}}}}\n\n\
+         data: {{\"type\":\"content_block_start\",\"index\":{max},\"content_block\":{{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\"}}}}\n\n\
+         data: {{\"type\":\"content_block_delta\",\"index\":{max},\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":\"{{}}\"}}}}\n\n\
+         data: {{\"type\":\"content_block_delta\",\"index\":-1,\"delta\":{{\"type\":\"text_delta\",\"text\":\"x\"}}}}\n\n\
+         data: {{\"type\":\"message_stop\"}}\n\n"
+    );
+    let (state, chunks, error) = run(&transcript);
+    // A negative block index is undecodable; everything before it translated.
+    assert_eq!(error.map(|e| e.kind()), Some(Kind::Streaming));
+    assert!(!state.finished());
+    assert_eq!(chunks.len(), 3);
+    let call = &chunks[2].choices[0].delta.tool_calls.as_ref().unwrap()[0];
+    assert_eq!(
+        (call.index, call.function.as_ref().unwrap().arguments.as_deref()),
+        (0, Some("{}"))
+    );
+    let body = json!({"type": "message", "content": [], "usage": {"input_tokens": max,
+        "cache_read_input_tokens": max, "cache_creation_input_tokens": max, "output_tokens": max}});
+    let usage = chat_response(body.to_string().as_bytes()).unwrap().usage.unwrap();
+    assert_eq!((usage.prompt_tokens, usage.total_tokens), (max, max));
+}

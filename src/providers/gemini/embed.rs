@@ -74,11 +74,11 @@ pub fn embed_request(body: &Map<String, Value>, model: &str) -> Result<(String, 
         Value::Object(req)
     };
     let (path, doc) = if let [one] = texts.as_slice() {
-        (format!("{}:embedContent", path_escape(&name)), request(one, false))
+        (format!("{}:embedContent", path_escape(&name)?), request(one, false))
     } else {
         let requests: Vec<Value> = texts.iter().map(|t| request(t, true)).collect();
         (
-            format!("{}:batchEmbedContents", path_escape(&name)),
+            format!("{}:batchEmbedContents", path_escape(&name)?),
             json!({ "requests": requests }),
         )
     };

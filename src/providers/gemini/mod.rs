@@ -79,14 +79,17 @@ pub use stream::StreamState;
 /// of a chat call: `models/{model}:generateContent`, or
 /// `models/{model}:streamGenerateContent?alt=sse` when `stream` is set. A model already given
 /// as a resource name (`models/...`, `tunedModels/...`) is used as is.
-pub fn chat_path(model: &str, stream: bool) -> String {
+///
+/// # Errors
+/// `InvalidArgument` for a model name with a `.` or `..` path segment.
+pub fn chat_path(model: &str, stream: bool) -> crate::error::Result<String> {
     let name = resource_name(model);
-    let name = crate::providers::path_escape(&name);
-    if stream {
+    let name = crate::providers::path_escape(&name)?;
+    Ok(if stream {
         format!("{name}:streamGenerateContent?alt=sse")
     } else {
         format!("{name}:generateContent")
-    }
+    })
 }
 
 /// `models/{model}` unless `model` already names a resource.

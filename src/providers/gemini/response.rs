@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Kind, Result};
+use crate::providers::choice_index;
+use crate::retry::MAX_RETRY_AFTER_DELAY;
 use crate::types::{ChatCompletionResponse, CompletionTokensDetails, PromptTokensDetails, Usage};
 
 /// Finish reasons meaning the candidate was stopped by a safety or policy filter.
@@ -64,13 +66,13 @@ fn count(meta: &Value, key: &str) -> u64 {
     meta.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// OpenAI usage of a Gemini `usageMetadata`.
+/// OpenAI usage of a Gemini `usageMetadata` (sums saturate).
 pub(crate) fn usage(meta: &Value) -> Usage {
-    let prompt = count(meta, "promptTokenCount") + count(meta, "toolUsePromptTokenCount");
+    let prompt = count(meta, "promptTokenCount").saturating_add(count(meta, "toolUsePromptTokenCount"));
     let thoughts = count(meta, "thoughtsTokenCount");
-    let completion = count(meta, "candidatesTokenCount") + thoughts;
+    let completion = count(meta, "candidatesTokenCount").saturating_add(thoughts);
     let total = match count(meta, "totalTokenCount") {
-        0 => prompt + completion,
+        0 => prompt.saturating_add(completion),
         t => t,
     };
     Usage {
@@ -186,13 +188,6 @@ pub(crate) fn tool_call_json(call: &(Option<String>, String, String, Option<Stri
     value
 }
 
-fn candidate_index(candidate: &Value, position: usize) -> u64 {
-    candidate
-        .get("index")
-        .and_then(Value::as_u64)
-        .unwrap_or(position as u64)
-}
-
 fn serde_error(what: &str, e: &serde_json::Error) -> Error {
     Error::new(Kind::Serialization, format!("could not decode the Gemini {what}: {e}"))
 }
@@ -243,7 +238,7 @@ pub fn chat_response(body: &[u8], model: &str) -> Result<ChatCompletionResponse>
             message["tool_calls"] = Value::Array(parts.calls.iter().map(tool_call_json).collect());
         }
         let mut choice = json!({
-            "index": candidate_index(candidate, position),
+            "index": choice_index(candidate.get("index"), position, Kind::Serialization)?,
             "message": message,
             "finish_reason": reason.map(|r| finish_reason(r, !parts.calls.is_empty())),
             "logprobs": null,
@@ -297,7 +292,8 @@ fn is_token_limit(message: &str) -> bool {
         || m.contains("context length")
 }
 
-/// `google.rpc.RetryInfo.retryDelay` (e.g. `"37s"`, `"1.5s"`) from an error's details.
+/// `google.rpc.RetryInfo.retryDelay` (e.g. `"37s"`, `"1.5s"`) from an error's details, capped
+/// at [`MAX_RETRY_AFTER_DELAY`]; a negative, non-finite or unreadable delay is none.
 fn retry_delay(error: &Value) -> Option<Duration> {
     error
         .get("details")?
@@ -309,10 +305,16 @@ fn retry_delay(error: &Value) -> Option<Duration> {
                 .is_some_and(|t| t.ends_with("RetryInfo"))
         })
         .find_map(|d| d.get("retryDelay").and_then(Value::as_str))
-        .and_then(|s| s.strip_suffix('s'))
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(parse_delay)
+}
+
+/// Seconds of a protobuf `Duration` string such as `"1.5s"`, at most [`MAX_RETRY_AFTER_DELAY`].
+fn parse_delay(text: &str) -> Option<Duration> {
+    let secs = text.trim().strip_suffix('s')?.parse::<f64>().ok()?;
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER_DELAY)).ok()
 }
 
 /// Kind refinement from Gemini's error `status` string and message.

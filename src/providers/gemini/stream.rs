@@ -9,6 +9,7 @@ use super::response::{
     tool_call_json, unix_now, usage,
 };
 use crate::error::{Error, Kind, Result};
+use crate::providers::choice_index;
 use crate::sse::Event;
 use crate::types::{ChatCompletionChunk, Usage};
 
@@ -112,14 +113,10 @@ impl StreamState {
         }
         let mut finishing = false;
         for (position, candidate) in candidates.iter().enumerate() {
-            let index = candidate
-                .get("index")
-                .and_then(Value::as_u64)
-                .and_then(|i| u32::try_from(i).ok())
-                .unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
-            let slot = index as usize;
+            let index = choice_index(candidate.get("index"), position, Kind::Streaming)?;
+            let slot = usize::try_from(index).unwrap_or(usize::MAX);
             if self.candidates.len() <= slot {
-                self.candidates.resize(slot + 1, CandidateState::default());
+                self.candidates.resize_with(slot + 1, CandidateState::default);
             }
             let parts = read_parts(candidate);
             let reason = candidate
@@ -150,7 +147,7 @@ impl StreamState {
                     .map(|call| {
                         let mut value = tool_call_json(call);
                         value["index"] = json!(state.tool_calls);
-                        state.tool_calls += 1;
+                        state.tool_calls = state.tool_calls.saturating_add(1);
                         value
                     })
                     .collect();
