@@ -98,11 +98,10 @@ impl Client {
     /// `InvalidArgument` for a malformed base URL, `InvalidHeader` for bad extra headers.
     pub fn new(config: ClientConfig) -> Result<Self> {
         let base = config.base_url();
-        let parsed = reqwest::Url::parse(base)
-            .map_err(|e| {
-                let shown = crate::redact::url(base);
-                Error::new(Kind::InvalidArgument, format!("invalid base_url {shown:?}: {e}"))
-            })?;
+        let parsed = reqwest::Url::parse(base).map_err(|e| {
+            let shown = crate::redact::url(base);
+            Error::new(Kind::InvalidArgument, format!("invalid base_url {shown:?}: {e}"))
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::new(
                 Kind::InvalidArgument,
@@ -468,7 +467,10 @@ impl Client {
             }
             .send();
             let read = self.config.timeout.as_secs_f64();
-            let (err, hint_headers) = match timing.within(attempt, || format!("no response within {read:.1}s")).await {
+            let (err, hint_headers) = match timing
+                .within(attempt, || format!("no response within {read:.1}s"))
+                .await
+            {
                 Ok(Ok(resp)) if resp.status().is_success() => {
                     let waited = started.elapsed();
                     if waited > self.config.timeout / 2 {
@@ -570,12 +572,14 @@ fn redirect(status: u16, headers: &HeaderMap) -> Error {
         .map(str::trim)
         .filter(|l| !l.is_empty());
     let target = match location.map(|l| (l, reqwest::Url::parse(l))) {
-        Some((_, Ok(url))) => format!(
-            " to {}://{}{}",
-            url.scheme(),
-            url.host_str().unwrap_or(""),
-            url.port().map_or_else(String::new, |p| format!(":{p}"))
-        ) + url.path(),
+        Some((_, Ok(url))) => {
+            format!(
+                " to {}://{}{}",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.port().map_or_else(String::new, |p| format!(":{p}"))
+            ) + url.path()
+        }
         Some((l, Err(_))) => format!(" to {}", l.split(['?', '#']).next().unwrap_or("")),
         None => String::new(),
     };

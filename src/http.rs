@@ -78,7 +78,8 @@ impl Timing {
 
     /// Time left before the deadline (`None` without one).
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))
+        self.deadline
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
     }
 
     /// Awaits `fut` for at most one read wait (or until the deadline, if that comes first).
@@ -210,7 +211,9 @@ pub async fn read_body(mut resp: reqwest::Response, timing: &Timing, cap: Cap) -
     let Some(second) = next_chunk(&mut resp, timing, false).await? else {
         return Ok(first);
     };
-    Ok(read_rest(&mut resp, timing, cap, vec![first, second]).await?.into_bytes())
+    Ok(read_rest(&mut resp, timing, cap, vec![first, second])
+        .await?
+        .into_bytes())
 }
 
 /// Fails at once when the announced length (known only for undecoded bodies) passes the cap.

@@ -124,10 +124,7 @@ impl Decoder {
     /// Creates a decoder that fails with [`SseError::TooLarge`] once a line, or the `data` of one
     /// event, passes `max` bytes, so a hostile stream cannot make it buffer without bound.
     pub fn with_limit(max: usize) -> Self {
-        Decoder {
-            max,
-            ..Decoder::new()
-        }
+        Decoder { max, ..Decoder::new() }
     }
 
     /// Drops everything buffered and reports an oversized line or event.

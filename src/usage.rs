@@ -97,9 +97,16 @@ impl TokenBreakdown {
 
     /// Whether every count is one a single call could spend.
     fn is_plausible(&self) -> bool {
-        [self.prompt, self.completion, self.reasoning, self.cached, self.cache_write, self.cache_write_1h]
-            .into_iter()
-            .all(|n| plausible_tokens(n).is_some())
+        [
+            self.prompt,
+            self.completion,
+            self.reasoning,
+            self.cached,
+            self.cache_write,
+            self.cache_write_1h,
+        ]
+        .into_iter()
+        .all(|n| plausible_tokens(n).is_some())
     }
 
     /// The breakdown as reported, `None` when its counts overflow when combined.
@@ -813,7 +820,10 @@ mod tests {
             (gateway.prompt, gateway.input, gateway.cached, gateway.cache_write),
             (160, 10, 100, 50)
         );
-        assert_eq!(TokenBreakdown::from_usage(&Usage::default()), Some(TokenBreakdown::default()));
+        assert_eq!(
+            TokenBreakdown::from_usage(&Usage::default()),
+            Some(TokenBreakdown::default())
+        );
     }
 
     fn breakdown(value: Value) -> TokenBreakdown {

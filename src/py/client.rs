@@ -83,10 +83,26 @@ impl<'py> SafetyArgs<'_, 'py> {
         }
         let limits = &mut config.limits;
         for (name, value, slot) in [
-            ("max_response_bytes", self.max_response_bytes, &mut limits.max_response_bytes),
-            ("max_download_bytes", self.max_download_bytes, &mut limits.max_download_bytes),
-            ("max_stream_event_bytes", self.max_stream_event_bytes, &mut limits.max_stream_event_bytes),
-            ("max_error_body_bytes", self.max_error_body_bytes, &mut limits.max_error_body_bytes),
+            (
+                "max_response_bytes",
+                self.max_response_bytes,
+                &mut limits.max_response_bytes,
+            ),
+            (
+                "max_download_bytes",
+                self.max_download_bytes,
+                &mut limits.max_download_bytes,
+            ),
+            (
+                "max_stream_event_bytes",
+                self.max_stream_event_bytes,
+                &mut limits.max_stream_event_bytes,
+            ),
+            (
+                "max_error_body_bytes",
+                self.max_error_body_bytes,
+                &mut limits.max_error_body_bytes,
+            ),
         ] {
             if let Some(v) = given(value) {
                 *slot = bytes_arg(name, v)?;
