@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 
 use crate::client::Request;
 use crate::http::header_pair;
-use crate::py::json::{type_name, write_json};
+use crate::py::json::{dict_items, type_name, write_json};
 use crate::py::parsed::{response_format, ParseMode};
 
 /// The JSON type a known parameter must have (chat's parameters and the endpoints').
@@ -201,7 +201,10 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         body.push(b':');
         write_json(body, value)
     };
-    for (key, value) in kwargs.iter() {
+    // Snapshots: serialising a value runs its to_dict()/model_dump(), which may mutate these
+    // dicts (a batch request dict, extra_body); PyO3's dict iterator would panic.
+    for pair in dict_items(kwargs) {
+        let (key, value) = pair?;
         let key = key.cast_into::<PyString>()?;
         let name = key.to_cow()?;
         match name.as_ref() {
@@ -258,7 +261,8 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         )?;
     }
     if let Some(extra) = &extra_body {
-        for (key, value) in extra.iter() {
+        for pair in dict_items(extra) {
+            let (key, value) = pair?;
             let key = key
                 .cast_into::<PyString>()
                 .map_err(|_| PyTypeError::new_err("extra_body keys must be str"))?;
