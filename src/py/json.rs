@@ -5,12 +5,13 @@
 //!
 //! Hardening, since a value's `to_dict()`/`model_dump()` is arbitrary caller code:
 //!
-//! - A dict is read through a snapshot of its items (`PyDict_Items`, as `json.dumps` long did) and
-//!   a list by index up to its length on entry, so a callback that mutates a container being
-//!   serialised can never panic. If the container's size changed by the time its next entry is
-//!   written, that is a `RuntimeError` ("dictionary changed size during serialisation"), like
-//!   Python's own iteration; a same-size change to a dict goes unnoticed and the snapshot is
-//!   what gets sent.
+//! - A dict is read through a snapshot of its items ([`dict_items`]: `PyDict_Items`, as
+//!   `json.dumps` long did) and a list up to its length on entry, so a callback that mutates a
+//!   container being serialised can never panic. If the container's size changed by the time its
+//!   next entry is written or its end is reached, that is a `RuntimeError` ("dictionary changed
+//!   size during serialisation"), like Python's own iteration; a same-size change to a dict goes
+//!   unnoticed and the snapshot is what gets sent. The other dict loops of the bindings that run
+//!   Python code (chat kwargs, `extra_body`, rate limits, mock faults) use [`dict_items`] too.
 //! - Numbers are written from their value, never from a method the object may override: an int
 //!   (or int subclass) as i64/u64 or, beyond that, through the base `int.__repr__` checked to be
 //!   digits only; a float through its C double. A subclass's `__str__`/`__repr__` therefore
@@ -19,6 +20,7 @@
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::iter::BoundListIterator;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::PyTypeInfo;
 
@@ -57,12 +59,8 @@ fn write_value(out: &mut Vec<u8>, value: &Bound<'_, PyAny>, depth: usize) -> PyR
     }
     if let Ok(dict) = value.cast::<PyDict>() {
         out.push(b'{');
-        let len = dict.len();
         for (i, pair) in dict_items(dict).enumerate() {
             let (k, v) = pair?;
-            if dict.len() != len {
-                return Err(changed_size("dictionary"));
-            }
             if i > 0 {
                 out.push(b',');
             }
@@ -174,13 +172,43 @@ fn changed_size(what: &str) -> PyErr {
     PyRuntimeError::new_err(format!("{what} changed size during serialisation"))
 }
 
-/// The `(key, value)` pairs of `dict` as they are now: a snapshot (`PyDict_Items`, which ignores
-/// a subclass's `items()`), so the loop over it may run Python code (a `to_dict()`, an int
-/// subclass's `__rshift__`...) that mutates `dict` without PyO3's dict iterator panicking.
-pub(crate) fn dict_items<'py>(
-    dict: &Bound<'py, PyDict>,
-) -> impl Iterator<Item = PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
-    dict.items().into_iter().map(|pair| pair.extract())
+/// The `(key, value)` pairs of `dict`, read from a snapshot of its items (`PyDict_Items`, which
+/// ignores a subclass's `items()`), so the loop over them may run Python code (a `to_dict()`, an
+/// int subclass's `__rshift__`...) that mutates `dict` without PyO3's dict iterator panicking. A
+/// change of size seen before an entry or at the end is a `RuntimeError`, like Python's own
+/// iteration; a same-size change goes unnoticed and the snapshot's entries are what the loop sees.
+pub(crate) fn dict_items<'py>(dict: &Bound<'py, PyDict>) -> DictItems<'py> {
+    DictItems {
+        len: dict.len(),
+        items: dict.items().into_iter(),
+        dict: dict.clone(),
+        done: false,
+    }
+}
+
+/// The iterator of [`dict_items`].
+pub(crate) struct DictItems<'py> {
+    dict: Bound<'py, PyDict>,
+    items: BoundListIterator<'py>,
+    len: usize,
+    done: bool,
+}
+
+impl<'py> Iterator for DictItems<'py> {
+    type Item = PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.dict.len() != self.len {
+            self.done = true;
+            return Some(Err(changed_size("dictionary")));
+        }
+        let pair = self.items.next();
+        self.done = pair.is_none();
+        pair.map(|pair| pair.extract())
+    }
 }
 
 /// The Python type name of `value`, for error messages.

@@ -124,7 +124,8 @@ fn number(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<f64> {
     if !(is_int(obj) || obj.is_instance_of::<PyFloat>()) {
         return Err(type_error(key, "a number", obj));
     }
-    let value: f64 = obj.extract()?;
+    // Only an int beyond the float range fails to convert.
+    let value: f64 = obj.extract().unwrap_or(f64::INFINITY);
     if !value.is_finite() || value < 0.0 {
         return Err(PyValueError::new_err(format!(
             "fault key {key:?} must be a finite number >= 0, got {value}"
