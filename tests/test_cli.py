@@ -276,3 +276,118 @@ def test_help_lists_the_commands(tmp_path):
     assert proc.returncode == 0
     for command in ("batch", "chat", "mock-server"):
         assert command in proc.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# hostile or careless input
+# --------------------------------------------------------------------------------------------
+
+
+def _same_file_cases(tmp_path: Path) -> list[tuple[str, str]]:
+    """(input, output) pairs naming the same file in every way a shell user can."""
+    (tmp_path / "link.jsonl").symlink_to("in.jsonl")
+    os.link(tmp_path / "in.jsonl", tmp_path / "hard.jsonl")
+    return [
+        ("in.jsonl", "in.jsonl"),
+        ("in.jsonl", "./in.jsonl"),
+        ("in.jsonl", str(tmp_path / "in.jsonl")),
+        (str(tmp_path / "in.jsonl"), "../" + tmp_path.name + "/in.jsonl"),
+        ("in.jsonl", "link.jsonl"),
+        ("link.jsonl", "in.jsonl"),
+        ("in.jsonl", "hard.jsonl"),
+    ]
+
+
+def test_batch_refuses_an_output_that_is_the_input(tmp_path):
+    # The input has a last line without a newline: the resume step would cut it off as "partial".
+    data = (json.dumps(batch_line(0)) + "\n" + json.dumps(batch_line(1))).encode()
+    (tmp_path / "in.jsonl").write_bytes(data)
+    for src, dst in _same_file_cases(tmp_path):
+        proc = run("batch", src, "-o", dst, "--mock", "--mock-latency-ms", "0", cwd=tmp_path)
+        assert proc.returncode == 2, (src, dst, proc.stderr)
+        assert "is the input file" in proc.stderr and "Traceback" not in proc.stderr
+        assert (tmp_path / "in.jsonl").read_bytes() == data, (src, dst)
+    # A different output still works, and the input is untouched.
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(r["custom_id"] for r in read_output(tmp_path / "out.jsonl")) == ["req-0", "req-1"]
+    assert (tmp_path / "in.jsonl").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        pytest.param(b"\xff\xfe{}\n", "in.jsonl:1: not valid UTF-8 (byte 0xff at offset 0 ", id="first-byte"),
+        pytest.param(
+            json.dumps(batch_line(0)).encode() + b"\n" + b'{"custom_id": "x\xc3(", "body": {}}\n',
+            "in.jsonl:2: not valid UTF-8 (byte 0xc3 at offset ",
+            id="second-line",
+        ),
+        pytest.param(
+            json.dumps(batch_line(0)).encode() + b"\r\n\r\n" + b"{\xe9}\r\n",
+            "in.jsonl:3: not valid UTF-8 (byte 0xe9 at offset ",
+            id="crlf-latin1",
+        ),
+    ],
+)
+def test_batch_names_the_line_of_undecodable_input(tmp_path, data, where):
+    (tmp_path / "in.jsonl").write_bytes(data)
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert where in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_batch_undecodable_byte_offset_points_at_the_byte(tmp_path):
+    first = json.dumps(batch_line(0)).encode() + b"\r\n"
+    data = first + b'{"custom_id": "\x80"}\n'
+    (tmp_path / "in.jsonl").write_bytes(data)
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", cwd=tmp_path)
+    offset = data.index(b"\x80")
+    assert proc.returncode == 2
+    assert f"in.jsonl:2: not valid UTF-8 (byte 0x80 at offset {offset} of the file)" in proc.stderr
+
+
+def test_batch_accepts_a_utf8_bom_and_crlf_lines(tmp_path):
+    # Windows editors write both; the BOM is not part of the first request.
+    lines = [json.dumps(batch_line(i), ensure_ascii=False) for i in range(3)]
+    lines[1] = lines[1].replace("question 1", "question 1 \u00e9t\u00e9")
+    (tmp_path / "in.jsonl").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = {r["custom_id"]: r for r in read_output(tmp_path / "out.jsonl")}
+    assert sorted(records) == ["req-0", "req-1", "req-2"]
+    reply = records["req-1"]["response"]["body"]["choices"][0]["message"]["content"]
+    assert reply == "question 1 \u00e9t\u00e9"
+
+
+def test_batch_a_bom_in_the_middle_is_invalid_json_naming_its_line(tmp_path):
+    data = json.dumps(batch_line(0)).encode() + b"\n\xef\xbb\xbf" + json.dumps(batch_line(1)).encode() + b"\n"
+    (tmp_path / "in.jsonl").write_bytes(data)
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", cwd=tmp_path)
+    assert proc.returncode == 2 and "in.jsonl:2: not valid JSON" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["1e20", "nan", "inf", "-inf", "-1", "0", "31536001", "soon"])
+def test_chat_rejects_an_unusable_timeout(tmp_path, value):
+    proc = run("chat", "hi", "--mock", f"--timeout={value}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "argument --timeout:" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Panic" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_chat_accepts_the_largest_timeout(tmp_path):
+    proc = run("chat", "hi", "--mock", "--timeout", "31536000", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hi\n"
+
+
+@pytest.mark.parametrize("value", ["1e20", "nan", "inf", "-1"])
+def test_mock_latency_options_reject_unusable_values(tmp_path, value):
+    proc = run("chat", "hi", "--mock", f"--mock-latency-ms={value}", cwd=tmp_path)
+    assert proc.returncode == 2 and "argument --mock-latency-ms:" in proc.stderr
+    proc = run("mock-server", "--port", "0", f"--latency-ms={value}", cwd=tmp_path)
+    assert proc.returncode == 2 and "argument --latency-ms:" in proc.stderr
+    proc = run("mock-server", "--port", "0", f"--chunk-delay-ms={value}", cwd=tmp_path)
+    assert proc.returncode == 2 and "argument --chunk-delay-ms:" in proc.stderr

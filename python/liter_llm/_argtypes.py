@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from types import FrameType
 
 
@@ -26,20 +27,51 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0)
 
 
-def non_negative_float(text: str) -> float:
+# The extension refuses any duration above 365 days (``convert::MAX_SECONDS`` in the Rust core).
+MAX_SECONDS = 31_536_000.0
+
+
+def _finite(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite float >= 0."""
+    value = _finite(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
+    """A finite float > 0."""
     value = non_negative_float(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds: finite, > 0 and at most 365 days (``MAX_SECONDS``)."""
+    value = positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:.0f} seconds (365 days), got {text}")
+    return value
+
+
+def milliseconds(text: str) -> float:
+    """A delay in milliseconds: finite, >= 0 and at most 365 days."""
+    value = non_negative_float(text)
+    if value > MAX_SECONDS * 1000:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_SECONDS * 1000:.0f} milliseconds (365 days), got {text}"
+        )
     return value
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -64,15 +65,13 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-retries", type=_argtypes.non_negative_int, default=3, help="retries per request (default: 3)"
     )
-    parser.add_argument(
-        "--timeout", type=_argtypes.positive_float, default=60.0, help="seconds per request (default: 60)"
-    )
+    parser.add_argument("--timeout", type=_argtypes.seconds, default=60.0, help="seconds per request (default: 60)")
     parser.add_argument(
         "--mock", action="store_true", help="run against the built-in mock provider (no key, no network)"
     )
     parser.add_argument(
         "--mock-latency-ms",
-        type=_argtypes.non_negative_float,
+        type=_argtypes.milliseconds,
         default=MOCK_LATENCY_MS,
         metavar="MS",
         help=f"latency of the mock provider (default: {MOCK_LATENCY_MS:g})",
@@ -125,10 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mock.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     mock.add_argument("--port", type=_argtypes.port, default=8000, help="port, 0 picks a free one (default: 8000)")
-    mock.add_argument("--latency-ms", type=_argtypes.non_negative_float, default=0.0, help="delay before each answer")
-    mock.add_argument(
-        "--chunk-delay-ms", type=_argtypes.non_negative_float, default=0.0, help="delay between stream chunks"
-    )
+    mock.add_argument("--latency-ms", type=_argtypes.milliseconds, default=0.0, help="delay before each answer")
+    mock.add_argument("--chunk-delay-ms", type=_argtypes.milliseconds, default=0.0, help="delay between stream chunks")
     mock.add_argument(
         "--stream-chunks", type=_argtypes.positive_int, default=None, help="split streamed replies in N chunks"
     )
@@ -247,16 +244,36 @@ class Tally:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+def _lines(path: str, handle: IO[bytes]) -> Iterator[tuple[int, str]]:
+    """(1-based number, text) of each line of a UTF-8 file; UsageError naming the line and byte
+    offset of anything undecodable. A UTF-8 BOM at the start (Windows editors) is skipped; CRLF
+    line ends are fine (JSON ignores the CR)."""
+    offset = 0
+    for number, raw in enumerate(handle, start=1):
+        start = 0
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            start = len(codecs.BOM_UTF8)
+        try:
+            text = raw[start:].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            at = offset + start + exc.start
+            raise UsageError(
+                f"{path}:{number}: not valid UTF-8 (byte 0x{raw[start + exc.start]:02x} at offset {at} of the file)"
+            ) from None
+        offset += len(raw)
+        yield number, text
+
+
 def read_input(path: str, model: str | None) -> list[Item]:
     """Parses INPUT: Batch API lines or bare chat bodies; raises UsageError naming the line."""
     items: list[Item] = []
     seen: set[str] = set()
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
-        for number, text in enumerate(handle, start=1):
+        for number, text in _lines(path, handle):
             if not text.strip():
                 continue
             try:
@@ -454,7 +471,20 @@ def summary(client: Any, tally: Tally, wall: float, interrupted: bool) -> str:
     return " | ".join(parts)
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths a and b name one file (same device and inode: catches ./x vs x, absolute vs
+    relative, symlinks and hard links). A path that does not exist is no file."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def run_batch(args: argparse.Namespace) -> int:
+    # Before anything reads or truncates OUTPUT: appending results to the input would cut its last
+    # line (as a partial line) and mix results into the requests.
+    if _same_file(args.input, args.output):
+        raise UsageError(f"the output file {args.output} is the input file {args.input}; choose another -o")
     items = read_input(args.input, args.model)
     done = read_done(args.output, args.retry_failed)
     todo = [item for item in items if item.custom_id not in done]

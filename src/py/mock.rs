@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::mock::{Fault, MockConfig, MockServer as CoreServer, RecordedRequest};
-use crate::py::convert::value_to_py;
-use crate::py::json::{to_value, type_name};
+use crate::py::convert::{millis, value_to_py};
+use crate::py::json::{dict_items, to_value, type_name};
 
 /// How often the blocking `serve_mock` checks for signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -35,15 +35,6 @@ fn io_error(err: io::Error) -> PyErr {
     } else {
         PyErr::from(err)
     }
-}
-
-fn millis(name: &str, ms: f64) -> PyResult<Duration> {
-    if !ms.is_finite() || ms < 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a finite number >= 0, got {ms}"
-        )));
-    }
-    Duration::try_from_secs_f64(ms / 1000.0).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -133,7 +124,8 @@ fn number(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<f64> {
     if !(is_int(obj) || obj.is_instance_of::<PyFloat>()) {
         return Err(type_error(key, "a number", obj));
     }
-    let value: f64 = obj.extract()?;
+    // Only an int beyond the float range fails to convert.
+    let value: f64 = obj.extract().unwrap_or(f64::INFINITY);
     if !value.is_finite() || value < 0.0 {
         return Err(PyValueError::new_err(format!(
             "fault key {key:?} must be a finite number >= 0, got {value}"
@@ -173,7 +165,8 @@ fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
 /// Builds a [`Fault`] from a Python dict, rejecting unknown keys and wrong types.
 fn fault_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Fault> {
     let mut fault = Fault::default();
-    for (key, value) in dict.iter() {
+    for pair in dict_items(dict) {
+        let (key, value) = pair?;
         let key = key
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err("fault keys must be str"))?

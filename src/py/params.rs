@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 use crate::client::{Client, Request};
 use crate::http::Chunks;
 use crate::py::call::{LlmCall, Start};
-use crate::py::json::{type_name, write_json};
+use crate::py::json::{dict_items, type_name, write_json};
 use crate::py::request::{check, headers_from, Expect};
 
 /// A required string parameter that must not be empty.
@@ -100,7 +100,8 @@ impl<'py> Body<'py> {
     /// As [`Body::finish`], leaving the object open (no closing brace) for fields to follow.
     pub(crate) fn finish_open(mut self) -> PyResult<(Vec<u8>, HeaderMap)> {
         if let Some(extra) = self.extra.take() {
-            for (key, value) in extra.iter() {
+            for pair in dict_items(&extra) {
+                let (key, value) = pair?;
                 let key = key.cast_into::<PyString>()?;
                 let name = key.to_cow()?;
                 if matches!(name.as_ref(), "extra_body" | "extra_headers") {
@@ -110,7 +111,8 @@ impl<'py> Body<'py> {
             }
         }
         if let Some(body) = self.extra_body.take() {
-            for (key, value) in body.iter() {
+            for pair in dict_items(&body) {
+                let (key, value) = pair?;
                 let key = key
                     .cast_into::<PyString>()
                     .map_err(|_| PyTypeError::new_err("extra_body keys must be str"))?;

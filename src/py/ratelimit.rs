@@ -11,11 +11,14 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 
-use crate::py::json::type_name;
+use crate::py::convert::{seconds_arg, MAX_SECONDS};
+use crate::py::json::{dict_items, type_name};
 use crate::ratelimit::key::MAX_LIMIT;
-use crate::ratelimit::{default_granularity, Burst, Limits, RateLimitConfig, RateLimiter, DEFAULT_MAX_DELAY};
+use crate::ratelimit::{
+    default_granularity, Burst, Limits, RateLimitConfig, RateLimiter, DEFAULT_MAX_DELAY, MAX_WINDOW,
+};
 
 /// Default of `max_delay_seconds`, as the Python signatures show it.
 pub const DEFAULT_MAX_DELAY_SECONDS: f64 = 300.0;
@@ -46,25 +49,6 @@ fn positive_int(name: &str, value: Option<&Bound<'_, PyAny>>, max: u64) -> PyRes
     }
 }
 
-/// A finite number of seconds, at least `min` (exclusive when `strict`) and at most `max`.
-fn seconds(name: &str, value: &Bound<'_, PyAny>, strict: bool, max: f64) -> PyResult<Duration> {
-    if value.is_instance_of::<PyBool>() || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>()) {
-        return Err(PyTypeError::new_err(format!(
-            "{name} must be a number of seconds, not {}",
-            type_name(value)
-        )));
-    }
-    let secs: f64 = value.extract()?;
-    let low_ok = if strict { secs > 0.0 } else { secs >= 0.0 };
-    if !(secs.is_finite() && low_ok && secs <= max) {
-        let low = if strict { "greater than 0" } else { "at least 0" };
-        return Err(PyValueError::new_err(format!(
-            "{name} must be {low} and at most {max}, got {secs}"
-        )));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 fn concurrency(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u32>> {
     Ok(positive_int(name, value, u64::from(u32::MAX >> 4))?.map(|n| n as u32))
 }
@@ -81,7 +65,8 @@ fn model_limits(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Limit
         ))
     })?;
     let mut out = Vec::with_capacity(dict.len());
-    for (model, limits) in dict.iter() {
+    for pair in dict_items(dict) {
+        let (model, limits) = pair?;
         let model: String = model
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err("rate_limits keys must be model names (str)"))?
@@ -95,7 +80,8 @@ fn model_limits(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Limit
             ))
         })?;
         let mut parsed = Limits::default();
-        for (key, v) in limits.iter() {
+        for pair in dict_items(limits) {
+            let (key, v) = pair?;
             let key = key.extract::<String>().unwrap_or_default();
             let name = format!("{what}[{}]", py_str(&key));
             match key.as_str() {
@@ -156,7 +142,8 @@ fn burst_from(value: Option<&Bound<'_, PyAny>>) -> PyResult<Burst> {
         )));
     };
     let (mut requests, mut tokens) = (0, 0);
-    for (key, v) in dict.iter() {
+    for pair in dict_items(dict) {
+        let (key, v) = pair?;
         match key.extract::<String>().unwrap_or_default().as_str() {
             "requests" => requests = count("burst['requests']", &v)?,
             "tokens" => tokens = count("burst['tokens']", &v)?,
@@ -217,11 +204,11 @@ impl LimitArgs<'_, '_> {
             max_concurrency: concurrency("max_concurrency", self.max_concurrency)?,
         };
         let max_delay = match self.max_delay.filter(|v| !v.is_none()) {
-            Some(v) => seconds("max_delay_seconds", v, false, 86_400.0 * 365.0)?,
+            Some(v) => seconds_arg("max_delay_seconds", v, false, MAX_SECONDS)?,
             None => DEFAULT_MAX_DELAY,
         };
         let window = match window.filter(|v| !v.is_none()) {
-            Some(w) => seconds("window_seconds", w, true, 86_400.0)?,
+            Some(w) => seconds_arg("window_seconds", w, true, MAX_WINDOW.as_secs_f64())?,
             None => Duration::from_secs_f64(DEFAULT_WINDOW_SECONDS),
         };
         Ok(RateLimitConfig {
@@ -233,7 +220,7 @@ impl LimitArgs<'_, '_> {
             margin: None,
             granularity: granularity
                 .filter(|v| !v.is_none())
-                .map(|g| seconds("pacing_granularity_seconds", g, false, 86_400.0))
+                .map(|g| seconds_arg("pacing_granularity_seconds", g, false, MAX_WINDOW.as_secs_f64()))
                 .transpose()?,
         })
     }

@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 
 use crate::client::Request;
 use crate::http::header_pair;
-use crate::py::json::{type_name, write_json};
+use crate::py::json::{dict_items, type_name, write_json};
 use crate::py::parsed::{response_format, ParseMode};
 use crate::py::seconds::seconds_arg;
 
@@ -203,7 +203,10 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         body.push(b':');
         write_json(body, value)
     };
-    for (key, value) in kwargs.iter() {
+    // Snapshots: serialising a value runs its to_dict()/model_dump(), which may mutate these
+    // dicts (a batch request dict, extra_body); PyO3's dict iterator would panic.
+    for pair in dict_items(kwargs) {
+        let (key, value) = pair?;
         let key = key.cast_into::<PyString>()?;
         let name = key.to_cow()?;
         match name.as_ref() {
@@ -266,7 +269,8 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         )?;
     }
     if let Some(extra) = &extra_body {
-        for (key, value) in extra.iter() {
+        for pair in dict_items(extra) {
+            let (key, value) = pair?;
             let key = key
                 .cast_into::<PyString>()
                 .map_err(|_| PyTypeError::new_err("extra_body keys must be str"))?;

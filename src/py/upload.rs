@@ -17,7 +17,7 @@ use crate::py::call::LlmCall;
 use crate::py::client::PyLlmClient;
 use crate::py::endpoint_types::PyTranscriptionResponse;
 use crate::py::files::file as file_object;
-use crate::py::json::{to_value, type_name};
+use crate::py::json::{dict_items, to_value, type_name};
 use crate::py::params::{positive_int, required_str, run};
 use crate::py::request::{check, headers_from, Expect};
 
@@ -193,7 +193,8 @@ fn extra_fields(fields: &mut Vec<(String, String)>, extra: Option<&Bound<'_, PyD
     let Some(extra) = extra else {
         return Ok(headers);
     };
-    for (key, value) in extra.iter() {
+    for pair in dict_items(extra) {
+        let (key, value) = pair?;
         let key = key.cast_into::<PyString>()?;
         match key.to_cow()?.as_ref() {
             "extra_headers" if !value.is_none() => headers_from(&value, &mut headers)?,
@@ -202,7 +203,8 @@ fn extra_fields(fields: &mut Vec<(String, String)>, extra: Option<&Bound<'_, PyD
                 let body = value
                     .cast::<PyDict>()
                     .map_err(|_| PyTypeError::new_err("extra_body must be a dict"))?;
-                for (k, v) in body.iter() {
+                for pair in dict_items(body) {
+                    let (k, v) = pair?;
                     add_field(fields, &k.extract::<String>()?, &v)?;
                 }
             }

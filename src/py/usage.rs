@@ -7,14 +7,13 @@
 //! `_record_success` / `_record_failure` methods feed one by hand (tests, custom integrations).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
 
 use crate::pricing::{self, ModelInfo};
-use crate::py::convert::{map_to_py, value_to_py};
+use crate::py::convert::{map_to_py, seconds, value_to_py};
 use crate::py::json::{to_value, type_name};
 use crate::py::types::PyUsage;
 use crate::types::Usage;
@@ -39,11 +38,6 @@ fn percentile_arg(p: f64) -> PyResult<f64> {
             "percentile must be between 0 and 100, got {p}"
         )))
     }
-}
-
-fn duration_arg(name: &str, secs: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a finite number of seconds >= 0, got {secs}")))
 }
 
 /// A `Usage`, a dict shaped like one, or `None`.
@@ -209,8 +203,8 @@ impl PyUsageTracker {
         cost: Option<f64>,
     ) -> PyResult<()> {
         let usage = usage_arg(usage)?;
-        let latency = duration_arg("latency", latency)?;
-        let ttft = ttft.map(|t| duration_arg("ttft", t)).transpose()?;
+        let latency = seconds("latency", latency)?;
+        let ttft = ttft.map(|t| seconds("ttft", t)).transpose()?;
         self.0
             .record_success(model, usage.as_ref(), latency, ttft, retries, cost);
         Ok(())
@@ -218,7 +212,7 @@ impl PyUsageTracker {
 
     #[pyo3(signature = (model, *, latency=0.0, retries=0))]
     fn _record_failure(&self, model: &str, latency: f64, retries: u32) -> PyResult<()> {
-        self.0.record_failure(model, duration_arg("latency", latency)?, retries);
+        self.0.record_failure(model, seconds("latency", latency)?, retries);
         Ok(())
     }
 

@@ -34,13 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--latency-ms",
-        type=_argtypes.non_negative_float,
+        type=_argtypes.milliseconds,
         default=0.0,
         help="delay before response headers (default: 0)",
     )
     serve.add_argument(
         "--chunk-delay-ms",
-        type=_argtypes.non_negative_float,
+        type=_argtypes.milliseconds,
         default=0.0,
         help="delay between stream chunks (default: 0)",
     )
