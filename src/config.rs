@@ -7,7 +7,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, Kind, Result};
 use crate::http::Cap;
 use crate::providers::registry::ProviderConfig;
 use crate::ratelimit::RateLimiter;
@@ -68,25 +67,6 @@ pub struct ClientConfig {
     /// Bounds a whole call, from its first attempt to its last byte (retries, backoff and the
     /// body or stream included); `None` leaves only the per-read `timeout`.
     pub total_timeout: Option<Duration>,
-}
-
-/// The longest duration any setting accepts, in seconds (about 115 days), so that no deadline
-/// computed from one can overflow.
-pub const MAX_SECONDS: f64 = 1e7;
-
-/// A positive, finite number of seconds as a `Duration`.
-///
-/// # Errors
-/// `InvalidArgument` naming `name` for NaN, infinities, zero, negatives and values over
-/// [`MAX_SECONDS`].
-pub fn seconds(name: &str, secs: f64) -> Result<Duration> {
-    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_SECONDS) {
-        return Err(Error::new(
-            Kind::InvalidArgument,
-            format!("{name} must be a positive number of seconds, at most {MAX_SECONDS:.0}; got {secs}"),
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Default [`Limits::max_response_bytes`]: 128 MiB (a 2,048-input embeddings answer at 3,072

@@ -17,7 +17,7 @@ use crate::py::call::{LlmCall, Start};
 use crate::py::parsed::attach;
 use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
 use crate::py::request::chat_request;
-use crate::py::seconds::{bytes_arg, seconds_arg};
+use crate::py::convert::{bytes_arg, positive_seconds, seconds_arg, MAX_SECONDS};
 use crate::py::stream::PyChatStream;
 use crate::py::types::PyChatCompletionResponse;
 use crate::py::usage::PyUsageTracker;
@@ -39,7 +39,7 @@ fn config_from(
 ) -> PyResult<ClientConfig> {
     let max_retries =
         u32::try_from(max_retries).map_err(|_| PyValueError::new_err("max_retries must be between 0 and 2**32-1"))?;
-    let timeout = crate::config::seconds("timeout", timeout)?;
+    let timeout = positive_seconds("timeout", timeout)?;
     let mut headers = Vec::new();
     if let Some(extra) = extra_headers.filter(|h| !h.is_none()) {
         let dict = extra
@@ -79,7 +79,7 @@ impl<'py> SafetyArgs<'_, 'py> {
             v.filter(|v| !v.is_none())
         }
         if let Some(v) = given(self.total_timeout) {
-            config.total_timeout = Some(seconds_arg("total_timeout", v)?);
+            config.total_timeout = Some(seconds_arg("total_timeout", v, true, MAX_SECONDS)?);
         }
         let limits = &mut config.limits;
         for (name, value, slot) in [

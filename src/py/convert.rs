@@ -68,8 +68,6 @@ pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 ///
 /// # Errors
 /// As [`seconds`], and for 0.
-// For `LlmClient(timeout=...)` (client.rs).
-#[allow(dead_code)]
 pub(crate) fn positive_seconds(name: &str, value: f64) -> PyResult<Duration> {
     checked_duration(name, value, Unit::Seconds, true, MAX_SECONDS)
 }
@@ -110,6 +108,25 @@ pub(crate) fn seconds_arg(name: &str, value: &Bound<'_, PyAny>, positive: bool, 
         Err(_) => Err(PyValueError::new_err(format!(
             "{name} must be at most {} seconds, got an int too large for a float",
             max.min(MAX_SECONDS)
+        ))),
+    }
+}
+
+/// A positive byte count (an int, not bool).
+///
+/// # Errors
+/// `TypeError` for other types, `ValueError` for zero and negatives.
+pub fn bytes_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int (a number of bytes), not {}",
+            crate::py::json::type_name(value)
+        )));
+    }
+    match value.extract::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of bytes, at most 2**64-1; got {value}"
         ))),
     }
 }

@@ -20,7 +20,6 @@ mod providers;
 mod ratelimit;
 mod request;
 mod sanitize;
-mod seconds;
 mod stream;
 mod tokens;
 mod types;

@@ -14,9 +14,9 @@ use reqwest::header::HeaderMap;
 
 use crate::client::Request;
 use crate::http::header_pair;
+use crate::py::convert::{seconds_arg, MAX_SECONDS};
 use crate::py::json::{dict_items, type_name, write_json};
 use crate::py::parsed::{response_format, ParseMode};
-use crate::py::seconds::seconds_arg;
 
 /// The JSON type a known parameter must have (chat's parameters and the endpoints').
 #[derive(Clone, Copy)]
@@ -219,7 +219,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
             }
             "total_timeout" => {
                 if !value.is_none() {
-                    total_timeout = Some(seconds_arg("total_timeout", &value)?);
+                    total_timeout = Some(seconds_arg("total_timeout", &value, true, MAX_SECONDS)?);
                 }
                 continue;
             }
