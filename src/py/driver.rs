@@ -9,16 +9,28 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures_util::FutureExt;
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyWeakrefReference;
 
+use crate::py::errors::LlmError;
 use crate::runtime;
+
+/// The text of a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a task panicked".to_owned())
+}
 
 /// Turns a finished result into the future's value (or exception), on the loop thread.
 pub type Deliver = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -252,7 +264,8 @@ impl Driver {
     }
 
     /// Creates a future on this loop, runs `work` on the runtime and resolves the future with
-    /// `finish(output)` on the loop thread. Cancelling the future aborts `work`.
+    /// `finish(output)` on the loop thread. Cancelling the future aborts `work`. A panic in
+    /// `work` (a bug) resolves the future with an `LlmError` instead of leaving it pending.
     ///
     /// # Errors
     /// Only if asyncio refuses to create the future.
@@ -274,11 +287,14 @@ impl Driver {
         let target = future.clone().unbind();
         let shared = Arc::clone(&self.shared);
         let handle = runtime::get().spawn(async move {
-            let output = work.await;
-            shared.complete(Completion {
-                future: target,
-                deliver: Box::new(move |py| finish(py, output)),
-            });
+            let deliver: Deliver = match AssertUnwindSafe(work).catch_unwind().await {
+                Ok(output) => Box::new(move |py| finish(py, output)),
+                Err(panic) => {
+                    let what = panic_message(panic.as_ref());
+                    Box::new(move |_| Err(LlmError::new_err(format!("internal error in liter_llm: {what}"))))
+                }
+            };
+            shared.complete(Completion { future: target, deliver });
         });
         let abort = handle.abort_handle();
         future.call_method1(
