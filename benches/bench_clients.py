@@ -44,6 +44,14 @@ CLIENTS: dict[str, dict[str, str]] = {
         "stmt": "import liter_llm; liter_llm.LlmClient",
         "label": "ours (liter_llm)",
     },
+    "prev": {
+        "venv": "ours-prev",
+        "driver": "liter_llm_client.py",
+        "dist": "liter-llm",
+        "module": "liter_llm",
+        "stmt": "import liter_llm; liter_llm.LlmClient",
+        "label": "ours (previous build)",
+    },
     "liter122": {
         "venv": "liter121",
         "driver": "liter_llm_client.py",

@@ -9,6 +9,7 @@
 #   liter121/  liter-llm==1.2.2 from PyPI (the older, different package; import name liter_llm)
 #   openai/    openai SDK
 #   aiohttp/   raw aiohttp floor
+#   ours-prev/ an earlier build of ours from $OURS_PREV_WHEEL (optional; client key "prev")
 #   ours/      our package from $OURS_WHEEL; without it, a snapshot copy of the package that
 #              `maturin develop` installed into the dev venv /work/main/.venv (a DEBUG build unless --release)
 # Installed versions are written to .bench-venvs/versions.json.
@@ -72,6 +73,15 @@ else
     echo "none: the dev venv $ROOT/.venv cannot import liter_llm (run maturin develop there)" >"$OURS/.bench-pins"
     echo "[setup] ours: dev venv cannot import liter_llm yet; ours will be skipped"
   fi
+fi
+# prev: an earlier build of ours from $OURS_PREV_WHEEL, to measure a change side by side (`--clients ours,prev`).
+if [[ -n "${OURS_PREV_WHEEL:-}" ]]; then
+  PREV="$VENVS/ours-prev"
+  [[ -x "$PREV/bin/python" ]] || "$PY" -m venv "$PREV"
+  wheel="$(realpath "$OURS_PREV_WHEEL")"
+  echo "[setup] prev: installing $wheel"
+  "$PREV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+  echo "wheel $wheel" >"$PREV/.bench-pins"
 fi
 # ours' optional deps that the benchmark does not need are not installed; the mock server needs none.
 

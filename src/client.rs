@@ -555,13 +555,17 @@ impl Client {
             Protocol::Gemini => gemini::error_from_response(status.as_u16(), &body),
             Protocol::OpenAi | Protocol::Azure => Error::from_response(status.as_u16(), &body),
         };
-        let retry_after = retry_after.or(err.retry_after());
+        // Waits are capped by the policy; the hint shown to the caller is capped at a day.
+        let retry_after = retry_after.or(err.retry_after()).map(|d| d.min(MAX_SHOWN_RETRY_AFTER));
         let err = self
             .context(err.with_request_id(http::request_id(&headers, secret)), call)
             .with_retry_after(retry_after);
         (err, headers, retryable)
     }
 }
+
+/// The longest `retry_after` an error reports (a server may ask for any wait).
+const MAX_SHOWN_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// The error for a redirect, which is never followed (it could carry the key or the body to
 /// another host): it names where the server pointed, without credentials or query.

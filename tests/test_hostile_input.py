@@ -189,6 +189,78 @@ async def test_absurd_usage_in_a_stream_never_poisons_the_limiter(scenario, make
     assert client.usage.calls == 4 and 0 < client.usage.total_tokens < 10_000
 
 
+@pytest.mark.parametrize(
+    "header", [("retry-after", "1e300"), ("retry-after-ms", "1e300"), ("retry-after", "999999999")]
+)
+async def test_a_huge_retry_hint_is_reported_as_at_most_a_day(scenario, make_client, header):
+    scenario.script(ss.error_response(429, "slow down", headers=dict([header])))
+    with pytest.raises(LlmError) as info:
+        await make_client(scenario.base_url).chat(model=MODEL, messages=user("hi"))
+    assert info.value.retry_after == 86400.0
+
+
+# ----- numbers from the wire that size memory or a wait (native protocols) -----
+
+
+def native_client(scenario: Any, provider: str) -> LlmClient:
+    return LlmClient(
+        api_key=API_KEY, max_retries=0, timeout=20, providers=[{"name": provider, "base_url": scenario.base_url}]
+    )
+
+
+def gemini_event(index: Any) -> bytes:
+    candidate = {"content": {"parts": [{"text": "hi"}], "role": "model"}, "index": index}
+    return ss.sse_event({"candidates": [candidate]})
+
+
+@pytest.mark.parametrize("index", [4294967295, 2**63 - 1, 128, 10**6])
+async def test_a_huge_gemini_candidate_index_is_a_typed_error_not_an_abort(scenario, index):
+    scenario.script(ss.sse_response([gemini_event(0), gemini_event(index)]))
+    client = native_client(scenario, "gemini")
+    stream = await client.chat_stream(model="gemini/gemini-2.5-flash", messages=user("hi"))
+    with pytest.raises(LlmError, match="out of range"):
+        async for _ in stream:
+            pass
+    body = {"candidates": [{"content": {"parts": [{"text": "x"}]}, "index": index}]}
+    scenario.script(ss.json_response(body))
+    with pytest.raises(LlmError, match="out of range"):
+        await client.chat(model="gemini/gemini-2.5-flash", messages=user("hi"))
+
+
+@pytest.mark.parametrize("delay", ["1e20s", "1e308s", "-5s", "nans", "infs", "99999999999999999999s"])
+async def test_a_hostile_gemini_retry_delay_is_bounded(scenario, delay):
+    info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+    body = {"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED", "details": [info]}}
+    scenario.script(ss.json_response(body, status=429))
+    with pytest.raises(LlmError) as caught:
+        await native_client(scenario, "gemini").chat(model="gemini/gemini-2.5-flash", messages=user("hi"))
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after is None or 0 <= caught.value.retry_after <= 120
+
+
+@pytest.mark.parametrize("index", [4294967295, 2**63 - 1, -1, 1e30, "7"])
+async def test_hostile_anthropic_block_indexes_never_crash(scenario, index):
+    start = {"type": "message_start", "message": {"id": "m", "role": "assistant", "content": [],
+             "model": "claude-haiku-4-5", "usage": {"input_tokens": 3, "output_tokens": 1}}}  # fmt: skip
+    tool = {"type": "tool_use", "id": "t", "name": "f", "input": {}}
+    events = [
+        ss.sse_event(start, event="message_start"),
+        ss.sse_event({"type": "content_block_start", "index": index, "content_block": tool},
+                     event="content_block_start"),
+        ss.sse_event({"type": "content_block_delta", "index": index,
+                      "delta": {"type": "input_json_delta", "partial_json": "{}"}}, event="content_block_delta"),
+        ss.sse_event({"type": "message_stop"}, event="message_stop"),
+    ]  # fmt: skip
+    scenario.script(ss.sse_response(events))
+    client = native_client(scenario, "anthropic")
+    try:
+        stream = await client.chat_stream(model="anthropic/claude-haiku-4-5", messages=user("hi"))
+        async for _ in stream:
+            pass
+    except LlmError:
+        pass  # a typed error is fine; a crash or a hang is not
+
+
 # ----- arguments that used to panic -----
 
 BAD_SECONDS = [1e20, float("inf"), float("-inf"), float("nan"), -1.0, 0.0, 10**400]

@@ -67,6 +67,12 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=_argtypes.seconds, default=60.0, help="seconds per request (default: 60)")
     parser.add_argument(
+        "--total-timeout",
+        type=_argtypes.seconds,
+        default=None,
+        help="seconds a whole request may take, retries and body included (default: none)",
+    )
+    parser.add_argument(
         "--mock", action="store_true", help="run against the built-in mock provider (no key, no network)"
     )
     parser.add_argument(
@@ -176,6 +182,8 @@ def _make_client(args: argparse.Namespace, base_url: str | None, mock: bool) -> 
         "max_retries": args.max_retries,
         "timeout": args.timeout,
     }
+    if args.total_timeout is not None:
+        kwargs["total_timeout"] = args.total_timeout
     limits = {
         "max_requests_per_minute": getattr(args, "rpm", None),
         "max_tokens_per_minute": getattr(args, "tpm", None),
