@@ -16,8 +16,6 @@ use reqwest::header::HeaderMap;
 use crate::batch::{default_concurrency, BatchOptions, Pool};
 use crate::client::{Client, Request};
 use crate::error::{Error, Kind, Result};
-use crate::providers::gemini;
-use crate::providers::registry::Protocol;
 use crate::types::{EmbeddingResponse, Usage};
 
 /// Inputs per request when the caller does not say (OpenAI's maximum).
@@ -164,7 +162,7 @@ impl Client {
     }
 
     /// Embeds every input of `batch`, `batch_size` inputs per request (capped at the provider's
-    /// maximum: [`gemini::MAX_BATCH_EMBED`] for Gemini), requests running concurrently; one
+    /// maximum, e.g. 100 for Gemini), requests running concurrently; one
     /// response with the vectors in input order and the usage summed.
     ///
     /// # Errors
@@ -179,9 +177,9 @@ impl Client {
         if batch_size == 0 {
             return Err(Error::new(Kind::InvalidArgument, "batch_size must be at least 1"));
         }
-        let batch_size = match self.protocol_for(&batch.model) {
-            Protocol::Gemini => batch_size.min(gemini::MAX_BATCH_EMBED),
-            Protocol::OpenAi | Protocol::Anthropic | Protocol::Azure => batch_size,
+        let batch_size = match self.adapter_for(&batch.model).max_embed_batch() {
+            Some(max) => batch_size.min(max),
+            None => batch_size,
         };
         let ranges: Vec<_> = (0..batch.len())
             .step_by(batch_size)

@@ -155,82 +155,83 @@ pub async fn next_chunk(resp: &mut reqwest::Response, timing: &Timing, streaming
 }
 
 /// A body as the chunks it arrived in, so a large binary answer (speech, file content) is
-/// copied once, into its final buffer, instead of being joined first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Chunks(Vec<Bytes>);
+/// copied once, into its final buffer, instead of being joined first; a body that arrived in
+/// one chunk (a typical JSON answer) is held without any allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Chunks {
+    /// A body that arrived in at most one chunk.
+    One(Bytes),
+    /// A body that arrived in several chunks.
+    Many(Vec<Bytes>),
+}
+
+impl Default for Chunks {
+    fn default() -> Self {
+        Chunks::One(Bytes::new())
+    }
+}
 
 impl Chunks {
     /// Total length in bytes.
     pub fn len(&self) -> usize {
-        self.0.iter().map(Bytes::len).sum()
+        self.iter().map(Bytes::len).sum()
     }
 
     /// Whether the body is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Bytes::is_empty)
+        self.iter().all(Bytes::is_empty)
     }
 
     /// The chunks, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
-        self.0.iter()
+        match self {
+            Chunks::One(one) => std::slice::from_ref(one).iter(),
+            Chunks::Many(many) => many.iter(),
+        }
     }
 
     /// The body in one buffer (no copy when it arrived in one chunk).
-    pub fn into_bytes(mut self) -> Bytes {
-        if self.0.len() <= 1 {
-            return self.0.pop().unwrap_or_default();
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Chunks::One(one) => one,
+            Chunks::Many(many) => {
+                let mut buf = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
+                for chunk in &many {
+                    buf.extend_from_slice(chunk);
+                }
+                buf.freeze()
+            }
         }
-        let mut buf = BytesMut::with_capacity(self.len());
-        for chunk in &self.0 {
-            buf.extend_from_slice(chunk);
-        }
-        buf.freeze()
     }
 }
 
-/// Reads a whole body as its chunks, failing once it passes `cap`.
+/// Reads a whole body, failing once it passes `cap`.
 ///
 /// # Errors
 /// As [`next_chunk`]; `ResponseTooLarge` past the cap.
 pub async fn read_chunks(mut resp: reqwest::Response, timing: &Timing, cap: Cap) -> Result<Chunks> {
     announced(&resp, cap)?;
-    read_rest(&mut resp, timing, cap, Vec::new()).await
-}
-
-/// Reads a whole body into one buffer, failing once it passes `cap`. A body that arrives in one
-/// chunk (a typical chat answer) is returned as is, with no allocation.
-///
-/// # Errors
-/// As [`read_chunks`].
-pub async fn read_body(mut resp: reqwest::Response, timing: &Timing, cap: Cap) -> Result<Bytes> {
-    announced(&resp, cap)?;
     let Some(first) = next_chunk(&mut resp, timing, false).await? else {
-        return Ok(Bytes::new());
+        return Ok(Chunks::default());
     };
     cap.check(first.len() as u64)?;
     let Some(second) = next_chunk(&mut resp, timing, false).await? else {
-        return Ok(first);
+        return Ok(Chunks::One(first));
     };
-    Ok(read_rest(&mut resp, timing, cap, vec![first, second])
-        .await?
-        .into_bytes())
+    let mut len = (first.len() + second.len()) as u64;
+    cap.check(len)?;
+    let mut chunks = vec![first, second];
+    while let Some(chunk) = next_chunk(&mut resp, timing, false).await? {
+        len += chunk.len() as u64;
+        cap.check(len)?;
+        chunks.push(chunk);
+    }
+    Ok(Chunks::Many(chunks))
 }
 
 /// Fails at once when the announced length (known only for undecoded bodies) passes the cap.
 fn announced(resp: &reqwest::Response, cap: Cap) -> Result<()> {
     resp.content_length().map_or(Ok(()), |len| cap.check(len))
-}
-
-/// Appends the rest of the body to `chunks`.
-async fn read_rest(resp: &mut reqwest::Response, timing: &Timing, cap: Cap, mut chunks: Vec<Bytes>) -> Result<Chunks> {
-    let mut len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
-    cap.check(len)?;
-    while let Some(chunk) = next_chunk(resp, timing, false).await? {
-        len += chunk.len() as u64;
-        cap.check(len)?;
-        chunks.push(chunk);
-    }
-    Ok(Chunks(chunks))
 }
 
 /// Reads at most `max` bytes of an error body; the rest is dropped with the connection. Returns
@@ -269,8 +270,8 @@ mod tests {
     #[test]
     fn chunks_join_once_and_keep_a_single_chunk_as_is() {
         let one = Bytes::from_static(b"abc");
-        assert_eq!(Chunks(vec![one.clone()]).into_bytes().as_ptr(), one.as_ptr());
-        let many = Chunks(vec![
+        assert_eq!(Chunks::One(one.clone()).into_bytes().as_ptr(), one.as_ptr());
+        let many = Chunks::Many(vec![
             Bytes::from_static(b"ab"),
             Bytes::new(),
             Bytes::from_static(b"cde"),

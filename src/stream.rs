@@ -7,36 +7,25 @@
 //! unless the call has a `total_timeout`; one line or event may hold at most `max_stream_event_bytes`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::client::Meter;
 use crate::config::Secret;
 use crate::error::{Error, Kind, Result};
 use crate::http::{self, Cap, Timing};
-use crate::providers::{anthropic, gemini};
+use crate::providers::adapter::StreamTranslator;
 use crate::ratelimit::Permit;
 use crate::sse::{Decoder, Event, SseError};
 use crate::types::{ChatCompletionChunk, Usage};
-use crate::usage::UsageTracker;
-
-/// How a provider's stream events become OpenAI-shaped chunks.
-#[derive(Debug, Default)]
-pub enum Translator {
-    /// OpenAI SSE: each data line is a chunk; `[DONE]` ends the stream.
-    #[default]
-    OpenAi,
-    /// Anthropic Messages events; `message_stop` ends the stream.
-    Anthropic(Box<anthropic::StreamState>),
-    /// Gemini `alt=sse` responses; the connection closes after the finishing event.
-    Gemini(Box<gemini::StreamState>),
-}
+use crate::usage::TokenBreakdown;
 
 /// An open chat stream. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct ChatStream {
-    translator: Translator,
+    /// A native protocol's event translator; `None` reads OpenAI chunks as they are.
+    translator: Option<Box<dyn StreamTranslator>>,
     resp: reqwest::Response,
     decoder: Decoder,
     timing: Timing,
@@ -47,21 +36,10 @@ pub struct ChatStream {
     request_id: Option<String>,
     done: bool,
     failed: Option<Error>,
-    accounting: Option<Accounting>,
+    meter: Option<Meter>,
     first_chunk: Option<Duration>,
     usage: Option<Usage>,
     permit: Option<Permit>,
-}
-
-/// Where a stream reports its call once it ends: the client's tracker and the call's start.
-#[derive(Debug)]
-pub struct Accounting {
-    /// The client's usage tracker.
-    pub tracker: Arc<UsageTracker>,
-    /// When the call started (before any rate-limit wait and retries).
-    pub started: Instant,
-    /// Retries it took to open the stream.
-    pub retries: u32,
 }
 
 impl ChatStream {
@@ -77,7 +55,7 @@ impl ChatStream {
     ) -> Self {
         let request_id = http::request_id(resp.headers(), secret.expose());
         ChatStream {
-            translator: Translator::OpenAi,
+            translator: None,
             resp,
             decoder: Decoder::with_limit(usize::try_from(event_cap.max).unwrap_or(usize::MAX)),
             timing,
@@ -88,7 +66,7 @@ impl ChatStream {
             request_id,
             done: false,
             failed: None,
-            accounting: None,
+            meter: None,
             first_chunk: None,
             usage: None,
             permit: None,
@@ -97,16 +75,16 @@ impl ChatStream {
 
     /// Translates a native provider's events instead of reading OpenAI chunks.
     #[must_use]
-    pub fn with_translator(mut self, translator: Translator) -> Self {
+    pub fn with_translator(mut self, translator: Option<Box<dyn StreamTranslator>>) -> Self {
         self.translator = translator;
         self
     }
 
-    /// Records the call (tokens, cost, latency, time to first chunk) in `accounting` when the
+    /// Records the call (tokens, cost, latency, time to first chunk) with `meter` when the
     /// stream ends, or a failure when it breaks.
     #[must_use]
-    pub fn with_accounting(mut self, accounting: Accounting) -> Self {
-        self.accounting = Some(accounting);
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
         self
     }
 
@@ -124,19 +102,12 @@ impl ChatStream {
         if let Some(permit) = self.permit.take() {
             permit.settle(self.usage.as_ref().map(|u| u.total_tokens));
         }
-        let Some(a) = self.accounting.take() else { return };
-        let latency = a.started.elapsed();
+        let Some(meter) = self.meter.take() else { return };
         if success {
-            a.tracker.record_call(
-                &self.model,
-                None,
-                self.usage.as_ref(),
-                latency,
-                self.first_chunk,
-                a.retries,
-            );
+            let tokens = self.usage.as_ref().and_then(TokenBreakdown::from_usage);
+            meter.success(None, tokens.as_ref(), self.first_chunk);
         } else {
-            a.tracker.record_failure(&self.model, latency, a.retries);
+            meter.failure();
         }
     }
 
@@ -194,25 +165,18 @@ impl ChatStream {
 
     /// Whether a native stream has seen its clean end (such streams may close without `[DONE]`).
     fn native_finished(&self) -> bool {
-        match &self.translator {
-            Translator::OpenAi => false,
-            Translator::Anthropic(state) => state.finished(),
-            Translator::Gemini(state) => state.finished(),
-        }
+        self.translator.as_ref().is_some_and(|t| t.finished())
     }
 
     /// Decodes one event into `out`: OpenAI chunks as they are, native events translated.
     fn decode(&mut self, event: Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
-        let translated = match &mut self.translator {
-            Translator::OpenAi => {
-                if let Some(chunk) = self.handle(event)? {
-                    out.push_back(chunk);
-                }
-                return Ok(());
+        let Some(translator) = &mut self.translator else {
+            if let Some(chunk) = self.handle(event)? {
+                out.push_back(chunk);
             }
-            Translator::Anthropic(state) => state.on_event(&event, out),
-            Translator::Gemini(state) => state.on_event(&event, out),
+            return Ok(());
         };
+        let translated = translator.on_event(&event, out);
         translated.map_err(|e| self.context(e))
     }
 
@@ -227,10 +191,10 @@ impl ChatStream {
                 Err(SseError::TooLarge) => Err(self.context(self.event_cap.exceeded())),
                 Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
             };
-            if self.accounting.is_some() || self.permit.is_some() {
+            if self.meter.is_some() || self.permit.is_some() {
                 for chunk in out.range(before..) {
                     if self.first_chunk.is_none() {
-                        self.first_chunk = self.accounting.as_ref().map(|a| a.started.elapsed());
+                        self.first_chunk = self.meter.as_ref().map(Meter::elapsed);
                     }
                     if let Some(usage) = &chunk.usage {
                         self.usage = Some(usage.clone());

@@ -3,16 +3,15 @@
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
-use serde_json::Value;
 
-use super::{parse, ApiRequest, Metered, Payload, Upload};
+use super::{parse, ApiRequest, Payload, Priced, Upload};
 use crate::client::{Client, Request};
 use crate::error::{Error, Kind, Result};
 use crate::http::Chunks;
-use crate::providers::registry::{Endpoint, Protocol};
+use crate::providers::registry::Endpoint;
 use crate::types::{
-    BatchListResponse, BatchObject, DeleteResponse, FileListResponse, FileObject, ImagesResponse, ModelObject,
-    ModelsListResponse, ModerationResponse, RerankResponse, ResponseObject, TranscriptionResponse,
+    BatchListResponse, BatchObject, DeleteResponse, FileListResponse, FileObject, ImagesResponse, ModelsListResponse,
+    ModerationResponse, RerankResponse, ResponseObject, TranscriptionResponse,
 };
 use crate::usage::TokenBreakdown;
 
@@ -82,65 +81,6 @@ fn segment(what: &str, id: &str) -> Result<String> {
     Ok(out)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Unix seconds of an RFC 3339 UTC timestamp such as `2025-02-19T00:00:00Z` (0 if unreadable).
-fn unix_of(stamp: &str) -> i64 {
-    let num = |r: std::ops::Range<usize>| stamp.get(r).and_then(|s| s.parse::<i64>().ok());
-    match (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19)) {
-        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) => {
-            days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s
-        }
-        _ => 0,
-    }
-}
-
-/// Anthropic's and Gemini's model lists in OpenAI's shape.
-fn native_models(protocol: Protocol, body: &[u8]) -> Result<ModelsListResponse> {
-    let doc: Value = parse(body, "model list")?;
-    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let (items, owner) = match protocol {
-        Protocol::Gemini => (doc.get("models"), "google"),
-        _ => (doc.get("data"), "anthropic"),
-    };
-    let data = items
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|m| {
-            let mut extra = m.as_object().cloned().unwrap_or_default();
-            let (id, created) = match protocol {
-                Protocol::Gemini => {
-                    let name = str_of(m, "name");
-                    (name.strip_prefix("models/").unwrap_or(&name).to_owned(), 0)
-                }
-                _ => (str_of(m, "id"), unix_of(&str_of(m, "created_at"))),
-            };
-            extra.remove("id");
-            ModelObject {
-                id,
-                object: "model".to_owned(),
-                created,
-                owned_by: owner.to_owned(),
-                extra,
-            }
-        })
-        .collect();
-    Ok(ModelsListResponse {
-        object: "list".to_owned(),
-        data,
-        ..ModelsListResponse::default()
-    })
-}
-
 /// A JSON call for `request` (its model routes it).
 fn json_call(endpoint: Endpoint, path: &str, request: Request) -> ApiRequest {
     ApiRequest {
@@ -158,19 +98,12 @@ impl Client {
     /// # Errors
     /// As [`Client::api`].
     pub async fn list_models(&self) -> Result<ModelsListResponse> {
-        let protocol = self.router.own().protocol();
+        let adapter = self.router.own().adapter();
         let mut req = ApiRequest::new(Endpoint::Models, Method::GET, "models");
-        // Their lists are paged (20 and 50 by default); ask for everything in one page.
-        match protocol {
-            Protocol::Anthropic => req.query.push(("limit", "1000".to_owned())),
-            Protocol::Gemini => req.query.push(("pageSize", "1000".to_owned())),
-            _ => {}
+        if let Some((name, value)) = adapter.models_page() {
+            req.query.push((name, value.to_owned()));
         }
-        let answer = self.api(req).await?;
-        match protocol {
-            Protocol::Anthropic | Protocol::Gemini => native_models(protocol, &answer.body),
-            _ => parse(&answer.body, "model list"),
-        }
+        adapter.models(&self.api(req).await?.body)
     }
 
     /// Generates images (`POST /images/generations`).
@@ -351,15 +284,12 @@ impl Client {
         let req = json_call(Endpoint::Responses, "responses", request);
         self.api_metered(req, |body, _| {
             let response: ResponseObject = parse(&body.into_bytes(), "response object")?;
-            let metered = response
+            let usage = response
                 .usage
                 .as_ref()
                 .and_then(TokenBreakdown::from_response_usage)
-                .map(|tokens| Metered {
-                    model: response.model.clone(),
-                    tokens,
-                });
-            Ok((response, metered))
+                .map(|tokens| (response.model.clone(), tokens));
+            Ok(Priced { value: response, usage })
         })
         .await
     }
@@ -403,22 +333,5 @@ mod tests {
         assert_eq!(segment("id", "...").unwrap(), "...");
         assert_eq!(segment("id", "../batches").unwrap(), "..%2Fbatches");
         assert_eq!(segment("id", "..\\x").unwrap(), "..%5Cx");
-    }
-
-    #[test]
-    fn native_model_lists_take_the_openai_shape() {
-        let anthropic = br#"{"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude",
-            "created_at":"2025-02-19T00:00:00Z"}],"has_more":false}"#;
-        let r = native_models(Protocol::Anthropic, anthropic).unwrap();
-        assert_eq!(r.data[0].id, "claude-sonnet-4-5");
-        assert_eq!(r.data[0].created, 1_739_923_200);
-        assert_eq!(r.data[0].owned_by, "anthropic");
-        assert_eq!(r.data[0].extra["display_name"], "Claude");
-        let gemini = br#"{"models":[{"name":"models/gemini-2.5-flash","displayName":"Gemini"}]}"#;
-        let r = native_models(Protocol::Gemini, gemini).unwrap();
-        assert_eq!(
-            (r.data[0].id.as_str(), r.data[0].object.as_str()),
-            ("gemini-2.5-flash", "model")
-        );
     }
 }

@@ -16,19 +16,15 @@
 
 mod endpoints;
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 
-use crate::client::{Call, Client, Request, Sent};
+use crate::client::{Client, Metered};
 use crate::error::{Error, Kind, Result};
 use crate::http::Chunks;
-use crate::providers::anthropic;
-use crate::providers::registry::{Endpoint, Protocol};
-use crate::ratelimit::Permit;
+use crate::providers::registry::Endpoint;
 use crate::usage::TokenBreakdown;
 
 pub use endpoints::{check_id, BatchParams, ListParams};
@@ -174,10 +170,20 @@ impl Answer {
     }
 }
 
-/// Tokens an endpoint answer reports spending, and the model that spent them (which prices them).
-pub(crate) struct Metered {
-    pub model: String,
-    pub tokens: TokenBreakdown,
+/// An endpoint answer and the usage it reports (Responses API): the tokens and the model that
+/// spent them, which prices them.
+pub(crate) struct Priced<T> {
+    pub value: T,
+    pub usage: Option<(String, TokenBreakdown)>,
+}
+
+impl<T> Metered for Priced<T> {
+    fn tokens(&self) -> Option<TokenBreakdown> {
+        self.usage.as_ref().map(|(_, t)| *t)
+    }
+    fn price_model(&self) -> Option<&str> {
+        self.usage.as_ref().map(|(m, _)| m.as_str())
+    }
 }
 
 /// Parses a JSON answer into `T`.
@@ -189,114 +195,23 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<
         .map_err(|e| Error::new(Kind::Serialization, format!("the response is not a valid {what}: {e}")))
 }
 
-/// Replaces `"model"` in a JSON object body.
-fn with_model(body: &Bytes, model: &str) -> Result<Bytes> {
-    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-        .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
-    map.insert("model".to_owned(), serde_json::Value::String(model.to_owned()));
-    serde_json::to_vec(&map)
-        .map(Bytes::from)
-        .map_err(|e| Error::new(Kind::Serialization, e.to_string()))
-}
-
 impl Client {
-    /// Routes an endpoint call and builds its URL, body and headers.
-    pub(crate) fn api_call(&self, req: ApiRequest) -> Result<Call> {
-        let route = self.router.route(&req.model);
-        let target = Arc::clone(route.target);
-        let wire_model = route.model.to_owned();
-        let model = Some(req.model.as_str()).filter(|m| !m.is_empty());
-        let context = |e: Error| e.with_context(target.name(), model);
-        if !target.provider.supports(req.endpoint) {
-            return Err(context(target.provider.unsupported(req.endpoint.describe())));
-        }
-        target.check_key().map_err(context)?;
-        if target.base.is_empty() {
-            return Err(context(Error::new(
-                Kind::InvalidArgument,
-                format!("provider {:?} needs a base_url (or AZURE_API_BASE)", target.name()),
-            )));
-        }
-        let protocol = target.protocol();
-        let provider = &target.provider;
-        let full = match (protocol, req.endpoint) {
-            (_, Endpoint::Rerank) => match &provider.rerank_url {
-                Some(url) if target.base == provider.base_url => url.clone(),
-                _ => format!("{}/rerank", target.base),
-            },
-            (Protocol::Azure, Endpoint::Images | Endpoint::Audio) => {
-                format!(
-                    "{}/openai/deployments/{}/{}",
-                    target.base,
-                    crate::providers::path_escape(&wire_model).map_err(context)?,
-                    req.path
-                )
-            }
-            (Protocol::Azure, _) => format!("{}/openai/{}", target.base, req.path),
-            _ => format!("{}/{}", target.base, req.path),
-        };
-        let mut url = reqwest::Url::parse(&full)
-            .map_err(|e| context(Error::new(Kind::InvalidArgument, format!("invalid URL {full:?}: {e}"))))?;
-        if !req.query.is_empty() || protocol == Protocol::Azure {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in &req.query {
-                pairs.append_pair(k, v);
-            }
-            if protocol == Protocol::Azure {
-                pairs.append_pair("api-version", &self.router.azure_api_version);
-            }
-        }
-        let mut headers = req.headers;
-        target.authorize(&mut url, &mut headers);
-        if protocol == Protocol::Anthropic && !headers.contains_key("anthropic-version") {
-            headers.insert("anthropic-version", HeaderValue::from_static(anthropic::API_VERSION));
-        }
-        let renamed = model.is_some_and(|m| m.len() != wire_model.len());
-        let (body, upload) = match req.payload {
-            Payload::Empty => (Bytes::new(), None),
-            Payload::Json(body) if renamed => (with_model(&body, &wire_model).map_err(context)?, None),
-            Payload::Json(body) => (body, None),
-            Payload::Form(mut upload) => {
-                for (name, value) in &mut upload.fields {
-                    if renamed && name == "model" {
-                        value.clone_from(&wire_model);
-                    }
-                }
-                (Bytes::new(), Some(Arc::new(upload)))
-            }
-        };
-        // Only calls that spend model tokens reserve an estimate with a token limiter.
-        let spends_tokens = matches!(
-            req.endpoint,
-            Endpoint::Audio | Endpoint::Moderation | Endpoint::Rerank | Endpoint::Responses
-        );
-        Ok(Call {
-            target,
-            url,
-            source: if spends_tokens { body.clone() } else { Bytes::new() },
-            request: Request {
-                body,
-                model: req.model,
-                headers,
-                ..Request::default()
-            },
-            model: wire_model,
-            method: req.method,
-            upload,
-        })
-    }
-
     /// Sends an endpoint call with the client's retries and reads the whole answer.
     ///
     /// # Errors
     /// `EndpointNotSupported` when the provider lacks the endpoint (nothing is sent); otherwise
     /// as [`Client::chat`].
     pub async fn api(&self, req: ApiRequest) -> Result<Answer> {
-        let (body, content_type) = self.read_answer(req).await?;
-        Ok(Answer {
-            body: body.into_bytes(),
-            content_type,
+        self.api_metered(req, |body, content_type| {
+            Ok(Priced {
+                value: Answer {
+                    body: body.into_bytes(),
+                    content_type,
+                },
+                usage: None,
+            })
         })
+        .await
     }
 
     /// As [`Client::api`], for binary downloads: the body is capped by `max_download_bytes` and
@@ -307,79 +222,44 @@ impl Client {
     /// As [`Client::api`].
     pub async fn api_chunks(&self, mut req: ApiRequest) -> Result<(Chunks, Option<String>)> {
         req.download = true;
-        self.read_answer(req).await
+        self.api_metered(req, |body, content_type| {
+            Ok(Priced {
+                value: (body, content_type),
+                usage: None,
+            })
+        })
+        .await
     }
 
-    /// Sends an endpoint call and keeps the whole answer, unparsed.
-    async fn read_answer(&self, req: ApiRequest) -> Result<(Chunks, Option<String>)> {
-        self.api_metered(req, |body, content_type| Ok(((body, content_type), None)))
-            .await
-    }
-
-    /// Sends an endpoint call and decodes its answer with `read`, which also returns the tokens
-    /// the answer reports spending, if any. The call is recorded in `client.usage` (priced by
-    /// the answering model when there are tokens), and the limiter's token reservation is
-    /// settled with their total.
+    /// Sends an endpoint call through the pipeline and decodes its answer with `read`, which
+    /// also returns the usage the answer reports, if any. Calls without a model are counted in
+    /// `client.usage` under their endpoint family (`files`, `batches`...).
     ///
     /// # Errors
     /// As [`Client::api`], and whatever `read` returns.
     pub(crate) async fn api_metered<T>(
         &self,
         req: ApiRequest,
-        read: impl FnOnce(Chunks, Option<String>) -> Result<(T, Option<Metered>)>,
+        read: impl FnOnce(Chunks, Option<String>) -> Result<Priced<T>>,
     ) -> Result<T> {
-        // Calls without a model are counted under their endpoint family (`files`, `batches`...).
         let label = if req.model.is_empty() {
             req.endpoint.describe().to_owned()
         } else {
             req.model.clone()
         };
-        let started = std::time::Instant::now();
-        let mut retries = 0;
-        let result = self
-            .api_once(req, &mut retries)
-            .await
-            .and_then(|(body, content_type, permit)| {
-                let (value, metered) = read(body, content_type)?;
-                if let Some(permit) = permit {
-                    permit.settle(metered.as_ref().map(|m| m.tokens.total()));
-                }
-                Ok((value, metered))
-            });
-        let usage = &self.config().usage;
-        match result {
-            Ok((value, metered)) => {
-                let latency = started.elapsed();
-                let (model, tokens) = metered.map(|m| (m.model, m.tokens)).unzip();
-                usage.record_priced(&label, model.as_deref(), tokens.as_ref(), latency, None, retries);
-                Ok(value)
-            }
-            Err(e) => {
-                usage.record_failure(&label, started.elapsed(), retries);
-                Err(e)
-            }
-        }
-    }
-
-    async fn api_once(&self, req: ApiRequest, retries: &mut u32) -> Result<(Chunks, Option<String>, Option<Permit>)> {
         let limits = &self.config().limits;
         let cap = if req.download {
             limits.download()
         } else {
             limits.response()
         };
-        let call = self.api_call(req)?;
-        let Sent { resp, permit, timing } = self.send(&call, retries).await?;
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let request_id = crate::http::request_id(resp.headers(), call.target.secret.expose());
-        let body = crate::http::read_chunks(resp, &timing, cap)
-            .await
-            .map_err(|e| self.context(e, &call).with_request_id(request_id))?;
-        Ok((body, content_type, permit))
+        let call = self.api_call(req);
+        let priced = self
+            .run(call, label, cap, |_, received| {
+                read(received.body, received.content_type)
+            })
+            .await?;
+        Ok(priced.value)
     }
 }
 

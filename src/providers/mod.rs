@@ -9,10 +9,50 @@ use serde_json::Value;
 
 use crate::error::{Error, Kind, Result};
 
+pub mod adapter;
 pub mod anthropic;
+pub mod azure;
 pub mod gemini;
+pub mod openai;
 pub mod registry;
 pub mod route;
+
+/// A native model list in OpenAI's shape: the objects under `items` in `body`, each read by
+/// `read` into its id and creation time, owned by `owner`.
+///
+/// # Errors
+/// `Serialization` for a body that is not JSON.
+pub(crate) fn model_list(
+    body: &[u8],
+    items: &str,
+    owner: &str,
+    read: impl Fn(&Value) -> (String, i64),
+) -> Result<crate::types::ModelsListResponse> {
+    let doc: Value = crate::api::parse(body, "model list")?;
+    let data = doc
+        .get(items)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let mut extra = m.as_object().cloned().unwrap_or_default();
+            let (id, created) = read(m);
+            extra.remove("id");
+            crate::types::ModelObject {
+                id,
+                object: "model".to_owned(),
+                created,
+                owned_by: owner.to_owned(),
+                extra,
+            }
+        })
+        .collect();
+    Ok(crate::types::ModelsListResponse {
+        object: "list".to_owned(),
+        data,
+        ..crate::types::ModelsListResponse::default()
+    })
+}
 
 /// Most choices one answer may carry (OpenAI's `n` is at most 128, Gemini's `candidateCount`
 /// at most 8): a choice index at or past it is an error, so a number from the wire can never

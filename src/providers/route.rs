@@ -89,6 +89,11 @@ impl Target {
     pub fn protocol(&self) -> Protocol {
         self.provider.protocol
     }
+
+    /// How the provider's protocol is spoken.
+    pub fn adapter(&self) -> &'static dyn super::adapter::Adapter {
+        super::adapter::of(self.provider.protocol)
+    }
 }
 
 /// Where one request goes.
@@ -225,11 +230,7 @@ impl Router {
             let secret = Secret::new(key.clone().unwrap_or_default());
             let auth = key.as_deref().map(|k| credential(&provider.auth, k)).transpose()?;
             let base = base.trim_end_matches('/').to_owned();
-            let chat_path = match provider.protocol {
-                Protocol::OpenAi => Some("chat/completions"),
-                Protocol::Anthropic => Some("messages"),
-                Protocol::Gemini | Protocol::Azure => None,
-            };
+            let chat_path = super::adapter::of(provider.protocol).fixed_chat_path();
             let chat_url = chat_path.and_then(|p| reqwest::Url::parse(&format!("{base}/{p}")).ok());
             let target = Arc::new(Target {
                 base,

@@ -71,6 +71,7 @@
 //! `api_error` `Server`, and an `invalid_request_error`/`request_too_large` whose message says the
 //! prompt is too long (or exceeds the context limit) is `ContextWindowExceeded`.
 
+mod adapter;
 mod request;
 mod response;
 mod stream;
@@ -82,6 +83,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Kind};
 
+pub use adapter::Anthropic;
 pub use request::chat_request;
 pub use response::chat_response;
 pub use stream::StreamState;

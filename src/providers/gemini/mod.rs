@@ -61,6 +61,7 @@
 //! A prompt blocked by `promptFeedback.blockReason`, or an answer whose every candidate stopped
 //! for a safety reason without producing anything, is a [`Kind::ContentPolicy`](crate::error::Kind::ContentPolicy) error.
 
+mod adapter;
 mod embed;
 mod request;
 mod response;
@@ -70,6 +71,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use adapter::Gemini;
 pub use embed::{embed_request, embed_response, MAX_BATCH_EMBED};
 pub use request::{chat_request, thinking_budget};
 pub use response::{chat_response, error_from_response};

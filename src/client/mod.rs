@@ -1,0 +1,189 @@
+//! The core client: one immutable, cheaply shareable [`Client`] whose every call (chat, streams,
+//! embeddings and each endpoint of `api/`) goes through one pipeline: route ([`call`]), send
+//! with the rate limiter, retries and deadline ([`send`]), read and decode, account
+//! ([`pipeline`]). What differs between protocols is in their adapters (`providers::adapter`).
+
+mod call;
+pub(crate) mod pipeline;
+mod send;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Kind, Result};
+use crate::http;
+use crate::providers::adapter::Adapter;
+use crate::providers::registry::Endpoint;
+use crate::providers::route::Router;
+use crate::retry::RetryPolicy;
+use crate::sanitize;
+use crate::stream::ChatStream;
+use crate::types::{ChatCompletionResponse, EmbeddingResponse};
+
+pub(crate) use call::Call;
+pub use pipeline::Meter;
+pub(crate) use pipeline::Metered;
+pub(crate) use send::{Attempts, Sent};
+
+/// One outgoing request, already serialised.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// The JSON body, shared across retries.
+    pub body: Bytes,
+    /// The model, for error context.
+    pub model: String,
+    /// Per-call headers, added after the client's.
+    pub headers: HeaderMap,
+    /// Per-call override of the client's `sanitize` setting (chat only).
+    pub sanitize: Option<bool>,
+    /// Per-call override of the client's `total_timeout`.
+    pub total_timeout: Option<Duration>,
+}
+
+/// An immutable, cheaply shareable LLM client.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+    policy: RetryPolicy,
+    pub(crate) router: Router,
+}
+
+impl Client {
+    /// Builds a client.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a malformed base URL, `InvalidHeader` for bad extra headers.
+    pub fn new(config: ClientConfig) -> Result<Self> {
+        let base = config.base_url();
+        let parsed = reqwest::Url::parse(base).map_err(|e| {
+            let shown = crate::redact::url(base);
+            Error::new(Kind::InvalidArgument, format!("invalid base_url {shown:?}: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::new(
+                Kind::InvalidArgument,
+                "base_url must start with http:// or https://",
+            ));
+        }
+        Ok(Client {
+            http: http::build(&config)?,
+            policy: RetryPolicy::new(config.max_retries),
+            router: Router::new(&config)?,
+            config,
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The client's own provider: the home of its explicit `api_key`.
+    pub fn own_provider(&self) -> &str {
+        self.router.own().name()
+    }
+
+    /// The protocol adapter a request for `model` would use.
+    pub(crate) fn adapter_for(&self, model: &str) -> &'static dyn Adapter {
+        self.router.route(model).target.adapter()
+    }
+
+    /// Sends a chat completion and parses the answer.
+    ///
+    /// # Errors
+    /// The mapped provider or transport error after retries; `Serialization` for a malformed body.
+    pub async fn chat(&self, request: Request) -> Result<ChatCompletionResponse> {
+        let request = self.prepare(request)?;
+        let label = request.model.clone();
+        let call = self.model_call(request, Endpoint::Chat, false);
+        self.run(call, label, self.config.limits.response(), |call, received| {
+            let body = received.body.into_bytes();
+            let mut response = call.target.adapter().chat_response(&body, &call.model)?;
+            response.request_id = received.request_id;
+            Ok(response)
+        })
+        .await
+    }
+
+    /// Sends one embeddings request to its provider (`POST {base}/embeddings`, or the
+    /// provider's native endpoint) with retries and parses the answer.
+    ///
+    /// # Errors
+    /// As [`Client::chat`]; `EndpointNotSupported` when the provider lacks embeddings.
+    pub async fn embeddings(&self, request: Request) -> Result<EmbeddingResponse> {
+        let label = request.model.clone();
+        let call = self.model_call(request, Endpoint::Embeddings, false);
+        self.run(call, label, self.config.limits.response(), |call, received| {
+            let body = received.body.into_bytes();
+            call.target.adapter().embeddings_response(&body, &call.model)
+        })
+        .await
+    }
+
+    /// Starts a streamed chat completion; resolves once the response headers arrived. The
+    /// stream reads, decodes and accounts for itself as it is consumed.
+    ///
+    /// # Errors
+    /// As [`Client::chat`], for failures before the stream starts.
+    pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
+        let request = self.prepare(request)?;
+        let mut meter = Meter::start(&self.config.usage, request.model.clone());
+        let call = match self.model_call(request, Endpoint::Chat, true) {
+            Ok(call) => call,
+            Err(err) => {
+                meter.failure();
+                return Err(err);
+            }
+        };
+        let Attempts { outcome, retries } = self.send(&call).await;
+        meter.retries = retries;
+        let Sent { resp, permit, timing } = match outcome {
+            Ok(sent) => sent,
+            Err(err) => {
+                meter.failure();
+                return Err(err);
+            }
+        };
+        let target = &call.target;
+        Ok(ChatStream::new(
+            resp,
+            timing,
+            self.config.limits.stream_event(),
+            call.request.model,
+            target.name().to_owned(),
+            target.secret.clone(),
+        )
+        .with_translator(target.adapter().stream(&call.model))
+        .with_permit(permit)
+        .with_meter(meter))
+    }
+
+    /// Adds the call's provider and model to an error and masks the call's key in it.
+    pub(crate) fn context(&self, err: Error, call: &Call) -> Error {
+        let model = Some(call.request.model.as_str()).filter(|m| !m.is_empty());
+        err.with_context(call.target.name(), model)
+            .redact(call.target.secret.expose())
+    }
+
+    /// Sanitises the body for its model when the call or the client asks for it.
+    fn prepare(&self, mut request: Request) -> Result<Request> {
+        if !request.sanitize.unwrap_or(self.config.sanitize) {
+            return Ok(request);
+        }
+        let mut body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&request.body)
+            .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
+        let changes = sanitize::sanitize(&request.model, &mut body);
+        if !changes.is_empty() {
+            log::info!(target: "liter_llm", "{}", sanitize::describe(&request.model, &changes));
+            let bytes = serde_json::to_vec(&body).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?;
+            request.body = Bytes::from(bytes);
+        }
+        Ok(request)
+    }
+}
