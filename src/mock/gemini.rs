@@ -37,10 +37,12 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::body::MockBody;
-use super::chat::{self, estimate_tokens, make_reply};
 use super::embeddings::vector;
 use super::faults::{format_retry_after, Fault};
-use super::server::Shared;
+use super::reply::{estimate_tokens, make_reply, Reply};
+use super::respond::{answer, plain};
+use super::split::{split_even, split_given, split_words};
+use super::state::Shared;
 use crate::providers::gemini::MAX_BATCH_EMBED;
 
 /// Vector length when the request has no `outputDimensionality`.
@@ -101,7 +103,7 @@ fn default_error(code: u16, model: &str, fault: &Fault) -> Value {
 }
 
 fn response(status: StatusCode, bytes: impl Into<Bytes>, content_type: HeaderValue, cut: bool) -> Response<MockBody> {
-    super::server::plain(status, bytes.into(), content_type, cut)
+    plain(status, bytes.into(), content_type, cut)
 }
 
 fn error_response(code: u16, message: &str) -> Response<MockBody> {
@@ -159,7 +161,7 @@ pub(crate) async fn handle(
              Please use API Key or other form of API consumer identity to call this API.",
         );
     }
-    super::server::answer(shared, |fault| match scripted(model, fault) {
+    answer(shared, |fault| match scripted(model, fault) {
         Some(resp) => resp,
         None => match method {
             "generateContent" => generate(shared, seq, model, body, fault, false),
@@ -347,7 +349,7 @@ fn usage_metadata(prompt: u64, completion: u64) -> Value {
     })
 }
 
-fn finish_name(reply: &chat::Reply) -> &'static str {
+fn finish_name(reply: &Reply) -> &'static str {
     if reply.finish_reason == "length" {
         "MAX_TOKENS"
     } else {
@@ -427,9 +429,9 @@ fn generate(shared: &Shared, seq: u64, model: &str, body: &Bytes, fault: &Fault,
         shared.behaviour.stream_pieces.as_deref(),
         shared.behaviour.stream_chunks,
     ) {
-        (true, Some(given), _) => chat::split_given(&reply.text, given),
-        (_, _, Some(parts)) => chat::split_even(&reply.text, parts),
-        _ => chat::split_words(&reply.text),
+        (true, Some(given), _) => split_given(&reply.text, given),
+        (_, _, Some(parts)) => split_even(&reply.text, parts),
+        _ => split_words(&reply.text),
     };
     let pieces = if pieces.is_empty() { vec![""] } else { pieces };
     let limit = if fault.error_event.is_some() || cut {
