@@ -11,6 +11,7 @@ pub mod embeddings;
 pub mod error;
 pub mod http;
 pub mod mock;
+mod percentile;
 pub mod pricing;
 pub mod progress;
 pub mod providers;

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::percentile::nearest_rank;
+
 /// Redraw period of the terminal bar.
 const BAR_TICK: Duration = Duration::from_millis(200);
 /// Default period of the log lines when stderr is not a terminal.
@@ -138,13 +140,8 @@ impl BatchStats {
         }
         values.sort_unstable();
         let p = if p.is_finite() { p.clamp(0.0, 100.0) } else { 100.0 };
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
-        let value = values[rank.clamp(1, values.len()) - 1];
+        let rank = usize::try_from(nearest_rank(p, values.len() as u64)).unwrap_or(values.len());
+        let value = values[rank - 1];
         Some(f64::from(value) / 1e6)
     }
 }

@@ -32,9 +32,12 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::body::MockBody;
-use super::chat::{self, Reply};
+use super::chat;
 use super::faults::Fault;
-use super::server::{json_response, plain, verbatim_body, Shared};
+use super::reply::{estimate_tokens, make_reply, Reply};
+use super::respond::{answer, json_response, plain, verbatim_body};
+use super::split::{split_even, split_given, split_words};
+use super::state::Shared;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const SSE: HeaderValue = HeaderValue::from_static("text/event-stream; charset=utf-8");
@@ -127,7 +130,7 @@ pub(crate) async fn messages(shared: &Shared, seq: u64, headers: &HeaderMap, bod
             "anthropic-version: header is required",
         );
     }
-    super::server::answer(shared, |fault| respond(shared, seq, body, fault)).await
+    answer(shared, |fault| respond(shared, seq, body, fault)).await
 }
 
 /// The parts of a Messages API request the mock needs.
@@ -201,7 +204,7 @@ fn parse_request(body: &[u8]) -> Result<MessagesRequest, Value> {
     };
     let mut prompt_tokens = match obj.get("system") {
         None | Some(Value::Null) => 0,
-        Some(system @ (Value::String(_) | Value::Array(_))) => chat::estimate_tokens(&blocks_text(Some(system), false)),
+        Some(system @ (Value::String(_) | Value::Array(_))) => estimate_tokens(&blocks_text(Some(system), false)),
         Some(_) => return Err(bad_request("system: Input should be a valid string or list")),
     };
     let mut last_user_text = None;
@@ -218,7 +221,7 @@ fn parse_request(body: &[u8]) -> Result<MessagesRequest, Value> {
         }
         let text = blocks_text(content, false);
         let results = blocks_text(content, true);
-        prompt_tokens += chat::estimate_tokens(&text) + chat::estimate_tokens(&results) + 4;
+        prompt_tokens += estimate_tokens(&text) + estimate_tokens(&results) + 4;
         if role == Some("user") {
             last_user_text = Some(if text.is_empty() { results } else { text });
         }
@@ -307,7 +310,7 @@ fn tool_call(req: &MessagesRequest) -> Result<Option<Answer>, Value> {
     let input = input.to_string();
     Ok(Some(Answer::Tool {
         name: name.to_owned(),
-        tokens: chat::estimate_tokens(&input).max(1) + 10,
+        tokens: estimate_tokens(&input).max(1) + 10,
         input,
     }))
 }
@@ -348,7 +351,7 @@ fn respond(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<M
     };
     let answer = tool.unwrap_or_else(|| {
         let text = shared.reply_text(fault, || req.last_user_text.clone().filter(|t| !t.is_empty()));
-        Answer::Text(chat::make_reply(text, Some(req.max_tokens)))
+        Answer::Text(make_reply(text, Some(req.max_tokens)))
     });
     let id = format!("msg_mock_{seq}");
     let status = fault
@@ -391,11 +394,11 @@ fn respond(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<M
 
     let pieces: Vec<&str> = match &answer {
         Answer::Text(reply) => match (shared.stream_pieces(fault), shared.behaviour.stream_chunks) {
-            (Some(given), _) => chat::split_given(&reply.text, given),
-            (None, Some(parts)) => chat::split_even(&reply.text, parts),
-            (None, None) => chat::split_words(&reply.text),
+            (Some(given), _) => split_given(&reply.text, given),
+            (None, Some(parts)) => split_even(&reply.text, parts),
+            (None, None) => split_words(&reply.text),
         },
-        Answer::Tool { input, .. } => chat::split_even(input, TOOL_FRAGMENTS)
+        Answer::Tool { input, .. } => split_even(input, TOOL_FRAGMENTS)
             .into_iter()
             .filter(|p| !p.is_empty())
             .collect(),

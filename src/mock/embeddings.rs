@@ -7,9 +7,15 @@
 //! sends little-endian float32 values in base64. More inputs than the server's
 //! `max_embedding_inputs` (default 2048, OpenAI's limit) is a 400, as is an empty input.
 
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
 use serde_json::{Map, Value};
 
+use super::body::MockBody;
 use super::chat::BadRequest;
+use super::faults::Fault;
+use super::respond::{answer, json_response, plain, scripted_response, JSON};
+use super::state::Shared;
 use crate::embeddings::encode_base64;
 use crate::tokens::count_text_tokens;
 
@@ -195,6 +201,28 @@ pub(crate) fn response_body(req: &EmbeddingRequest) -> Vec<u8> {
     let _ = serde_json::to_writer(&mut out, &req.model);
     out.extend_from_slice(format!(r#","usage":{{"prompt_tokens":{tokens},"total_tokens":{tokens}}}}}"#).as_bytes());
     out
+}
+
+/// Answers an embeddings request, applying the next queued fault.
+pub(crate) async fn handle(shared: &Shared, body: &Bytes) -> Response<MockBody> {
+    answer(shared, |fault| embed_response(shared, body, fault)).await
+}
+
+fn embed_response(shared: &Shared, body: &Bytes, fault: &Fault) -> Response<MockBody> {
+    if let Some(scripted) = scripted_response(body, fault) {
+        return scripted;
+    }
+    let status = fault.status.and_then(|s| StatusCode::from_u16(s).ok());
+    let cut = fault.cut_after.is_some();
+    let req = match parse_request(body, shared.behaviour.max_embedding_inputs) {
+        Ok(req) => req,
+        Err(bad) => return json_response(StatusCode::BAD_REQUEST, &bad.body),
+    };
+    let mut doc = response_body(&req);
+    if fault.malformed {
+        doc.truncate(doc.len() / 2);
+    }
+    plain(status.unwrap_or(StatusCode::OK), Bytes::from(doc), JSON, cut)
 }
 
 #[cfg(test)]

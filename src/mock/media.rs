@@ -4,8 +4,9 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::chat::{content_text, estimate_tokens};
+use super::chat::content_text;
 use super::multipart::FormPart;
+use super::reply::estimate_tokens;
 use super::routes::{bad, Out};
 
 /// A 1x1 transparent PNG.

@@ -31,10 +31,14 @@ mod gemini;
 mod logprobs;
 mod media;
 pub mod multipart;
+mod reply;
+mod respond;
 mod responses;
 mod routes;
 mod schema;
 mod server;
+mod split;
+mod state;
 mod store;
 
 #[cfg(test)]
@@ -51,7 +55,7 @@ use tokio::net::TcpSocket;
 
 pub use faults::Fault;
 
-use server::{lock, Behaviour, Shared};
+use state::{lock, Behaviour, Shared};
 
 /// How long [`MockServer::shutdown`] waits for the listener and connections to close.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);

@@ -11,7 +11,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::chat::{content_text, estimate_tokens, make_reply};
+use super::chat::content_text;
+use super::reply::{estimate_tokens, make_reply};
 use super::routes::{bad, not_found, Out};
 use super::store::Store;
 

@@ -1,6 +1,8 @@
-//! Routing of the mock's endpoints beyond chat and embeddings: models, images, audio,
-//! moderation, rerank, files, batches and responses. Every route goes through
-//! [`answer`](super::server::answer), so queued faults (error statuses, delays, Retry-After
+//! Routing of every mock endpoint: chat completions and embeddings (405 for a method other
+//! than POST), Anthropic's messages, Gemini's model methods, and the rest of the OpenAI surface
+//! (models, images, audio, moderation, rerank, files, batches and responses, answered here);
+//! anything else is a 404 `unknown_url`. Every route goes through
+//! [`answer`](super::respond::answer), so queued faults (error statuses, delays, Retry-After
 //! headers, malformed or cut bodies) apply to it as to chat.
 
 use bytes::Bytes;
@@ -11,8 +13,9 @@ use serde_json::{json, Map, Value};
 
 use super::body::MockBody;
 use super::faults::{error_body, Fault};
-use super::server::{answer, json_response, lock, plain, scripted_response, unix_now, Shared};
-use super::{media, multipart, responses};
+use super::respond::{answer, json_response, plain, scripted_response, unix_now};
+use super::state::{lock, Shared};
+use super::{anthropic, chat, embeddings, gemini, media, multipart, responses};
 
 /// What a handler answers.
 pub(crate) enum Out {
@@ -40,6 +43,62 @@ pub(crate) fn not_found(message: &str, param: &str) -> Out {
     )
 }
 
+/// Where a request goes.
+enum Endpoint<'a> {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+    /// Chat completions or embeddings with a method other than POST.
+    MethodNotAllowed,
+    /// Anthropic's `POST /v1/messages`.
+    Messages,
+    /// Gemini's `/v1beta/models/...`, or `/v1/models/{model}:{method}`.
+    Gemini,
+    /// The rest of the OpenAI surface, answered here.
+    Other(Route<'a>),
+}
+
+/// The endpoint of `method` on `path`; `None` for an unknown URL.
+fn endpoint<'a>(method: &Method, path: &'a str) -> Option<Endpoint<'a>> {
+    let post = method == Method::POST;
+    Some(match path {
+        "/v1/chat/completions" | "/chat/completions" if post => Endpoint::Chat,
+        "/v1/embeddings" | "/embeddings" if post => Endpoint::Embeddings,
+        "/v1/chat/completions" | "/chat/completions" | "/v1/embeddings" | "/embeddings" => Endpoint::MethodNotAllowed,
+        "/v1/messages" | "/messages" if post => Endpoint::Messages,
+        p if p.starts_with("/v1beta/models/") || (p.starts_with("/v1/models/") && p.contains(':')) => Endpoint::Gemini,
+        _ => Endpoint::Other(route(method, path)?),
+    })
+}
+
+/// Answers a request, whatever its URL.
+pub(crate) async fn handle(shared: &Shared, seq: u64, parts: &Parts, body: &Bytes) -> Response<MockBody> {
+    let path = parts.uri.path();
+    match endpoint(&parts.method, path) {
+        Some(Endpoint::Chat) => chat::handle(shared, seq, body).await,
+        Some(Endpoint::Embeddings) => embeddings::handle(shared, body).await,
+        Some(Endpoint::MethodNotAllowed) => {
+            let msg = format!("Invalid method for URL ({} {path}). Use POST.", parts.method);
+            json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &error_body(&msg, "invalid_request_error", None, None),
+            )
+        }
+        Some(Endpoint::Messages) => anthropic::messages(shared, seq, &parts.headers, body).await,
+        Some(Endpoint::Gemini) => gemini::handle(shared, seq, parts, body).await,
+        Some(Endpoint::Other(route)) => openai(shared, seq, route, parts, body).await,
+        None => {
+            let msg = format!("Invalid URL ({} {path})", parts.method);
+            json_response(
+                StatusCode::NOT_FOUND,
+                &error_body(&msg, "invalid_request_error", None, Some("unknown_url")),
+            )
+        }
+    }
+}
+
+/// One of the OpenAI endpoints beyond chat and embeddings.
 #[derive(Clone, Copy)]
 enum Route<'a> {
     Models,
@@ -183,10 +242,9 @@ fn handle_route(shared: &Shared, seq: u64, route: Route<'_>, parts: &Parts, body
     result.unwrap_or_else(|err| err)
 }
 
-/// Answers a request for one of these routes; `None` when the path is not one of them.
-pub(crate) async fn handle(shared: &Shared, seq: u64, parts: &Parts, body: &Bytes) -> Option<Response<MockBody>> {
-    let route = route(&parts.method, parts.uri.path())?;
-    let resp = answer(shared, |fault| {
+/// Answers one of the OpenAI endpoints beyond chat and embeddings.
+async fn openai(shared: &Shared, seq: u64, route: Route<'_>, parts: &Parts, body: &Bytes) -> Response<MockBody> {
+    answer(shared, |fault| {
         if let Some(scripted) = scripted_response(body, fault) {
             return scripted;
         }
@@ -213,6 +271,5 @@ pub(crate) async fn handle(shared: &Shared, seq: u64, parts: &Parts, body: &Byte
             Out::Error(status, doc) => json_response(status, &doc),
         }
     })
-    .await;
-    Some(resp)
+    .await
 }

@@ -19,7 +19,7 @@ pub(crate) fn reply_for(format: &Value, echo: Option<&str>) -> Option<String> {
             let schema = format.get("json_schema")?.get("schema").unwrap_or(&Value::Null);
             Some(instance(schema, schema, 0).to_string())
         }
-        "json_object" => Some(json!({ "message": echo.unwrap_or(super::chat::FALLBACK_REPLY) }).to_string()),
+        "json_object" => Some(json!({ "message": echo.unwrap_or(super::reply::FALLBACK_REPLY) }).to_string()),
         _ => None,
     }
 }

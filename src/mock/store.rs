@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use super::chat::{self, Envelope};
 use super::embeddings;
 use super::multipart::FormPart;
+use super::reply::{make_reply, FALLBACK_REPLY};
 use super::routes::{bad, not_found, Out};
 
 const PURPOSES: &[&str] = &["assistants", "batch", "fine-tune", "vision", "user_data", "evals"];
@@ -249,11 +250,8 @@ impl Store {
                 embeddings::parse_request(&body, usize::MAX).map(|r| embeddings::response_body(&r))
             } else {
                 chat::parse_request(&body).map(|req| {
-                    let text = req
-                        .last_user_text
-                        .clone()
-                        .unwrap_or_else(|| chat::FALLBACK_REPLY.to_owned());
-                    let reply = chat::make_reply(text, req.max_tokens);
+                    let text = req.last_user_text.clone().unwrap_or_else(|| FALLBACK_REPLY.to_owned());
+                    let reply = make_reply(text, req.max_tokens);
                     let id = format!("chatcmpl-mock-batch-{n}");
                     let env = Envelope {
                         id: &id,

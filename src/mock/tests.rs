@@ -157,7 +157,7 @@ fn content_parts_fixed_reply_n_and_fallback() {
 
     let no_user = json!({"model": "m", "messages": [{"role": "system", "content": "sys"}]});
     let doc = post(&server, &no_user).json();
-    assert_eq!(doc["choices"][0]["message"]["content"], super::chat::FALLBACK_REPLY);
+    assert_eq!(doc["choices"][0]["message"]["content"], super::reply::FALLBACK_REPLY);
 
     let fixed = self::server(MockConfig {
         reply: Some("Fixed answer".into()),

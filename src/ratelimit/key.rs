@@ -41,8 +41,20 @@ fn pack(bucket: u64, value: u64) -> u64 {
     ((bucket & EPOCH_MASK) << VALUE_BITS) | value.min(VALUE_MASK)
 }
 
-fn unpack(word: u64) -> (u64, u64) {
-    (word >> VALUE_BITS, word & VALUE_MASK)
+/// A bucket's atomic word, unpacked: the bucket it counts for and its count.
+#[derive(Clone, Copy)]
+struct Counted {
+    /// The bucket number, masked to the epoch bits.
+    epoch: u64,
+    /// Requests or tokens counted in that bucket.
+    value: u64,
+}
+
+fn unpack(word: u64) -> Counted {
+    Counted {
+        epoch: word >> VALUE_BITS,
+        value: word & VALUE_MASK,
+    }
 }
 
 #[derive(Default)]
@@ -64,6 +76,15 @@ pub enum Reason {
     Requests,
     /// The tokens-per-window limit.
     Tokens,
+}
+
+/// When a request may go on one key, and which limit holds it back until then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// Earliest time (nanoseconds on the limiter's clock) the request may go.
+    pub at: u64,
+    /// What holds it back until `at` ([`Reason::None`] when it may go now).
+    pub reason: Reason,
 }
 
 impl Reason {
@@ -178,9 +199,9 @@ impl Key {
 
     fn read(&self, field: fn(&Slot) -> &AtomicU64, bucket: u64) -> u64 {
         let slot = &self.ring[(bucket % self.ring.len() as u64) as usize];
-        let (epoch, value) = unpack(field(slot).load(Ordering::Acquire));
-        if epoch == bucket & EPOCH_MASK {
-            value
+        let counted = unpack(field(slot).load(Ordering::Acquire));
+        if counted.epoch == bucket & EPOCH_MASK {
+            counted.value
         } else {
             0
         }
@@ -209,11 +230,14 @@ impl Key {
     }
 
     /// When a request of `tokens` may go, and what holds it back.
-    pub fn ready_at(&self, now: u64, tokens: u64) -> (u64, Reason) {
-        let mut ready = (now, Reason::None);
-        let mut consider = |t: u64, why: Reason| {
-            if t > ready.0 {
-                ready = (t, why);
+    pub fn ready_at(&self, now: u64, tokens: u64) -> Readiness {
+        let mut ready = Readiness {
+            at: now,
+            reason: Reason::None,
+        };
+        let mut consider = |at: u64, reason: Reason| {
+            if at > ready.at {
+                ready = Readiness { at, reason };
             }
         };
         consider(self.cooldown_until.load(Ordering::Acquire), Reason::Cooldown);
@@ -246,9 +270,9 @@ impl Key {
         let epoch = bucket & EPOCH_MASK;
         let mut word = cell.load(Ordering::Acquire);
         loop {
-            let (e, v) = unpack(word);
-            let base = if e == epoch {
-                v
+            let counted = unpack(word);
+            let base = if counted.epoch == epoch {
+                counted.value
             } else if create {
                 0
             } else {

@@ -291,7 +291,7 @@ impl RateLimiter {
         &self.config
     }
 
-    fn keys(&self, model: &str) -> [Option<&Arc<Key>>; 2] {
+    fn keys(&self, model: &str) -> Keys<'_> {
         [self.models.get(model), self.global.as_ref()]
     }
 
@@ -324,6 +324,24 @@ impl RateLimiter {
         if keys.iter().all(Option::is_none) {
             return Ok(permit);
         }
+        self.check_fits(&keys, tokens)?;
+        let started = Instant::now();
+        let deadline = started + self.config.max_delay;
+        self.check_queue_bound(&keys)?;
+        permit.concurrency = self.take_concurrency(&keys, deadline).await?;
+        let heads = self.reach_heads(&keys, deadline).await?;
+        let wait = Wait {
+            model,
+            tokens,
+            started,
+            deadline,
+        };
+        permit.grants = self.wait_and_grant(&keys, &wait, heads).await?;
+        Ok(permit)
+    }
+
+    /// Fails at once when `tokens` exceed a key's tokens limit: such a request can never go.
+    fn check_fits(&self, keys: &Keys<'_>, tokens: u64) -> Result<()> {
         for key in keys.iter().flatten() {
             if let Some(limit) = key.spec.tpm.filter(|l| tokens > *l) {
                 return Err(self.fail(
@@ -337,8 +355,12 @@ impl RateLimiter {
                 ));
             }
         }
-        let started = Instant::now();
-        let deadline = started + self.config.max_delay;
+        Ok(())
+    }
+
+    /// Fails at once when a lower bound of the wait (a cooldown, or the queue ahead) is already
+    /// past `max_delay`.
+    fn check_queue_bound(&self, keys: &Keys<'_>) -> Result<()> {
         let max_delay = u64::try_from(self.config.max_delay.as_nanos()).unwrap_or(u64::MAX);
         let now = self.clock.now();
         for key in keys.iter().flatten() {
@@ -349,13 +371,18 @@ impl RateLimiter {
                 return Err(self.too_long(key, bound));
             }
         }
-        let mut why = Reason::None;
+        Ok(())
+    }
+
+    /// Takes a concurrency slot on every key with a concurrency cap, by `deadline`.
+    async fn take_concurrency(&self, keys: &Keys<'_>, deadline: Instant) -> Result<[Option<OwnedSemaphorePermit>; 2]> {
+        let mut slots = [None, None];
         for (slot, key) in keys.iter().enumerate() {
             let Some(sem) = key.and_then(|k| k.concurrency.clone()) else {
                 continue;
             };
             match tokio::time::timeout_at(deadline, sem.acquire_owned()).await {
-                Ok(Ok(p)) => permit.concurrency[slot] = Some(p),
+                Ok(Ok(p)) => slots[slot] = Some(p),
                 _ => {
                     let name = key.map(|k| scope(k)).unwrap_or_default();
                     return Err(self.fail(
@@ -368,8 +395,14 @@ impl RateLimiter {
                 }
             }
         }
-        let queued = Queued::new(&keys);
-        let mut heads: [Option<SemaphorePermit<'_>>; 2] = [None, None];
+        Ok(slots)
+    }
+
+    /// Queues on every key, in arrival order, until this caller is the head of each queue (by
+    /// `deadline`); counted as waiting until then.
+    async fn reach_heads<'k>(&self, keys: &Keys<'k>, deadline: Instant) -> Result<Heads<'k>> {
+        let queued = Queued::new(keys);
+        let mut heads: Heads<'k> = [None, None];
         for (slot, key) in keys.iter().enumerate() {
             if let Some(key) = key {
                 match tokio::time::timeout_at(deadline, key.head.acquire()).await {
@@ -388,6 +421,12 @@ impl RateLimiter {
             }
         }
         drop(queued);
+        Ok(heads)
+    }
+
+    /// As the head of every queue, waits until all keys let the request go and commits it on
+    /// each; the queue places (`heads`) are released once it is granted.
+    async fn wait_and_grant(&self, keys: &Keys<'_>, wait: &Wait<'_>, heads: Heads<'_>) -> Result<[Option<Grant>; 2]> {
         // When this caller was due: the end of its last timer sleep (a refund wake-up or no
         // sleep at all means now).
         let mut due: Option<u64> = None;
@@ -395,60 +434,31 @@ impl RateLimiter {
         // still waits for the end of the current pacing slot, so refunds do not break up the
         // slot's single wake-up into one grant (and one send) each.
         let mut refunded = false;
+        let mut why = Reason::None;
         loop {
             let now = self.clock.now();
-            let mut ready = (now, Reason::None, None);
-            for key in keys.iter().flatten() {
-                let (t, r) = key.ready_at(now, tokens);
-                if t > ready.0 {
-                    ready = (t, r, Some(*key));
-                }
-            }
+            let ready = ready_on_all(keys, now, wait.tokens);
             let slot_end = self.slot_end(now);
-            let hold = refunded && slot_end > now && self.clock.at(slot_end) <= deadline;
-            if ready.0 <= now && !hold {
-                let nominal = due.unwrap_or(now);
-                for (slot, key) in keys.iter().enumerate() {
-                    if let Some(key) = key {
-                        let bucket = key.commit(now, nominal, tokens);
-                        permit.grants[slot] = Some(Grant {
-                            key: Arc::clone(key),
-                            bucket,
-                        });
-                    }
-                }
+            let hold = refunded && slot_end > now && self.clock.at(slot_end) <= wait.deadline;
+            if ready.at <= now && !hold {
+                let grants = commit_all(keys, now, due.unwrap_or(now), wait.tokens);
                 drop(heads);
-                let waited = started.elapsed();
-                if waited > LOG_WAIT && keys.iter().flatten().any(|k| k.may_log(now)) {
-                    log::info!(target: "liter_llm", "rate limiter: waited {:.1}s for {model} ({})", waited.as_secs_f64(), why.describe());
-                }
-                return Ok(permit);
+                log_wait(keys, now, wait, why);
+                return Ok(grants);
             }
-            if ready.1 != Reason::None {
-                why = ready.1;
+            if ready.reason != Reason::None {
+                why = ready.reason;
             }
-            let wake = self.clock.at(self.slot_end(ready.0.max(now)));
-            if let (true, Some(key)) = (wake > deadline, ready.2) {
-                return Err(self.too_long(key, ready.0.saturating_sub(now)));
+            let wake = self.clock.at(self.slot_end(ready.at.max(now)));
+            if let (true, Some(key)) = (wake > wait.deadline, ready.key) {
+                return Err(self.too_long(key, ready.at.saturating_sub(now)));
             }
-            let timer = tokio::time::sleep_until(wake);
-            let timed_out = match keys {
-                [Some(a), Some(b)] => {
-                    tokio::select! {
-                        () = timer => true,
-                        () = a.wake.notified() => false,
-                        () = b.wake.notified() => false,
-                    }
-                }
-                [Some(k), None] | [None, Some(k)] => {
-                    tokio::select! {
-                        () = timer => true,
-                        () = k.wake.notified() => false,
-                    }
-                }
-                [None, None] => return Ok(permit),
+            let timed_out = match sleep_or_refund(keys, wake).await {
+                Woken::Timer => true,
+                Woken::Refund => false,
+                Woken::NoKeys => return Ok([None, None]),
             };
-            due = timed_out.then_some(ready.0);
+            due = timed_out.then_some(ready.at);
             refunded = !timed_out;
         }
     }
@@ -497,13 +507,115 @@ fn scope(key: &Key) -> String {
     }
 }
 
+/// The keys a request passes: its model's (if limited), then the global one (if any).
+type Keys<'a> = [Option<&'a Arc<Key>>; 2];
+
+/// The queue places of a caller that reached the head of its keys' queues.
+type Heads<'a> = [Option<SemaphorePermit<'a>>; 2];
+
+/// One caller's wait: what it asks for and until when it may wait.
+struct Wait<'a> {
+    /// The model, for the log line.
+    model: &'a str,
+    /// Tokens reserved.
+    tokens: u64,
+    /// When the caller arrived.
+    started: Instant,
+    /// When the caller gives up (`started + max_delay`).
+    deadline: Instant,
+}
+
+/// When a request may go on all its keys, what holds it back and on which key.
+struct Ready<'a> {
+    /// Latest ready time over the keys (nanoseconds on the limiter's clock).
+    at: u64,
+    /// The limit that holds it back until `at`.
+    reason: Reason,
+    /// The key with the latest ready time, if any is later than now.
+    key: Option<&'a Arc<Key>>,
+}
+
+/// When a request of `tokens` may go on every key.
+fn ready_on_all<'a>(keys: &Keys<'a>, now: u64, tokens: u64) -> Ready<'a> {
+    let mut ready = Ready {
+        at: now,
+        reason: Reason::None,
+        key: None,
+    };
+    for key in keys.iter().flatten() {
+        let on_key = key.ready_at(now, tokens);
+        if on_key.at > ready.at {
+            ready = Ready {
+                at: on_key.at,
+                reason: on_key.reason,
+                key: Some(*key),
+            };
+        }
+    }
+    ready
+}
+
+/// Records the grant on every key; `nominal` is when it was due.
+fn commit_all(keys: &Keys<'_>, now: u64, nominal: u64, tokens: u64) -> [Option<Grant>; 2] {
+    let mut grants = [None, None];
+    for (slot, key) in keys.iter().enumerate() {
+        if let Some(key) = key {
+            let bucket = key.commit(now, nominal, tokens);
+            grants[slot] = Some(Grant {
+                key: Arc::clone(key),
+                bucket,
+            });
+        }
+    }
+    grants
+}
+
+/// Logs a long wait (at most once per second per key).
+fn log_wait(keys: &Keys<'_>, now: u64, wait: &Wait<'_>, why: Reason) {
+    let waited = wait.started.elapsed();
+    if waited > LOG_WAIT && keys.iter().flatten().any(|k| k.may_log(now)) {
+        log::info!(target: "liter_llm", "rate limiter: waited {:.1}s for {} ({})", waited.as_secs_f64(), wait.model, why.describe());
+    }
+}
+
+/// What ended a sleep of the queue head.
+enum Woken {
+    /// The timer: the caller is due.
+    Timer,
+    /// A refund on one of the keys may have made room.
+    Refund,
+    /// There is no key to wait on.
+    NoKeys,
+}
+
+/// Sleeps until `wake`, or until a refund on one of the keys wakes the head early.
+async fn sleep_or_refund(keys: &Keys<'_>, wake: Instant) -> Woken {
+    let timer = tokio::time::sleep_until(wake);
+    match *keys {
+        [Some(a), Some(b)] => {
+            tokio::select! {
+                () = timer => Woken::Timer,
+                () = a.wake.notified() => Woken::Refund,
+                () = b.wake.notified() => Woken::Refund,
+            }
+        }
+        [Some(k), None] | [None, Some(k)] => {
+            tokio::select! {
+                () = timer => Woken::Timer,
+                () = k.wake.notified() => Woken::Refund,
+            }
+        }
+        [None, None] => Woken::NoKeys,
+    }
+}
+
 /// Counts a caller as queued on its keys until it reaches the head (or gives up).
 struct Queued<'a> {
-    keys: [Option<&'a Arc<Key>>; 2],
+    keys: Keys<'a>,
 }
 
 impl<'a> Queued<'a> {
-    fn new(keys: &[Option<&'a Arc<Key>>; 2]) -> Self {
+    fn new(keys: &Keys<'a>) -> Self {
         for key in keys.iter().flatten() {
             key.waiting.fetch_add(1, Ordering::Relaxed);
         }
