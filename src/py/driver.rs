@@ -294,7 +294,10 @@ impl Driver {
                     Box::new(move |_| Err(LlmError::new_err(format!("internal error in liter_llm: {what}"))))
                 }
             };
-            shared.complete(Completion { future: target, deliver });
+            shared.complete(Completion {
+                future: target,
+                deliver,
+            });
         });
         let abort = handle.abort_handle();
         future.call_method1(
