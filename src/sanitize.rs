@@ -3,7 +3,9 @@
 //! [`sanitize`] edits the body in place and returns what it changed, for one INFO log line
 //! ([`describe`]). It does three things:
 //!
-//! 1. **Parameters the model rejects are dropped or renamed** (only when present):
+//! 1. **Parameters the model rejects are dropped or renamed** (only when present). Which model
+//!    is which (reasoning API, system role, one sampler, provider) is the catalog's call
+//!    ([`crate::catalog::capabilities_of`], [`crate::catalog::provider_of`]):
 //!    - OpenAI reasoning models (o1, o3, o4 families, gpt-5 family except `gpt-5-chat`):
 //!      `temperature`, `top_p`, `presence_penalty`, `frequency_penalty`, `logprobs`,
 //!      `top_logprobs`, `logit_bias` dropped; `max_tokens` renamed to `max_completion_tokens`

@@ -61,22 +61,6 @@ impl Family {
             Self::Grok => ProviderId::XAi,
         }
     }
-
-    /// A short lowercase name (`gpt`, `o-series`, `claude`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Gpt => "gpt",
-            Self::OSeries => "o-series",
-            Self::OpenAiEmbedding => "openai-embedding",
-            Self::OpenAiLegacy => "openai-legacy",
-            Self::Claude => "claude",
-            Self::Gemini => "gemini",
-            Self::Gemma => "gemma",
-            Self::Mistral => "mistral",
-            Self::DeepSeek => "deepseek",
-            Self::Grok => "grok",
-        }
-    }
 }
 
 struct Rule {

@@ -611,6 +611,11 @@ mod tests {
         assert_eq!(by_pattern("llama-3.3-70b"), None);
         assert_eq!(by_pattern("o1x"), None);
         assert_eq!(by_pattern("GPT-4o"), Some("openai"));
+        assert_eq!(by_pattern("ft:gpt-4o-mini:org::x"), Some("openai"));
+        assert_eq!(by_pattern("claude"), Some("anthropic"));
+        assert_eq!(by_pattern("gemma-3-27b-it"), None);
+        assert_eq!(by_pattern("mistral-large-latest"), None);
+        assert_eq!(by_pattern("meta-llama/gpt-x"), None);
     }
 
     #[test]
