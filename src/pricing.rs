@@ -1,17 +1,7 @@
-//! Model pricing and context-window table, and the cost of a call.
+//! Model prices and limits ([`ModelInfo`]), and the cost of a call.
 //!
-//! The built-in table (`pricing/models.json`, embedded) covers current OpenAI, Anthropic, Gemini,
-//! Mistral, Groq, DeepSeek and xAI models: USD per million input, cached-input (cache read),
-//! cache-write and output tokens, an optional higher tier for long prompts, context window,
-//! maximum output and (gpt-5) maximum input. [`register`] adds or replaces entries at run time
-//! (process-wide).
-//!
-//! **Lookup** ([`lookup`]) is case-insensitive. It tries the full name, then the name with each
-//! leading `provider/` segment removed (`openrouter/anthropic/claude-…` → `anthropic/claude-…` →
-//! `claude-…`). For each candidate an exact key wins, else the longest key that is a prefix of it
-//! ending at a `-`, `.`, `:`, `@` or `_` boundary (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`,
-//! `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`). Claude names written with dots
-//! (`claude-sonnet-4.5`) are retried with dashes. Unknown models have no price: [`cost`] is `None`.
+//! The table of entries and how a model string finds its entry live in [`crate::catalog`]
+//! ([`lookup`] is the catalog's, re-exported for callers that price calls).
 //!
 //! **Cost** ([`ModelInfo::cost`]) reads the token classes from a [`Usage`] through
 //! [`TokenBreakdown`] (see there for the accepted fields and which counts include which):
@@ -19,117 +9,14 @@
 //! cache-write price, plus output (reasoning included) × output price. A missing cached or cache-write price falls back
 //! to the input price; Anthropic's 1-hour cache writes cost twice the input price. When the prompt
 //! (cached tokens included) exceeds an entry's `long_context.threshold`, that tier's prices apply
-//! to the whole call. Batch, flex and priority tiers are not modelled.
-
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock};
+//! to the whole call. Batch, flex and priority tiers are not modelled. Unknown models have no
+//! price: [`cost`] is `None`.
 
 use serde_json::{Map, Value};
 
+pub use crate::catalog::lookup;
 use crate::types::Usage;
 use crate::usage::TokenBreakdown;
-
-static BUILTIN: &str = include_str!("pricing/models.json");
-
-/// An LLM provider the table and the sanitiser know about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Provider {
-    /// OpenAI (and Azure OpenAI).
-    OpenAi,
-    /// Anthropic.
-    Anthropic,
-    /// Google Gemini.
-    Gemini,
-    /// Mistral AI.
-    Mistral,
-    /// Groq.
-    Groq,
-    /// DeepSeek.
-    DeepSeek,
-    /// xAI.
-    XAi,
-}
-
-impl Provider {
-    /// The canonical lowercase name (`openai`, `anthropic`, `gemini`, `mistral`, `groq`,
-    /// `deepseek`, `xai`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Mistral => "mistral",
-            Self::Groq => "groq",
-            Self::DeepSeek => "deepseek",
-            Self::XAi => "xai",
-        }
-    }
-
-    /// Parses a provider name or common alias (`azure`, `google`, `vertex_ai`, `mistralai`,
-    /// `x-ai`, ...), case-insensitively.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "openai" | "azure" | "azure_openai" | "azure-openai" => Self::OpenAi,
-            "anthropic" | "claude" => Self::Anthropic,
-            "gemini" | "google" | "vertex_ai" | "vertex" | "google-ai" => Self::Gemini,
-            "mistral" | "mistralai" | "mistral-ai" => Self::Mistral,
-            "groq" => Self::Groq,
-            "deepseek" | "deepseek-ai" => Self::DeepSeek,
-            "xai" | "x-ai" | "grok" => Self::XAi,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The provider of `model`: a `provider/` prefix naming a known provider, else the table entry's
-/// provider, else a guess from the name (`gpt-`/`o1`… OpenAI, `claude` Anthropic, `gemini`
-/// Gemini, `mistral`/`codestral`/… Mistral, `deepseek` DeepSeek, `grok` xAI).
-pub fn provider_of(model: &str) -> Option<Provider> {
-    let mut segments = model.split('/');
-    let last = segments.next_back().unwrap_or(model);
-    if let Some(p) = segments.find_map(Provider::from_name) {
-        return Some(p);
-    }
-    if let Some(p) = lookup(model).and_then(|info| info.provider.as_deref().and_then(Provider::from_name)) {
-        return Some(p);
-    }
-    let name = last.to_ascii_lowercase();
-    let starts = |prefixes: &[&str]| prefixes.iter().any(|p| name.starts_with(p));
-    if starts(&["gpt-", "chatgpt-", "text-embedding-", "davinci", "babbage", "codex-"])
-        || ["o1", "o3", "o4"]
-            .iter()
-            .any(|p| name.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with('-')))
-    {
-        Some(Provider::OpenAi)
-    } else if starts(&["claude"]) {
-        Some(Provider::Anthropic)
-    } else if starts(&["gemini", "gemma"]) {
-        Some(Provider::Gemini)
-    } else if starts(&[
-        "mistral",
-        "open-mistral",
-        "codestral",
-        "ministral",
-        "magistral",
-        "pixtral",
-        "devstral",
-    ]) {
-        Some(Provider::Mistral)
-    } else if starts(&["deepseek"]) {
-        Some(Provider::DeepSeek)
-    } else if starts(&["grok"]) {
-        Some(Provider::XAi)
-    } else {
-        None
-    }
-}
 
 /// Prices that apply above a prompt-size threshold.
 #[derive(Clone, Debug, PartialEq)]
@@ -293,112 +180,6 @@ fn opt_f64(v: Option<f64>) -> Value {
     v.map_or(Value::Null, Value::from)
 }
 
-fn parse_entry(name: &str, v: &Value) -> Option<ModelInfo> {
-    let f = |o: &Value, k: &str| o.get(k).and_then(Value::as_f64);
-    let u = |k: &str| v.get(k).and_then(Value::as_u64);
-    let long_context = v.get("long_context").and_then(|lc| {
-        Some(LongContextPricing {
-            threshold: lc.get("threshold")?.as_u64()?,
-            input_cost_per_million: f(lc, "input")?,
-            cached_input_cost_per_million: f(lc, "cached_input"),
-            cache_write_cost_per_million: f(lc, "cache_write"),
-            output_cost_per_million: f(lc, "output")?,
-        })
-    });
-    Some(ModelInfo {
-        name: name.to_ascii_lowercase(),
-        provider: v.get("provider").and_then(Value::as_str).map(str::to_owned),
-        input_cost_per_million: f(v, "input")?,
-        output_cost_per_million: f(v, "output")?,
-        cached_input_cost_per_million: f(v, "cached_input"),
-        cache_write_cost_per_million: f(v, "cache_write"),
-        context_window: u("context_window"),
-        max_output_tokens: u("max_output_tokens"),
-        max_input_tokens: u("max_input_tokens"),
-        long_context,
-    })
-}
-
-type Table = HashMap<String, Arc<ModelInfo>>;
-
-fn builtin() -> Table {
-    let parsed: Value = serde_json::from_str(BUILTIN).unwrap_or(Value::Null);
-    let mut table = HashMap::new();
-    if let Value::Object(entries) = parsed {
-        for (name, v) in &entries {
-            if name.starts_with('_') {
-                continue;
-            }
-            match parse_entry(name, v) {
-                Some(info) => {
-                    table.insert(info.name.clone(), Arc::new(info));
-                }
-                None => log::error!(target: "liter_llm", "pricing table entry {name:?} is malformed; skipped"),
-            }
-        }
-    }
-    table
-}
-
-fn registry() -> &'static RwLock<Table> {
-    static TABLE: OnceLock<RwLock<Table>> = OnceLock::new();
-    TABLE.get_or_init(|| RwLock::new(builtin()))
-}
-
-const BOUNDARIES: [char; 5] = ['-', '.', ':', '@', '_'];
-
-fn find(table: &Table, name: &str) -> Option<Arc<ModelInfo>> {
-    if let Some(info) = table.get(name) {
-        return Some(info.clone());
-    }
-    let mut end = name.len();
-    while let Some(cut) = name[..end].rfind(BOUNDARIES) {
-        if let Some(info) = table.get(&name[..cut]) {
-            return Some(info.clone());
-        }
-        end = cut;
-    }
-    None
-}
-
-/// The table entry for `model` (see the module docs for how names resolve).
-pub fn lookup(model: &str) -> Option<Arc<ModelInfo>> {
-    let mut lower = model.trim().to_ascii_lowercase();
-    let last = lower.rfind('/').map_or(0, |i| i + 1);
-    if lower[last..].starts_with("claude") {
-        // Anthropic's ids use dashes (claude-sonnet-4-5); some gateways write versions with dots.
-        let fixed = lower[last..].replace('.', "-");
-        lower.replace_range(last.., &fixed);
-    }
-    let table = registry().read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut candidate = lower.as_str();
-    loop {
-        if let Some(info) = find(&table, candidate) {
-            return Some(info);
-        }
-        match candidate.split_once('/') {
-            Some((_, rest)) if !rest.is_empty() => candidate = rest,
-            _ => return None,
-        }
-    }
-}
-
-/// Adds `info` to the table, replacing any entry of the same name (process-wide).
-pub fn register(info: ModelInfo) {
-    let mut info = info;
-    info.name = info.name.trim().to_ascii_lowercase();
-    let mut table = registry().write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    table.insert(info.name.clone(), Arc::new(info));
-}
-
-/// Names of every entry in the table, sorted.
-pub fn model_names() -> Vec<String> {
-    let table = registry().read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut names: Vec<String> = table.keys().cloned().collect();
-    names.sort();
-    names
-}
-
 /// Cost in USD of a call to `model` with `usage`; `None` when the model has no price.
 pub fn cost(model: &str, usage: &Usage) -> Option<f64> {
     lookup(model).map(|info| info.cost(usage))
@@ -415,69 +196,6 @@ mod tests {
 
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-12, "{a} != {b}");
-    }
-
-    #[test]
-    fn builtin_table_parses_completely() {
-        let raw: Value = serde_json::from_str(BUILTIN).unwrap();
-        let expected = raw.as_object().unwrap().keys().filter(|k| !k.starts_with('_')).count();
-        assert_eq!(builtin().len(), expected);
-        for info in builtin().values() {
-            assert!(info.provider.is_some(), "{}", info.name);
-            assert!(info.context_window.is_some(), "{}", info.name);
-            assert!(info.input_cost_per_million >= 0.0 && info.output_cost_per_million >= 0.0);
-        }
-    }
-
-    #[test]
-    fn lookups() {
-        let name = |m: &str| lookup(m).map(|i| i.name.clone());
-        assert_eq!(name("gpt-4o-mini").as_deref(), Some("gpt-4o-mini"));
-        assert_eq!(name("gpt-4o-mini-2024-07-18").as_deref(), Some("gpt-4o-mini"));
-        assert_eq!(name("GPT-4o-2024-08-06").as_deref(), Some("gpt-4o"));
-        assert_eq!(name("gpt-4o-2024-05-13").as_deref(), Some("gpt-4o-2024-05-13"));
-        assert_eq!(name("openai/gpt-4.1-nano-2025-04-14").as_deref(), Some("gpt-4.1-nano"));
-        assert_eq!(name("azure/gpt-5-mini").as_deref(), Some("gpt-5-mini"));
-        assert_eq!(name("o3-mini-2025-01-31").as_deref(), Some("o3-mini"));
-        assert_eq!(name("o3-2025-04-16").as_deref(), Some("o3"));
-        assert_eq!(name("claude-sonnet-4-5-20250929").as_deref(), Some("claude-sonnet-4-5"));
-        assert_eq!(name("claude-sonnet-4-20250514").as_deref(), Some("claude-sonnet-4"));
-        assert_eq!(name("anthropic/claude-opus-4.1").as_deref(), Some("claude-opus-4-1"));
-        assert_eq!(name("claude-3-5-haiku-latest").as_deref(), Some("claude-3-5-haiku"));
-        assert_eq!(
-            name("gemini/gemini-2.5-flash-lite").as_deref(),
-            Some("gemini-2.5-flash-lite")
-        );
-        assert_eq!(
-            name("gemini-2.5-flash-preview-05-20").as_deref(),
-            Some("gemini-2.5-flash")
-        );
-        assert_eq!(
-            name("groq/llama-3.3-70b-versatile").as_deref(),
-            Some("llama-3.3-70b-versatile")
-        );
-        assert_eq!(name("groq/openai/gpt-oss-120b").as_deref(), Some("openai/gpt-oss-120b"));
-        assert_eq!(name("mistral-large-latest").as_deref(), Some("mistral-large"));
-        assert_eq!(name("deepseek/deepseek-reasoner").as_deref(), Some("deepseek-reasoner"));
-        assert_eq!(name("xai/grok-4-fast-reasoning").as_deref(), Some("grok-4-fast"));
-        assert_eq!(name("grok-4-0709").as_deref(), Some("grok-4"));
-        assert_eq!(name("no-such-model"), None);
-        assert_eq!(name("gpt"), None);
-        assert_eq!(name("o1x"), None);
-    }
-
-    #[test]
-    fn providers() {
-        assert_eq!(provider_of("gpt-4o"), Some(Provider::OpenAi));
-        assert_eq!(provider_of("o4-mini"), Some(Provider::OpenAi));
-        assert_eq!(provider_of("claude-haiku-4-5"), Some(Provider::Anthropic));
-        assert_eq!(provider_of("openrouter/anthropic/claude-x"), Some(Provider::Anthropic));
-        assert_eq!(provider_of("llama-3.1-8b-instant"), Some(Provider::Groq));
-        assert_eq!(provider_of("groq/openai/gpt-oss-20b"), Some(Provider::Groq));
-        assert_eq!(provider_of("gemini-9-ultra"), Some(Provider::Gemini));
-        assert_eq!(provider_of("codestral-2508"), Some(Provider::Mistral));
-        assert_eq!(provider_of("grok-5"), Some(Provider::XAi));
-        assert_eq!(provider_of("my-model"), None);
     }
 
     #[test]
@@ -555,6 +273,7 @@ mod tests {
 
     #[test]
     fn register_overrides_and_adds() {
+        use crate::catalog::{model_names, register};
         let mut info = ModelInfo::new("Test-Model-XYZ", 1.0, 2.0);
         info.context_window = Some(1000);
         register(info);

@@ -3,7 +3,9 @@
 //! [`sanitize`] edits the body in place and returns what it changed, for one INFO log line
 //! ([`describe`]). It does three things:
 //!
-//! 1. **Parameters the model rejects are dropped or renamed** (only when present):
+//! 1. **Parameters the model rejects are dropped or renamed** (only when present). Which model
+//!    is which (reasoning API, system role, one sampler, provider) is the catalog's call
+//!    ([`crate::catalog::capabilities_of`], [`crate::catalog::provider_of`]):
 //!    - OpenAI reasoning models (o1, o3, o4 families, gpt-5 family except `gpt-5-chat`):
 //!      `temperature`, `top_p`, `presence_penalty`, `frequency_penalty`, `logprobs`,
 //!      `top_logprobs`, `logit_bias` dropped; `max_tokens` renamed to `max_completion_tokens`
@@ -36,7 +38,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::pricing::{lookup, provider_of, Provider};
+use crate::catalog::{capabilities_of, family_of, lookup, provider_of, Family, ProviderId, Reasoning};
 use crate::tokens::{Counter, REPLY_PRIMING_TOKENS};
 
 /// One change made by [`sanitize`].
@@ -113,17 +115,16 @@ pub fn describe(model: &str, changes: &[Change]) -> String {
     format!("sanitised request for {model}: {}", parts.join("; "))
 }
 
-/// Sanitises `body` for `model`, detecting the provider from the model name (see
+/// Sanitises `body` for `model`, detecting the provider from the model string (see
 /// [`provider_of`]). Returns the changes made, empty when none.
 pub fn sanitize(model: &str, body: &mut Map<String, Value>) -> Vec<Change> {
     sanitize_for(provider_of(model), model, body)
 }
 
 /// Like [`sanitize`] with the provider given (e.g. known from the client's base URL).
-pub fn sanitize_for(provider: Option<Provider>, model: &str, body: &mut Map<String, Value>) -> Vec<Change> {
+pub fn sanitize_for(provider: Option<ProviderId>, model: &str, body: &mut Map<String, Value>) -> Vec<Change> {
     let mut changes = Vec::new();
-    let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
-    fix_params(provider, &name, body, &mut changes);
+    fix_params(provider, model, body, &mut changes);
     truncate(provider, model, body, &mut changes);
     changes
 }
@@ -149,56 +150,37 @@ fn rename(body: &mut Map<String, Value>, from: &str, to: &str, changes: &mut Vec
     }
 }
 
-fn family(name: &str, prefix: &str) -> bool {
-    name.strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '.', ':', '@', '_']))
-}
-
-/// Whether `name` is an OpenAI reasoning model.
-pub fn is_openai_reasoning(name: &str) -> bool {
-    let name = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
-    ["o1", "o3", "o4"].iter().any(|p| family(&name, p)) || (family(&name, "gpt-5") && !name.contains("-chat"))
-}
-
-fn fix_params(provider: Option<Provider>, name: &str, body: &mut Map<String, Value>, changes: &mut Vec<Change>) {
-    if is_openai_reasoning(name) {
-        drop_params(
-            body,
-            &[
-                "temperature",
-                "top_p",
-                "presence_penalty",
-                "frequency_penalty",
-                "logprobs",
-                "top_logprobs",
-                "logit_bias",
-            ],
-            changes,
-        );
-        rename(body, "max_tokens", "max_completion_tokens", changes);
-        if family(name, "o1-mini") || family(name, "o1-preview") {
-            for role in ["system", "developer"] {
-                change_role(body, role, "user", changes);
+fn fix_params(provider: Option<ProviderId>, model: &str, body: &mut Map<String, Value>, changes: &mut Vec<Change>) {
+    let caps = capabilities_of(model);
+    match caps.reasoning {
+        Some(Reasoning::OpenAi) => {
+            drop_params(
+                body,
+                &[
+                    "temperature",
+                    "top_p",
+                    "presence_penalty",
+                    "frequency_penalty",
+                    "logprobs",
+                    "top_logprobs",
+                    "logit_bias",
+                ],
+                changes,
+            );
+            rename(body, "max_tokens", "max_completion_tokens", changes);
+            if !caps.system_role {
+                for role in ["system", "developer"] {
+                    change_role(body, role, "user", changes);
+                }
             }
         }
+        Some(Reasoning::DeepSeek) | Some(Reasoning::Grok { .. }) | None => {}
     }
-    let claude_one_sampler = [
-        "opus-4-1",
-        "opus-4-5",
-        "sonnet-4-5",
-        "haiku-4-5",
-        "opus-4.1",
-        "opus-4.5",
-        "sonnet-4.5",
-        "haiku-4.5",
-    ]
-    .iter()
-    .any(|v| name.contains(v));
-    if name.starts_with("claude") && claude_one_sampler && body.contains_key("temperature") {
+    if caps.one_sampler && body.contains_key("temperature") {
         drop_params(body, &["top_p"], changes);
     }
     match provider {
-        Some(Provider::Mistral) => {
+        Some(ProviderId::Mistral) => {
             rename(body, "seed", "random_seed", changes);
             rename(body, "max_completion_tokens", "max_tokens", changes);
             drop_params(
@@ -215,7 +197,7 @@ fn fix_params(provider: Option<Provider>, name: &str, body: &mut Map<String, Val
                 changes,
             );
         }
-        Some(Provider::Groq) => {
+        Some(ProviderId::Groq) => {
             drop_params(body, &["logprobs", "top_logprobs", "logit_bias"], changes);
             if body.get("n").is_some_and(|n| n.as_u64() != Some(1)) {
                 drop_params(body, &["n"], changes);
@@ -234,8 +216,8 @@ fn fix_params(provider: Option<Provider>, name: &str, body: &mut Map<String, Val
         }
         _ => {}
     }
-    if family(name, "deepseek-reasoner") {
-        drop_params(
+    match caps.reasoning {
+        Some(Reasoning::DeepSeek) => drop_params(
             body,
             &[
                 "temperature",
@@ -246,14 +228,14 @@ fn fix_params(provider: Option<Provider>, name: &str, body: &mut Map<String, Val
                 "top_logprobs",
             ],
             changes,
-        );
-    }
-    let grok4 = (family(name, "grok-4") || family(name, "grok-code")) && !name.contains("non-reasoning");
-    if grok4 || family(name, "grok-3-mini") {
-        drop_params(body, &["presence_penalty", "frequency_penalty", "stop"], changes);
-        if grok4 {
-            drop_params(body, &["reasoning_effort"], changes);
+        ),
+        Some(Reasoning::Grok { accepts_effort }) => {
+            drop_params(body, &["presence_penalty", "frequency_penalty", "stop"], changes);
+            if !accepts_effort {
+                drop_params(body, &["reasoning_effort"], changes);
+            }
         }
+        Some(Reasoning::OpenAi) | None => {}
     }
 }
 
@@ -307,7 +289,7 @@ fn reserved_output(body: &Map<String, Value>) -> u64 {
         .unwrap_or(0)
 }
 
-fn truncate(provider: Option<Provider>, model: &str, body: &mut Map<String, Value>, changes: &mut Vec<Change>) {
+fn truncate(provider: Option<ProviderId>, model: &str, body: &mut Map<String, Value>, changes: &mut Vec<Change>) {
     let Some(budget) = lookup(model).and_then(|info| info.prompt_budget(reserved_output(body))) else {
         return;
     };
@@ -340,7 +322,9 @@ fn truncate(provider: Option<Provider>, model: &str, body: &mut Map<String, Valu
         drop_turn(&turns[first], &mut keep, &mut total);
         first += 1;
     }
-    if first > 0 && provider == Some(Provider::Anthropic) {
+    // Claude requires a user turn first, through Anthropic or a gateway (`openrouter/anthropic/…`).
+    let user_first = provider == Some(ProviderId::Anthropic) || family_of(model) == Some(Family::Claude);
+    if first > 0 && user_first {
         while first + 1 < turns.len() && role(&messages[turns[first][0]]) == "assistant" {
             drop_turn(&turns[first], &mut keep, &mut total);
             first += 1;
@@ -368,7 +352,8 @@ fn truncate(provider: Option<Provider>, model: &str, body: &mut Map<String, Valu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pricing::{register, ModelInfo};
+    use crate::catalog::register;
+    use crate::pricing::ModelInfo;
     use serde_json::json;
 
     fn body(v: Value) -> Map<String, Value> {

@@ -11,6 +11,7 @@
 //! providers serve every family. A missing family fails with `EndpointNotSupported` before any
 //! request is sent.
 
+use crate::catalog::ProviderId;
 use crate::error::{Error, Kind, Result};
 
 /// The wire protocol a provider speaks.
@@ -182,7 +183,7 @@ const CHAT_EMBED_IMAGES: &[Endpoint] = &[Endpoint::Chat, Endpoint::Embeddings, E
 const CHAT_EMBED_RERANK: &[Endpoint] = &[Endpoint::Chat, Endpoint::Embeddings, Endpoint::Models, Endpoint::Rerank];
 
 struct Builtin {
-    name: &'static str,
+    id: ProviderId,
     base_url: &'static str,
     protocol: Protocol,
     key_env: &'static [&'static str],
@@ -195,9 +196,10 @@ struct Builtin {
 /// `max_completion_tokens` is OpenAI's newer name; most compatible servers only know `max_tokens`.
 const MAX_TOKENS: &[(&str, &str)] = &[("max_completion_tokens", "max_tokens")];
 
+/// The built-ins, one per [`ProviderId`] in [`ProviderId::ALL`] order.
 const BUILTINS: &[Builtin] = &[
     Builtin {
-        name: "openai",
+        id: ProviderId::OpenAi,
         base_url: "https://api.openai.com/v1",
         protocol: Protocol::OpenAi,
         key_env: &["OPENAI_API_KEY"],
@@ -207,7 +209,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "anthropic",
+        id: ProviderId::Anthropic,
         base_url: "https://api.anthropic.com/v1",
         protocol: Protocol::Anthropic,
         key_env: &["ANTHROPIC_API_KEY"],
@@ -217,7 +219,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "gemini",
+        id: ProviderId::Gemini,
         base_url: "https://generativelanguage.googleapis.com/v1beta",
         protocol: Protocol::Gemini,
         key_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
@@ -227,7 +229,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "azure",
+        id: ProviderId::Azure,
         base_url: "",
         protocol: Protocol::Azure,
         key_env: &["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"],
@@ -237,7 +239,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "groq",
+        id: ProviderId::Groq,
         base_url: "https://api.groq.com/openai/v1",
         protocol: Protocol::OpenAi,
         key_env: &["GROQ_API_KEY"],
@@ -247,7 +249,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "together",
+        id: ProviderId::Together,
         base_url: "https://api.together.xyz/v1",
         protocol: Protocol::OpenAi,
         key_env: &["TOGETHER_API_KEY", "TOGETHERAI_API_KEY"],
@@ -257,7 +259,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "fireworks",
+        id: ProviderId::Fireworks,
         base_url: "https://api.fireworks.ai/inference/v1",
         protocol: Protocol::OpenAi,
         key_env: &["FIREWORKS_API_KEY"],
@@ -267,7 +269,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "deepseek",
+        id: ProviderId::DeepSeek,
         base_url: "https://api.deepseek.com/v1",
         protocol: Protocol::OpenAi,
         key_env: &["DEEPSEEK_API_KEY"],
@@ -277,7 +279,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "mistral",
+        id: ProviderId::Mistral,
         base_url: "https://api.mistral.ai/v1",
         protocol: Protocol::OpenAi,
         key_env: &["MISTRAL_API_KEY"],
@@ -287,7 +289,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "openrouter",
+        id: ProviderId::OpenRouter,
         base_url: "https://openrouter.ai/api/v1",
         protocol: Protocol::OpenAi,
         key_env: &["OPENROUTER_API_KEY"],
@@ -297,7 +299,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "perplexity",
+        id: ProviderId::Perplexity,
         base_url: "https://api.perplexity.ai",
         protocol: Protocol::OpenAi,
         key_env: &["PERPLEXITY_API_KEY", "PERPLEXITYAI_API_KEY"],
@@ -307,7 +309,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "xai",
+        id: ProviderId::XAi,
         base_url: "https://api.x.ai/v1",
         protocol: Protocol::OpenAi,
         key_env: &["XAI_API_KEY"],
@@ -317,7 +319,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "cerebras",
+        id: ProviderId::Cerebras,
         base_url: "https://api.cerebras.ai/v1",
         protocol: Protocol::OpenAi,
         key_env: &["CEREBRAS_API_KEY"],
@@ -327,7 +329,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "deepinfra",
+        id: ProviderId::DeepInfra,
         base_url: "https://api.deepinfra.com/v1/openai",
         protocol: Protocol::OpenAi,
         key_env: &["DEEPINFRA_API_KEY"],
@@ -337,7 +339,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "cohere",
+        id: ProviderId::Cohere,
         base_url: "https://api.cohere.ai/compatibility/v1",
         protocol: Protocol::OpenAi,
         key_env: &["COHERE_API_KEY", "CO_API_KEY"],
@@ -347,7 +349,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: Some("https://api.cohere.ai/v2/rerank"),
     },
     Builtin {
-        name: "ollama",
+        id: ProviderId::Ollama,
         base_url: "http://localhost:11434/v1",
         protocol: Protocol::OpenAi,
         key_env: &[],
@@ -357,7 +359,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "vllm",
+        id: ProviderId::Vllm,
         base_url: "http://localhost:8000/v1",
         protocol: Protocol::OpenAi,
         key_env: &[],
@@ -367,7 +369,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "lmstudio",
+        id: ProviderId::LmStudio,
         base_url: "http://localhost:1234/v1",
         protocol: Protocol::OpenAi,
         key_env: &[],
@@ -377,7 +379,7 @@ const BUILTINS: &[Builtin] = &[
         rerank_url: None,
     },
     Builtin {
-        name: "llamacpp",
+        id: ProviderId::LlamaCpp,
         base_url: "http://localhost:8080/v1",
         protocol: Protocol::OpenAi,
         key_env: &[],
@@ -397,7 +399,7 @@ pub fn builtins() -> Vec<Provider> {
     BUILTINS
         .iter()
         .map(|b| Provider {
-            name: b.name.to_owned(),
+            name: b.id.as_str().to_owned(),
             base_url: b.base_url.to_owned(),
             protocol: b.protocol,
             auth: match b.protocol {
@@ -421,26 +423,10 @@ pub fn builtins() -> Vec<Provider> {
         .collect()
 }
 
-/// The provider a bare model name belongs to by its well-known pattern, if any.
+/// The provider a bare model name is routed to by its well-known pattern, if any (the catalog's
+/// routing rules, [`crate::catalog::route_by_name`]; no allocation).
 pub fn by_pattern(model: &str) -> Option<&'static str> {
-    // Case-insensitive prefix test without allocating (this runs for every routed request).
-    let starts = |prefix: &str| {
-        model
-            .get(..prefix.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(prefix))
-    };
-    let o_series = ["o1", "o3", "o4"]
-        .iter()
-        .any(|p| starts(p) && (model.len() == p.len() || model[p.len()..].starts_with('-')));
-    if starts("gpt-") || starts("chatgpt-") || starts("text-embedding-") || o_series {
-        Some("openai")
-    } else if starts("claude-") {
-        Some("anthropic")
-    } else if starts("gemini-") {
-        Some("gemini")
-    } else {
-        None
-    }
+    crate::catalog::route_by_name(model).map(ProviderId::as_str)
 }
 
 /// A custom provider, as `LlmClient(providers=[...])` and `register_provider` take it.
@@ -625,6 +611,11 @@ mod tests {
         assert_eq!(by_pattern("llama-3.3-70b"), None);
         assert_eq!(by_pattern("o1x"), None);
         assert_eq!(by_pattern("GPT-4o"), Some("openai"));
+        assert_eq!(by_pattern("ft:gpt-4o-mini:org::x"), Some("openai"));
+        assert_eq!(by_pattern("claude"), Some("anthropic"));
+        assert_eq!(by_pattern("gemma-3-27b-it"), None);
+        assert_eq!(by_pattern("mistral-large-latest"), None);
+        assert_eq!(by_pattern("meta-llama/gpt-x"), None);
     }
 
     #[test]

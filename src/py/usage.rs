@@ -12,6 +12,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
 
+use crate::catalog;
 use crate::pricing::{self, ModelInfo};
 use crate::py::convert::{map_to_py, seconds, value_to_py};
 use crate::py::json::{to_value, type_name};
@@ -303,14 +304,14 @@ fn register_model(
     info.context_window = tokens("context_window", context_window)?;
     info.max_output_tokens = tokens("max_output_tokens", max_output_tokens)?;
     info.provider = provider.map(|p| p.to_ascii_lowercase());
-    pricing::register(info);
+    catalog::register(info);
     Ok(())
 }
 
 /// The prices and limits known for `name` (after prefix and dated-variant resolution), or `None`.
 #[pyfunction]
 fn model_info<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    pricing::lookup(name)
+    catalog::lookup(name)
         .map(|info| value_to_py(py, &info.to_json()))
         .transpose()
 }

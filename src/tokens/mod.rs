@@ -3,15 +3,17 @@
 //!
 //! **Exact.** `o200k_base` for gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1/o3/o4, gpt-oss and codex models;
 //! `cl100k_base` for gpt-4, gpt-3.5-turbo and the text-embedding models (a `provider/` or `ft:`
-//! prefix is ignored). The split patterns are hand-written scanners equivalent to tiktoken's
+//! prefix is ignored; which model uses which tokenizer is [`crate::catalog::tokenizer_of`]'s
+//! call). The split patterns are hand-written scanners equivalent to tiktoken's
 //! regular expressions and the merge rule is tiktoken's, so counts and ids equal tiktoken's (the
 //! tests compare with tiktoken-rs). Vocabularies are embedded zstd-compressed (o200k 0.88 MB,
 //! cl100k 0.41 MB) and each is decompressed once, on first use, behind a `OnceLock` (release
 //! build: about 40 ms and 10 MB of memory for o200k, 20 ms and 4 MB for cl100k).
 //!
 //! **Estimated.** Other models (Claude, Gemini, Mistral, Llama, DeepSeek, Grok, unknown) are counted
-//! with `o200k_base` and scaled by a per-provider factor, rounded up: Anthropic 1.25, Mistral 1.10,
-//! Gemini, DeepSeek, xAI and Groq-hosted models 1.05, unknown models 1.10. The factors reflect how
+//! with `o200k_base` and scaled by a factor for the catalog's tokenizer family, rounded up: Claude
+//! 1.25, Mistral 1.10, close to o200k (Gemini, Gemma, DeepSeek, Grok, other OpenAI names, models
+//! of OpenAI, Azure, Gemini, DeepSeek, xAI or Groq with no family in their name) 1.05, unknown 1.10. The factors reflect how
 //! much finer those tokenizers are than o200k on English prose and code; they are approximations
 //! chosen to err high, which is what a rate limiter's reservation needs.
 //!
@@ -31,7 +33,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use crate::pricing::{provider_of, Provider};
+use crate::catalog::{tokenizer_of, Tokenizer};
 pub use bpe::Rank;
 use bpe::Vocab;
 use split::{Pattern, Pieces};
@@ -54,45 +56,10 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// The exact encoding of an OpenAI-family model, or `None` for other models.
+    /// The exact encoding of an OpenAI-family model, or `None` for other models (the catalog's
+    /// rules, [`crate::catalog::encoding_of`]).
     pub fn for_model(model: &str) -> Option<Self> {
-        let name = model.rsplit('/').next().unwrap_or(model);
-        let name = name.strip_prefix("ft:").unwrap_or(name);
-        let name = name.to_ascii_lowercase();
-        let family = |prefix: &str| {
-            name.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', ':', '.', '@', '_']))
-        };
-        const O200K: [&str; 14] = [
-            "gpt-4o",
-            "gpt-4.1",
-            "gpt-4.5",
-            "gpt-5",
-            "o1",
-            "o3",
-            "o4",
-            "chatgpt-4o",
-            "gpt-oss",
-            "codex",
-            "computer-use-preview",
-            "omni-moderation",
-            "gpt-realtime",
-            "gpt-audio",
-        ];
-        const CL100K: [&str; 5] = [
-            "gpt-4",
-            "gpt-3.5",
-            "gpt-35",
-            "text-embedding-ada-002",
-            "text-embedding-3",
-        ];
-        if O200K.iter().any(|p| family(p)) {
-            Some(Self::O200kBase)
-        } else if CL100K.iter().any(|p| family(p)) {
-            Some(Self::Cl100kBase)
-        } else {
-            None
-        }
+        crate::catalog::encoding_of(model)
     }
 
     /// The encoding's name (`o200k_base`, `cl100k_base`).
@@ -173,37 +140,32 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// The counter for `model` (exact for OpenAI-family names, estimated otherwise).
+    /// The counter for `model` (exact for OpenAI-family names, estimated otherwise), from the
+    /// catalog's [`Tokenizer`] for it.
     pub fn for_model(model: &str) -> Self {
-        if let Some(encoding) = Encoding::for_model(model) {
-            let legacy = model.ends_with("gpt-3.5-turbo-0301");
-            return Self {
-                encoding,
-                exact: true,
-                factor: 1.0,
-                per_message: if legacy { 4 } else { 3 },
-                per_name: if legacy { -1 } else { 1 },
-                image: 765,
-            };
-        }
-        let provider = provider_of(model);
-        let factor = match provider {
-            Some(Provider::Anthropic) => 1.25,
-            Some(Provider::Mistral) => 1.10,
-            Some(Provider::OpenAi | Provider::Gemini | Provider::DeepSeek | Provider::XAi | Provider::Groq) => 1.05,
-            None => 1.10,
-        };
-        Self {
+        let estimate = |factor: f64, image: u64| Self {
             encoding: Encoding::O200kBase,
             exact: false,
             factor,
             per_message: 3,
             per_name: 1,
-            image: if provider == Some(Provider::Anthropic) {
-                1_400
-            } else {
-                1_000
+            image,
+        };
+        match tokenizer_of(model) {
+            Tokenizer::Exact {
+                encoding,
+                legacy_chat_format,
+            } => Self {
+                encoding,
+                exact: true,
+                factor: 1.0,
+                per_message: if legacy_chat_format { 4 } else { 3 },
+                per_name: if legacy_chat_format { -1 } else { 1 },
+                image: 765,
             },
+            Tokenizer::Claude => estimate(1.25, 1_400),
+            Tokenizer::Mistral | Tokenizer::Unknown => estimate(1.10, 1_000),
+            Tokenizer::NearO200k => estimate(1.05, 1_000),
         }
     }
 
@@ -510,7 +472,7 @@ mod tests {
         for text in [
             include_str!("../../README.md"),
             include_str!("../sanitize.rs"),
-            include_str!("../pricing/models.json"),
+            include_str!("../catalog/models.json"),
             include_str!("generate.py"),
         ] {
             same_as_tiktoken(text);
