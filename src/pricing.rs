@@ -180,6 +180,17 @@ fn opt_f64(v: Option<f64>) -> Value {
     v.map_or(Value::Null, Value::from)
 }
 
+/// Cost in USD of `tokens` spent by one call: priced by `price_model` (the model the answer
+/// names, e.g. a dated snapshot) when the table has it, else by `label` (the model asked for);
+/// `None` when neither has a price.
+pub fn price(label: &str, price_model: Option<&str>, tokens: &TokenBreakdown) -> Option<f64> {
+    price_model
+        .filter(|m| !m.is_empty())
+        .and_then(lookup)
+        .or_else(|| lookup(label))
+        .map(|info| info.cost_of(tokens))
+}
+
 /// Cost in USD of a call to `model` with `usage`; `None` when the model has no price.
 pub fn cost(model: &str, usage: &Usage) -> Option<f64> {
     lookup(model).map(|info| info.cost(usage))

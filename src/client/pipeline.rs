@@ -21,6 +21,7 @@ use super::send::{Attempts, Sent};
 use super::{Call, Client};
 use crate::error::Result;
 use crate::http::{self, Cap, Chunks};
+use crate::pricing;
 use crate::types::{ChatCompletionResponse, EmbeddingResponse};
 use crate::usage::{TokenBreakdown, UsageTracker};
 
@@ -106,7 +107,8 @@ impl Meter {
         self.started.elapsed()
     }
 
-    /// Records a success priced by `price_model` (else the label); returns its cost.
+    /// Records a success priced by `price_model` (else the label); returns its cost (`None`
+    /// without tokens or a price: the call is counted, with no tokens and no cost).
     pub(crate) fn success(
         self,
         price_model: Option<&str>,
@@ -114,8 +116,11 @@ impl Meter {
         ttft: Option<Duration>,
     ) -> Option<f64> {
         let latency = self.started.elapsed();
+        let cost = tokens.and_then(|t| pricing::price(&self.label, price_model, t));
+        let tokens = tokens.copied().unwrap_or_default();
         self.tracker
-            .record_priced(&self.label, price_model, tokens, latency, ttft, self.retries)
+            .record_tokens(&self.label, &tokens, latency, ttft, self.retries, cost);
+        cost
     }
 
     /// Records a failure.

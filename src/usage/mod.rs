@@ -298,49 +298,6 @@ impl UsageTracker {
         self.model(model).success(&t, latency, ttft, retries, cost);
     }
 
-    /// Prices a successful call with the pricing table ([`crate::pricing::cost`] on
-    /// `price_model`, e.g. the response's `model`, falling back to `model`), records it under
-    /// `model`, and returns the cost (`None` when unknown) for the response's `cost`.
-    pub fn record_call(
-        &self,
-        model: &str,
-        price_model: Option<&str>,
-        usage: Option<&Usage>,
-        latency: Duration,
-        ttft: Option<Duration>,
-        retries: u32,
-    ) -> Option<f64> {
-        let tokens = usage.and_then(TokenBreakdown::from_usage);
-        self.record_priced(model, price_model, tokens.as_ref(), latency, ttft, retries)
-    }
-
-    /// As [`UsageTracker::record_call`], with the tokens already broken down (`None` when the
-    /// provider reported none: the call is counted, with no tokens and no cost).
-    pub fn record_priced(
-        &self,
-        model: &str,
-        price_model: Option<&str>,
-        tokens: Option<&TokenBreakdown>,
-        latency: Duration,
-        ttft: Option<Duration>,
-        retries: u32,
-    ) -> Option<f64> {
-        let info = price_model
-            .filter(|m| !m.is_empty())
-            .and_then(crate::pricing::lookup)
-            .or_else(|| crate::pricing::lookup(model));
-        let cost = info.zip(tokens).map(|(info, t)| info.cost_of(t));
-        self.record_tokens(
-            model,
-            tokens.unwrap_or(&TokenBreakdown::default()),
-            latency,
-            ttft,
-            retries,
-            cost,
-        );
-        cost
-    }
-
     /// Records a successful call whose tokens are already broken down.
     pub fn record_tokens(
         &self,

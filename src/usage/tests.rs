@@ -68,11 +68,6 @@ fn absurd_usage_is_unknown_and_counters_saturate() {
         assert_eq!(TokenBreakdown::from_usage(&usage(value.clone())), None, "{value}");
     }
     assert!(TokenBreakdown::from_usage(&usage(json!({"prompt_tokens": MAX_CALL_TOKENS}))).is_some());
-    let t = UsageTracker::new();
-    let absurd = usage(json!({"prompt_tokens": 1e30, "completion_tokens": 5, "total_tokens": 1e30}));
-    t.record_call("gpt-4o-mini", None, Some(&absurd), Duration::from_millis(1), None, 0);
-    let snap = t.totals();
-    assert_eq!((snap.calls, snap.total_tokens, snap.prompt_tokens), (1, 0, 0));
     let counter = AtomicU64::new(u64::MAX - 1);
     add(&counter, 10);
     assert_eq!(counter.load(Relaxed), u64::MAX);
@@ -153,23 +148,15 @@ fn records_and_summarises() {
 }
 
 #[test]
-fn record_call_prices_with_the_table() {
+fn priced_and_unpriced_calls_are_counted_apart() {
     let t = UsageTracker::new();
-    let u = usage(json!({"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}));
-    let cost = t.record_call(
-        "gpt-4o-mini",
-        Some("gpt-4o-mini-2024-07-18"),
-        Some(&u),
-        Duration::from_millis(5),
-        None,
-        0,
-    );
+    let tokens = breakdown(json!({"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}));
+    let cost = crate::pricing::price("gpt-4o-mini", Some("gpt-4o-mini-2024-07-18"), &tokens);
     assert!((cost.unwrap() - (1000.0 * 0.15 + 100.0 * 0.6) / 1e6).abs() < 1e-12);
-    assert_eq!(
-        t.record_call("my-local", Some(""), Some(&u), Duration::ZERO, None, 0),
-        None
-    );
-    assert_eq!(t.record_call("gpt-4o", None, None, Duration::ZERO, None, 0), None);
+    assert_eq!(crate::pricing::price("my-local", Some(""), &tokens), None);
+    t.record_tokens("gpt-4o-mini", &tokens, Duration::from_millis(5), None, 0, cost);
+    t.record_tokens("my-local", &tokens, Duration::ZERO, None, 0, None);
+    t.record_tokens("gpt-4o", &TokenBreakdown::default(), Duration::ZERO, None, 0, None);
     let s = t.totals();
     assert_eq!((s.calls, s.unpriced_calls, s.prompt_tokens), (3, 2, 2000));
     assert!((s.total_cost - cost.unwrap()).abs() < 1e-9);
