@@ -137,35 +137,38 @@ async def test_requests_due_within_a_pacing_slot_go_together(mock_server, make_c
 
 
 async def test_tokens_never_exceed_any_window_and_use_at_least_95_percent(mock_server, make_client):
-    limiter = RateLimiter(max_tokens_per_minute=4000, window_seconds=1)
+    # 1000 tokens a second is ~20 requests a second: a starved process still keeps up with that,
+    # so the 95% share measures the limiter, not the machine.
+    limiter = RateLimiter(max_tokens_per_minute=1000, window_seconds=1)
     client = make_client(mock_server.base_url, rate_limiter=limiter)
     # max_tokens equal to the echoed reply: the estimate is exact.
     responses = await asyncio.gather(
         *(
             client.chat(model=MODEL, messages=user(text(i)), max_tokens=count_tokens(model=MODEL, text=text(i)))
-            for i in range(300)
+            for i in range(75)
         )
     )
     events = token_arrivals(mock_server)
     assert sum(n for _, n in events) == sum(r.usage.total_tokens for r in responses)
-    assert max_window(events, 1.0) <= 4000
-    assert rate(events) >= 0.95 * 4000
+    assert max_window(events, 1.0) <= 1000
+    assert rate(events) >= 0.95 * 1000
 
 
 async def test_refunds_of_over_estimates_keep_tokens_near_the_limit():
     # Requests in flight count with their estimate until answered, so the usable share is about
     # 1 - (over-estimate x latency / window): 10 ms of latency in a 2 s window.
     with MockServer(latency_ms=10) as server:
-        limiter = RateLimiter(max_tokens_per_minute=6000, window_seconds=2)
+        # 750 tokens a second (~18 requests a second, which a starved process still keeps up with).
+        limiter = RateLimiter(max_tokens_per_minute=1500, window_seconds=2)
         client = LlmClient(api_key="k", base_url=server.base_url, max_retries=0, rate_limiter=limiter)
         # Each request reserves ~3x what it uses (max_tokens 60, replies of 8-23 tokens).
         responses = await asyncio.gather(
-            *(client.chat(model=MODEL, messages=user(text(i)), max_tokens=60) for i in range(300))
+            *(client.chat(model=MODEL, messages=user(text(i)), max_tokens=60) for i in range(75))
         )
         events = token_arrivals(server)
     assert sum(n for _, n in events) == sum(r.usage.total_tokens for r in responses)
-    assert max_window(events, 2.0) <= 6000
-    assert rate(events) >= 0.95 * 3000
+    assert max_window(events, 2.0) <= 1500
+    assert rate(events) >= 0.95 * 750
 
 
 async def test_a_request_larger_than_the_tokens_limit_fails_at_once(mock_server, make_client):
