@@ -12,9 +12,12 @@ Every client uses ``API_KEY``, a recognisable string the security tests hunt for
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from scenario_server import ScenarioServer
@@ -24,6 +27,15 @@ MODEL = "gpt-4o-mini"
 
 
 MARKERS = (API_KEY, "SECRET123", "c0ffee-do-not-leak")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell that starts pytest as a background job (``pytest &``, ``nohup``) makes it ignore SIGINT,
+    # and an ignored signal stays ignored across exec: every subprocess a test starts would shrug
+    # off the Ctrl-C the test sends it. A caught signal is reset to its default at exec instead, so
+    # catching SIGINT here gives the Ctrl-C tests' children a normal SIGINT again.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def surface(exc: BaseException) -> str:
@@ -47,6 +59,19 @@ def surface(exc: BaseException) -> str:
 def assert_no_key(text: str) -> None:
     for marker in MARKERS:
         assert marker not in text
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> None:
+    """Waits until ``predicate()`` is true (checked every 10 ms); fails the test after ``timeout``.
+
+    For states nothing signals (a log line, a count on the built-in mock): a wait for an event,
+    not a guess at how long it takes, so a busy machine only makes it slower.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 def user(text: str) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ import threading
 import time
 
 import pytest
-from conftest import MODEL, user
+import scenario_server as ss
+from conftest import MODEL, eventually, user
 from liter_llm import (
     BadRequestError,
     ChatBatchIterator,
@@ -33,6 +34,27 @@ def requests_for(n: int, prefix: str = "item") -> list[dict]:
 
 def text(response: ChatCompletionResponse) -> str | None:
     return response.choices[0].message.content
+
+
+def contents(requests: list) -> list[str]:
+    """The user message of each recorded request (``item i`` / ``marker``), in arrival order."""
+    return [(r["json"] if isinstance(r, dict) else r.json)["messages"][0]["content"] for r in requests]
+
+
+async def hang_unless_marker(request, rec, ctl):
+    """Scenario handler: the ``marker`` request is answered, every other one hangs."""
+    handler = ss.echo() if contents([rec]) == ["marker"] else ss.hang()
+    return await handler(request, rec, ctl)
+
+
+async def marker_round_trip(client) -> None:
+    """One more call on the batch's client, answered after anything the batch still had in the pipe.
+
+    Stands in for "wait a while and check nothing more arrives": whatever a stopped batch would
+    still send goes out through the same runtime before or alongside this call.
+    """
+    r = await client.chat(model=MODEL, messages=user("marker"))
+    assert text(r) == "marker"
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +109,10 @@ async def test_return_exceptions_false_raises_the_first_error_and_cancels_the_re
     mock_server.push_faults([{}, {}, {"status": 429}])
     with pytest.raises(RateLimitedError):
         await client.chat_batch(requests_for(50), max_concurrency=1, return_exceptions=False)
-    await asyncio.sleep(0.1)
-    assert mock_server.request_count <= 4
+    await marker_round_trip(client)
+    sent = contents(mock_server.requests())
+    # The failing third request, at most one more that was already on its way, then our marker.
+    assert sent[:3] == ["item 0", "item 1", "item 2"] and sent[-1] == "marker" and len(sent) <= 5, sent
 
 
 async def test_return_exceptions_false_returns_all_results_when_nothing_fails(client):
@@ -145,18 +169,19 @@ async def test_per_item_parameters_and_headers_are_sent(client, mock_server):
     assert sent[1]["json"]["seed"] == 7 and "x-tag" not in sent[1]["headers"]
 
 
-async def test_cancelling_the_batch_aborts_requests_in_flight(client, slow):
-    other = client.with_options(base_url=slow.base_url)
-    task = asyncio.create_task(other.chat_batch(requests_for(100), max_concurrency=4))
-    await asyncio.sleep(0.15)
+async def test_cancelling_the_batch_aborts_requests_in_flight(scenario, scenario_client):
+    scenario.set_default(ss.hang())
+    task = asyncio.create_task(scenario_client.chat_batch(requests_for(100), max_concurrency=4))
+    assert await scenario.async_wait_for_requests(4)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.3)
-    seen = slow.request_count
-    assert seen <= 12
-    await asyncio.sleep(0.3)
-    assert slow.request_count == seen
+    # The four requests in flight are dropped, and no worker starts another one.
+    assert await scenario.async_wait_for_disconnects(4), f"only {scenario.disconnects} of 4 closed"
+    scenario.set_default(ss.echo())
+    await marker_round_trip(scenario_client)
+    assert contents(scenario.requests)[4:] == ["marker"]
+    assert scenario.disconnects == 4
 
 
 async def test_batches_run_concurrently_with_other_calls(client):
@@ -210,19 +235,22 @@ async def test_as_completed_yields_in_completion_order(client, mock_server):
     assert sorted(order) == [0, 1, 2] and delayed == f"item {order[-1]}"
 
 
-async def test_breaking_out_cancels_the_rest(client, slow):
-    other = client.with_options(base_url=slow.base_url)
+async def test_breaking_out_cancels_the_rest(scenario, scenario_client):
+    # The first two requests are answered, every later one hangs.
+    scenario.script(ss.echo(), ss.echo())
+    scenario.set_default(hang_unless_marker)
     got = []
-    async for index, _result in other.chat_as_completed(requests_for(200), max_concurrency=4):
+    async for index, _result in scenario_client.chat_as_completed(requests_for(200), max_concurrency=4):
         got.append(index)
         if len(got) == 2:
             break
     gc.collect()
-    await asyncio.sleep(0.3)
-    seen = slow.request_count
-    assert seen <= 12
-    await asyncio.sleep(0.3)
-    assert slow.request_count == seen
+    assert await scenario.async_wait_for_disconnects(2)
+    await marker_round_trip(scenario_client)
+    # Every hanging request is dropped: 2 to 4 of them (the workers may have sent a replacement for
+    # the 2 answered ones), and nothing after them.
+    await eventually(lambda: scenario.disconnects == scenario.request_count - 3, what="every hanging request dropped")
+    assert 2 <= scenario.disconnects <= 4, contents(scenario.requests)
 
 
 async def test_as_completed_context_manager_and_aclose(client, slow):
@@ -234,8 +262,9 @@ async def test_as_completed_context_manager_and_aclose(client, slow):
         await iterator.__anext__()
     iterator2 = other.chat_as_completed(requests_for(100), max_concurrency=2)
     await iterator2.aclose()
-    await asyncio.sleep(0.3)
-    assert slow.request_count <= 6
+    await marker_round_trip(other)
+    sent = contents(slow.requests())
+    assert sent[-1] == "marker" and len(sent) - 1 <= 6, sent
 
 
 async def test_as_completed_validates_up_front(client, mock_server):
@@ -327,14 +356,22 @@ def test_ctrl_c_cancels_a_sync_batch_cleanly(tmp_path):
     script.write_text(
         textwrap.dedent(
             """
-            import sys, time
+            import signal, sys, threading, time
             from liter_llm import LlmClient
             from liter_llm.testing import MockServer
 
-            server = MockServer(latency_ms=10_000)
+            # Started from a background job, this process would inherit SIGINT ignored.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            server = MockServer(latency_ms=60_000)
             client = LlmClient(api_key="k", base_url=server.base_url, max_retries=0)
             reqs = [{"model": "m", "messages": [{"role": "user", "content": str(i)}]} for i in range(50)]
-            print("started", flush=True)
+
+            def report_in_flight():
+                while server.request_count < 10:
+                    time.sleep(0.01)
+                print("in flight", flush=True)
+
+            threading.Thread(target=report_in_flight, daemon=True).start()
             started = time.monotonic()
             try:
                 client.chat_batch_sync(reqs, max_concurrency=10)
@@ -350,16 +387,15 @@ def test_ctrl_c_cancels_a_sync_batch_cleanly(tmp_path):
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "started"
-        time.sleep(0.5)
+        assert proc.stdout.readline().strip() == "in flight"  # all 10 workers wait on a 60 s answer
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=40)
         took = time.monotonic() - sent
     finally:
         proc.kill()
     assert "interrupted after" in out and "finished" not in out
-    assert took < 3
+    assert took < 30  # far below the 60 s the requests in flight would take: nothing waited for them
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert proc.returncode in (-signal.SIGINT, 130)
 
@@ -397,9 +433,12 @@ async def test_progress_of_a_cancelled_batch_says_stopped(client, slow, caplog):
     async for _ in other.chat_as_completed(requests_for(50), max_concurrency=2, progress=True):
         break
     gc.collect()
-    await asyncio.sleep(0.05)
-    lines = [r.getMessage() for r in caplog.records if r.name == "liter_llm"]
-    assert any(line.startswith("chat_as_completed stopped: ") for line in lines), lines
+
+    def stopped() -> bool:
+        lines = [r.getMessage() for r in caplog.records if r.name == "liter_llm"]
+        return any(line.startswith("chat_as_completed stopped: ") for line in lines)
+
+    await eventually(stopped, what="the 'chat_as_completed stopped' log line")
 
 
 def test_progress_draws_a_bar_on_a_terminal(tmp_path):

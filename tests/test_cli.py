@@ -105,7 +105,8 @@ def test_an_interrupted_run_resumes_without_loss_or_duplicates(tmp_path, sig):
     env = dict(os.environ)
     env.pop("OPENAI_API_KEY", None)
     proc = subprocess.Popen(
-        [*CLI, "batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "200", "--concurrency", "10"],
+        # 12 waves of 500 ms: the run is still going when the test sees its first 20 results.
+        [*CLI, "batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "500", "--concurrency", "10"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -119,7 +120,7 @@ def test_an_interrupted_run_resumes_without_loss_or_duplicates(tmp_path, sig):
                 break
             time.sleep(0.05)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     first = out.read_text().count("\n")
@@ -265,7 +266,7 @@ def test_mock_server_command(tmp_path):
         rows = client.chat_batch_sync([{"model": MODEL, "messages": user("x")}])
         assert rows[0].choices[0].message.content == "served"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0 and "stopped" in err

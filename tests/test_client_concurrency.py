@@ -84,7 +84,7 @@ async def test_cancelling_a_request_returns_at_once_and_drops_the_connection(sce
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 5  # the server would hang until the test ends
     assert await scenario.async_wait_for_disconnects(1, 5), "the server never saw the connection close"
 
 
@@ -93,7 +93,7 @@ async def test_wait_for_timeout_cancels_the_request(scenario, scenario_client):
     start = time.monotonic()
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(scenario_client.chat(model=MODEL, messages=user("hi")), 0.5)
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 10  # far below the client's own 20 s timeout
     assert await scenario.async_wait_for_disconnects(1, 5)
 
 
@@ -106,7 +106,7 @@ async def test_50_cancelled_requests_finish_promptly_and_the_client_keeps_workin
     for t in tasks:
         t.cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 10  # far below the client's own 20 s timeout
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
     assert await scenario.async_wait_for_disconnects(50, 10), f"only {scenario.disconnects} of 50 closed"
 
@@ -121,15 +121,19 @@ async def test_cancelling_during_retry_backoff_stops_further_attempts(scenario, 
     scenario.set_default(ss.error_response(503, "busy", type="server_error", headers={"Retry-After": "30"}))
     task = asyncio.create_task(call(client))
     assert await scenario.async_wait_for_requests(1, 10)
-    await asyncio.sleep(0.2)
+    # The 503 has been answered: the client is reading it or already in its 30 s backoff.
+    assert await asyncio.to_thread(scenario.requests[0].finished.wait, 10)
 
     start = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert time.monotonic() - start < 1
-    await asyncio.sleep(0.5)
-    assert scenario.request_count == 1
+    assert time.monotonic() - start < 5  # far below the 30 s backoff
+    # A later call on the same client is the first request after the cancelled one: no retry.
+    scenario.set_default(ss.echo())
+    r = await client.chat(model=MODEL, messages=user("after"))
+    assert r.choices[0].message.content == "after"
+    assert [rec.json["messages"][0]["content"] for rec in scenario.requests][1:] == ["after"]
 
 
 async def test_cancelling_a_task_that_is_reading_a_stream(scenario, scenario_client):
@@ -148,7 +152,7 @@ async def test_cancelling_a_task_that_is_reading_a_stream(scenario, scenario_cli
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 5  # the stream would go on for 20 s
     assert await scenario.async_wait_for_disconnects(1, 5)
 
 

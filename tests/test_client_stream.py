@@ -354,8 +354,8 @@ async def test_a_1_mb_event_split_over_many_writes(scenario, scenario_client):
 async def test_the_stream_ends_at_done_even_if_the_server_keeps_the_connection_open(scenario, scenario_client):
     scenario.script(ss.sse_response([ss.sse_body(EVENTS)], end="hang"))
     start = time.monotonic()
-    chunks = await asyncio.wait_for(_collect(scenario_client), 10)
-    assert time.monotonic() - start < 3
+    chunks = await asyncio.wait_for(_collect(scenario_client), 20)
+    assert time.monotonic() - start < 10  # the server holds the connection until the test ends
     _check(chunks)
 
 
@@ -502,8 +502,10 @@ async def test_a_cut_stream_is_not_retried_or_replayed(scenario, make_client):
         async for c in stream:
             got.append(c)
     assert text_of(got) == "partial answer"  # nothing replayed or duplicated
-    await asyncio.sleep(0.5)
-    assert scenario.request_count == 1
+    # A later call on the same client is the first request after the cut one: no retry.
+    r = await client.chat(model=MODEL, messages=user("after"))
+    assert r.choices[0].message.content == "after"
+    assert [rec.json["messages"][0]["content"] for rec in scenario.requests] == ["hi", "after"]
 
 
 ERROR_EVENTS = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import http.client
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -475,9 +476,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_cli_serve():
+# Both commands run the one mock-server command line (liter_llm.testing._serve).
+SERVE_COMMANDS = {
+    "testing-serve": [sys.executable, "-m", "liter_llm.testing", "serve"],
+    "liter-llm-mock-server": [sys.executable, "-m", "liter_llm", "mock-server"],
+}
+
+
+@pytest.mark.parametrize("command", list(SERVE_COMMANDS))
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serve(command, sig):
     port = free_port()
-    cmd = [sys.executable, "-m", "liter_llm.testing", "serve", "--port", str(port), "--reply", "from the cli"]
+    cmd = [*SERVE_COMMANDS[command], "--port", str(port), "--reply", "from the cli", "--max-embedding-inputs", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -485,8 +495,12 @@ def test_cli_serve():
         assert line == f"liter_llm mock server listening on http://127.0.0.1:{port}/v1"
         base_url = line.rsplit(" ", 1)[1]
         assert request(base_url, chat_body()).json()["choices"][0]["message"]["content"] == "from the cli"
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0
+        embed = {"model": "text-embedding-3-small", "input": ["a", "b"]}
+        assert request(base_url, embed, path="/embeddings").status == 200
+        assert request(base_url, dict(embed, input=["a", "b", "c"]), path="/embeddings").status == 400
+        proc.send_signal(sig)  # either one stops it cleanly
+        assert proc.wait(timeout=30) == 0
+        assert proc.stderr is not None and "liter_llm mock server stopped" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -498,12 +512,47 @@ def test_cli_serve():
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
-def test_cli_rejects_bad_arguments():
-    result = subprocess.run(
-        [sys.executable, "-m", "liter_llm.testing", "serve", "--latency-ms", "-3"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+@pytest.mark.parametrize("command", list(SERVE_COMMANDS))
+@pytest.mark.parametrize(
+    "args", [["--latency-ms", "-3"], ["--max-embedding-inputs", "0"], ["--port", "70000"]], ids=lambda a: a[0]
+)
+def test_cli_rejects_bad_arguments(command, args):
+    result = subprocess.run([*SERVE_COMMANDS[command], *args], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "latency-ms" in result.stderr
+    assert f"argument {args[0]}:" in result.stderr
+
+
+def test_both_commands_have_the_same_options():
+    from liter_llm import cli
+    from liter_llm.testing import __main__ as testing_main
+
+    def parse(argv: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        a = vars(cli.build_parser().parse_args(["mock-server", *argv]))
+        b = vars(testing_main.build_parser().parse_args(["serve", *argv]))
+        assert (a.pop("command"), b.pop("command")) == ("mock-server", "serve")
+        return a, b
+
+    a, b = parse([])
+    assert a == b and a["port"] == 8000 and a["host"] == "127.0.0.1"
+    argv = ["--host", "0.0.0.0", "--port", "0", "--latency-ms", "5", "--chunk-delay-ms", "1.5"]
+    argv += ["--stream-chunks", "3", "--reply", "r", "--max-embedding-inputs", "7", "--no-record"]
+    a, b = parse(argv)
+    assert a == b
+    assert a == {
+        "host": "0.0.0.0",
+        "port": 0,
+        "latency_ms": 5.0,
+        "chunk_delay_ms": 1.5,
+        "stream_chunks": 3,
+        "reply": "r",
+        "max_embedding_inputs": 7,
+        "no_record": True,
+    }
+
+
+def test_cli_reports_a_port_in_use():
+    with MockServer() as server:
+        for command in SERVE_COMMANDS.values():
+            result = subprocess.run([*command, "--port", str(server.port)], capture_output=True, text=True, timeout=30)
+            assert result.returncode == 1, result.stderr
+            assert "error:" in result.stderr and "Traceback" not in result.stderr

@@ -205,7 +205,9 @@ def test_register_provider_applies_to_later_clients():
 
 @pytest.mark.parametrize("model", ["anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash"])
 async def test_native_streams_settle_their_token_reservation_with_the_reported_usage(mock_server, model):
-    limiter = RateLimiter(max_tokens_per_minute=1000, window_seconds=1)
+    # A minute-long window and a 5 s max_delay_seconds: a request that has to wait for the window
+    # raises RateLimitedError at once, so "fits now" needs no clock reading.
+    limiter = RateLimiter(max_tokens_per_minute=1000, max_delay_seconds=5)
     client = client_for(mock_server, rate_limiter=limiter)
     async with await client.chat_stream(model=model, messages=user("tiny"), max_tokens=500) as stream:
         chunks = [chunk async for chunk in stream]
@@ -213,9 +215,7 @@ async def test_native_streams_settle_their_token_reservation_with_the_reported_u
     assert 0 < reported.total_tokens < 50
     assert client.usage.total_completion_tokens == reported.completion_tokens
     # The ~500-token reservation was refunded down to the reported usage, so 590 more fit at once.
-    started = time.monotonic()
     await client.chat(model="gpt-4o-mini", messages=user("z"), max_tokens=590)
-    assert time.monotonic() - started < 0.3
 
 
 async def test_gemini_embed_batches_are_cut_at_its_limit_of_100(mock_server):
@@ -322,8 +322,8 @@ async def test_native_streams_end_at_their_last_event_even_if_the_connection_sta
         async with await client.chat_stream(model=f"{provider}/{model}", messages=user("hi")) as stream:
             return [chunk async for chunk in stream]
 
-    chunks = await asyncio.wait_for(read(), 10)
-    assert time.monotonic() - started < 3
+    chunks = await asyncio.wait_for(read(), 20)
+    assert time.monotonic() - started < 10  # the server holds the connection until the test ends
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello"
     assert [c.usage.total_tokens for c in chunks if c.usage] == [5]
     assert client.usage.num_api_calls == 1

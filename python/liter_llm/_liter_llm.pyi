@@ -15,6 +15,18 @@ _FileInput: TypeAlias = (
     bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO | tuple[str, Any] | tuple[str, Any, str]
 )
 
+# ----- response objects -----
+
+class _Model:
+    """What every response object has (stub only: at runtime each class defines these itself)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a plain dict, including fields the provider added."""
+    def to_json(self) -> str:
+        """The object as a JSON string."""
+    def __eq__(self, other: builtins.object, /) -> bool: ...
+    def __ne__(self, other: builtins.object, /) -> bool: ...
+
 # ----- client -----
 
 @final
@@ -613,7 +625,7 @@ class ChatBatchIterator:
     ) -> bool: ...
 
 @final
-class EmbeddingObject:
+class EmbeddingObject(_Model):
     """One vector of an embeddings response."""
 
     @property
@@ -625,15 +637,9 @@ class EmbeddingObject:
     @property
     def object(self) -> str:
         """Always `embedding`."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class EmbeddingResponse:
+class EmbeddingResponse(_Model):
     """An embeddings response."""
 
     @property
@@ -648,12 +654,6 @@ class EmbeddingResponse:
     @property
     def usage(self) -> Usage:
         """Token usage (`completion_tokens` is 0)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 # ----- usage, pricing, tokens, sanitising -----
 
@@ -787,7 +787,7 @@ def sanitize_request(request: dict[str, Any]) -> dict[str, Any]:
 # ----- response models -----
 
 @final
-class Usage:
+class Usage(_Model):
     """Token counts for one request."""
 
     @property
@@ -805,15 +805,9 @@ class Usage:
     @property
     def completion_tokens_details(self) -> CompletionTokensDetails | None:
         """Breakdown of completion tokens (reasoning, audio, predictions)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class PromptTokensDetails:
+class PromptTokensDetails(_Model):
     """Breakdown of the prompt tokens; other fields a provider sends stay in `to_dict()`."""
 
     @property
@@ -822,15 +816,9 @@ class PromptTokensDetails:
     @property
     def audio_tokens(self) -> int | None:
         """Audio input tokens."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class CompletionTokensDetails:
+class CompletionTokensDetails(_Model):
     """Breakdown of the completion tokens."""
 
     @property
@@ -845,15 +833,9 @@ class CompletionTokensDetails:
     @property
     def rejected_prediction_tokens(self) -> int | None:
         """Predicted-output tokens that did not appear (billed all the same)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class TopLogprob:
+class TopLogprob(_Model):
     """One of the most likely tokens at a position."""
 
     @property
@@ -865,15 +847,9 @@ class TopLogprob:
     @property
     def bytes(self) -> list[int] | None:
         """Its UTF-8 bytes (a token may hold part of a character)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class TokenLogprob:
+class TokenLogprob(_Model):
     """The log probability of one generated token, with the alternatives when requested."""
 
     @property
@@ -888,15 +864,9 @@ class TokenLogprob:
     @property
     def top_logprobs(self) -> list[TopLogprob]:
         """The `top_logprobs` most likely tokens at this position, most likely first."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ChoiceLogprobs:
+class ChoiceLogprobs(_Model):
     """Log probabilities of a choice's tokens (`logprobs=True`)."""
 
     @property
@@ -905,15 +875,9 @@ class ChoiceLogprobs:
     @property
     def refusal(self) -> list[TokenLogprob] | None:
         """One entry per refusal token."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class FunctionCall:
+class FunctionCall(_Model):
     """The function a tool call invokes."""
 
     @property
@@ -922,15 +886,9 @@ class FunctionCall:
     @property
     def arguments(self) -> str:
         """Arguments as a JSON string."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ToolCall:
+class ToolCall(_Model):
     """A tool call made by the assistant."""
 
     @property
@@ -942,15 +900,9 @@ class ToolCall:
     @property
     def function(self) -> FunctionCall:
         """The call itself."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class AssistantMessage:
+class AssistantMessage(_Model):
     """The assistant's message in a non-streamed choice."""
 
     @property
@@ -977,15 +929,9 @@ class AssistantMessage:
         arrived; reading it raises `ValueError` (`pydantic.ValidationError` for a model class) when
         the content does not parse.
         """
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class Choice:
+class Choice(_Model):
     """One completion choice."""
 
     @property
@@ -1000,15 +946,9 @@ class Choice:
     @property
     def logprobs(self) -> ChoiceLogprobs | None:
         """Token log probabilities, when requested."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ChatCompletionResponse:
+class ChatCompletionResponse(_Model):
     """A chat completion."""
 
     @property
@@ -1041,15 +981,9 @@ class ChatCompletionResponse:
     @property
     def request_id(self) -> str | None:
         """The provider's id for the request (`x-request-id`), for support tickets and logs."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class FunctionCallDelta:
+class FunctionCallDelta(_Model):
     """The streamed part of a function call."""
 
     @property
@@ -1058,15 +992,9 @@ class FunctionCallDelta:
     @property
     def arguments(self) -> str | None:
         """A fragment of the JSON arguments."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ToolCallDelta:
+class ToolCallDelta(_Model):
     """A streamed fragment of a tool call."""
 
     @property
@@ -1081,15 +1009,9 @@ class ToolCallDelta:
     @property
     def function(self) -> FunctionCallDelta | None:
         """Function fragment."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class StreamDelta:
+class StreamDelta(_Model):
     """What a chunk adds to the message."""
 
     @property
@@ -1107,15 +1029,9 @@ class StreamDelta:
     @property
     def reasoning_content(self) -> str | None:
         """A reasoning fragment, for providers that stream it (`reasoning_content` or `reasoning`)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class StreamChoice:
+class StreamChoice(_Model):
     """One choice within a stream chunk."""
 
     @property
@@ -1130,15 +1046,9 @@ class StreamChoice:
     @property
     def logprobs(self) -> ChoiceLogprobs | None:
         """Token log probabilities, when requested."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ChatCompletionChunk:
+class ChatCompletionChunk(_Model):
     """One streamed chunk, yielded by `chat_stream()`."""
 
     @property
@@ -1165,17 +1075,11 @@ class ChatCompletionChunk:
     @property
     def service_tier(self) -> str | None:
         """Service tier used."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 # ----- endpoint response models (models, images, audio, moderation, rerank, files, batches, responses) -----
 
 @final
-class ModelObject:
+class ModelObject(_Model):
     """One model the provider serves."""
 
     @property
@@ -1190,15 +1094,9 @@ class ModelObject:
     @property
     def owned_by(self) -> str:
         """Organisation owning the model."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ModelsListResponse:
+class ModelsListResponse(_Model):
     """The models a provider serves (`list_models()`)."""
 
     @property
@@ -1207,15 +1105,9 @@ class ModelsListResponse:
     @property
     def data(self) -> list[ModelObject]:
         """The models."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class Image:
+class Image(_Model):
     """One generated image: a URL or base64 data, depending on `response_format`."""
 
     @property
@@ -1227,15 +1119,9 @@ class Image:
     @property
     def revised_prompt(self) -> str | None:
         """The prompt the model actually used, when it rewrote yours."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ImagesResponse:
+class ImagesResponse(_Model):
     """An image generation response (`image_generate()`)."""
 
     @property
@@ -1247,15 +1133,9 @@ class ImagesResponse:
     @property
     def usage(self) -> dict[str, Any] | None:
         """Token usage of image models that bill by token, as sent."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class TranscriptionSegment:
+class TranscriptionSegment(_Model):
     """One timed segment of a `verbose_json` transcription."""
 
     @property
@@ -1288,15 +1168,9 @@ class TranscriptionSegment:
     @property
     def no_speech_prob(self) -> float:
         """Probability that the segment is silence."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class TranscriptionWord:
+class TranscriptionWord(_Model):
     """One timed word of a `verbose_json` transcription."""
 
     @property
@@ -1308,15 +1182,9 @@ class TranscriptionWord:
     @property
     def end(self) -> float:
         """End time in seconds."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class TranscriptionResponse:
+class TranscriptionResponse(_Model):
     """A transcription (`transcribe()`). With `response_format` `text`, `srt` or `vtt` the
     provider's plain-text answer is in `text` and the other fields are None."""
 
@@ -1338,15 +1206,9 @@ class TranscriptionResponse:
     @property
     def usage(self) -> dict[str, Any] | None:
         """Usage, as sent."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ModerationCategories:
+class ModerationCategories(_Model):
     """Whether each category was flagged; None when the provider did not report the category.
     `to_dict()` uses the wire names (`self-harm/intent`)."""
 
@@ -1389,15 +1251,9 @@ class ModerationCategories:
     @property
     def violence_graphic(self) -> bool | None:
         """Graphic violence (`violence/graphic`)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ModerationCategoryScores:
+class ModerationCategoryScores(_Model):
     """The model's score (0 to 1) per category; None when the provider did not report it."""
 
     @property
@@ -1439,15 +1295,9 @@ class ModerationCategoryScores:
     @property
     def violence_graphic(self) -> float | None:
         """Graphic violence (`violence/graphic`)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ModerationResult:
+class ModerationResult(_Model):
     """The verdict for one input."""
 
     @property
@@ -1462,15 +1312,9 @@ class ModerationResult:
     @property
     def category_applied_input_types(self) -> dict[str, Any] | None:
         """Which input types (text, image) each category applied to, as sent."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ModerationResponse:
+class ModerationResponse(_Model):
     """A moderation response (`moderate()`)."""
 
     @property
@@ -1482,15 +1326,9 @@ class ModerationResponse:
     @property
     def results(self) -> list[ModerationResult]:
         """One result per input."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class RerankResult:
+class RerankResult(_Model):
     """One reranked document."""
 
     @property
@@ -1502,15 +1340,9 @@ class RerankResult:
     @property
     def document(self) -> Any:
         """The document when the provider returns it (`{"text": ...}` or the text), else None."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class RerankResponse:
+class RerankResponse(_Model):
     """A rerank response (`rerank()`); `results` are sorted by `relevance_score`, highest first."""
 
     @property
@@ -1528,15 +1360,9 @@ class RerankResponse:
     @property
     def meta(self) -> dict[str, Any] | None:
         """Billing and version metadata, as sent (Cohere style)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class FileObject:
+class FileObject(_Model):
     """An uploaded file."""
 
     @property
@@ -1572,15 +1398,9 @@ class FileObject:
         """A field by its JSON name, or `default`."""
     def keys(self) -> list[str]:
         """The JSON field names, so `dict(obj)` works."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class FileListResponse:
+class FileListResponse(_Model):
     """A page of files (`list_files()`)."""
 
     @property
@@ -1604,15 +1424,9 @@ class FileListResponse:
         """A field by its JSON name, or `default`."""
     def keys(self) -> list[str]:
         """The JSON field names, so `dict(obj)` works."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class DeleteResponse:
+class DeleteResponse(_Model):
     """The answer to a deletion."""
 
     @property
@@ -1630,15 +1444,9 @@ class DeleteResponse:
         """A field by its JSON name, or `default`."""
     def keys(self) -> list[str]:
         """The JSON field names, so `dict(obj)` works."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class BatchRequestCounts:
+class BatchRequestCounts(_Model):
     """How many requests of a batch are done."""
 
     @property
@@ -1650,15 +1458,9 @@ class BatchRequestCounts:
     @property
     def failed(self) -> int:
         """Requests failed."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class BatchObject:
+class BatchObject(_Model):
     """A batch job."""
 
     @property
@@ -1727,15 +1529,9 @@ class BatchObject:
         """A field by its JSON name, or `default`."""
     def keys(self) -> list[str]:
         """The JSON field names, so `dict(obj)` works."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class BatchListResponse:
+class BatchListResponse(_Model):
     """A page of batches (`list_batches()`)."""
 
     @property
@@ -1759,15 +1555,9 @@ class BatchListResponse:
         """A field by its JSON name, or `default`."""
     def keys(self) -> list[str]:
         """The JSON field names, so `dict(obj)` works."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ResponseContent:
+class ResponseContent(_Model):
     """One part of an output message: `output_text` (with `text`) or `refusal`."""
 
     @property
@@ -1782,15 +1572,9 @@ class ResponseContent:
     @property
     def refusal(self) -> str | None:
         """The refusal (`refusal`)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ResponseOutputItem:
+class ResponseOutputItem(_Model):
     """One output item of a response. A `message` has `role` and `content`, a `reasoning` item
     has `summary`, a `function_call` has `call_id`, `name` and `arguments`; the other fields are None."""
 
@@ -1821,43 +1605,25 @@ class ResponseOutputItem:
     @property
     def arguments(self) -> str | None:
         """Arguments as a JSON string (function calls)."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class InputTokensDetails:
+class InputTokensDetails(_Model):
     """Breakdown of input tokens."""
 
     @property
     def cached_tokens(self) -> int:
         """Tokens read from the prompt cache."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class OutputTokensDetails:
+class OutputTokensDetails(_Model):
     """Breakdown of output tokens."""
 
     @property
     def reasoning_tokens(self) -> int:
         """Tokens spent reasoning."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ResponseUsage:
+class ResponseUsage(_Model):
     """Token usage of a response."""
 
     @property
@@ -1875,15 +1641,9 @@ class ResponseUsage:
     @property
     def output_tokens_details(self) -> OutputTokensDetails:
         """Output breakdown."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 @final
-class ResponseObject:
+class ResponseObject(_Model):
     """A model response from the Responses API (`create_response()`, `retrieve_response()`)."""
 
     @property
@@ -1922,12 +1682,6 @@ class ResponseObject:
         """A field by its JSON name, or `default`."""
     def keys(self) -> list[str]:
         """The JSON field names, so `dict(obj)` works."""
-    def to_dict(self) -> dict[str, Any]:
-        """The object as a plain dict, including fields the provider added."""
-    def to_json(self) -> str:
-        """The object as a JSON string."""
-    def __eq__(self, other: builtins.object, /) -> bool: ...
-    def __ne__(self, other: builtins.object, /) -> bool: ...
 
 # ----- errors -----
 

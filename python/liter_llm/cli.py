@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from liter_llm import _argtypes
+from liter_llm.testing import _serve
 
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -126,23 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     mock = commands.add_parser(
         "mock-server",
         help="serve the built-in mock provider",
-        description="Serve the OpenAI-compatible mock provider (chat completions, embeddings) until Ctrl-C.",
+        description=_serve.DESCRIPTION,
     )
-    mock.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    mock.add_argument("--port", type=_argtypes.port, default=8000, help="port, 0 picks a free one (default: 8000)")
-    mock.add_argument("--latency-ms", type=_argtypes.milliseconds, default=0.0, help="delay before each answer")
-    mock.add_argument("--chunk-delay-ms", type=_argtypes.milliseconds, default=0.0, help="delay between stream chunks")
-    mock.add_argument(
-        "--stream-chunks", type=_argtypes.positive_int, default=None, help="split streamed replies in N chunks"
-    )
-    mock.add_argument("--reply", default=None, help="fixed reply (default: echo the last user message)")
-    mock.add_argument(
-        "--max-embedding-inputs",
-        type=_argtypes.positive_int,
-        default=2048,
-        help="inputs allowed per embeddings request",
-    )
-    mock.add_argument("--no-record", action="store_true", help="do not keep a request log")
+    _serve.add_arguments(mock)
     return parser
 
 
@@ -583,26 +570,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
 
 def run_mock_server(args: argparse.Namespace) -> int:
-    from liter_llm.testing import serve
-
-    def announce(base_url: str) -> None:
-        print(f"liter_llm mock server listening on {base_url}", flush=True)
-
-    try:
-        serve(
-            host=args.host,
-            port=args.port,
-            reply=args.reply,
-            latency_ms=args.latency_ms,
-            chunk_delay_ms=args.chunk_delay_ms,
-            stream_chunks=args.stream_chunks,
-            record=not args.no_record,
-            ready=announce,
-            max_embedding_inputs=args.max_embedding_inputs,
-        )
-    except KeyboardInterrupt:
-        _eprint("liter_llm mock server stopped")
-    return 0
+    return _serve.run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
