@@ -44,14 +44,6 @@ CLIENTS: dict[str, dict[str, str]] = {
         "stmt": "import liter_llm; liter_llm.LlmClient",
         "label": "ours (liter_llm)",
     },
-    "prev": {
-        "venv": "ours-prev",
-        "driver": "liter_llm_client.py",
-        "dist": "liter-llm",
-        "module": "liter_llm",
-        "stmt": "import liter_llm; liter_llm.LlmClient",
-        "label": "ours (previous build)",
-    },
     "liter122": {
         "venv": "liter121",
         "driver": "liter_llm_client.py",
@@ -77,6 +69,9 @@ CLIENTS: dict[str, dict[str, str]] = {
         "label": "raw aiohttp",
     },
 }
+# Earlier builds of ours (setup_peers.sh: OURS_PREV_WHEEL, OURS_BASE_WHEEL), to compare changes in one run.
+for _key, _label in (("prev", "ours (previous build)"), ("base", "ours (older build)")):
+    CLIENTS[_key] = {**CLIENTS["ours"], "venv": f"ours-{_key}", "label": _label}
 BASELINES = ("liter122", "aiohttp")
 
 WORKLOADS: dict[str, dict[str, Any]] = {

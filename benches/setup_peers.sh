@@ -9,7 +9,8 @@
 #   liter121/  liter-llm==1.2.2 from PyPI (the older, different package; import name liter_llm)
 #   openai/    openai SDK
 #   aiohttp/   raw aiohttp floor
-#   ours-prev/ an earlier build of ours from $OURS_PREV_WHEEL (optional; client key "prev")
+#   ours-prev/ ours-base/  earlier builds of ours from $OURS_PREV_WHEEL / $OURS_BASE_WHEEL (optional;
+#              client keys "prev" and "base")
 #   ours/      our package from $OURS_WHEEL; without it, a snapshot copy of the package that
 #              `maturin develop` installed into the dev venv /work/main/.venv (a DEBUG build unless --release)
 # Installed versions are written to .bench-venvs/versions.json.
@@ -74,15 +75,20 @@ else
     echo "[setup] ours: dev venv cannot import liter_llm yet; ours will be skipped"
   fi
 fi
-# prev: an earlier build of ours from $OURS_PREV_WHEEL, to measure a change side by side (`--clients ours,prev`).
-if [[ -n "${OURS_PREV_WHEEL:-}" ]]; then
-  PREV="$VENVS/ours-prev"
-  [[ -x "$PREV/bin/python" ]] || "$PY" -m venv "$PREV"
-  wheel="$(realpath "$OURS_PREV_WHEEL")"
-  echo "[setup] prev: installing $wheel"
-  "$PREV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-  echo "wheel $wheel" >"$PREV/.bench-pins"
-fi
+# prev / base: earlier builds of ours, to measure changes side by side in one run
+# (`--clients ours,prev,base`): $OURS_PREV_WHEEL (e.g. the commit before a change) and $OURS_BASE_WHEEL.
+wheel_venv() {  # venv name, wheel path (skipped when empty)
+  [[ -n "$2" ]] || return 0
+  local dir="$VENVS/$1"
+  [[ -x "$dir/bin/python" ]] || "$PY" -m venv "$dir"
+  local wheel
+  wheel="$(realpath "$2")"
+  echo "[setup] $1: installing $wheel"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+  echo "wheel $wheel" >"$dir/.bench-pins"
+}
+wheel_venv ours-prev "${OURS_PREV_WHEEL:-}"
+wheel_venv ours-base "${OURS_BASE_WHEEL:-}"
 # ours' optional deps that the benchmark does not need are not installed; the mock server needs none.
 
 # Record versions (the import name is liter_llm for both liter venvs, so query distributions).
