@@ -350,7 +350,7 @@ async def test_a_request_from_another_thread_completes_while_this_loop_is_blocke
 # --------------------------------------------------------------------------------------------
 
 EXIT_PRELUDE = """
-import asyncio, sys, threading, time
+import asyncio, sys, threading
 import liter_llm
 URL = {url!r}
 KEY = {key!r}
@@ -360,6 +360,8 @@ spare2 = spare.with_options(timeout=5)
 MSG = [{{"role": "user", "content": "hi"}}]
 async def call():
     return await c.chat(model="m", messages=MSG)
+def sent():  # blocks until the parent saw the request arrive at the server
+    sys.stdin.readline()
 """
 
 EXIT_SCRIPTS = {
@@ -370,11 +372,11 @@ EXIT_SCRIPTS = {
     "pending-request-on-an-unclosed-loop": """
         loop = asyncio.new_event_loop()
         task = loop.create_task(call())
-        loop.run_until_complete(asyncio.sleep(0.5))
+        loop.run_until_complete(loop.run_in_executor(None, sent))
     """,
     "daemon-thread-blocked-in-a-request": """
         threading.Thread(target=lambda: asyncio.run(call()), daemon=True).start()
-        time.sleep(0.5)
+        sent()
     """,
     "open-stream-half-read": """
         async def main():
@@ -387,7 +389,7 @@ EXIT_SCRIPTS = {
     "sys-exit-from-a-request-callback": """
         async def main():
             t = asyncio.ensure_future(call())
-            await asyncio.sleep(0.5)
+            await asyncio.get_running_loop().run_in_executor(None, sent)
             sys.exit(0)
         asyncio.run(main())
     """,
@@ -408,14 +410,20 @@ def test_the_interpreter_exits_cleanly_with_live_clients(scenario, case):
     code = EXIT_PRELUDE.format(url=scenario.base_url, key=API_KEY) + textwrap.dedent(EXIT_SCRIPTS[case])
     code += '\nprint("main done", flush=True)\n' if case != "sys-exit-from-a-request-callback" else ""
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    # The scripts that exit with a request in flight wait (sent()) until the server has it.
+    if "sent()" in EXIT_SCRIPTS[case] or "sent)" in EXIT_SCRIPTS[case]:
+        assert scenario.wait_for_requests(1, timeout=20), "the child's request never arrived"
+    stdout, stderr = proc.communicate("\n", timeout=30)
     elapsed = time.monotonic() - start
 
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, stderr
     if case != "sys-exit-from-a-request-callback":
-        assert "main done" in proc.stdout
-    assert "panicked" not in proc.stderr
-    assert "Fatal Python error" not in proc.stderr
+        assert "main done" in stdout
+    assert "panicked" not in stderr
+    assert "Fatal Python error" not in stderr
     assert elapsed < 20
     if case != "idle-clients-after-a-request":
         assert scenario.request_count >= 1
