@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import scenario_server as ss
 from conftest import API_KEY, MODEL, user
 
 CLI = [sys.executable, "-m", "liter_llm"]
@@ -392,3 +393,15 @@ def test_mock_latency_options_reject_unusable_values(tmp_path, value):
     assert proc.returncode == 2 and "argument --latency-ms:" in proc.stderr
     proc = run("mock-server", "--port", "0", f"--chunk-delay-ms={value}", cwd=tmp_path)
     assert proc.returncode == 2 and "argument --chunk-delay-ms:" in proc.stderr
+
+
+def test_total_timeout_bounds_a_trickling_answer(tmp_path, scenario):
+    body = json.dumps(ss.completion("never")).encode()
+    trickle = [body[i : i + 1] for i in range(len(body))]
+    scenario.script(ss.sse_response(trickle, delay=0.2, headers={"Content-Type": "application/json"}))
+    proc = run(
+        "chat", "hi", "--base-url", scenario.base_url, "--max-retries", "0", "--total-timeout", "1",
+        cwd=tmp_path, env={"OPENAI_API_KEY": API_KEY},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "LlmTimeoutError" in proc.stderr and "total_timeout=1" in proc.stderr
