@@ -235,11 +235,17 @@ fn announced(resp: &reqwest::Response, cap: Cap) -> Result<()> {
 }
 
 /// Reads at most `max` bytes of an error body; the rest is dropped with the connection. Returns
-/// the bytes and whether the body was cut. A read failure keeps what had arrived.
+/// the bytes and whether the body was cut: at the cap, or by a failed or timed-out read (what
+/// had arrived is kept).
 pub async fn read_error_body(mut resp: reqwest::Response, timing: &Timing, max: u64) -> (Bytes, bool) {
     let max = usize::try_from(max).unwrap_or(usize::MAX);
     let mut buf = BytesMut::new();
-    while let Ok(Some(chunk)) = next_chunk(&mut resp, timing, false).await {
+    loop {
+        let chunk = match next_chunk(&mut resp, timing, false).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return (buf.freeze(), false),
+            Err(_) => return (buf.freeze(), true),
+        };
         let room = max - buf.len();
         if chunk.len() > room {
             buf.extend_from_slice(&chunk[..room]);
@@ -247,7 +253,6 @@ pub async fn read_error_body(mut resp: reqwest::Response, timing: &Timing, max: 
         }
         buf.extend_from_slice(&chunk);
     }
-    (buf.freeze(), false)
 }
 
 /// Longest request id kept; a longer header is cut (after redaction).

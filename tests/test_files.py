@@ -165,8 +165,12 @@ async def test_a_missing_file_is_not_found(client, mock_server):
 
 async def test_ids_are_escaped_into_one_path_segment(client, mock_server):
     with pytest.raises(NotFoundError):
-        await client.retrieve_file("../batches")
-    assert mock_server.requests()[0]["path"] == "/v1/files/..%2Fbatches"
+        await client.retrieve_file("a/b?c")
+    assert mock_server.requests()[0]["path"] == "/v1/files/a%2Fb%3Fc"
+    for bad in ["../batches", "..\\batches", "x/%2e%2e/y"]:
+        with pytest.raises(ValueError, match="file_id"):
+            await client.retrieve_file(bad)
+    assert len(mock_server.requests()) == 1
 
 
 async def test_file_arguments_are_checked_before_sending(client, mock_server):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import scenario_server as ss
 from conftest import API_KEY, MODEL, assert_no_key, surface, user
-from liter_llm import BadRequestError, LlmClient, LlmError, RateLimiter
+from liter_llm import BadRequestError, LlmClient, LlmError, RateLimiter, StreamingError
 
 KEY_PARTS = [API_KEY[:n] for n in range(10, len(API_KEY) + 1)]
 
@@ -54,6 +54,20 @@ async def test_an_error_body_cut_at_its_cap_in_the_middle_of_the_key_loses_the_p
         await make_client(scenario.base_url, max_error_body_bytes=cap).chat(model=MODEL, messages=user("hi"))
     assert_no_key_part(surface(info.value))
     assert str(info.value.body).endswith("[redacted]")
+
+
+@pytest.mark.parametrize("end", ["cut", "hang"])
+@pytest.mark.parametrize("cut", [10, 20, len(API_KEY) - 1])
+async def test_an_error_body_cut_by_the_transport_in_the_middle_of_the_key_loses_the_prefix(
+    scenario, make_client, end, cut
+):
+    body = ("bad key " + API_KEY[:cut]).encode()
+    scenario.script(ss.sse_response([body], status=400, end=end, headers={"Content-Type": "text/plain"}))
+    client = make_client(scenario.base_url, total_timeout=1)
+    with pytest.raises(BadRequestError) as info:
+        await client.chat(model=MODEL, messages=user("hi"))
+    assert_no_key_part(surface(info.value))
+    assert str(info.value.body).startswith("bad key ")
 
 
 @pytest.mark.parametrize("header", ["x-request-id", "request-id"])
@@ -253,12 +267,17 @@ async def test_hostile_anthropic_block_indexes_never_crash(scenario, index):
     ]  # fmt: skip
     scenario.script(ss.sse_response(events))
     client = native_client(scenario, "anthropic")
-    try:
-        stream = await client.chat_stream(model="anthropic/claude-haiku-4-5", messages=user("hi"))
-        async for _ in stream:
-            pass
-    except LlmError:
-        pass  # a typed error is fine; a crash or a hang is not
+    stream = await client.chat_stream(model="anthropic/claude-haiku-4-5", messages=user("hi"))
+    if not (isinstance(index, int) and index >= 0):
+        with pytest.raises(StreamingError, match="no index"):
+            async for _ in stream:
+                pass
+        return
+    calls = [
+        tc for chunk in [c async for c in stream] if chunk.choices for tc in chunk.choices[0].delta.tool_calls or []
+    ]
+    assert [tc.index for tc in calls] == [0, 0], "a huge block index is a key, never a size"
+    assert "".join(tc.function.arguments or "" for tc in calls) == "{}"
 
 
 # ----- arguments that used to panic -----
@@ -326,6 +345,9 @@ def test_credentials_in_base_url_are_never_shown(base_url):
         ("https://u:hunter2@elsewhere.example/v2", "https://elsewhere.example/v2"),
         ("/v2/chat/completions?token=hunter2", "/v2/chat/completions"),
         ("", "redirect;"),
+        ("//user:hunter2@elsewhere.example/v2?q=1", "elsewhere.example/v2"),
+        ("http://elsewhere.example/" + "a" * 255 + API_KEY, "elsewhere.example/aaa"),
+        ("/" + "b" * 290 + API_KEY, "/bbb"),
     ],
 )
 async def test_a_redirect_names_where_it_pointed(scenario, make_client, location, shown):
@@ -334,5 +356,6 @@ async def test_a_redirect_names_where_it_pointed(scenario, make_client, location
         await make_client(scenario.base_url).chat(model=MODEL, messages=user("hi"))
     message = str(info.value)
     assert shown in message and "hunter2" not in message
+    assert_no_key_part(surface(info.value))
     assert "base_url" in message and info.value.status_code == 302
     assert scenario.request_count == 1

@@ -9,7 +9,8 @@ forever.
 from __future__ import annotations
 
 import json
-import resource
+import subprocess
+import sys
 import zlib
 from typing import Any
 
@@ -20,6 +21,7 @@ from conftest import MODEL, user
 from liter_llm import LlmTimeoutError, ResponseTooLargeError, ServerError
 from scenario_server import (
     completion,
+    json_response,
     raw_response,
     sse_event,
     sse_response,
@@ -54,52 +56,89 @@ def bomb(encoding: str, kind: str = "json", size: int = 256 * MiB) -> bytes:
     return _bombs[key]
 
 
-def max_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+PEAK_SCRIPT = """
+import asyncio, resource, sys, liter_llm
+async def main():
+    c = liter_llm.LlmClient(api_key="k", base_url=sys.argv[1], max_retries=0, max_response_bytes=4 << 20,
+                            max_stream_event_bytes=1 << 20, max_error_body_bytes=4096)
+    msgs = [{"role": "user", "content": "hi"}]
+    try:
+        if sys.argv[2] == "stream":
+            async for _ in await c.chat_stream(model="m", messages=msgs):
+                pass
+        else:
+            await c.chat(model="m", messages=msgs)
+        print("ok")
+    except liter_llm.LlmError as e:
+        print(type(e).__name__)
+asyncio.run(main())
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def peak_rss(base_url: str, mode: str) -> tuple[str, float]:
+    """One call in a fresh interpreter: its outcome and the process's peak RSS in MiB."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, base_url, mode], capture_output=True, text=True, timeout=120, check=True
+    )
+    outcome, peak = proc.stdout.split()
+    return outcome, float(peak)
+
+
+@pytest.fixture(scope="module")
+def baseline_rss(_scenario_session) -> float:
+    """Peak RSS of the same interpreter making one ordinary call."""
+    _scenario_session.reset()
+    _scenario_session.script(json_response(completion("fine")))
+    outcome, peak = peak_rss(_scenario_session.base_url, "chat")
+    assert outcome == "ok"
+    return peak
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
-async def test_a_compressed_bomb_stops_at_the_response_cap(scenario, make_client, encoding):
+async def test_a_compressed_bomb_stops_at_the_response_cap(scenario, make_client, baseline_rss, encoding):
     body = bomb(encoding)
     assert len(body) < 2 * MiB
-    scenario.script(raw_response(body, content_type="application/json", headers={"Content-Encoding": encoding}))
+    answer = raw_response(body, content_type="application/json", headers={"Content-Encoding": encoding})
+    scenario.script(answer, answer)
     client = make_client(scenario.base_url, max_response_bytes=4 * MiB)
-    before = max_rss_mib()
     with pytest.raises(ResponseTooLargeError, match="max_response_bytes=4194304") as info:
         await client.chat(model=MODEL, messages=user("hi"))
-    assert max_rss_mib() - before < 100, "the bomb was inflated past the cap"
+    outcome, peak = peak_rss(scenario.base_url, "chat")
+    assert outcome == "ResponseTooLargeError"
+    assert peak - baseline_rss < 64, "the 256 MiB bomb was inflated past the cap"
     assert "LlmClient(max_response_bytes=" in str(info.value)
     assert info.value.provider == "openai" and info.value.model == MODEL
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
-async def test_a_compressed_error_body_is_kept_to_its_cap(scenario, make_client, encoding):
-    scenario.script(
-        raw_response(bomb(encoding), status=500, content_type="text/plain", headers={"Content-Encoding": encoding})
-    )
+async def test_a_compressed_error_body_is_kept_to_its_cap(scenario, make_client, baseline_rss, encoding):
+    answer = raw_response(bomb(encoding), status=500, content_type="text/plain", headers={"Content-Encoding": encoding})
+    scenario.script(answer, answer)
     client = make_client(scenario.base_url, max_error_body_bytes=4096)
-    before = max_rss_mib()
     with pytest.raises(ServerError) as info:
         await client.chat(model=MODEL, messages=user("hi"))
-    assert max_rss_mib() - before < 100
+    outcome, peak = peak_rss(scenario.base_url, "chat")
+    assert outcome == "ServerError" and peak - baseline_rss < 64
     assert isinstance(info.value.body, str) and len(info.value.body) == 4096
     assert len(str(info.value)) < 1000
     assert info.value.status_code == 500
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
-async def test_a_compressed_bomb_inside_a_stream_stops_at_the_event_cap(scenario, make_client, encoding):
+async def test_a_compressed_bomb_inside_a_stream_stops_at_the_event_cap(scenario, make_client, baseline_rss, encoding):
     body = bomb(encoding, "sse")
-    scenario.script(
-        sse_response([body[i : i + 4096] for i in range(0, len(body), 4096)], headers={"Content-Encoding": encoding})
+    answer = sse_response(
+        [body[i : i + 4096] for i in range(0, len(body), 4096)], headers={"Content-Encoding": encoding}
     )
+    scenario.script(answer, answer)
     client = make_client(scenario.base_url, max_stream_event_bytes=MiB)
-    before = max_rss_mib()
     stream = await client.chat_stream(model=MODEL, messages=user("hi"))
     with pytest.raises(ResponseTooLargeError, match="max_stream_event_bytes=1048576"):
         async for _ in stream:
             pass
-    assert max_rss_mib() - before < 100
+    outcome, peak = peak_rss(scenario.base_url, "stream")
+    assert outcome == "ResponseTooLargeError" and peak - baseline_rss < 64
 
 
 def padded_completion(size: int) -> bytes:

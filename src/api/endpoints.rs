@@ -51,14 +51,15 @@ pub struct BatchParams {
     pub headers: HeaderMap,
 }
 
-/// Fails with `InvalidArgument` unless `id` can name a resource: not empty, and not `.` or `..`
-/// in any spelling (`%2e%2E`), which a URL or server resolves as a path step, reaching another
-/// endpoint. (An id is one segment: its `/` and `\` are escaped.)
+/// Fails with `InvalidArgument` unless `id` can name a resource: not empty, and with no `.` or
+/// `..` segment in any spelling (`%2e%2E`, `../x`, `..\\x`), which a URL, a proxy that decodes
+/// `%2F`, or a server resolves as a path step, reaching another endpoint. (An id is sent as one
+/// segment: its `/` and `\` are escaped.)
 ///
 /// # Errors
 /// `InvalidArgument` naming `what`.
 pub fn check_id(what: &str, id: &str) -> Result<()> {
-    if id.is_empty() || crate::providers::is_dot_segment(id) {
+    if id.is_empty() || crate::providers::has_dot_segment(id) {
         return Err(Error::new(
             Kind::InvalidArgument,
             format!("{what} must be a resource id, got {id:?}"),
@@ -331,7 +332,9 @@ mod tests {
             assert_eq!(segment("id", bad).unwrap_err().kind(), Kind::InvalidArgument);
         }
         assert_eq!(segment("id", "...").unwrap(), "...");
-        assert_eq!(segment("id", "../batches").unwrap(), "..%2Fbatches");
-        assert_eq!(segment("id", "..\\x").unwrap(), "..%5Cx");
+        for bad in ["../batches", "..\\x", "a/../b", "x/%2e%2E", "files/."] {
+            assert_eq!(segment("id", bad).unwrap_err().kind(), Kind::InvalidArgument, "{bad}");
+        }
+        assert_eq!(segment("id", "a/b..c").unwrap(), "a%2Fb..c");
     }
 }

@@ -254,7 +254,7 @@ impl Client {
         let secret = call.target.secret.expose();
         let retryable = retry::should_retry_status(status.as_u16(), &headers);
         if status.is_redirection() {
-            let err = self.context(redirect(status.as_u16(), &headers), call);
+            let err = self.context(redirect(status.as_u16(), &headers, secret), call);
             return Refusal {
                 err,
                 headers,
@@ -283,7 +283,7 @@ const MAX_SHOWN_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// The error for a redirect, which is never followed (it could carry the key or the body to
 /// another host): it names where the server pointed, without credentials or query.
-fn redirect(status: u16, headers: &HeaderMap) -> Error {
+fn redirect(status: u16, headers: &HeaderMap, secret: &str) -> Error {
     let location = headers
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
@@ -298,10 +298,15 @@ fn redirect(status: u16, headers: &HeaderMap) -> Error {
                 url.port().map_or_else(String::new, |p| format!(":{p}"))
             ) + url.path()
         }
-        Some((l, Err(_))) => format!(" to {}", l.split(['?', '#']).next().unwrap_or("")),
+        Some((l, Err(_))) => {
+            // A relative or scheme-relative target: keep its path, drop any credentials.
+            let path = l.split(['?', '#']).next().unwrap_or("");
+            let path = path.rsplit_once('@').map_or(path, |(_, after)| after);
+            format!(" to {path}")
+        }
         None => String::new(),
     };
-    let target = crate::redact::cut(&target, 300, "");
+    let target = crate::redact::cut(&target, 300, secret);
     Error::new(
         Kind::BadRequest,
         format!(

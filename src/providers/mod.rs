@@ -80,7 +80,7 @@ pub(crate) fn choice_index(index: Option<&Value>, position: usize, kind: Kind) -
 /// Whether `segment` is `.` or `..` in any spelling a URL parser or server resolves as a path
 /// step: each dot literal or percent-encoded (`%2e`, `%2E`). The one rule for every name or id
 /// that goes into a URL path.
-pub(crate) fn is_dot_segment(segment: &str) -> bool {
+fn is_dot_segment(segment: &str) -> bool {
     let mut rest = segment.as_bytes();
     let mut dots = 0;
     while !rest.is_empty() {
@@ -96,7 +96,7 @@ pub(crate) fn is_dot_segment(segment: &str) -> bool {
 
 /// Whether `name`, split at `/` and `\` (which URL parsers take for `/`), has a `.` or `..`
 /// segment.
-fn has_dot_segment(name: &str) -> bool {
+pub(crate) fn has_dot_segment(name: &str) -> bool {
     name.split(['/', '\\']).any(is_dot_segment)
 }
 
