@@ -71,9 +71,9 @@ enum Tried {
 }
 
 impl Client {
-    /// Sends a call, retrying as the policy says; returns a successful response, the rate
-    /// limiter's permit for it (to be settled once the body has been read) and the timing its
-    /// body is read with. The call's `total_timeout` starts with the first attempt (after the
+    /// Sends a call, retrying as the policy says. Returns [`Attempts`]: a [`Sent`] response
+    /// (with the limiter's permit, settled once the body has been read, and the timing its body
+    /// is read with) or the last error, and the retries taken either way. The call's `total_timeout` starts with the first attempt (after the
     /// first rate-limit grant, whose wait `max_delay_seconds` bounds) and covers every retry,
     /// backoff and later grant; a backoff that would end past it gives up at once.
     pub(crate) async fn send(&self, call: &Call) -> Attempts {
