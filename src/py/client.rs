@@ -14,7 +14,8 @@ use pyo3::types::PyDict;
 use crate::client::Client;
 use crate::config::{ClientConfig, Secret};
 use crate::py::call::{LlmCall, Start};
-use crate::py::convert::{bytes_arg, positive_seconds, seconds_arg, MAX_SECONDS};
+use crate::py::convert::{positive_seconds, seconds_arg, MAX_SECONDS};
+use crate::py::params::positive_int;
 use crate::py::parsed::attach;
 use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
 use crate::py::request::chat_request;
@@ -75,10 +76,7 @@ struct SafetyArgs<'a, 'py> {
 impl<'py> SafetyArgs<'_, 'py> {
     /// Checks every given value and sets it on `config`.
     fn apply(&self, config: &mut ClientConfig) -> PyResult<()> {
-        fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
-            v.filter(|v| !v.is_none())
-        }
-        if let Some(v) = given(self.total_timeout) {
+        if let Some(v) = self.total_timeout.filter(|v| !v.is_none()) {
             config.total_timeout = Some(seconds_arg("total_timeout", v, true, MAX_SECONDS)?);
         }
         let limits = &mut config.limits;
@@ -104,8 +102,8 @@ impl<'py> SafetyArgs<'_, 'py> {
                 &mut limits.max_error_body_bytes,
             ),
         ] {
-            if let Some(v) = given(value) {
-                *slot = bytes_arg(name, v)?;
+            if let Some(n) = positive_int(name, value)? {
+                *slot = n;
             }
         }
         Ok(())

@@ -112,25 +112,6 @@ pub(crate) fn seconds_arg(name: &str, value: &Bound<'_, PyAny>, positive: bool, 
     }
 }
 
-/// A positive byte count (an int, not bool).
-///
-/// # Errors
-/// `TypeError` for other types, `ValueError` for zero and negatives.
-pub fn bytes_arg(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
-    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!(
-            "{name} must be an int (a number of bytes), not {}",
-            crate::py::json::type_name(value)
-        )));
-    }
-    match value.extract::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(PyValueError::new_err(format!(
-            "{name} must be a positive number of bytes, at most 2**64-1; got {value}"
-        ))),
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Unit {
     Seconds,
