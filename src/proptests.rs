@@ -9,6 +9,7 @@ use proptest::sample::Index;
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
+use crate::providers::adapter::StreamTranslator;
 use crate::providers::{anthropic, gemini};
 use crate::sse::{Decoder, Event, SseError};
 use crate::types::{ChatCompletionChunk, ChatCompletionResponse, EmbeddingResponse, ToJson};

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::Kind;
 use crate::mock::{Fault, MockConfig, MockServer};
+use crate::providers::adapter::StreamTranslator;
 use crate::providers::anthropic::{chat_request, chat_response, error_from_response, StreamState, API_VERSION};
 use crate::sse::Decoder;
 use crate::types::ChatCompletionChunk;

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Kind};
 use crate::mock::{Fault, MockConfig, MockServer};
+use crate::providers::adapter::StreamTranslator;
 use crate::providers::gemini::{
     chat_path, chat_request, chat_response, embed_request, embed_response, error_from_response, StreamState,
 };

@@ -66,20 +66,6 @@ impl Adapter for Anthropic {
     }
 }
 
-impl StreamTranslator for StreamState {
-    fn on_event(
-        &mut self,
-        event: &crate::sse::Event,
-        out: &mut std::collections::VecDeque<crate::types::ChatCompletionChunk>,
-    ) -> Result<()> {
-        StreamState::on_event(self, event, out)
-    }
-
-    fn finished(&self) -> bool {
-        StreamState::finished(self)
-    }
-}
-
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::error_from_event;
 use super::response::{finish_reason, unix_now, Tokens};
 use crate::error::{Error, Kind, Result};
+use crate::providers::adapter::StreamTranslator;
 use crate::sse::Event;
 use crate::types::{ChatCompletionChunk, FunctionCallDelta, StreamChoice, StreamDelta, ToolCallDelta};
 
@@ -61,98 +62,6 @@ impl StreamState {
             tool_count: 0,
             finished: false,
         }
-    }
-
-    /// True once `message_stop` was seen: the stream ended cleanly. A stream whose connection
-    /// ends before this is truncated, which the caller reports as a `Streaming` error.
-    pub fn finished(&self) -> bool {
-        self.finished
-    }
-
-    /// Translates one SSE event, pushing zero or more OpenAI-shaped chunks to `out`.
-    ///
-    /// # Errors
-    /// The mapped provider error for an `error` event (e.g. `overloaded_error` is
-    /// `ServiceUnavailable`); `Streaming` for data that is not a Messages API event.
-    pub fn on_event(&mut self, event: &Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
-        if event.data.is_empty() && event.event.as_deref() == Some("ping") {
-            return Ok(());
-        }
-        let data: Value = serde_json::from_str(&event.data).map_err(broken)?;
-        let kind = data
-            .get("type")
-            .and_then(Value::as_str)
-            .or(event.event.as_deref())
-            .unwrap_or("");
-        match kind {
-            "message_start" => {
-                let message = data
-                    .get("message")
-                    .ok_or_else(|| broken("message_start has no message"))?;
-                if let Some(id) = message.get("id").and_then(Value::as_str) {
-                    id.clone_into(&mut self.id);
-                }
-                if let Some(model) = message.get("model").and_then(Value::as_str) {
-                    model.clone_into(&mut self.model);
-                }
-                if let Some(usage) = message.get("usage") {
-                    self.tokens.update(usage);
-                }
-                out.push_back(self.chunk(
-                    StreamDelta {
-                        role: Some("assistant".to_owned()),
-                        content: Some(String::new()),
-                        ..StreamDelta::default()
-                    },
-                    None,
-                ));
-            }
-            "content_block_start" => {
-                let index = block_index(&data)?;
-                let block = data
-                    .get("content_block")
-                    .ok_or_else(|| broken("content_block_start has no content_block"))?;
-                self.block_start(index, block, out);
-            }
-            "content_block_delta" => {
-                let index = block_index(&data)?;
-                let delta = data
-                    .get("delta")
-                    .ok_or_else(|| broken("content_block_delta has no delta"))?;
-                self.block_delta(index, delta, out);
-            }
-            "message_delta" => {
-                if let Some(usage) = data.get("usage") {
-                    self.tokens.update(usage);
-                }
-                let stop = data
-                    .get("delta")
-                    .and_then(|d| d.get("stop_reason"))
-                    .and_then(Value::as_str);
-                if let Some(stop) = stop {
-                    let mut chunk = self.chunk(StreamDelta::default(), Some(finish_reason(stop)));
-                    if let Some(sequence) = data.get("delta").and_then(|d| d.get("stop_sequence")) {
-                        if !sequence.is_null() {
-                            chunk.choices[0]
-                                .extra
-                                .insert("stop_sequence".to_owned(), sequence.clone());
-                        }
-                    }
-                    out.push_back(chunk);
-                }
-            }
-            "message_stop" => {
-                self.finished = true;
-                let mut chunk = self.chunk(StreamDelta::default(), None);
-                chunk.choices.clear();
-                chunk.usage = Some(self.tokens.usage());
-                out.push_back(chunk);
-            }
-            "error" => return Err(error_from_event(data)),
-            // ping, content_block_stop and event types added later carry nothing to forward.
-            _ => {}
-        }
-        Ok(())
     }
 
     fn block_start(&mut self, index: u64, block: &Value, out: &mut VecDeque<ChatCompletionChunk>) {
@@ -274,6 +183,100 @@ impl StreamState {
             },
             None,
         )
+    }
+}
+
+impl StreamTranslator for StreamState {
+    /// True once `message_stop` was seen: the stream ended cleanly. A stream whose connection
+    /// ends before this is truncated, which the caller reports as a `Streaming` error.
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Translates one SSE event, pushing zero or more OpenAI-shaped chunks to `out`.
+    ///
+    /// # Errors
+    /// The mapped provider error for an `error` event (e.g. `overloaded_error` is
+    /// `ServiceUnavailable`); `Streaming` for data that is not a Messages API event.
+    fn on_event(&mut self, event: &Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
+        if event.data.is_empty() && event.event.as_deref() == Some("ping") {
+            return Ok(());
+        }
+        let data: Value = serde_json::from_str(&event.data).map_err(broken)?;
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or("");
+        match kind {
+            "message_start" => {
+                let message = data
+                    .get("message")
+                    .ok_or_else(|| broken("message_start has no message"))?;
+                if let Some(id) = message.get("id").and_then(Value::as_str) {
+                    id.clone_into(&mut self.id);
+                }
+                if let Some(model) = message.get("model").and_then(Value::as_str) {
+                    model.clone_into(&mut self.model);
+                }
+                if let Some(usage) = message.get("usage") {
+                    self.tokens.update(usage);
+                }
+                out.push_back(self.chunk(
+                    StreamDelta {
+                        role: Some("assistant".to_owned()),
+                        content: Some(String::new()),
+                        ..StreamDelta::default()
+                    },
+                    None,
+                ));
+            }
+            "content_block_start" => {
+                let index = block_index(&data)?;
+                let block = data
+                    .get("content_block")
+                    .ok_or_else(|| broken("content_block_start has no content_block"))?;
+                self.block_start(index, block, out);
+            }
+            "content_block_delta" => {
+                let index = block_index(&data)?;
+                let delta = data
+                    .get("delta")
+                    .ok_or_else(|| broken("content_block_delta has no delta"))?;
+                self.block_delta(index, delta, out);
+            }
+            "message_delta" => {
+                if let Some(usage) = data.get("usage") {
+                    self.tokens.update(usage);
+                }
+                let stop = data
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str);
+                if let Some(stop) = stop {
+                    let mut chunk = self.chunk(StreamDelta::default(), Some(finish_reason(stop)));
+                    if let Some(sequence) = data.get("delta").and_then(|d| d.get("stop_sequence")) {
+                        if !sequence.is_null() {
+                            chunk.choices[0]
+                                .extra
+                                .insert("stop_sequence".to_owned(), sequence.clone());
+                        }
+                    }
+                    out.push_back(chunk);
+                }
+            }
+            "message_stop" => {
+                self.finished = true;
+                let mut chunk = self.chunk(StreamDelta::default(), None);
+                chunk.choices.clear();
+                chunk.usage = Some(self.tokens.usage());
+                out.push_back(chunk);
+            }
+            "error" => return Err(error_from_event(data)),
+            // ping, content_block_stop and event types added later carry nothing to forward.
+            _ => {}
+        }
+        Ok(())
     }
 }
 

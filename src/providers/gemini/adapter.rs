@@ -79,17 +79,3 @@ impl Adapter for Gemini {
         })
     }
 }
-
-impl StreamTranslator for StreamState {
-    fn on_event(
-        &mut self,
-        event: &crate::sse::Event,
-        out: &mut std::collections::VecDeque<crate::types::ChatCompletionChunk>,
-    ) -> Result<()> {
-        StreamState::on_event(self, event, out)
-    }
-
-    fn finished(&self) -> bool {
-        StreamState::finished(self)
-    }
-}

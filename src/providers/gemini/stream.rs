@@ -9,6 +9,7 @@ use super::response::{
     tool_call_json, unix_now, usage,
 };
 use crate::error::{Error, Kind, Result};
+use crate::providers::adapter::StreamTranslator;
 use crate::providers::choice_index;
 use crate::sse::Event;
 use crate::types::{ChatCompletionChunk, Usage};
@@ -56,9 +57,23 @@ impl StreamState {
         }
     }
 
+    fn chunk(&self, choices: Vec<Value>) -> Result<ChatCompletionChunk> {
+        let value = json!({
+            "id": self.id.as_deref().unwrap_or(""),
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        });
+        serde_json::from_value(value)
+            .map_err(|e| Error::new(Kind::Streaming, format!("could not build a stream chunk: {e}")))
+    }
+}
+
+impl StreamTranslator for StreamState {
     /// True once a candidate with a `finishReason` was seen: the end of the connection after
     /// that is a clean end of stream, before it a cut stream.
-    pub fn finished(&self) -> bool {
+    fn finished(&self) -> bool {
         self.finished
     }
 
@@ -68,7 +83,7 @@ impl StreamState {
     /// The provider's error for an `{"error": ...}` payload; `ContentPolicy` for a blocked prompt
     /// or a candidate stopped by a safety filter before producing anything; `Streaming` for data
     /// that is not a JSON object.
-    pub fn on_event(&mut self, event: &Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
+    fn on_event(&mut self, event: &Event, out: &mut VecDeque<ChatCompletionChunk>) -> Result<()> {
         let data = event.data.trim();
         if data.is_empty() {
             return Ok(());
@@ -182,17 +197,5 @@ impl StreamState {
             }
         }
         Ok(())
-    }
-
-    fn chunk(&self, choices: Vec<Value>) -> Result<ChatCompletionChunk> {
-        let value = json!({
-            "id": self.id.as_deref().unwrap_or(""),
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        });
-        serde_json::from_value(value)
-            .map_err(|e| Error::new(Kind::Streaming, format!("could not build a stream chunk: {e}")))
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::error::Kind;
+use crate::providers::adapter::StreamTranslator;
 use crate::sse::{Decoder, Event};
 use crate::types::ChatCompletionChunk;
 
