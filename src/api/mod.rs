@@ -256,7 +256,8 @@ impl Client {
         let call = self.api_call(req);
         let priced = self
             .run(call, label, cap, |_, received| {
-                read(received.body, received.content_type)
+                let content_type = received.content_type();
+                read(received.body, content_type)
             })
             .await?;
         Ok(priced.value)

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 
 use super::send::{Attempts, Sent};
 use super::{Call, Client};
@@ -77,8 +77,18 @@ pub(crate) struct Received {
     pub(crate) body: Chunks,
     /// The provider's request id (redacted).
     pub(crate) request_id: Option<String>,
+    /// The response headers.
+    pub(crate) headers: HeaderMap,
+}
+
+impl Received {
     /// The `Content-Type` header, if any.
-    pub(crate) content_type: Option<String>,
+    pub(crate) fn content_type(&self) -> Option<String> {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
 }
 
 /// Records one call in the client's usage tracker once it ends.
@@ -166,19 +176,20 @@ impl Client {
         let call = call?;
         let Attempts { outcome, retries } = self.send(&call).await;
         meter.retries = retries;
-        let Sent { resp, permit, timing } = outcome?;
-        let request_id = http::request_id(resp.headers(), call.target.secret.expose());
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let Sent {
+            mut resp,
+            permit,
+            timing,
+        } = outcome?;
+        // The body reader needs none of them (its length comes from the body itself).
+        let headers = std::mem::take(resp.headers_mut());
+        let request_id = http::request_id(&headers, call.target.secret.expose());
         let failed = |e| self.context(e, &call).with_request_id(request_id.clone());
         let body = http::read_chunks(resp, &timing, cap).await.map_err(failed)?;
         let received = Received {
             body,
             request_id: request_id.clone(),
-            content_type,
+            headers,
         };
         let decoded = decode(&call, received).map_err(failed);
         if let Some(permit) = permit {
