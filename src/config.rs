@@ -67,6 +67,9 @@ pub struct ClientConfig {
     /// Bounds a whole call, from its first attempt to its last byte (retries, backoff and the
     /// body or stream included); `None` leaves only the per-read `timeout`.
     pub total_timeout: Option<Duration>,
+    /// The id of the deployment this client serves, when a router built it: its calls are
+    /// also recorded under that id in `usage`.
+    pub deployment: Option<Arc<str>>,
 }
 
 /// Default [`Limits::max_response_bytes`]: 128 MiB (a 2,048-input embeddings answer at 3,072
@@ -149,6 +152,7 @@ impl Default for ClientConfig {
             api_version: None,
             limits: Limits::default(),
             total_timeout: None,
+            deployment: None,
         }
     }
 }

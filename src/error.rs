@@ -54,10 +54,12 @@ pub enum Kind {
 }
 
 /// A core error. Cheap to move (one pointer).
+#[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: Kind,
     message: String,

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod catalog;
 pub mod client;
 pub mod config;
+pub mod deployments;
 pub mod embeddings;
 pub mod error;
 pub mod http;

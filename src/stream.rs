@@ -40,6 +40,12 @@ pub struct ChatStream {
     first_chunk: Option<Duration>,
     usage: Option<Usage>,
     permit: Option<Permit>,
+    /// Chunks read ahead (a router's look at the first chunk), delivered first.
+    pending: VecDeque<ChatCompletionChunk>,
+    /// The deployment streaming, for a routed call.
+    deployment: Option<String>,
+    /// The call's cost, once it ended priced.
+    cost: Option<f64>,
 }
 
 impl ChatStream {
@@ -70,7 +76,52 @@ impl ChatStream {
             first_chunk: None,
             usage: None,
             permit: None,
+            pending: VecDeque::new(),
+            deployment: None,
+            cost: None,
         }
+    }
+
+    /// The usage the stream reported (known once it ended).
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    /// The time from sending to the first chunk.
+    pub fn time_to_first_chunk(&self) -> Option<Duration> {
+        self.first_chunk
+    }
+
+    /// The call's cost in USD, once it ended (`None`: unknown).
+    pub fn cost(&self) -> Option<f64> {
+        self.cost
+    }
+
+    /// The provider's request id.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The id of the deployment streaming, when the model named a routed group.
+    pub fn deployment(&self) -> Option<&str> {
+        self.deployment.as_deref()
+    }
+
+    /// Reads until the first chunk (or the clean end) and keeps what it read for the caller:
+    /// a router's check that the stream really started before it stops failing over.
+    ///
+    /// # Errors
+    /// As [`ChatStream::next_batch`].
+    pub(crate) async fn start(mut self) -> Result<Self> {
+        let mut first = VecDeque::new();
+        self.next_batch(&mut first).await?;
+        self.pending = first;
+        Ok(self)
+    }
+
+    /// Notes the deployment streaming.
+    pub(crate) fn set_deployment(&mut self, id: &str) {
+        self.deployment = Some(id.to_owned());
     }
 
     /// Translates a native provider's events instead of reading OpenAI chunks.
@@ -105,7 +156,7 @@ impl ChatStream {
         let Some(meter) = self.meter.take() else { return };
         if success {
             let tokens = self.usage.as_ref().and_then(TokenBreakdown::from_usage);
-            meter.success(None, tokens.as_ref(), self.first_chunk);
+            self.cost = meter.success(None, tokens.as_ref(), self.first_chunk);
         } else {
             meter.failure();
         }
@@ -113,7 +164,7 @@ impl ChatStream {
 
     /// Whether the stream has ended (`[DONE]` seen, or a failure that the next call reports).
     pub fn is_done(&self) -> bool {
-        self.done && self.failed.is_none()
+        self.done && self.failed.is_none() && self.pending.is_empty()
     }
 
     /// Reads until at least one chunk is available (or the end), appending every decoded chunk
@@ -123,6 +174,10 @@ impl ChatStream {
     /// `Streaming` for a cut connection or an undecodable event, `Timeout` when a read stalls,
     /// or the provider's error from an error event.
     pub async fn next_batch(&mut self, out: &mut VecDeque<ChatCompletionChunk>) -> Result<bool> {
+        if !self.pending.is_empty() {
+            out.append(&mut self.pending);
+            return Ok(true);
+        }
         let before = out.len();
         loop {
             self.drain_events(out);

@@ -21,7 +21,10 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 
-use crate::client::{Client, Metered};
+use std::sync::Arc;
+
+use crate::client::{Client, Metered, Trace};
+use crate::deployments::Served;
 use crate::error::{Error, Kind, Result};
 use crate::http::Chunks;
 use crate::providers::registry::Endpoint;
@@ -133,6 +136,8 @@ pub struct ApiRequest {
     /// The answer is a binary download (`max_download_bytes` caps it instead of
     /// `max_response_bytes`).
     pub download: bool,
+    /// Collects every attempt, for callbacks and tracing.
+    pub trace: Option<Arc<Trace>>,
 }
 
 impl ApiRequest {
@@ -147,6 +152,7 @@ impl ApiRequest {
             model: String::new(),
             headers: HeaderMap::new(),
             download: false,
+            trace: None,
         }
     }
 }
@@ -175,6 +181,12 @@ impl Answer {
 pub(crate) struct Priced<T> {
     pub value: T,
     pub usage: Option<(String, TokenBreakdown)>,
+}
+
+impl<T> Served for Priced<T> {
+    fn tokens(&self) -> u64 {
+        self.usage.as_ref().map_or(0, |(_, t)| t.total())
+    }
 }
 
 impl<T> Metered for Priced<T> {
@@ -237,11 +249,24 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::api`], and whatever `read` returns.
-    pub(crate) async fn api_metered<T>(
+    pub(crate) async fn api_metered<T: Send>(
         &self,
         req: ApiRequest,
-        read: impl FnOnce(Chunks, Option<String>) -> Result<Priced<T>>,
+        read: impl Fn(Chunks, Option<String>) -> Result<Priced<T>> + Send + Sync,
     ) -> Result<T> {
+        let priced = match self.deployments().filter(|d| d.group(&req.model).is_some()) {
+            Some(router) => router.run(self, req, |c, r| Box::pin(c.api_priced(r, &read))).await?,
+            None => self.api_priced(req, &read).await?,
+        };
+        Ok(priced.value)
+    }
+
+    /// [`Client::api_metered`] without routing.
+    async fn api_priced<T>(
+        &self,
+        req: ApiRequest,
+        read: &impl Fn(Chunks, Option<String>) -> Result<Priced<T>>,
+    ) -> Result<Priced<T>> {
         let label = if req.model.is_empty() {
             req.endpoint.describe().to_owned()
         } else {
@@ -254,13 +279,11 @@ impl Client {
             limits.response()
         };
         let call = self.api_call(req);
-        let priced = self
-            .run(call, label, cap, |_, received| {
-                let content_type = received.content_type();
-                read(received.body, content_type)
-            })
-            .await?;
-        Ok(priced.value)
+        self.run(call, label, cap, |_, received| {
+            let content_type = received.content_type();
+            read(received.body, content_type)
+        })
+        .await
     }
 }
 

@@ -190,6 +190,7 @@ impl Client {
                 body,
                 model: req.model,
                 headers,
+                trace: req.trace,
                 ..Request::default()
             },
             model,

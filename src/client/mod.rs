@@ -8,13 +8,17 @@ pub(crate) mod pipeline;
 mod send;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
 use crate::config::ClientConfig;
+use crate::deployments::spec::RouterSpec;
+use crate::deployments::{CallFuture, Deployments};
 use crate::error::{Error, Kind, Result};
 use crate::http;
 use crate::providers::adapter::Adapter;
@@ -29,6 +33,7 @@ pub(crate) use call::Call;
 pub use pipeline::Meter;
 pub(crate) use pipeline::Metered;
 pub(crate) use send::{Attempts, Sent};
+pub use trace::{Attempt, Trace};
 
 /// One outgoing request, already serialised.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +48,10 @@ pub struct Request {
     pub sanitize: Option<bool>,
     /// Per-call override of the client's `total_timeout`.
     pub total_timeout: Option<Duration>,
+    /// Keeps a conversation on one deployment of a routed group while it stays healthy.
+    pub session: Option<String>,
+    /// Collects every attempt, for callbacks and tracing.
+    pub trace: Option<Arc<Trace>>,
 }
 
 /// An immutable, cheaply shareable LLM client.
@@ -52,6 +61,8 @@ pub struct Client {
     config: ClientConfig,
     policy: RetryPolicy,
     pub(crate) router: Router,
+    /// The model groups, when the client routes over deployments.
+    deployments: Option<Arc<Deployments>>,
 }
 
 impl Client {
@@ -76,7 +87,38 @@ impl Client {
             policy: RetryPolicy::new(config.max_retries),
             router: Router::new(&config)?,
             config,
+            deployments: None,
         })
+    }
+
+    /// Builds a client that routes the model groups of `spec` over their deployments (see
+    /// [`crate::deployments`]); other models go as with [`Client::new`]. `max_wait` bounds a
+    /// wait for a cooling group or for room under a deployment's limits.
+    ///
+    /// # Errors
+    /// As [`Client::new`], for the client and for each deployment.
+    pub fn with_deployments(config: ClientConfig, spec: RouterSpec, max_wait: Duration) -> Result<Self> {
+        let deployments = Deployments::build(spec, &config, max_wait)?;
+        let mut client = Client::new(config)?;
+        client.deployments = Some(Arc::new(deployments));
+        Ok(client)
+    }
+
+    /// This client with `other`'s model groups (their deployments and live state shared).
+    #[must_use]
+    pub fn with_groups_of(mut self, other: &Client) -> Self {
+        self.deployments.clone_from(&other.deployments);
+        self
+    }
+
+    /// The model groups, when the client routes over deployments.
+    pub fn deployments(&self) -> Option<&Deployments> {
+        self.deployments.as_deref()
+    }
+
+    /// The router, when `model` names one of its groups.
+    fn routed(&self, model: &str) -> Option<&Deployments> {
+        self.deployments.as_deref().filter(|d| d.group(model).is_some())
     }
 
     /// The configuration this client was built from.
@@ -99,6 +141,14 @@ impl Client {
     /// # Errors
     /// The mapped provider or transport error after retries; `Serialization` for a malformed body.
     pub async fn chat(&self, request: Request) -> Result<ChatCompletionResponse> {
+        match self.routed(&request.model) {
+            Some(router) => router.run(self, request, |c, r| Box::pin(c.chat_direct(r))).await,
+            None => self.chat_direct(request).await,
+        }
+    }
+
+    /// [`Client::chat`] without routing.
+    async fn chat_direct(&self, request: Request) -> Result<ChatCompletionResponse> {
         let request = self.prepare(request)?;
         let label = request.model.clone();
         let call = self.model_call(request, Endpoint::Chat, false);
@@ -117,6 +167,14 @@ impl Client {
     /// # Errors
     /// As [`Client::chat`]; `EndpointNotSupported` when the provider lacks embeddings.
     pub async fn embeddings(&self, request: Request) -> Result<EmbeddingResponse> {
+        match self.routed(&request.model) {
+            Some(router) => router.run(self, request, |c, r| Box::pin(c.embeddings_direct(r))).await,
+            None => self.embeddings_direct(request).await,
+        }
+    }
+
+    /// [`Client::embeddings`] without routing.
+    async fn embeddings_direct(&self, request: Request) -> Result<EmbeddingResponse> {
         let label = request.model.clone();
         let call = self.model_call(request, Endpoint::Embeddings, false);
         self.run(call, label, self.config.limits.response(), |call, received| {
@@ -126,14 +184,28 @@ impl Client {
         .await
     }
 
-    /// Starts a streamed chat completion; resolves once the response headers arrived. The
-    /// stream reads, decodes and accounts for itself as it is consumed.
+    /// Starts a streamed chat completion; resolves once the response headers arrived (for a
+    /// routed group, once the first chunk did: a deployment failing before it is failed over).
+    /// The stream reads, decodes and accounts for itself as it is consumed.
     ///
     /// # Errors
     /// As [`Client::chat`], for failures before the stream starts.
     pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
+        match self.routed(&request.model) {
+            Some(router) => router.run(self, request, Self::open_stream).await,
+            None => self.stream_direct(request).await,
+        }
+    }
+
+    /// Opens a stream on a deployment and waits for its first chunk.
+    fn open_stream(&self, request: Request) -> CallFuture<'_, ChatStream> {
+        Box::pin(async move { self.stream_direct(request).await?.start().await })
+    }
+
+    /// [`Client::chat_stream`] without routing.
+    async fn stream_direct(&self, request: Request) -> Result<ChatStream> {
         let request = self.prepare(request)?;
-        let mut meter = Meter::start(&self.config.usage, request.model.clone());
+        let mut meter = Meter::start(&self.config, request.model.clone());
         let call = match self.model_call(request, Endpoint::Chat, true) {
             Ok(call) => call,
             Err(err) => {

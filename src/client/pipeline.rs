@@ -19,11 +19,12 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 
 use super::send::{Attempts, Sent};
 use super::{Call, Client};
+use crate::config::ClientConfig;
 use crate::error::Result;
 use crate::http::{self, Cap, Chunks};
 use crate::pricing;
 use crate::types::{ChatCompletionResponse, EmbeddingResponse};
-use crate::usage::{TokenBreakdown, UsageTracker};
+use crate::usage::{Stats, TokenBreakdown, UsageTracker};
 
 /// What an answer tells the accounting stage.
 pub(crate) trait Metered {
@@ -96,16 +97,20 @@ impl Received {
 pub struct Meter {
     tracker: Arc<UsageTracker>,
     label: String,
+    /// The deployment whose counters also record the call.
+    deployment: Option<Arc<Stats>>,
     started: Instant,
     /// Retries the call took (set once it was sent).
     pub(crate) retries: u32,
 }
 
 impl Meter {
-    /// Starts timing a call recorded under `label` (its model, or an endpoint family).
-    pub(crate) fn start(tracker: &Arc<UsageTracker>, label: String) -> Self {
+    /// Starts timing a call recorded under `label` (its model, or an endpoint family), and
+    /// under its deployment when a router's deployment client makes it.
+    pub(crate) fn start(config: &ClientConfig, label: String) -> Self {
         Meter {
-            tracker: Arc::clone(tracker),
+            tracker: Arc::clone(&config.usage),
+            deployment: config.deployment.as_deref().map(|id| config.usage.deployment(id)),
             label,
             started: Instant::now(),
             retries: 0,
@@ -130,13 +135,19 @@ impl Meter {
         let tokens = tokens.copied().unwrap_or_default();
         self.tracker
             .record_tokens(&self.label, &tokens, latency, ttft, self.retries, cost);
+        if let Some(stats) = &self.deployment {
+            stats.success(&tokens, latency, ttft, self.retries, cost);
+        }
         cost
     }
 
     /// Records a failure.
     pub(crate) fn failure(self) {
-        self.tracker
-            .record_failure(&self.label, self.started.elapsed(), self.retries);
+        let latency = self.started.elapsed();
+        self.tracker.record_failure(&self.label, latency, self.retries);
+        if let Some(stats) = &self.deployment {
+            stats.failure(latency, self.retries);
+        }
     }
 }
 
@@ -150,7 +161,7 @@ impl Client {
         cap: Cap,
         decode: impl FnOnce(&Call, Received) -> Result<T>,
     ) -> Result<T> {
-        let mut meter = Meter::start(&self.config.usage, label);
+        let mut meter = Meter::start(&self.config, label);
         match self.exchange(call, cap, &mut meter, decode).await {
             Ok(mut answer) => {
                 let tokens = answer.tokens();

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
+use super::trace::{Attempt, Trace};
 use super::{Call, Client};
 use crate::error::{Error, Kind, Result};
 use crate::http::{self, Timing};
@@ -87,7 +88,12 @@ impl Client {
                 Err(err) => return done(Err(err)),
             };
             let timing = *timing.get_or_insert_with(|| Timing::new(self.config.timeout, plan.total));
-            let (err, hint) = match self.attempt(call, timing, permit, retries).await {
+            let sent_at = SystemTime::now();
+            let tried = self.attempt(call, timing, permit, retries).await;
+            if let Some(trace) = &call.request.trace {
+                self.trace(trace, call, sent_at, &tried);
+            }
+            let (err, hint) = match tried {
                 Tried::Answered(sent) => return done(Ok(sent)),
                 Tried::Final(err) => return done(Err(err)),
                 Tried::Retryable { err, hint } => (err, hint),
@@ -98,6 +104,22 @@ impl Client {
             }
             retries += 1;
         }
+    }
+
+    /// Records one attempt of a traced call.
+    fn trace(&self, trace: &Trace, call: &Call, start: SystemTime, tried: &Tried) {
+        let error = match tried {
+            Tried::Answered(_) => None,
+            Tried::Final(err) | Tried::Retryable { err, .. } => Some(err.clone()),
+        };
+        trace.record(Attempt {
+            deployment: self.config.deployment.clone(),
+            provider: call.target.name().to_owned(),
+            model: call.request.model.clone(),
+            start,
+            end: SystemTime::now(),
+            error,
+        });
     }
 
     /// What every attempt of `call` shares: its deadline and its token reservation.

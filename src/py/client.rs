@@ -7,14 +7,19 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use std::time::Duration;
 
-use crate::client::Client;
+use pyo3::exceptions::{PyTypeError, PyUserWarning, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyType};
+
+use crate::client::{Client, Request, Trace};
 use crate::config::{ClientConfig, Secret};
+use crate::deployments::spec::RouterSpec;
 use crate::py::call::{LlmCall, Start};
 use crate::py::convert::{positive_seconds, seconds_arg, MAX_SECONDS};
+use crate::py::json::to_value;
+use crate::py::observe::{Observers, Outcome, Watch};
 use crate::py::params::positive_int;
 use crate::py::parsed::attach;
 use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
@@ -23,11 +28,17 @@ use crate::py::stream::PyChatStream;
 use crate::py::types::PyChatCompletionResponse;
 use crate::py::usage::PyUsageTracker;
 use crate::ratelimit::RateLimiter;
+use crate::stream::ChatStream;
+use crate::types::ChatCompletionResponse;
 
 /// An immutable async LLM client; safe to share across tasks, threads and event loops.
 #[pyclass(frozen, name = "LlmClient", module = "liter_llm")]
 pub struct PyLlmClient {
     pub(crate) inner: Arc<Client>,
+    /// `callbacks=` and `tracer=`, when given.
+    pub(crate) observers: Option<Arc<Observers>>,
+    /// The longest wait for a cooling group or a deployment's limits (`max_delay_seconds`).
+    max_wait: Duration,
 }
 
 fn config_from(
@@ -110,12 +121,23 @@ impl<'py> SafetyArgs<'_, 'py> {
     }
 }
 
-/// The client's limiter: the shared one, or a private one built from the limit arguments.
+/// The client's limiter: the shared one, or a private one built from the limit arguments;
+/// and the longest a request may wait (`max_delay_seconds`, the shared limiter's, or the default).
 fn limiter_from(
     args: &LimitArgs<'_, '_>,
     shared: Option<&Bound<'_, PyRateLimiter>>,
-) -> PyResult<Option<Arc<RateLimiter>>> {
+) -> PyResult<(Option<Arc<RateLimiter>>, Duration)> {
     let config = args.config(None, None, None)?;
+    let limiter = shared_or_own(args, shared, &config)?;
+    let max_wait = limiter.as_ref().map_or(config.max_delay, |l| l.config().max_delay);
+    Ok((limiter, max_wait))
+}
+
+fn shared_or_own(
+    args: &LimitArgs<'_, '_>,
+    shared: Option<&Bound<'_, PyRateLimiter>>,
+    config: &crate::ratelimit::RateLimitConfig,
+) -> PyResult<Option<Arc<RateLimiter>>> {
     if let Some(shared) = shared {
         if args.any_limit() || args.custom_delay()? {
             return Err(PyValueError::new_err(
@@ -128,18 +150,157 @@ fn limiter_from(
     if !args.any_limit() {
         return Ok(None);
     }
-    Ok(Some(Arc::new(RateLimiter::new(config)?)))
+    Ok(Some(Arc::new(RateLimiter::new(config.clone())?)))
+}
+
+/// Checks a routing configuration (`{"model_list": ..., "router_settings": ...}`, or a whole
+/// LiteLLM config) and warns once about the LiteLLM keys it ignores.
+fn router_spec(py: Python<'_>, root: &serde_json::Value) -> PyResult<RouterSpec> {
+    let spec = crate::deployments::config::parse(root, &|name| std::env::var(name).ok())?;
+    if !spec.ignored.is_empty() {
+        let message = format!("liter_llm ignores these LiteLLM settings: {}", spec.ignored.join(", "));
+        let message = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+        PyErr::warn(py, &py.get_type::<PyUserWarning>(), &message, 2)?;
+    }
+    Ok(spec)
+}
+
+/// The routing configuration of `model_list=` and `router_settings=`.
+fn router_args(
+    py: Python<'_>,
+    model_list: Option<&Bound<'_, PyAny>>,
+    router_settings: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<RouterSpec>> {
+    let router_settings = router_settings.filter(|v| !v.is_none());
+    let Some(model_list) = model_list.filter(|v| !v.is_none()) else {
+        if router_settings.is_some() {
+            return Err(PyValueError::new_err("router_settings needs model_list"));
+        }
+        return Ok(None);
+    };
+    let mut root = serde_json::Map::new();
+    root.insert("model_list".to_owned(), to_value(model_list)?);
+    if let Some(settings) = router_settings {
+        root.insert("router_settings".to_owned(), to_value(settings)?);
+    }
+    router_spec(py, &serde_json::Value::Object(root)).map(Some)
+}
+
+/// The largest configuration file `from_config` reads.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// A whole LiteLLM config: a dict, or the path of a YAML or JSON file.
+fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    if config.is_instance_of::<PyDict>() {
+        return to_value(config);
+    }
+    let path: std::path::PathBuf = config.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "config must be a dict or a path, not {}",
+            crate::py::json::type_name(config)
+        ))
+    })?;
+    let shown = path.display().to_string();
+    let size = std::fs::metadata(&path)
+        .map_err(|e| PyValueError::new_err(format!("cannot read {shown}: {e}")))?
+        .len();
+    if size > MAX_CONFIG_BYTES {
+        return Err(PyValueError::new_err(format!(
+            "{shown} is {size} bytes; a config may be at most {MAX_CONFIG_BYTES}"
+        )));
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| PyValueError::new_err(format!("cannot read {shown}: {e}")))?;
+    crate::deployments::config::load_yaml(&text).map_err(|e| PyValueError::new_err(format!("{shown}: {}", e.message())))
+}
+
+/// A call to be watched once it starts: what `Watch::begin` needs.
+pub(crate) struct Watching {
+    observers: Arc<Observers>,
+    endpoint: &'static str,
+    stream: bool,
+    model: String,
+    group: bool,
+    metadata: Option<Py<PyAny>>,
+    trace: Arc<Trace>,
+}
+
+impl Watching {
+    /// Starts watching, on the loop thread, in the caller's context.
+    pub(crate) fn begin(self, py: Python<'_>) -> PyResult<Watch> {
+        Watch::begin(
+            py,
+            self.observers,
+            self.endpoint,
+            self.stream,
+            self.model,
+            self.group,
+            self.metadata,
+            self.trace,
+        )
+    }
+}
+
+impl PyLlmClient {
+    /// When the client has observers: gives `request` a trace and returns what watching it
+    /// needs (its `metadata=` among it).
+    pub(crate) fn watching(
+        &self,
+        kwargs: Option<&Bound<'_, PyDict>>,
+        request: &mut Request,
+        endpoint: &'static str,
+        stream: bool,
+    ) -> PyResult<Option<Watching>> {
+        let Some(observers) = &self.observers else {
+            return Ok(None);
+        };
+        let metadata = match kwargs {
+            Some(k) => k.get_item("metadata")?.filter(|m| !m.is_none()).map(Bound::unbind),
+            None => None,
+        };
+        let trace = Arc::new(Trace::default());
+        request.trace = Some(Arc::clone(&trace));
+        Ok(Some(Watching {
+            observers: Arc::clone(observers),
+            endpoint,
+            stream,
+            group: self
+                .inner
+                .deployments()
+                .is_some_and(|d| d.group(&request.model).is_some()),
+            model: request.model.clone(),
+            metadata,
+            trace,
+        }))
+    }
+}
+
+/// What a chat answer reports to callbacks.
+fn chat_outcome(response: &ChatCompletionResponse) -> Outcome {
+    Outcome {
+        response_model: Some(response.model.clone()),
+        request_id: response.request_id.clone(),
+        usage: response.usage.clone(),
+        cost: response.cost,
+        finish_reasons: response
+            .choices
+            .iter()
+            .filter_map(|c| c.finish_reason.clone())
+            .collect(),
+        ..Outcome::default()
+    }
 }
 
 #[pymethods]
 impl PyLlmClient {
     #[new]
     #[pyo3(
-        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None),
-        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None, total_timeout=None, max_response_bytes=134217728, max_download_bytes=2147483648, max_stream_event_bytes=16777216, max_error_body_bytes=65536)"
+        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None, model_list=None, router_settings=None, callbacks=None, tracer=None),
+        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None, total_timeout=None, max_response_bytes=134217728, max_download_bytes=2147483648, max_stream_event_bytes=16777216, max_error_body_bytes=65536, model_list=None, router_settings=None, callbacks=None, tracer=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
+        py: Python<'_>,
         api_key: Option<String>,
         base_url: Option<String>,
         model_hint: Option<String>,
@@ -160,6 +321,10 @@ impl PyLlmClient {
         max_download_bytes: Option<&Bound<'_, PyAny>>,
         max_stream_event_bytes: Option<&Bound<'_, PyAny>>,
         max_error_body_bytes: Option<&Bound<'_, PyAny>>,
+        model_list: Option<&Bound<'_, PyAny>>,
+        router_settings: Option<&Bound<'_, PyAny>>,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        tracer: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut config = config_from(
             api_key.unwrap_or_default(),
@@ -187,10 +352,81 @@ impl PyLlmClient {
             max_delay: max_delay_seconds,
             rate_limits,
         };
-        config.rate_limiter = limiter_from(&limits, rate_limiter)?;
+        let (limiter, max_wait) = limiter_from(&limits, rate_limiter)?;
+        config.rate_limiter = limiter;
+        let observers = Observers::new(py, callbacks, tracer)?;
+        let client = match router_args(py, model_list, router_settings)? {
+            Some(spec) => Client::with_deployments(config, spec, max_wait)?,
+            None => Client::new(config)?,
+        };
         Ok(PyLlmClient {
-            inner: Arc::new(Client::new(config)?),
+            inner: Arc::new(client),
+            observers,
+            max_wait,
         })
+    }
+
+    /// A client routing the model groups of a LiteLLM proxy config (`model_list`,
+    /// `router_settings`, `litellm_settings`; other sections are accepted and ignored):
+    /// `config` is a dict or the path of a YAML or JSON file. `kwargs` are any other
+    /// `LlmClient` arguments.
+    #[classmethod]
+    #[pyo3(signature = (config, **kwargs))]
+    fn from_config(
+        cls: &Bound<'_, PyType>,
+        config: &Bound<'_, PyAny>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let py = cls.py();
+        for taken in ["model_list", "router_settings"] {
+            if kwargs.is_some_and(|k| k.contains(taken).unwrap_or(false)) {
+                return Err(PyTypeError::new_err(format!(
+                    "from_config() takes {taken} from the config, not as an argument"
+                )));
+            }
+        }
+        let spec = router_spec(py, &config_root(config)?)?;
+        let plain = cls.call((), kwargs)?;
+        let plain = plain.cast::<PyLlmClient>()?.get();
+        let client = Client::with_deployments(plain.inner.config().clone(), spec, plain.max_wait)?;
+        Ok(PyLlmClient {
+            inner: Arc::new(client),
+            observers: plain.observers.clone(),
+            max_wait: plain.max_wait,
+        })
+    }
+
+    /// The deployments of every model group: a list of dicts with `id`, `group`, `model`,
+    /// `api_base` (credentials masked), `weight`, `order`, `rpm`, `tpm`, `in_flight`,
+    /// `latency` (moving average, seconds) and `cooling_down` (seconds left, or `None`).
+    #[getter]
+    fn deployments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        let Some(router) = self.inner.deployments() else {
+            return Ok(list);
+        };
+        for d in router.all() {
+            let dict = PyDict::new(py);
+            dict.set_item("id", &*d.id)?;
+            dict.set_item("group", &d.group)?;
+            dict.set_item("model", &d.model)?;
+            dict.set_item("api_base", &d.api_base)?;
+            dict.set_item("weight", d.weight)?;
+            dict.set_item("order", d.order)?;
+            dict.set_item("rpm", d.rpm)?;
+            dict.set_item("tpm", d.tpm)?;
+            dict.set_item("in_flight", d.in_flight())?;
+            dict.set_item("latency", d.latency())?;
+            dict.set_item("cooling_down", d.cooling_left().map(|t| t.as_secs_f64()))?;
+            list.append(dict)?;
+        }
+        Ok(list)
+    }
+
+    /// The callbacks given at construction (a tuple), or `None`.
+    #[getter]
+    fn callbacks<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.observers.as_ref().map(|o| o.callbacks(py)).transpose()
     }
 
     /// The base URL requests go to (any `user:password@` shown as `***@`).
@@ -318,23 +554,41 @@ impl PyLlmClient {
             client = Client::new(config)?;
         }
         Ok(PyLlmClient {
-            inner: Arc::new(client),
+            inner: Arc::new(client.with_groups_of(&self.inner)),
+            observers: self.observers.clone(),
+            max_wait: self.max_wait,
         })
     }
 
     /// Sends a chat completion; a coroutine resolving to a `ChatCompletionResponse`.
     #[pyo3(signature = (**kwargs))]
     fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
-        let (request, parse) = chat_request(kwargs, false)?;
+        let (mut request, parse) = chat_request(kwargs, false)?;
+        let watching = self.watching(kwargs, &mut request, "chat", false)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
+            let watch = watching.map(|w| w.begin(py)).transpose()?;
             let work = async move { client.chat(request).await };
-            let finish = move |py: Python<'_>, result: crate::Result<_>| {
-                let mut response = result?;
+            let finish = move |py: Python<'_>, result: crate::Result<ChatCompletionResponse>| {
+                let mut response = match result {
+                    Ok(response) => response,
+                    Err(err) => {
+                        if let Some(watch) = watch {
+                            watch.failure(py, &err);
+                        }
+                        return Err(err.into());
+                    }
+                };
                 if let Some(mode) = &parse {
                     attach(py, &mut response, mode);
                 }
-                Ok(Py::new(py, PyChatCompletionResponse(response))?.into_any())
+                let outcome = watch.as_ref().map(|_| chat_outcome(&response));
+                let object = Py::new(py, PyChatCompletionResponse(response))?.into_any();
+                if let (Some(watch), Some(mut outcome)) = (watch, outcome) {
+                    outcome.response = Some(object.clone_ref(py));
+                    watch.success(py, outcome);
+                }
+                Ok(object)
             };
             Ok(driver.spawn(py, work, finish)?.0)
         });
@@ -346,12 +600,21 @@ impl PyLlmClient {
     /// request is sent at once when called inside a running event loop.
     #[pyo3(signature = (**kwargs))]
     fn chat_stream<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
-        let (request, _) = chat_request(kwargs, true)?;
+        let (mut request, _) = chat_request(kwargs, true)?;
+        let watching = self.watching(kwargs, &mut request, "chat", true)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
+            let watch = watching.map(|w| w.begin(py)).transpose()?;
             let work = async move { client.chat_stream(request).await };
-            let finish =
-                |py: Python<'_>, result: crate::Result<_>| Ok(Py::new(py, PyChatStream::new(result?))?.into_any());
+            let finish = move |py: Python<'_>, result: crate::Result<ChatStream>| match result {
+                Ok(stream) => Ok(Py::new(py, PyChatStream::new(stream).watched(watch))?.into_any()),
+                Err(err) => {
+                    if let Some(watch) = watch {
+                        watch.failure(py, &err);
+                    }
+                    Err(err.into())
+                }
+            };
             Ok(driver.spawn(py, work, finish)?.0)
         });
         Bound::new(py, LlmCall::new(py, start)?)

@@ -41,7 +41,7 @@ py_model!(
     PyEmbeddingResponse,
     "EmbeddingResponse",
     EmbeddingResponse,
-    [object, data, model, usage]
+    [object, data, model, usage, deployment]
 );
 
 fn is_int(value: &Bound<'_, PyAny>) -> bool {

@@ -144,7 +144,7 @@ fn class_of(py: Python<'_>, kind: Kind) -> Bound<'_, PyType> {
 }
 
 /// Builds the Python exception for a core error, with its attributes set.
-fn to_exception(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
+pub(crate) fn to_exception(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
     let class = class_of(py, err.kind());
     let exc = class.call1((err.to_string(),))?;
     if err.kind() != Kind::InvalidArgument {

@@ -14,6 +14,7 @@ mod files;
 mod json;
 mod logging;
 mod mock;
+mod observe;
 mod params;
 mod parsed;
 mod providers;
@@ -44,6 +45,7 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     embeddings::register(m)?;
     endpoint_types::register(m)?;
     usage::register(m)?;
+    observe::register(m)?;
     tokens::register(m)?;
     sanitize::register(m)?;
     Ok(())

@@ -156,6 +156,17 @@ pub fn headers_from(value: &Bound<'_, PyAny>, into: &mut HeaderMap) -> PyResult<
 ///
 /// # Errors
 /// `ValueError`/`TypeError` for bad arguments, `InvalidHeaderError` for bad headers.
+/// A `str` argument or `None`.
+fn optional_str(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    let s = value
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be a str, not {}", type_name(value))))?;
+    Ok(Some(s.to_cow()?.into_owned()))
+}
+
 pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResult<(Request, Option<ParseMode>)> {
     let Some(kwargs) = kwargs else {
         return Err(PyValueError::new_err("chat() requires model= and messages="));
@@ -190,6 +201,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
     let mut headers = HeaderMap::new();
     let mut sanitize = None;
     let mut total_timeout = None;
+    let mut session = None;
     let mut parse = None;
     let mut body = Vec::with_capacity(256);
     body.push(b'{');
@@ -220,6 +232,19 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
             "total_timeout" => {
                 if !value.is_none() {
                     total_timeout = Some(seconds_arg("total_timeout", &value, true, MAX_SECONDS)?);
+                }
+                continue;
+            }
+            "session" => {
+                session = optional_str("session", &value)?;
+                continue;
+            }
+            "metadata" => {
+                if !value.is_none() && !value.is_instance_of::<PyDict>() {
+                    return Err(PyTypeError::new_err(format!(
+                        "metadata must be a dict, not {}",
+                        type_name(&value)
+                    )));
                 }
                 continue;
             }
@@ -284,6 +309,8 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         headers,
         sanitize,
         total_timeout,
+        session,
+        trace: None,
     };
     Ok((request, parse))
 }

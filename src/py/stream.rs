@@ -12,6 +12,7 @@ use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 
 use crate::py::driver::Driver;
+use crate::py::observe::{Outcome, Watch};
 use crate::py::types::PyChatCompletionChunk;
 use crate::stream::ChatStream;
 use crate::types::ChatCompletionChunk;
@@ -22,6 +23,27 @@ struct State {
     stream: Option<ChatStream>,
     in_flight: Option<tokio::task::AbortHandle>,
     finished: bool,
+    /// Callbacks to report to once the stream ends, and what they learn from its chunks.
+    watch: Option<(Watch, Seen)>,
+}
+
+/// What callbacks learn from a stream's chunks.
+#[derive(Default)]
+struct Seen {
+    model: Option<String>,
+    finish_reasons: Vec<String>,
+}
+
+impl Seen {
+    fn note(&mut self, chunks: &VecDeque<ChatCompletionChunk>) {
+        for chunk in chunks {
+            if self.model.is_none() && !chunk.model.is_empty() {
+                self.model = Some(chunk.model.clone());
+            }
+            let reasons = chunk.choices.iter().filter_map(|c| c.finish_reason.clone());
+            self.finish_reasons.extend(reasons);
+        }
+    }
 }
 
 impl State {
@@ -66,6 +88,7 @@ impl Ready {
 #[pyclass(frozen, name = "ChatStreamIterator", module = "liter_llm")]
 pub struct PyChatStream {
     state: Arc<Mutex<State>>,
+    deployment: Option<String>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -80,11 +103,37 @@ impl PyChatStream {
     /// Wraps an open core stream.
     pub fn new(stream: ChatStream) -> Self {
         PyChatStream {
+            deployment: stream.deployment().map(str::to_owned),
             state: Arc::new(Mutex::new(State {
                 stream: Some(stream),
                 ..State::default()
             })),
         }
+    }
+
+    /// Reports to callbacks once the stream ends or fails.
+    #[must_use]
+    pub(crate) fn watched(self, watch: Option<Watch>) -> Self {
+        lock(&self.state).watch = watch.map(|w| (w, Seen::default()));
+        self
+    }
+}
+
+/// Reports a stream's end to its callbacks.
+fn report_end(py: Python<'_>, watch: Option<(Watch, Seen)>, stream: &ChatStream) {
+    if let Some((watch, seen)) = watch {
+        watch.success(
+            py,
+            Outcome {
+                response_model: seen.model,
+                request_id: stream.request_id().map(str::to_owned),
+                usage: stream.usage().cloned(),
+                cost: stream.cost(),
+                finish_reasons: seen.finish_reasons,
+                ttft: stream.time_to_first_chunk(),
+                response: None,
+            },
+        );
     }
 }
 
@@ -132,26 +181,38 @@ impl PyChatStream {
                 }
                 match result {
                     Ok(_) => {
+                        if let Some((_, seen)) = &mut state.watch {
+                            seen.note(&out);
+                        }
                         state.buffer.extend(out);
+                        let mut ended = None;
                         if stream.is_done() {
                             state.finished = state.buffer.is_empty();
+                            ended = Some((state.watch.take(), stream));
                         } else {
                             state.stream = Some(stream);
                         }
-                        match state.buffer.pop_front() {
-                            Some(chunk) => {
-                                drop(state);
-                                chunk_object(py, chunk)
-                            }
-                            None => {
-                                state.finished = true;
-                                Err(PyStopAsyncIteration::new_err(()))
-                            }
+                        let next = state.buffer.pop_front();
+                        if next.is_none() {
+                            state.finished = true;
+                        }
+                        drop(state);
+                        // Callbacks run without the lock: they may touch the stream.
+                        if let Some((watch, stream)) = ended {
+                            report_end(py, watch, &stream);
+                        }
+                        match next {
+                            Some(chunk) => chunk_object(py, chunk),
+                            None => Err(PyStopAsyncIteration::new_err(())),
                         }
                     }
                     Err(err) => {
+                        let watch = state.watch.take();
                         state.close();
                         drop(state);
+                        if let Some((watch, _)) = watch {
+                            watch.failure(py, &err);
+                        }
                         Err(err.into())
                     }
                 }
@@ -159,6 +220,12 @@ impl PyChatStream {
         )?;
         state.in_flight = Some(abort);
         Ok(future)
+    }
+
+    /// The id of the deployment streaming, when the model named a routed group.
+    #[getter]
+    fn deployment(&self) -> Option<&str> {
+        self.deployment.as_deref()
     }
 
     /// Stops the stream now: aborts any read in flight and closes the connection.

@@ -221,7 +221,8 @@ py_model!(
         system_fingerprint,
         service_tier,
         cost,
-        request_id
+        request_id,
+        deployment
     ]
 );
 py_model!(

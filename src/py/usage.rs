@@ -153,7 +153,18 @@ impl PyUsageTracker {
         Ok(out)
     }
 
-    /// Every statistic as a dict, with `per_model`.
+    /// Statistics per deployment of a routed group, by deployment id (same fields as
+    /// `per_model`; each attempt on a deployment counts as one of its calls).
+    #[getter]
+    fn per_deployment<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (id, stats) in self.0.per_deployment() {
+            out.set_item(id, map_to_py(py, &stats.to_json())?)?;
+        }
+        Ok(out)
+    }
+
+    /// Every statistic as a dict, with `per_model` and `per_deployment`.
     #[getter]
     fn details<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         map_to_py(py, &self.0.details())

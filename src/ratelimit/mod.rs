@@ -488,6 +488,21 @@ impl RateLimiter {
         )
     }
 
+    /// How long a request for `model` reserving `tokens` would wait for its limits if asked
+    /// now (zero: it may go at once). Callers waiting in the queue are not counted: a router
+    /// uses it to pass over a deployment that is at its limit.
+    pub fn wait_for(&self, model: &str, tokens: u64) -> Duration {
+        let now = self.clock.now();
+        let ready = self
+            .keys(model)
+            .iter()
+            .flatten()
+            .map(|k| k.ready_at(now, tokens).at)
+            .max()
+            .unwrap_or(now);
+        Duration::from_nanos(ready.saturating_sub(now))
+    }
+
     /// Tokens the log of `model`'s most specific key counts now (diagnostics and tests).
     pub fn tokens_in_window(&self, model: &str) -> u64 {
         let now = self.clock.now();

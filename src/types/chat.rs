@@ -179,6 +179,8 @@ model! {
         cost: Option<f64>,
         /// The provider's id for the request (`x-request-id`), for support tickets and logs.
         request_id: Option<String>,
+        /// The id of the deployment that answered, when the model named a routed group.
+        deployment: Option<String>,
     }
 }
 

@@ -97,6 +97,9 @@ model! {
         model: String = "model",
         /// Token usage (`completion_tokens` is 0).
         usage: Usage = "usage",
+        ; local:
+        /// The id of the deployment that answered, when the model named a routed group.
+        deployment: Option<String>,
     }
 }
 

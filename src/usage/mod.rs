@@ -43,7 +43,7 @@ fn add(counter: &AtomicU64, n: u64) {
     let _ = counter.fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_add(n)));
 }
 
-/// Counters for one scope (all calls, or one model).
+/// Counters for one scope (all calls, one model or one deployment).
 #[derive(Default)]
 pub struct Stats {
     calls: AtomicU64,
@@ -72,8 +72,23 @@ fn nano(cost: f64) -> u64 {
     }
 }
 
+impl fmt::Debug for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stats")
+            .field("calls", &self.calls.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Stats {
-    fn success(&self, t: &TokenBreakdown, latency: Duration, ttft: Option<Duration>, retries: u32, cost: Option<f64>) {
+    pub(crate) fn success(
+        &self,
+        t: &TokenBreakdown,
+        latency: Duration,
+        ttft: Option<Duration>,
+        retries: u32,
+        cost: Option<f64>,
+    ) {
         add(&self.prompt_tokens, t.prompt);
         add(&self.completion_tokens, t.completion);
         add(&self.cached_tokens, t.cached);
@@ -96,7 +111,7 @@ impl Stats {
         add(&self.calls, 1);
     }
 
-    fn failure(&self, latency: Duration, retries: u32) {
+    pub(crate) fn failure(&self, latency: Duration, retries: u32) {
         add(&self.retries, u64::from(retries));
         add(&self.failure_latency_us, micros(latency));
         add(&self.failures, 1);
@@ -256,6 +271,7 @@ impl StatsSnapshot {
 pub struct UsageTracker {
     all: Stats,
     models: RwLock<HashMap<String, Arc<Stats>>>,
+    deployments: RwLock<HashMap<String, Arc<Stats>>>,
 }
 
 impl fmt::Debug for UsageTracker {
@@ -271,14 +287,12 @@ impl UsageTracker {
     }
 
     fn model(&self, model: &str) -> Arc<Stats> {
-        {
-            let models = self.models.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(stats) = models.get(model) {
-                return stats.clone();
-            }
-        }
-        let mut models = self.models.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        models.entry(model.to_owned()).or_default().clone()
+        entry(&self.models, model)
+    }
+
+    /// The counters of one deployment (by id), created on first use.
+    pub fn deployment(&self, id: &str) -> Arc<Stats> {
+        entry(&self.deployments, id)
     }
 
     /// Records a successful call: its usage (`None` when the provider sent none), the latency
@@ -330,10 +344,12 @@ impl UsageTracker {
 
     /// A snapshot per model, sorted by model name.
     pub fn per_model(&self) -> Vec<(String, StatsSnapshot)> {
-        let models = self.models.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out: Vec<_> = models.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        snapshots(&self.models)
+    }
+
+    /// A snapshot per deployment of a routed group, sorted by deployment id.
+    pub fn per_deployment(&self) -> Vec<(String, StatsSnapshot)> {
+        snapshots(&self.deployments)
     }
 
     /// Latency percentile (0–100) of successful calls, in seconds.
@@ -346,24 +362,45 @@ impl UsageTracker {
         self.all.ttft.percentile(p)
     }
 
-    /// Everything as one JSON object: the totals' fields plus `per_model`.
+    /// Everything as one JSON object: the totals' fields plus `per_model` and
+    /// `per_deployment`.
     pub fn details(&self) -> Map<String, Value> {
         let mut m = self.totals().to_json();
-        let per: Map<String, Value> = self
-            .per_model()
-            .into_iter()
-            .map(|(k, v)| (k, Value::Object(v.to_json())))
-            .collect();
-        m.insert("per_model".into(), Value::Object(per));
+        let json = |rows: Vec<(String, StatsSnapshot)>| {
+            Value::Object(rows.into_iter().map(|(k, v)| (k, Value::Object(v.to_json()))).collect())
+        };
+        m.insert("per_model".into(), json(self.per_model()));
+        m.insert("per_deployment".into(), json(self.per_deployment()));
         m
     }
 
-    /// Zeroes every counter and forgets the models.
+    /// Zeroes every counter and forgets the models and deployments.
     pub fn reset(&self) {
-        let mut models = self.models.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        models.clear();
+        for map in [&self.models, &self.deployments] {
+            map.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
         self.all.reset();
     }
+}
+
+/// The counters under `name`, created on first use.
+fn entry(map: &RwLock<HashMap<String, Arc<Stats>>>, name: &str) -> Arc<Stats> {
+    {
+        let read = map.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(stats) = read.get(name) {
+            return stats.clone();
+        }
+    }
+    let mut write = map.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    write.entry(name.to_owned()).or_default().clone()
+}
+
+/// A snapshot of every entry, sorted by name.
+fn snapshots(map: &RwLock<HashMap<String, Arc<Stats>>>) -> Vec<(String, StatsSnapshot)> {
+    let read = map.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out: Vec<_> = read.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 fn secs(v: Option<f64>) -> String {

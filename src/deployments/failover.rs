@@ -1,0 +1,405 @@
+//! Running a routed call: attempts on the group's deployments, then its fallbacks.
+//!
+//! A failure that says nothing about the request (a 5xx, 429, 401, 404, 408, a timeout or a
+//! broken connection, a local limit that would wait too long) is tried again on another
+//! deployment of the group at once, up to `num_retries` times; only a retry on the very
+//! deployment that just failed waits (the retry backoff, at least `retry_after`). Once the
+//! group is spent, its `fallbacks` are tried in order (a group, or a plain model); a request
+//! too long for the context goes to `context_window_fallbacks`, and one refused on content
+//! policy to `content_policy_fallbacks`, instead. Other failures (a bad request) are final.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::pick::Pick;
+use super::{health, Deployment, Deployments, Group};
+use crate::api::{ApiRequest, Payload};
+use crate::client::{Client, Request};
+use crate::error::{Error, Kind, Result};
+use crate::http;
+
+/// A boxed call future borrowing its client.
+pub(crate) type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// A request a router can aim at a deployment.
+pub(crate) trait Routable: Clone + Send + Sync {
+    /// The model (or group) asked for.
+    fn model(&self) -> &str;
+    /// The conversation to keep on one deployment.
+    fn session(&self) -> Option<&str> {
+        None
+    }
+    /// The call's own `total_timeout`.
+    fn total_timeout(&self) -> Option<Duration> {
+        None
+    }
+    /// This request for `model`, with `defaults` added to a chat body that lacks them, and
+    /// `left` of the call's deadline.
+    fn aim(&self, model: &str, defaults: &Map<String, Value>, left: Option<Duration>) -> Result<Self>;
+}
+
+/// An answer a router can mark with the deployment that served it.
+pub(crate) trait Served {
+    /// Tokens the answer spent (usage-based routing).
+    fn tokens(&self) -> u64 {
+        0
+    }
+    /// Notes the deployment that answered.
+    fn mark(&mut self, _deployment: &str) {}
+}
+
+/// The retries left for a call, and what it tried.
+struct Budget {
+    left: u32,
+    tried: Vec<usize>,
+    last: Option<usize>,
+}
+
+/// Counts a request in flight on a deployment until dropped (also when the call is cancelled).
+struct InFlight<'a>(&'a AtomicU32);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Which fallback list a failure goes to.
+fn fallback_kind(err: &Error) -> Option<FallbackKind> {
+    match err.kind() {
+        Kind::ContextWindowExceeded => Some(FallbackKind::ContextWindow),
+        Kind::ContentPolicy => Some(FallbackKind::ContentPolicy),
+        _ if worth_another(err) => Some(FallbackKind::Any),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum FallbackKind {
+    Any,
+    ContextWindow,
+    ContentPolicy,
+}
+
+/// Whether another deployment may succeed where this one failed.
+fn worth_another(err: &Error) -> bool {
+    health::blame(err).is_some()
+        || matches!(
+            err.kind(),
+            Kind::RateLimited | Kind::Server | Kind::ServiceUnavailable | Kind::EndpointNotSupported
+        )
+}
+
+impl Deployments {
+    /// Runs `request` on the group it names, then on its fallbacks; `op` makes one call with a
+    /// client (a deployment's, or `parent` for a fallback that is a plain model).
+    pub(crate) async fn run<'c, R, T, F>(&'c self, parent: &'c Client, request: R, op: F) -> Result<T>
+    where
+        R: Routable,
+        T: Served,
+        F: Fn(&'c Client, R) -> CallFuture<'c, T>,
+    {
+        let total = request.total_timeout().or(parent.config().total_timeout);
+        let deadline = total.map(|t| (Instant::now() + t, t));
+        let name = request.model().to_owned();
+        let Some(group) = self.group(&name) else {
+            return op(parent, request).await;
+        };
+        let err = match self.run_group(group, &request, deadline, &op).await {
+            Ok(answer) => return Ok(answer),
+            Err(err) => err,
+        };
+        let targets = match fallback_kind(&err) {
+            Some(kind) => self.fallbacks(&name, kind),
+            None => &[],
+        };
+        let mut last = err;
+        for target in targets {
+            log::info!(target: "liter_llm", "{name}: falling back to {target} after: {last}");
+            let left = remaining(deadline)?;
+            let result = match self.group(target) {
+                Some(group) => {
+                    let aimed = request.aim(target, &Map::new(), left)?;
+                    self.run_group(group, &aimed, deadline, &op).await
+                }
+                None => op(parent, request.aim(target, &Map::new(), left)?).await,
+            };
+            match result {
+                Ok(answer) => return Ok(answer),
+                Err(err) => last = err,
+            }
+        }
+        Err(last)
+    }
+
+    /// The fallback list of `group` for a failure of `kind`.
+    fn fallbacks(&self, group: &str, kind: FallbackKind) -> &[String] {
+        let s = &self.settings;
+        let find = |list: &'_ [(String, Vec<String>)]| -> Option<usize> { list.iter().position(|(g, _)| g == group) };
+        match kind {
+            FallbackKind::ContextWindow => {
+                find(&s.context_window_fallbacks).map(|i| &s.context_window_fallbacks[i].1[..])
+            }
+            FallbackKind::ContentPolicy => {
+                find(&s.content_policy_fallbacks).map(|i| &s.content_policy_fallbacks[i].1[..])
+            }
+            FallbackKind::Any => find(&s.fallbacks)
+                .map(|i| &s.fallbacks[i].1[..])
+                .or(Some(&s.default_fallbacks[..]).filter(|d| !d.is_empty())),
+        }
+        .unwrap_or(&[])
+    }
+
+    /// Whether a failure of `group` has somewhere else to go.
+    fn has_fallbacks(&self, group: &str) -> bool {
+        !self.fallbacks(group, FallbackKind::Any).is_empty()
+    }
+
+    /// Attempts on the deployments of one group, within the call's retries.
+    async fn run_group<'c, R, T, F>(
+        &'c self,
+        group: &'c Group,
+        request: &R,
+        deadline: Option<(Instant, Duration)>,
+        op: &F,
+    ) -> Result<T>
+    where
+        R: Routable,
+        T: Served,
+        F: Fn(&'c Client, R) -> CallFuture<'c, T>,
+    {
+        let mut budget = Budget {
+            left: self.num_retries,
+            tried: Vec::new(),
+            last: None,
+        };
+        let mut failure: Option<Error> = None;
+        loop {
+            let index = match self.pick(group, &budget.tried, request.session()) {
+                Pick::One(index) => index,
+                Pick::Cooling(back) => {
+                    self.wait_for_cooling(group, back, deadline, failure.take()).await?;
+                    continue;
+                }
+            };
+            let deployment = &group.members[index];
+            if budget.last == Some(index) {
+                let delay = self
+                    .policy
+                    .delay_for(self.num_retries - budget.left - 1, None)
+                    .max(self.settings.retry_after);
+                if remaining(deadline)?.is_some_and(|left| left <= delay) {
+                    return Err(
+                        failure.unwrap_or_else(|| http::over_deadline(deadline.map_or(Duration::ZERO, |d| d.1)))
+                    );
+                }
+                tokio::time::sleep(delay).await;
+            }
+            let aimed = request.aim(&deployment.model, &deployment.defaults, remaining(deadline)?)?;
+            match self.attempt(deployment, aimed, op).await {
+                Ok(mut answer) => {
+                    answer.mark(&deployment.id);
+                    if let Some(session) = request.session() {
+                        self.sessions.bind(session, &deployment.id);
+                    }
+                    return Ok(answer);
+                }
+                Err(err) => {
+                    if budget.left == 0 || !worth_another(&err) {
+                        return Err(err);
+                    }
+                    log::info!(
+                        target: "liter_llm",
+                        "{}: deployment {} failed, trying another: {err}",
+                        group.name,
+                        deployment.id
+                    );
+                    budget.left -= 1;
+                    budget.tried.push(index);
+                    budget.last = Some(index);
+                    failure = Some(err);
+                }
+            }
+        }
+    }
+
+    /// One call on one deployment, with its in-flight count, latency and health kept.
+    async fn attempt<'c, R, T, F>(&self, deployment: &'c Deployment, request: R, op: &F) -> Result<T>
+    where
+        T: Served,
+        F: Fn(&'c Client, R) -> CallFuture<'c, T>,
+    {
+        let started = Instant::now();
+        deployment.count(1, 0);
+        let result = {
+            let _flight = InFlight::enter(&deployment.in_flight);
+            op(&deployment.client, request).await
+        };
+        match &result {
+            Ok(answer) => {
+                deployment.record_latency(started.elapsed().as_secs_f64());
+                deployment.count(0, answer.tokens());
+            }
+            Err(err) => {
+                if let Some(period) = deployment.health.failed(err, &self.settings, Instant::now()) {
+                    log::warn!(
+                        target: "liter_llm",
+                        "deployment {} of {} cools down for {:.1}s after: {err}",
+                        deployment.id,
+                        deployment.group,
+                        period.as_secs_f64()
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    /// Every deployment is out: fails at once when the group has fallbacks to go to, or when
+    /// the first one back is further than `max_wait` or the deadline; else waits for it.
+    async fn wait_for_cooling(
+        &self,
+        group: &Group,
+        back: Duration,
+        deadline: Option<(Instant, Duration)>,
+        failure: Option<Error>,
+    ) -> Result<()> {
+        let left = remaining(deadline)?;
+        let too_long = back > self.max_wait || left.is_some_and(|l| l <= back);
+        if too_long || (failure.is_some() && self.has_fallbacks(&group.name)) {
+            let err = Error::new(
+                Kind::RateLimited,
+                format!(
+                    "every deployment of {} is cooling down; the first is back in {:.1}s",
+                    group.name,
+                    back.as_secs_f64()
+                ),
+            )
+            .with_context("router", Some(&group.name))
+            .with_retry_after(Some(back));
+            return Err(match failure {
+                Some(last) if !too_long => last,
+                _ => err,
+            });
+        }
+        log::info!(
+            target: "liter_llm",
+            "every deployment of {} is cooling down: waiting {:.1}s for the first to return",
+            group.name,
+            back.as_secs_f64()
+        );
+        tokio::time::sleep(back).await;
+        Ok(())
+    }
+}
+
+/// What is left of the call's deadline (`None`: no deadline).
+///
+/// # Errors
+/// `Timeout` once it has passed.
+fn remaining(deadline: Option<(Instant, Duration)>) -> Result<Option<Duration>> {
+    match deadline {
+        None => Ok(None),
+        Some((at, total)) => match at.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(http::over_deadline(total)),
+        },
+    }
+}
+
+/// A JSON object body with `"model"` replaced and `defaults` added where absent (only to chat
+/// bodies: those with `messages`).
+fn retarget(body: &[u8], model: &str, defaults: &Map<String, Value>) -> Result<Bytes> {
+    let mut map: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
+    map.insert("model".to_owned(), Value::String(model.to_owned()));
+    if !defaults.is_empty() && map.contains_key("messages") {
+        for (k, v) in defaults {
+            map.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    serde_json::to_vec(&map)
+        .map(Bytes::from)
+        .map_err(|e| Error::new(Kind::Serialization, e.to_string()))
+}
+
+impl Routable for Request {
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+    fn total_timeout(&self) -> Option<Duration> {
+        self.total_timeout
+    }
+    fn aim(&self, model: &str, defaults: &Map<String, Value>, left: Option<Duration>) -> Result<Self> {
+        Ok(Request {
+            body: retarget(&self.body, model, defaults)?,
+            model: model.to_owned(),
+            headers: self.headers.clone(),
+            sanitize: self.sanitize,
+            total_timeout: left,
+            session: None,
+            trace: self.trace.clone(),
+        })
+    }
+}
+
+impl Routable for ApiRequest {
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn aim(&self, model: &str, _defaults: &Map<String, Value>, _left: Option<Duration>) -> Result<Self> {
+        let mut aimed = self.clone();
+        aimed.model = model.to_owned();
+        match &mut aimed.payload {
+            Payload::Json(body) => *body = retarget(body, model, &Map::new())?,
+            Payload::Form(upload) => {
+                for (name, value) in &mut upload.fields {
+                    if name == "model" {
+                        model.clone_into(value);
+                    }
+                }
+            }
+            Payload::Empty => {}
+        }
+        Ok(aimed)
+    }
+}
+
+impl Served for crate::types::ChatCompletionResponse {
+    fn tokens(&self) -> u64 {
+        self.usage.as_ref().map_or(0, |u| u.total_tokens)
+    }
+    fn mark(&mut self, deployment: &str) {
+        self.deployment = Some(deployment.to_owned());
+    }
+}
+
+impl Served for crate::types::EmbeddingResponse {
+    fn tokens(&self) -> u64 {
+        self.usage.total_tokens
+    }
+    fn mark(&mut self, deployment: &str) {
+        self.deployment = Some(deployment.to_owned());
+    }
+}
+
+impl Served for crate::stream::ChatStream {
+    fn mark(&mut self, deployment: &str) {
+        self.set_deployment(deployment);
+    }
+}

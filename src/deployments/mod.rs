@@ -1,0 +1,313 @@
+//! Deployment routing: a model group (`model_name`) spread over deployments (a model at one
+//! host with one key), as LiteLLM's Router and proxy `config.yaml` describe them.
+//!
+//! A call whose model names a group is routed here before the pipeline's first stage: a
+//! deployment is picked ([`pick`]) among those not cooling down ([`health`]) and with room
+//! under their own `rpm`/`tpm`, by the group's strategy; the call then runs through that
+//! deployment's own client (the whole pipeline: its key bound to its host, its limiter, its
+//! accounting under the deployment's id). A failure moves on to another deployment at once,
+//! then to the fallbacks ([`failover`]). A model that is not a group is not touched.
+
+pub mod config;
+mod failover;
+mod health;
+mod pick;
+mod session;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::client::Client;
+use crate::config::ClientConfig;
+use crate::error::{Error, Kind, Result};
+use crate::ratelimit::{self, RateLimitConfig, RateLimiter};
+
+pub(crate) use failover::{CallFuture, Served};
+use health::Health;
+use session::Sessions;
+use spec::{RouterSettings, RouterSpec};
+
+/// One deployment and its live state.
+#[derive(Debug)]
+pub struct Deployment {
+    /// Its id: `model_info.id`, or one derived from its group, model and host.
+    pub id: Arc<str>,
+    /// The group it serves.
+    pub group: String,
+    /// The model as routed (`azure/gpt-4o`).
+    pub model: String,
+    /// Its host, for display (credentials masked).
+    pub api_base: Option<String>,
+    /// `weight`, as configured.
+    pub weight: Option<f64>,
+    /// `order`, as configured.
+    pub order: Option<u32>,
+    /// `rpm`, as configured.
+    pub rpm: Option<u64>,
+    /// `tpm`, as configured.
+    pub tpm: Option<u64>,
+    /// The client that makes its calls.
+    pub(crate) client: Client,
+    /// Default request parameters for chat bodies that do not set them.
+    pub(crate) defaults: Map<String, Value>,
+    /// Its share under `simple-shuffle`: the weight, else rpm, else tpm, else 1.
+    share: f64,
+    /// Whether it has its own rate limiter (so "room" can be asked).
+    limited: bool,
+    in_flight: AtomicU32,
+    /// Moving average of latency in seconds, as f64 bits (0: not measured yet).
+    latency: AtomicU64,
+    health: Health,
+    minute: Mutex<MinuteUse>,
+}
+
+/// Requests and tokens of the current minute (usage-based routing).
+#[derive(Debug, Default)]
+struct MinuteUse {
+    minute: u64,
+    requests: u64,
+    tokens: u64,
+}
+
+/// Weight of the newest latency in the moving average.
+const LATENCY_ALPHA: f64 = 0.3;
+
+impl Deployment {
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// How long it stays out, when cooling down.
+    pub fn cooling_left(&self) -> Option<Duration> {
+        self.health.cooling_left(Instant::now())
+    }
+
+    /// The moving average of its latency in seconds (`None` before its first success).
+    pub fn latency(&self) -> Option<f64> {
+        let v = f64::from_bits(self.latency.load(Ordering::Relaxed));
+        (v > 0.0).then_some(v)
+    }
+
+    fn record_latency(&self, seconds: f64) {
+        let _ = self.latency.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            let old = f64::from_bits(bits);
+            let new = if old > 0.0 {
+                old + LATENCY_ALPHA * (seconds - old)
+            } else {
+                seconds
+            };
+            Some(new.max(f64::MIN_POSITIVE).to_bits())
+        });
+    }
+
+    /// Counts a request (and later its tokens) in the current minute.
+    fn count(&self, requests: u64, tokens: u64) {
+        let minute = minute_now();
+        let mut m = self.minute.lock().unwrap_or_else(PoisonError::into_inner);
+        if m.minute != minute {
+            *m = MinuteUse {
+                minute,
+                ..MinuteUse::default()
+            };
+        }
+        m.requests = m.requests.saturating_add(requests);
+        m.tokens = m.tokens.saturating_add(tokens);
+    }
+
+    /// The share of its limits used this minute (requests alone when it has none, scaled
+    /// down so that a limited deployment with room is not always preferred).
+    fn usage_share(&self) -> f64 {
+        let m = self.minute.lock().unwrap_or_else(PoisonError::into_inner);
+        if m.minute != minute_now() {
+            return 0.0;
+        }
+        let share = |used: u64, limit: Option<u64>| limit.map(|l| used as f64 / l.max(1) as f64);
+        match (share(m.requests, self.rpm), share(m.tokens, self.tpm)) {
+            (None, None) => m.requests as f64 / 1e6,
+            (a, b) => a.unwrap_or(0.0).max(b.unwrap_or(0.0)),
+        }
+    }
+
+    /// How long a request would wait for its own limiter now.
+    fn wait_for_room(&self) -> Duration {
+        match (&self.client.config().rate_limiter, self.limited) {
+            (Some(limiter), true) => limiter.wait_for(&self.model, 1),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// Minutes since the Unix epoch.
+fn minute_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 60)
+}
+
+/// The deployments of one group.
+#[derive(Debug)]
+pub struct Group {
+    /// `model_name`.
+    pub name: String,
+    /// Its deployments, in config order.
+    pub members: Vec<Arc<Deployment>>,
+}
+
+/// Every group of a client, with the router's settings.
+#[derive(Debug)]
+pub struct Deployments {
+    groups: HashMap<String, Group>,
+    settings: RouterSettings,
+    /// Attempts on other deployments after the first.
+    num_retries: u32,
+    /// The longest wait for a cooling group, or for room under a deployment's limits.
+    max_wait: Duration,
+    sessions: Sessions,
+    /// Backoff when the only deployment left is the one that just failed.
+    policy: crate::retry::RetryPolicy,
+}
+
+impl Deployments {
+    /// Builds every deployment's client from `spec`, each a copy of `parent` with the
+    /// deployment's key, host, `api_version`, timeout, headers and limits. `max_wait` bounds
+    /// waits for a cooling group and for room under a deployment's `rpm`/`tpm`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a deployment its client cannot be built for (a bad `api_base`).
+    pub fn build(spec: RouterSpec, parent: &ClientConfig, max_wait: Duration) -> Result<Self> {
+        let mut groups: HashMap<String, Group> = HashMap::new();
+        let mut taken: HashMap<String, usize> = HashMap::new();
+        for (index, d) in spec.deployments.into_iter().enumerate() {
+            let id = match &d.id {
+                Some(id) => id.clone(),
+                None => unique(&mut taken, generated_id(&d)),
+            };
+            taken.entry(id.clone()).or_insert(1);
+            let id: Arc<str> = Arc::from(id);
+            let context = |e: Error| {
+                Error::new(
+                    Kind::InvalidArgument,
+                    format!("model_list[{index}] ({}): {}", d.group, e.message()),
+                )
+            };
+            let mut config = parent.clone();
+            config.api_key = d.api_key.clone().unwrap_or_default();
+            config.base_url.clone_from(&d.api_base);
+            config.model_hint = Some(d.model.clone());
+            config.max_retries = d.max_retries.unwrap_or(0);
+            if let Some(t) = d.timeout.or(spec.settings.timeout) {
+                config.timeout = t;
+            }
+            config.extra_headers.extend(d.extra_headers.iter().cloned());
+            if d.api_version.is_some() {
+                config.api_version.clone_from(&d.api_version);
+            }
+            let limited = d.rpm.is_some() || d.tpm.is_some();
+            if limited {
+                let limits = ratelimit::Limits {
+                    rpm: d.rpm,
+                    tpm: d.tpm,
+                    max_concurrency: None,
+                };
+                let limiter = RateLimiter::new(RateLimitConfig {
+                    global: limits,
+                    max_delay: max_wait,
+                    ..RateLimitConfig::default()
+                })
+                .map_err(context)?;
+                config.rate_limiter = Some(Arc::new(limiter));
+            }
+            config.deployment = Some(Arc::clone(&id));
+            let client = Client::new(config).map_err(context)?;
+            let share = d
+                .weight
+                .or(d.rpm.map(|v| v as f64))
+                .or(d.tpm.map(|v| v as f64))
+                .unwrap_or(1.0);
+            let deployment = Deployment {
+                id,
+                api_base: d.api_base.as_deref().map(|b| crate::redact::url(b).into_owned()),
+                weight: d.weight,
+                order: d.order,
+                rpm: d.rpm,
+                tpm: d.tpm,
+                client,
+                defaults: d.defaults,
+                share,
+                limited,
+                in_flight: AtomicU32::new(0),
+                latency: AtomicU64::new(0),
+                health: Health::default(),
+                minute: Mutex::new(MinuteUse::default()),
+                model: d.model,
+                group: d.group.clone(),
+            };
+            groups
+                .entry(d.group.clone())
+                .or_insert_with(|| Group {
+                    name: d.group,
+                    members: Vec::new(),
+                })
+                .members
+                .push(Arc::new(deployment));
+        }
+        Ok(Deployments {
+            groups,
+            num_retries: spec.settings.num_retries.unwrap_or(parent.max_retries),
+            settings: spec.settings,
+            max_wait,
+            sessions: Sessions::default(),
+            policy: crate::retry::RetryPolicy::new(parent.max_retries),
+        })
+    }
+
+    /// The group named `model`, if any.
+    pub fn group(&self, model: &str) -> Option<&Group> {
+        self.groups.get(model)
+    }
+
+    /// Every deployment, grouped by group name (groups sorted), in config order within each.
+    pub fn all(&self) -> Vec<&Arc<Deployment>> {
+        let mut names: Vec<&String> = self.groups.keys().collect();
+        names.sort();
+        names.into_iter().flat_map(|n| self.groups[n].members.iter()).collect()
+    }
+
+    /// The router's settings.
+    pub fn settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+}
+
+/// A stable id for a deployment without `model_info.id`: its group, model and host.
+fn generated_id(d: &spec::DeploymentSpec) -> String {
+    // FNV-1a: stable across runs and platforms (unlike the std hasher).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let fields = [d.group.as_str(), d.model.as_str(), d.api_base.as_deref().unwrap_or("")];
+    for byte in fields.join("\0").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{:08x}", d.group, hash >> 32)
+}
+
+/// `id`, or `id-2`, `id-3`... when taken (two deployments of one model at one host).
+fn unique(taken: &mut HashMap<String, usize>, id: String) -> String {
+    match taken.get_mut(&id) {
+        None => id,
+        Some(n) => {
+            *n += 1;
+            let next = format!("{id}-{n}");
+            unique(taken, next)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
