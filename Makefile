@@ -9,7 +9,7 @@ help: ## Show this help
 .PHONY: install
 install: ## Create the venv and install build and test tools
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest pytest-asyncio pytest-timeout aiohttp ruff mypy typing_extensions pydantic brotli zstandard
+	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest pytest-asyncio pytest-timeout aiohttp ruff mypy typing_extensions pydantic brotli zstandard opentelemetry-api opentelemetry-sdk
 
 .PHONY: build-dev
 build-dev: ## Build the extension (debug) into the venv
