@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::parse;
+use super::{load_yaml, parse, MAX_TEXT};
 use crate::deployments::spec::{RouterSpec, Strategy};
 use crate::error::Kind;
 
@@ -672,4 +672,90 @@ fn ignored_keys_come_in_document_order() {
         "general_settings",
     ];
     assert_eq!(spec.ignored, expected);
+}
+
+// ===== YAML =====
+
+#[test]
+fn yaml_keeps_order_and_types() {
+    let value = load_yaml("b: 1\na: [x, 'y', \"2\", 2.5, true, null, ~, 0x10]\nc: |\n  text\n").unwrap();
+    assert_eq!(
+        value,
+        json!({"b": 1, "a": ["x", "y", "2", 2.5, true, null, null, 16], "c": "text\n"})
+    );
+    assert_eq!(value.as_object().unwrap().keys().collect::<Vec<_>>(), ["b", "a", "c"]);
+    assert_eq!(
+        load_yaml("\u{feff}{\"a\": [1, {\"b\": null}]}").unwrap(),
+        json!({"a": [1, {"b": null}]})
+    );
+    assert_eq!(load_yaml("a: !!str 12").unwrap(), json!({"a": "12"}));
+}
+
+#[test]
+fn yaml_merge_keys_apply() {
+    let text = "base: &base {api_key: k, rpm: 1}\nmore: &more {rpm: 2, tpm: 3}\nx:\n  <<: [*base, *more]\n  rpm: 9\n";
+    assert_eq!(
+        load_yaml(text).unwrap()["x"],
+        json!({"api_key": "k", "rpm": 9, "tpm": 3})
+    );
+    let one = load_yaml("a: &a {k: 1}\nb: {<<: *a, j: 2}").unwrap();
+    assert_eq!(one["b"], json!({"k": 1, "j": 2}));
+    assert!(load_yaml("a: {<<: 1}")
+        .unwrap_err()
+        .to_string()
+        .contains("`<<` takes a mapping"));
+}
+
+#[test]
+fn yaml_errors_give_the_line() {
+    let cases = [
+        ("a: 1\nb: [1, 2\n", "invalid YAML: "),
+        ("a: 1\n1: b\n", "mapping keys must be strings, got 1 at line 2"),
+        ("a: 1\n[x]: b\n", "mapping keys must be strings, got a list"),
+        ("a: 1\nb: 2\na: 3\n", "duplicate key \"a\" at line 3"),
+        ("a: .inf\n", ".inf is not a finite number"),
+        ("a: 1\n---\nb: 2\n", "more than one document"),
+        ("a: &a [*a]\n", "refers to"),
+    ];
+    for (text, message) in cases {
+        let error = load_yaml(text).expect_err(text).to_string();
+        assert!(error.contains(message), "{text:?}: {error}");
+        assert!(error.starts_with("invalid YAML: "), "{error}");
+    }
+    assert_eq!(
+        load_yaml("# nothing\n").unwrap_err().to_string(),
+        "the YAML holds no document"
+    );
+}
+
+#[test]
+fn yaml_alias_bombs_are_stopped() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let previous = format!("*a{}", i - 1);
+        text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![previous; 10].join(", ")));
+    }
+    let error = load_yaml(&text).unwrap_err().to_string();
+    assert!(error.contains("expands to more than 1000000 values"), "{error}");
+
+    let wide = format!("s: &s {}\nl: [{}]\n", "x".repeat(4 << 20), vec!["*s"; 20].join(", "));
+    let error = load_yaml(&wide).unwrap_err().to_string();
+    assert!(error.contains("64 MiB"), "{error}");
+}
+
+#[test]
+fn yaml_size_and_depth_are_capped() {
+    let error = load_yaml(&"#".repeat(MAX_TEXT + 1)).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!("the config is {} bytes, over the limit of 16 MiB", MAX_TEXT + 1)
+    );
+    for deep in [
+        format!("{}x{}", "[".repeat(100), "]".repeat(100)),
+        format!("{}x", "- ".repeat(100_000)),
+    ] {
+        let error = load_yaml(&deep).unwrap_err().to_string();
+        assert!(error.contains("nested deeper than 64 levels"), "{error}");
+    }
+    assert!(load_yaml(&format!("{}x{}", "[".repeat(60), "]".repeat(60))).is_ok());
 }
