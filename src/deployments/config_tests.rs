@@ -677,6 +677,54 @@ fn ignored_keys_come_in_document_order() {
 // ===== YAML =====
 
 #[test]
+fn the_example_config_loads() {
+    let value = load_yaml(include_str!("../../examples/config.yaml")).unwrap();
+    let spec = parse(&value, &|name: &str| {
+        name.contains("API_KEY").then(|| format!("test-{name}"))
+    })
+    .unwrap();
+    let groups: Vec<&str> = spec.deployments.iter().map(|d| d.group.as_str()).collect();
+    let expected = [
+        "gpt-4o",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4o-mini",
+        "claude-sonnet",
+        "gpt-4.1",
+        "text-embedding-3-small",
+    ];
+    assert_eq!(groups, expected);
+    let westeu = &spec.deployments[3];
+    assert_eq!(
+        (westeu.rpm, westeu.order, westeu.api_version.as_deref()),
+        (Some(300), Some(2), Some("2024-10-21"))
+    );
+    assert_eq!(
+        westeu.api_key.as_ref().map(|k| k.expose()),
+        Some("test-AZURE_API_KEY_WESTEU")
+    );
+    assert_eq!(spec.deployments[4].defaults["temperature"], 0.2);
+    let s = &spec.settings;
+    assert_eq!(
+        (s.num_retries, s.cooldown_time, s.timeout),
+        (Some(2), Duration::from_secs(30), Some(Duration::from_secs(120)))
+    );
+    assert_eq!(
+        s.fallbacks,
+        pairs(&[
+            ("gpt-4o", &["gpt-4o-mini", "claude-sonnet"]),
+            ("claude-sonnet", &["gpt-4o"])
+        ])
+    );
+    assert!(
+        spec.ignored.contains(&"general_settings".to_owned()),
+        "{:?}",
+        spec.ignored
+    );
+    assert!(spec.ignored.contains(&"litellm_settings.success_callback".to_owned()));
+}
+
+#[test]
 fn yaml_keeps_order_and_types() {
     let value = load_yaml("b: 1\na: [x, 'y', \"2\", 2.5, true, null, ~, 0x10]\nc: |\n  text\n").unwrap();
     assert_eq!(
