@@ -6,11 +6,13 @@ one exception hierarchy, and retries that respect the provider.
 
 from liter_llm._liter_llm import (
     AssistantMessage,
+    Attempt,
     AuthenticationError,
     BadRequestError,
     BatchListResponse,
     BatchObject,
     BatchRequestCounts,
+    CallEvent,
     ChatBatchIterator,
     ChatCompletionChunk,
     ChatCompletionResponse,
@@ -108,11 +110,13 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AssistantMessage",
+    "Attempt",
     "AuthenticationError",
     "BadRequestError",
     "BatchListResponse",
     "BatchObject",
     "BatchRequestCounts",
+    "CallEvent",
     "ChatBatchIterator",
     "ChatCompletionChunk",
     "ChatCompletionResponse",

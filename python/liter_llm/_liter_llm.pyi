@@ -70,6 +70,21 @@ class LlmClient:
         max_download_bytes: Largest `file_content` / `speech` download (2 GiB).
         max_stream_event_bytes: Largest SSE line or event in a stream (16 MiB).
         max_error_body_bytes: How much of an error body is read and kept in `e.body` (64 KiB).
+        model_list: LiteLLM deployments: `[{"model_name": group, "litellm_params": {"model", "api_key",
+            "api_base", "api_version", "rpm", "tpm", "timeout", "max_retries", "weight", "order", ...},
+            "model_info": {"id", ...}}]`. `model=<group>` then routes within the group; any other
+            model goes as before. Values `"os.environ/NAME"` read the environment. Bad values and
+            unknown keys raise `ValueError` naming their path; LiteLLM keys liter_llm ignores are
+            named in one `UserWarning`.
+        router_settings: LiteLLM router settings: `routing_strategy` (`simple-shuffle`, `least-busy`,
+            `latency-based-routing`, `usage-based-routing`, `order`), `num_retries` (default
+            `max_retries`), `allowed_fails`, `cooldown_time`, `retry_after`, `fallbacks`,
+            `default_fallbacks`, `context_window_fallbacks`, `content_policy_fallbacks`, `timeout`.
+        callbacks: Objects with `on_success(event)` / `on_failure(event)` (sync or async), or callables
+            getting every event: called once per call with a `CallEvent`, on the caller's event loop.
+            A raising callback is logged, never propagated.
+        tracer: An OpenTelemetry tracer (or True for the global one): each call becomes a span with
+            the GenAI semantic conventions, with a child span per attempt.
     """
 
     def __new__(
@@ -95,7 +110,28 @@ class LlmClient:
         max_download_bytes: int = 2147483648,
         max_stream_event_bytes: int = 16777216,
         max_error_body_bytes: int = 65536,
+        model_list: Sequence[dict[str, Any]] | None = None,
+        router_settings: dict[str, Any] | None = None,
+        callbacks: Sequence[Any] | None = None,
+        tracer: Any = None,
     ) -> LlmClient: ...
+    @classmethod
+    def from_config(cls, config: str | os.PathLike[str] | dict[str, Any], **kwargs: Any) -> LlmClient:
+        """A client routing the model groups of a LiteLLM proxy `config.yaml`.
+
+        `config` is a dict or the path of a YAML or JSON file: `model_list`, `router_settings` and
+        the router keys of `litellm_settings` are used, `environment_variables` feed `os.environ/`
+        values, other sections are accepted and ignored. `kwargs` are any other `LlmClient`
+        arguments (`callbacks`, `max_retries`, ...).
+        """
+    @property
+    def deployments(self) -> list[dict[str, Any]]:
+        """Every deployment of the model groups: `id`, `group`, `model`, `api_base` (credentials
+        masked), `weight`, `order`, `rpm`, `tpm`, `in_flight`, `latency` (moving average in seconds)
+        and `cooling_down` (seconds left, or None)."""
+    @property
+    def callbacks(self) -> tuple[Any, ...] | None:
+        """The callbacks given at construction, or None."""
     @staticmethod
     def register_provider(config: dict[str, Any]) -> None:
         """Registers a custom provider (same keys as `providers=`) for every client built afterwards.
@@ -162,9 +198,12 @@ class LlmClient:
         A list `content` is checked part by part (`text`, `image_url`, `input_audio` and `file` parts
         must carry their payload; other types pass through).
         `total_timeout=` (seconds) bounds this call, overriding the client's.
+        `session=` (str) keeps a conversation on one deployment of a routed group while it is
+        healthy; `metadata=` (dict) is handed to callbacks. Neither is sent to the provider.
         """
     async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
-        """Start a streaming chat completion; resolves once the response headers arrived.
+        """Start a streaming chat completion; resolves once the response headers arrived (for a
+        routed group, once the first chunk did: a deployment failing before it is failed over).
 
         `total_timeout=` (seconds) bounds the whole stream, from the request to its last chunk.
         """
@@ -577,6 +616,9 @@ class RateLimiter:
 class ChatStreamIterator:
     """Async iterator over `ChatCompletionChunk`s; also an async context manager."""
 
+    @property
+    def deployment(self) -> str | None:
+        """The id of the deployment streaming, when the model named a routed group."""
     def __aiter__(self) -> Self: ...
     async def __anext__(self) -> ChatCompletionChunk: ...
     def cancel(self) -> None:
@@ -654,6 +696,9 @@ class EmbeddingResponse(_Model):
     @property
     def usage(self) -> Usage:
         """Token usage (`completion_tokens` is 0)."""
+    @property
+    def deployment(self) -> str | None:
+        """The id of the deployment that answered, when the model named a routed group."""
 
 # ----- usage, pricing, tokens, sanitising -----
 
@@ -712,12 +757,17 @@ class UsageTracker:
     def per_model(self) -> dict[str, dict[str, Any]]:
         """Statistics per model name, each a dict like `details` without `per_model`."""
     @property
+    def per_deployment(self) -> dict[str, dict[str, Any]]:
+        """Statistics per deployment id of the routed groups (each attempt counts as a call of
+        its deployment)."""
+    @property
     def details(self) -> dict[str, Any]:
         """Every statistic as a dict: calls, successes, failures, retries, token counts (prompt,
         completion, cached, cache_write, reasoning, total), total_cost, unpriced_calls,
-        mean/p50/p95/p99/max latency, mean_failure_latency, streams, mean/p50/p95 ttft, per_model."""
+        mean/p50/p95/p99/max latency, mean_failure_latency, streams, mean/p50/p95 ttft, per_model,
+        per_deployment."""
     def reset(self) -> None:
-        """Zero every counter and forget the models."""
+        """Zero every counter and forget the models and deployments."""
     @property
     def total_prompt_tokens(self) -> int:
         """Alias of `prompt_tokens` (llm-api-client's APIUsageTracker name)."""
@@ -981,6 +1031,9 @@ class ChatCompletionResponse(_Model):
     @property
     def request_id(self) -> str | None:
         """The provider's id for the request (`x-request-id`), for support tickets and logs."""
+    @property
+    def deployment(self) -> str | None:
+        """The id of the deployment that answered, when the model named a routed group."""
 
 @final
 class FunctionCallDelta(_Model):
@@ -1909,3 +1962,99 @@ def serve_mock(
         ValueError: Bad options.
         OSError: The address cannot be bound.
     """
+
+# ----- callbacks -----
+
+@final
+class Attempt:
+    """One HTTP attempt of a call, as callbacks see it."""
+
+    @property
+    def deployment(self) -> str | None:
+        """The deployment it went to (routed calls)."""
+    @property
+    def provider(self) -> str | None:
+        """The provider it went to."""
+    @property
+    def model(self) -> str:
+        """The model it asked for."""
+    @property
+    def start_time(self) -> float:
+        """When it was sent (Unix seconds)."""
+    @property
+    def end_time(self) -> float:
+        """When its answer (or failure) arrived (Unix seconds)."""
+    @property
+    def error(self) -> LlmError | None:
+        """Why it failed; None for the attempt that answered."""
+
+@final
+class CallEvent:
+    """What callbacks receive once per call."""
+
+    @property
+    def endpoint(self) -> str:
+        """`chat`, `embeddings`, ..."""
+    @property
+    def stream(self) -> bool:
+        """Whether the call streamed."""
+    @property
+    def group(self) -> str | None:
+        """The routed group the model named, if any."""
+    @property
+    def deployment(self) -> str | None:
+        """The deployment of the last attempt (routed calls)."""
+    @property
+    def provider(self) -> str | None:
+        """The provider of the last attempt."""
+    @property
+    def model(self) -> str:
+        """The model as asked for."""
+    @property
+    def response_model(self) -> str | None:
+        """The model the provider reported."""
+    @property
+    def request_id(self) -> str | None:
+        """The provider's request id."""
+    @property
+    def start_time(self) -> float:
+        """When the call started (Unix seconds)."""
+    @property
+    def end_time(self) -> float:
+        """When it ended (Unix seconds)."""
+    @property
+    def latency(self) -> float:
+        """Its duration in seconds."""
+    @property
+    def ttft(self) -> float | None:
+        """Time to the first chunk in seconds (streams)."""
+    @property
+    def prompt_tokens(self) -> int | None:
+        """Prompt tokens, when reported."""
+    @property
+    def completion_tokens(self) -> int | None:
+        """Completion tokens, when reported."""
+    @property
+    def total_tokens(self) -> int | None:
+        """Total tokens, when reported."""
+    @property
+    def cost(self) -> float | None:
+        """Cost in USD, when priced."""
+    @property
+    def finish_reasons(self) -> list[str]:
+        """The choices' finish reasons."""
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every attempt, in order; the one that answered last."""
+    @property
+    def error(self) -> LlmError | None:
+        """The failure, for `on_failure`."""
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """The call's `metadata=`."""
+    @property
+    def response(self) -> Any:
+        """The response (chat, embeddings); None for streams and failures."""
+    @property
+    def success(self) -> bool:
+        """Whether the call succeeded."""

@@ -74,6 +74,12 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         help="seconds a whole request may take, retries and body included (default: none)",
     )
     parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="a LiteLLM config.yaml: requests for its model groups are routed over its deployments",
+    )
+    parser.add_argument(
         "--mock", action="store_true", help="run against the built-in mock provider (no key, no network)"
     )
     parser.add_argument(
@@ -157,6 +163,9 @@ def _setup_logging() -> None:
 def _make_client(args: argparse.Namespace, base_url: str | None, mock: bool) -> Any:
     from liter_llm import LlmClient
 
+    config = getattr(args, "config", None)
+    if config is not None:
+        return _routed_client(args, config, mock)
     if mock:
         api_key = "sk-mock"
     else:
@@ -171,12 +180,7 @@ def _make_client(args: argparse.Namespace, base_url: str | None, mock: bool) -> 
     }
     if args.total_timeout is not None:
         kwargs["total_timeout"] = args.total_timeout
-    limits = {
-        "max_requests_per_minute": getattr(args, "rpm", None),
-        "max_tokens_per_minute": getattr(args, "tpm", None),
-        "max_concurrency": getattr(args, "concurrency", None),
-    }
-    given = {k: v for k, v in limits.items() if v is not None}
+    given = _limits(args)
     try:
         return LlmClient(**kwargs, **given)
     except TypeError as exc:
@@ -187,6 +191,31 @@ def _make_client(args: argparse.Namespace, base_url: str | None, mock: bool) -> 
     if ignored:
         _eprint(f"warning: this liter_llm build has no rate limiter; ignoring --{' and --'.join(ignored)}")
     return LlmClient(**kwargs)
+
+
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The rate-limit arguments given on the command line."""
+    limits = {
+        "max_requests_per_minute": getattr(args, "rpm", None),
+        "max_tokens_per_minute": getattr(args, "tpm", None),
+        "max_concurrency": getattr(args, "concurrency", None),
+    }
+    return {k: v for k, v in limits.items() if v is not None}
+
+
+def _routed_client(args: argparse.Namespace, config: str, mock: bool) -> Any:
+    """A client routing the model groups of a LiteLLM config; keys come from the config."""
+    from liter_llm import LlmClient
+
+    if mock:
+        raise UsageError("--config and --mock cannot be combined: point the config's api_base at a mock server")
+    kwargs: dict[str, Any] = {"max_retries": args.max_retries, "timeout": args.timeout}
+    if args.total_timeout is not None:
+        kwargs["total_timeout"] = args.total_timeout
+    if args.base_url is not None:
+        kwargs["base_url"] = args.base_url
+        kwargs["api_key"] = os.environ.get(args.api_key_env, "")
+    return LlmClient.from_config(config, **kwargs, **_limits(args))
 
 
 class _MockContext:
@@ -463,7 +492,11 @@ def summary(client: Any, tally: Tally, wall: float, interrupted: bool) -> str:
     if all(v is not None for _, v in latencies):
         parts.append("latency " + " ".join(f"p{p} {v:.2f}s" for p, v in latencies))
     parts.append(f"{wall:.1f}s")
-    return " | ".join(parts)
+    lines = [" | ".join(parts)]
+    per_deployment = client.usage.per_deployment if client is not None else {}
+    for deployment, stats in per_deployment.items():
+        lines.append(f"  deployment {deployment}: {stats['calls']} calls, {stats['failures']} failed")
+    return "\n".join(lines)
 
 
 def _same_file(a: str, b: str) -> bool:

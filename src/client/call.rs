@@ -94,7 +94,7 @@ impl Client {
         let adapter = target.adapter();
         let provider = &target.provider;
         let source = request.body.clone();
-        let rewrite = model.len() != request.model.len()
+        let rewrite = (model.len() != request.model.len() && !request.aimed)
             || adapter.native_body()
             || !provider.renames.is_empty()
             || !provider.rejects.is_empty();

@@ -52,6 +52,8 @@ pub struct Request {
     pub session: Option<String>,
     /// Collects every attempt, for callbacks and tracing.
     pub trace: Option<Arc<Trace>>,
+    /// The body already names the model as the provider knows it (a router aimed it).
+    pub aimed: bool,
 }
 
 /// An immutable, cheaply shareable LLM client.

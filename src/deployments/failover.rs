@@ -38,9 +38,24 @@ pub(crate) trait Routable: Clone + Send + Sync {
     fn total_timeout(&self) -> Option<Duration> {
         None
     }
-    /// This request for `model`, with `defaults` added to a chat body that lacks them, and
+    /// This request for `target`, with `defaults` added to a chat body that lacks them, and
     /// `left` of the call's deadline.
-    fn aim(&self, model: &str, defaults: &Map<String, Value>, left: Option<Duration>) -> Result<Self>;
+    fn aim(&self, target: Target<'_>, defaults: &Map<String, Value>, left: Option<Duration>) -> Result<Self>;
+}
+
+/// Where a routed request goes: the model as routed (`azure/gpt-4o`) and as its provider knows
+/// it (`gpt-4o`).
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) model: &'a str,
+    pub(crate) wire: &'a str,
+}
+
+impl<'a> Target<'a> {
+    /// A plain model (a fallback that is no group): the client routes and renames it.
+    fn plain(model: &'a str) -> Self {
+        Target { model, wire: model }
+    }
 }
 
 /// An answer a router can mark with the deployment that served it.
@@ -131,10 +146,10 @@ impl Deployments {
             let left = remaining(deadline)?;
             let result = match self.group(target) {
                 Some(group) => {
-                    let aimed = request.aim(target, &Map::new(), left)?;
+                    let aimed = request.aim(Target::plain(target), &Map::new(), left)?;
                     self.run_group(group, &aimed, deadline, &op).await
                 }
-                None => op(parent, request.aim(target, &Map::new(), left)?).await,
+                None => op(parent, request.aim(Target::plain(target), &Map::new(), left)?).await,
             };
             match result {
                 Ok(answer) => return Ok(answer),
@@ -207,7 +222,11 @@ impl Deployments {
                 }
                 tokio::time::sleep(delay).await;
             }
-            let aimed = request.aim(&deployment.model, &deployment.defaults, remaining(deadline)?)?;
+            let target = Target {
+                model: &deployment.model,
+                wire: &deployment.wire_model,
+            };
+            let aimed = request.aim(target, &deployment.defaults, remaining(deadline)?)?;
             match self.attempt(deployment, aimed, op).await {
                 Ok(mut answer) => {
                     answer.mark(&deployment.id);
@@ -345,15 +364,16 @@ impl Routable for Request {
     fn total_timeout(&self) -> Option<Duration> {
         self.total_timeout
     }
-    fn aim(&self, model: &str, defaults: &Map<String, Value>, left: Option<Duration>) -> Result<Self> {
+    fn aim(&self, target: Target<'_>, defaults: &Map<String, Value>, left: Option<Duration>) -> Result<Self> {
         Ok(Request {
-            body: retarget(&self.body, model, defaults)?,
-            model: model.to_owned(),
+            body: retarget(&self.body, target.wire, defaults)?,
+            model: target.model.to_owned(),
             headers: self.headers.clone(),
             sanitize: self.sanitize,
             total_timeout: left,
             session: None,
             trace: self.trace.clone(),
+            aimed: true,
         })
     }
 }
@@ -362,7 +382,8 @@ impl Routable for ApiRequest {
     fn model(&self) -> &str {
         &self.model
     }
-    fn aim(&self, model: &str, _defaults: &Map<String, Value>, _left: Option<Duration>) -> Result<Self> {
+    fn aim(&self, target: Target<'_>, _defaults: &Map<String, Value>, _left: Option<Duration>) -> Result<Self> {
+        let model = target.model;
         let mut aimed = self.clone();
         aimed.model = model.to_owned();
         match &mut aimed.payload {

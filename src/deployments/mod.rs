@@ -41,6 +41,8 @@ pub struct Deployment {
     pub group: String,
     /// The model as routed (`azure/gpt-4o`).
     pub model: String,
+    /// The model as its provider knows it (`gpt-4o`).
+    wire_model: String,
     /// Its host, for display (credentials masked).
     pub api_base: Option<String>,
     /// `weight`, as configured.
@@ -230,8 +232,10 @@ impl Deployments {
                 .or(d.rpm.map(|v| v as f64))
                 .or(d.tpm.map(|v| v as f64))
                 .unwrap_or(1.0);
+            let wire_model = client.router.route(&d.model).model.to_owned();
             let deployment = Deployment {
                 id,
+                wire_model,
                 api_base: d.api_base.as_deref().map(|b| crate::redact::url(b).into_owned()),
                 weight: d.weight,
                 order: d.order,

@@ -186,9 +186,6 @@ fn router_args(
     router_spec(py, &serde_json::Value::Object(root)).map(Some)
 }
 
-/// The largest configuration file `from_config` reads.
-const MAX_CONFIG_BYTES: u64 = 16 << 20;
-
 /// A whole LiteLLM config: a dict, or the path of a YAML or JSON file.
 fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     if config.is_instance_of::<PyDict>() {
@@ -204,9 +201,10 @@ fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     let size = std::fs::metadata(&path)
         .map_err(|e| PyValueError::new_err(format!("cannot read {shown}: {e}")))?
         .len();
-    if size > MAX_CONFIG_BYTES {
+    let max = crate::deployments::config::MAX_TEXT;
+    if size > max as u64 {
         return Err(PyValueError::new_err(format!(
-            "{shown} is {size} bytes; a config may be at most {MAX_CONFIG_BYTES}"
+            "{shown} is {size} bytes; a config may be at most {max}"
         )));
     }
     let text =
@@ -246,7 +244,7 @@ impl PyLlmClient {
     /// needs (its `metadata=` among it).
     pub(crate) fn watching(
         &self,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        metadata: Option<Bound<'_, PyAny>>,
         request: &mut Request,
         endpoint: &'static str,
         stream: bool,
@@ -254,10 +252,7 @@ impl PyLlmClient {
         let Some(observers) = &self.observers else {
             return Ok(None);
         };
-        let metadata = match kwargs {
-            Some(k) => k.get_item("metadata")?.filter(|m| !m.is_none()).map(Bound::unbind),
-            None => None,
-        };
+        let metadata = metadata.filter(|m| !m.is_none()).map(Bound::unbind);
         let trace = Arc::new(Trace::default());
         request.trace = Some(Arc::clone(&trace));
         Ok(Some(Watching {
@@ -273,6 +268,11 @@ impl PyLlmClient {
             trace,
         }))
     }
+}
+
+/// The `metadata=` of a call's keyword arguments.
+fn metadata_of<'py>(kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    kwargs.map_or(Ok(None), |k| k.get_item("metadata"))
 }
 
 /// What a chat answer reports to callbacks.
@@ -564,7 +564,7 @@ impl PyLlmClient {
     #[pyo3(signature = (**kwargs))]
     fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
         let (mut request, parse) = chat_request(kwargs, false)?;
-        let watching = self.watching(kwargs, &mut request, "chat", false)?;
+        let watching = self.watching(metadata_of(kwargs)?, &mut request, "chat", false)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let watch = watching.map(|w| w.begin(py)).transpose()?;
@@ -601,7 +601,7 @@ impl PyLlmClient {
     #[pyo3(signature = (**kwargs))]
     fn chat_stream<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
         let (mut request, _) = chat_request(kwargs, true)?;
-        let watching = self.watching(kwargs, &mut request, "chat", true)?;
+        let watching = self.watching(metadata_of(kwargs)?, &mut request, "chat", true)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let watch = watching.map(|w| w.begin(py)).transpose()?;

@@ -20,6 +20,7 @@ use crate::py::batch::{concurrency, items_of, progress_label, with_position};
 use crate::py::call::{LlmCall, Start};
 use crate::py::client::PyLlmClient;
 use crate::py::json::{type_name, write_json};
+use crate::py::observe::Outcome;
 use crate::py::params::{positive_int, required_str, Body};
 use crate::py::request::{check, Expect};
 use crate::py::types::{py_model, FieldToPy};
@@ -175,20 +176,64 @@ impl PyLlmClient {
         if let Some(extra) = extra {
             params.update(extra.as_mapping())?;
         }
+        // Local arguments: for the router and the callbacks, never sent.
+        let metadata = params.get_item("metadata")?;
+        let session = params.get_item("session")?.filter(|s| !s.is_none());
+        for local in ["metadata", "session"] {
+            if params.contains(local)? {
+                params.del_item(local)?;
+            }
+        }
+        let session = session
+            .map(|s| {
+                s.extract::<String>()
+                    .map_err(|_| PyTypeError::new_err("session must be a str"))
+            })
+            .transpose()?;
         let (mut body, model, headers) = head(model, Some(&params))?;
         body.extend_from_slice(b",\"input\":");
         write_json(&mut body, input)?;
         body.push(b'}');
-        let request = Request {
+        let mut request = Request {
             body: body.into(),
             model,
             headers,
+            session,
             ..Request::default()
         };
+        let watching = self.watching(metadata, &mut request, "embeddings", false)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
+            let watch = watching.map(|w| w.begin(py)).transpose()?;
             let work = async move { client.embed(request).await };
-            Ok(driver.spawn(py, work, response_object)?.0)
+            let finish = move |py: Python<'_>, result: crate::Result<EmbeddingResponse>| {
+                let Some(watch) = watch else {
+                    return response_object(py, result);
+                };
+                match result {
+                    Ok(response) => {
+                        let outcome = Outcome {
+                            response_model: Some(response.model.clone()),
+                            usage: Some(response.usage.clone()),
+                            ..Outcome::default()
+                        };
+                        let object = response_object(py, Ok(response))?;
+                        watch.success(
+                            py,
+                            Outcome {
+                                response: Some(object.clone_ref(py)),
+                                ..outcome
+                            },
+                        );
+                        Ok(object)
+                    }
+                    Err(err) => {
+                        watch.failure(py, &err);
+                        Err(err.into())
+                    }
+                }
+            };
+            Ok(driver.spawn(py, work, finish)?.0)
         });
         Bound::new(py, LlmCall::new(py, start)?)
     }

@@ -169,6 +169,11 @@ impl Watch {
     }
 }
 
+/// An optional string as Python shows it.
+fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
+}
+
 /// Seconds since the Unix epoch.
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
@@ -218,9 +223,9 @@ impl PyAttempt {
     fn __repr__(&self) -> String {
         let outcome = if self.error.is_some() { "failed" } else { "answered" };
         format!(
-            "Attempt(deployment={:?}, provider={:?}, model={:?}, {outcome} in {:.3}s)",
-            self.deployment,
-            self.provider,
+            "Attempt(deployment={}, provider={}, model={:?}, {outcome} in {:.3}s)",
+            shown(self.deployment.as_deref()),
+            shown(self.provider.as_deref()),
             self.model,
             self.end_time - self.start_time
         )
@@ -302,10 +307,10 @@ pub struct PyCallEvent {
 impl PyCallEvent {
     fn __repr__(&self) -> String {
         format!(
-            "CallEvent(endpoint={:?}, model={:?}, deployment={:?}, success={}, latency={:.3})",
+            "CallEvent(endpoint={:?}, model={:?}, deployment={}, success={}, latency={:.3})",
             self.endpoint,
             self.model,
-            self.deployment,
+            shown(self.deployment.as_deref()),
             if self.success { "True" } else { "False" },
             self.latency
         )

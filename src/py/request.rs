@@ -311,6 +311,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         total_timeout,
         session,
         trace: None,
+        aimed: false,
     };
     Ok((request, parse))
 }
