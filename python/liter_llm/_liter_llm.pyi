@@ -198,8 +198,8 @@ class LlmClient:
         A list `content` is checked part by part (`text`, `image_url`, `input_audio` and `file` parts
         must carry their payload; other types pass through).
         `total_timeout=` (seconds) bounds this call, overriding the client's.
-        `session=` (str) keeps a conversation on one deployment of a routed group while it is
-        healthy; `metadata=` (dict) is handed to callbacks. Neither is sent to the provider.
+        `session=` (str, not sent) keeps a conversation on one deployment of a routed group while
+        it is healthy; `metadata=` (OpenAI's parameter, sent as given) is also handed to callbacks.
         """
     async def chat_stream(self, **kwargs: Any) -> ChatStreamIterator:
         """Start a streaming chat completion; resolves once the response headers arrived (for a

@@ -2,8 +2,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{load_yaml, parse, MAX_TEXT};
+use super::parse;
 use crate::deployments::spec::{RouterSpec, Strategy};
+use crate::deployments::yaml::{load_yaml, MAX_TEXT};
 use crate::error::Kind;
 
 /// The environment every test sees.

@@ -14,6 +14,7 @@ mod health;
 mod pick;
 mod session;
 pub mod spec;
+pub mod yaml;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

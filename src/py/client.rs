@@ -201,7 +201,7 @@ fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     let size = std::fs::metadata(&path)
         .map_err(|e| PyValueError::new_err(format!("cannot read {shown}: {e}")))?
         .len();
-    let max = crate::deployments::config::MAX_TEXT;
+    let max = crate::deployments::yaml::MAX_TEXT;
     if size > max as u64 {
         return Err(PyValueError::new_err(format!(
             "{shown} is {size} bytes; a config may be at most {max}"
@@ -209,7 +209,7 @@ fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     }
     let text =
         std::fs::read_to_string(&path).map_err(|e| PyValueError::new_err(format!("cannot read {shown}: {e}")))?;
-    crate::deployments::config::load_yaml(&text).map_err(|e| PyValueError::new_err(format!("{shown}: {}", e.message())))
+    crate::deployments::yaml::load_yaml(&text).map_err(|e| PyValueError::new_err(format!("{shown}: {}", e.message())))
 }
 
 /// A call to be watched once it starts: what `Watch::begin` needs.

@@ -239,15 +239,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
                 session = optional_str("session", &value)?;
                 continue;
             }
-            "metadata" => {
-                if !value.is_none() && !value.is_instance_of::<PyDict>() {
-                    return Err(PyTypeError::new_err(format!(
-                        "metadata must be a dict, not {}",
-                        type_name(&value)
-                    )));
-                }
-                continue;
-            }
+
             "sanitize" => {
                 if !value.is_none() {
                     let flag = value.cast::<PyBool>().map_err(|_| {
