@@ -177,7 +177,7 @@ impl Client {
         if batch_size == 0 {
             return Err(Error::new(Kind::InvalidArgument, "batch_size must be at least 1"));
         }
-        let batch_size = match self.adapter_for(&batch.model).max_embed_batch() {
+        let batch_size = match self.max_embed_batch(&batch.model) {
             Some(max) => batch_size.min(max),
             None => batch_size,
         };

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::client::Meter;
 use crate::config::Secret;
+use crate::deployments::Busy;
 use crate::error::{Error, Kind, Result};
 use crate::http::{self, Cap, Timing};
 use crate::providers::adapter::StreamTranslator;
@@ -46,6 +47,8 @@ pub struct ChatStream {
     deployment: Option<String>,
     /// The call's cost, once it ended priced.
     cost: Option<f64>,
+    /// Counts the stream in flight on its deployment until it ends or is dropped.
+    busy: Option<Busy>,
 }
 
 impl ChatStream {
@@ -79,6 +82,7 @@ impl ChatStream {
             pending: VecDeque::new(),
             deployment: None,
             cost: None,
+            busy: None,
         }
     }
 
@@ -119,6 +123,11 @@ impl ChatStream {
         Ok(self)
     }
 
+    /// Keeps the deployment busy until the stream ends or is dropped.
+    pub(crate) fn hold(&mut self, busy: Busy) {
+        self.busy = Some(busy);
+    }
+
     /// Notes the deployment streaming.
     pub(crate) fn set_deployment(&mut self, id: &str) {
         self.deployment = Some(id.to_owned());
@@ -150,6 +159,7 @@ impl ChatStream {
 
     /// Ends the call: settles the permit and records the call (or its failure).
     fn account(&mut self, success: bool) {
+        self.busy = None;
         if let Some(permit) = self.permit.take() {
             permit.settle(self.usage.as_ref().map(|u| u.total_tokens));
         }

@@ -138,6 +138,19 @@ impl Client {
         self.router.route(model).target.adapter()
     }
 
+    /// The most inputs one embeddings request for `model` may carry (for a routed group: the
+    /// smallest of its deployments'), if its provider limits it.
+    pub(crate) fn max_embed_batch(&self, model: &str) -> Option<usize> {
+        match self.deployments().and_then(|d| d.group(model)) {
+            Some(group) => group
+                .members
+                .iter()
+                .filter_map(|d| d.client.adapter_for(&d.model).max_embed_batch())
+                .min(),
+            None => self.adapter_for(model).max_embed_batch(),
+        }
+    }
+
     /// Sends a chat completion and parses the answer.
     ///
     /// # Errors

@@ -10,7 +10,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -66,6 +67,9 @@ pub(crate) trait Served {
     }
     /// Notes the deployment that answered.
     fn mark(&mut self, _deployment: &str) {}
+    /// Keeps the deployment busy while the answer is still being read (streams); other
+    /// answers are whole, so the deployment is free once they arrive.
+    fn keep_busy(&mut self, _busy: Busy) {}
 }
 
 /// The retries left for a call, and what it tried.
@@ -75,19 +79,21 @@ struct Budget {
     last: Option<usize>,
 }
 
-/// Counts a request in flight on a deployment until dropped (also when the call is cancelled).
-struct InFlight<'a>(&'a AtomicU32);
+/// A request in flight on a deployment, counted until dropped (also when the call is
+/// cancelled); a stream keeps it until it ends or is dropped.
+#[derive(Debug)]
+pub struct Busy(Arc<Deployment>);
 
-impl<'a> InFlight<'a> {
-    fn enter(counter: &'a AtomicU32) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        InFlight(counter)
+impl Busy {
+    fn enter(deployment: &Arc<Deployment>) -> Self {
+        deployment.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(Arc::clone(deployment))
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -255,21 +261,20 @@ impl Deployments {
     }
 
     /// One call on one deployment, with its in-flight count, latency and health kept.
-    async fn attempt<'c, R, T, F>(&self, deployment: &'c Deployment, request: R, op: &F) -> Result<T>
+    async fn attempt<'c, R, T, F>(&self, deployment: &'c Arc<Deployment>, request: R, op: &F) -> Result<T>
     where
         T: Served,
         F: Fn(&'c Client, R) -> CallFuture<'c, T>,
     {
         let started = Instant::now();
         deployment.count(1, 0);
-        let result = {
-            let _flight = InFlight::enter(&deployment.in_flight);
-            op(&deployment.client, request).await
-        };
-        match &result {
+        let busy = Busy::enter(deployment);
+        let mut result = op(&deployment.client, request).await;
+        match &mut result {
             Ok(answer) => {
                 deployment.record_latency(started.elapsed().as_secs_f64());
                 deployment.count(0, answer.tokens());
+                answer.keep_busy(busy);
             }
             Err(err) => {
                 if let Some(period) = deployment.health.failed(err, &self.settings, Instant::now()) {
@@ -422,5 +427,8 @@ impl Served for crate::types::EmbeddingResponse {
 impl Served for crate::stream::ChatStream {
     fn mark(&mut self, deployment: &str) {
         self.set_deployment(deployment);
+    }
+    fn keep_busy(&mut self, busy: Busy) {
+        self.hold(busy);
     }
 }

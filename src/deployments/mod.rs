@@ -28,6 +28,7 @@ use crate::config::ClientConfig;
 use crate::error::{Error, Kind, Result};
 use crate::ratelimit::{self, RateLimitConfig, RateLimiter};
 
+pub use failover::Busy;
 pub(crate) use failover::{CallFuture, Served};
 use health::Health;
 use session::Sessions;
