@@ -73,6 +73,13 @@ impl Client {
     /// # Errors
     /// `InvalidArgument` for a malformed base URL, `InvalidHeader` for bad extra headers.
     pub fn new(config: ClientConfig) -> Result<Self> {
+        let http = http::build(&config)?;
+        Self::with_http(config, http)
+    }
+
+    /// Builds a client that sends through `http` (a connection pool shared with other clients,
+    /// such as a router's deployments: their connections to one host are reused by all).
+    fn with_http(config: ClientConfig, http: reqwest::Client) -> Result<Self> {
         let base = config.base_url();
         let parsed = reqwest::Url::parse(base).map_err(|e| {
             let shown = crate::redact::url(base);
@@ -85,7 +92,7 @@ impl Client {
             ));
         }
         Ok(Client {
-            http: http::build(&config)?,
+            http,
             policy: RetryPolicy::new(config.max_retries),
             router: Router::new(&config)?,
             config,
@@ -100,8 +107,10 @@ impl Client {
     /// # Errors
     /// As [`Client::new`], for the client and for each deployment.
     pub fn with_deployments(config: ClientConfig, spec: RouterSpec, max_wait: Duration) -> Result<Self> {
-        let deployments = Deployments::build(spec, &config, max_wait)?;
         let mut client = Client::new(config)?;
+        let deployments = Deployments::build(spec, &client.config, max_wait, |config| {
+            Client::with_http(config, client.http.clone())
+        })?;
         client.deployments = Some(Arc::new(deployments));
         Ok(client)
     }

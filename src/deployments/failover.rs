@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::pick::Pick;
@@ -50,12 +52,29 @@ pub(crate) trait Routable: Clone + Send + Sync {
 pub(crate) struct Target<'a> {
     pub(crate) model: &'a str,
     pub(crate) wire: &'a str,
+    /// The deployment's own headers (a request's headers win).
+    pub(crate) headers: Option<&'a HeaderMap>,
 }
 
 impl<'a> Target<'a> {
     /// A plain model (a fallback that is no group): the client routes and renames it.
     fn plain(model: &'a str) -> Self {
-        Target { model, wire: model }
+        Target {
+            model,
+            wire: model,
+            headers: None,
+        }
+    }
+
+    /// `own` with the deployment's headers added where it has none of that name.
+    fn headers(&self, own: &HeaderMap) -> HeaderMap {
+        let mut out = own.clone();
+        for (name, value) in self.headers.into_iter().flatten() {
+            if !out.contains_key(name) {
+                out.insert(name.clone(), value.clone());
+            }
+        }
+        out
     }
 }
 
@@ -231,6 +250,7 @@ impl Deployments {
             let target = Target {
                 model: &deployment.model,
                 wire: &deployment.wire_model,
+                headers: Some(&deployment.headers).filter(|h| !h.is_empty()),
             };
             let aimed = request.aim(target, &deployment.defaults, remaining(deadline)?)?;
             match self.attempt(deployment, aimed, op).await {
@@ -343,20 +363,63 @@ fn remaining(deadline: Option<(Instant, Duration)>) -> Result<Option<Duration>> 
     }
 }
 
-/// A JSON object body with `"model"` replaced and `defaults` added where absent (only to chat
-/// bodies: those with `messages`).
+/// A JSON object body with `"model"` replaced (and put first) and `defaults` added where
+/// absent (only to chat bodies: those with `messages`). The members' values are copied as they
+/// are in the text, never parsed into values: a long conversation costs one scan.
 fn retarget(body: &[u8], model: &str, defaults: &Map<String, Value>) -> Result<Bytes> {
-    let mut map: Map<String, Value> = serde_json::from_slice(body)
+    let Members(members) = serde_json::from_slice(body)
         .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))?;
-    map.insert("model".to_owned(), Value::String(model.to_owned()));
-    if !defaults.is_empty() && map.contains_key("messages") {
-        for (k, v) in defaults {
-            map.entry(k.clone()).or_insert_with(|| v.clone());
+    let chat = !defaults.is_empty() && members.iter().any(|(k, _)| k == "messages");
+    let mut out = Vec::with_capacity(body.len() + model.len() + 16);
+    let member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        // A str always serialises.
+        let _ = serde_json::to_writer(&mut *out, key);
+        out.push(b':');
+        out.extend_from_slice(value);
+    };
+    let model = serde_json::to_vec(model).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?;
+    member(&mut out, "model", &model);
+    for (key, value) in &members {
+        if key != "model" {
+            member(&mut out, key, value.get().as_bytes());
         }
     }
-    serde_json::to_vec(&map)
-        .map(Bytes::from)
-        .map_err(|e| Error::new(Kind::Serialization, e.to_string()))
+    if chat {
+        for (key, value) in defaults {
+            if !members.iter().any(|(k, _)| k == key) {
+                member(&mut out, key, value.to_string().as_bytes());
+            }
+        }
+    }
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+/// The members of a JSON object, in order, their values left unparsed.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 impl Routable for Request {
@@ -373,7 +436,7 @@ impl Routable for Request {
         Ok(Request {
             body: retarget(&self.body, target.wire, defaults)?,
             model: target.model.to_owned(),
-            headers: self.headers.clone(),
+            headers: target.headers(&self.headers),
             sanitize: self.sanitize,
             total_timeout: left,
             session: None,
@@ -391,6 +454,7 @@ impl Routable for ApiRequest {
         let model = target.model;
         let mut aimed = self.clone();
         aimed.model = model.to_owned();
+        aimed.headers = target.headers(&self.headers);
         match &mut aimed.payload {
             Payload::Json(body) => *body = retarget(body, model, &Map::new())?,
             Payload::Form(upload) => {
@@ -430,5 +494,28 @@ impl Served for crate::stream::ChatStream {
     }
     fn keep_busy(&mut self, busy: Busy) {
         self.hold(busy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retarget_replaces_the_model_keeps_the_rest_verbatim_and_adds_missing_defaults() {
+        let body = br#"{"messages":[{"role":"user","content":"h\u00e9 \"x\""}],"model":"g","temperature":0.5}"#;
+        let mut defaults = Map::new();
+        defaults.insert("temperature".into(), Value::from(0.1));
+        defaults.insert("max_tokens".into(), Value::from(64));
+        let out = retarget(body, "gpt-4o", &defaults).unwrap();
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.starts_with(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"h\u00e9 \"x\""}]"#));
+        let value: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["temperature"], 0.5);
+        assert_eq!(value["max_tokens"], 64);
+        // Defaults are for chat bodies only.
+        let out = retarget(br#"{"input":"x","model":"g"}"#, "emb", &defaults).unwrap();
+        assert_eq!(&out[..], br#"{"model":"emb","input":"x"}"#);
+        assert!(retarget(b"[1]", "m", &defaults).is_err());
     }
 }

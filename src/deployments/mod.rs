@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::client::Client;
@@ -57,6 +58,8 @@ pub struct Deployment {
     pub tpm: Option<u64>,
     /// The client that makes its calls.
     pub(crate) client: Client,
+    /// Headers sent with each of its requests (a request's own headers win).
+    pub(crate) headers: HeaderMap,
     /// Default request parameters for chat bodies that do not set them.
     pub(crate) defaults: Map<String, Value>,
     /// Its share under `simple-shuffle`: the weight, else rpm, else tpm, else 1.
@@ -178,13 +181,20 @@ pub struct Deployments {
 }
 
 impl Deployments {
-    /// Builds every deployment's client from `spec`, each a copy of `parent` with the
-    /// deployment's key, host, `api_version`, timeout, headers and limits. `max_wait` bounds
-    /// waits for a cooling group and for room under a deployment's `rpm`/`tpm`.
+    /// Builds every deployment's client from `spec` with `client_for`, each config a copy of
+    /// `parent` with the deployment's key, host, `api_version`, timeout and limits (its
+    /// `extra_headers` go with each request). `max_wait` bounds waits for a cooling group and
+    /// for room under a deployment's `rpm`/`tpm`.
     ///
     /// # Errors
-    /// `InvalidArgument` for a deployment its client cannot be built for (a bad `api_base`).
-    pub fn build(spec: RouterSpec, parent: &ClientConfig, max_wait: Duration) -> Result<Self> {
+    /// `InvalidArgument` for a deployment its client cannot be built for (a bad `api_base` or
+    /// header).
+    pub fn build(
+        spec: RouterSpec,
+        parent: &ClientConfig,
+        max_wait: Duration,
+        client_for: impl Fn(ClientConfig) -> Result<Client>,
+    ) -> Result<Self> {
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut taken: HashMap<String, usize> = HashMap::new();
         for (index, d) in spec.deployments.into_iter().enumerate() {
@@ -208,7 +218,11 @@ impl Deployments {
             if let Some(t) = d.timeout.or(spec.settings.timeout) {
                 config.timeout = t;
             }
-            config.extra_headers.extend(d.extra_headers.iter().cloned());
+            let mut headers = HeaderMap::new();
+            for (name, value) in &d.extra_headers {
+                let (name, value) = crate::http::header_pair(name, value).map_err(context)?;
+                headers.insert(name, value);
+            }
             if d.api_version.is_some() {
                 config.api_version.clone_from(&d.api_version);
             }
@@ -228,7 +242,7 @@ impl Deployments {
                 config.rate_limiter = Some(Arc::new(limiter));
             }
             config.deployment = Some(Arc::clone(&id));
-            let client = Client::new(config).map_err(context)?;
+            let client = client_for(config).map_err(context)?;
             let share = d
                 .weight
                 .or(d.rpm.map(|v| v as f64))
@@ -244,6 +258,7 @@ impl Deployments {
                 rpm: d.rpm,
                 tpm: d.tpm,
                 client,
+                headers,
                 defaults: d.defaults,
                 share,
                 limited,

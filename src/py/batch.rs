@@ -21,9 +21,10 @@ use crate::batch::{BatchOptions, Canceller, Pool};
 use crate::client::Request;
 use crate::progress::BatchStats;
 use crate::py::call::{LlmCall, Start};
-use crate::py::client::PyLlmClient;
+use crate::py::client::{chat_outcome, PyLlmClient, Watching};
 use crate::py::driver::Driver;
 use crate::py::json::type_name;
+use crate::py::observe::{Outcome, Watch};
 use crate::py::parsed::{attach, parse_of, ParseMode, Parses};
 use crate::py::request::chat_request;
 use crate::py::stream::Ready;
@@ -77,17 +78,41 @@ pub(crate) fn items_of<'py>(value: &Bound<'py, PyAny>, name: &str) -> PyResult<V
     iter.collect()
 }
 
+/// A batch's requests, what parses their answers, and what watches them for callbacks.
+struct Batch {
+    requests: Vec<Request>,
+    parses: Parses,
+    /// One per request when the client has callbacks; else empty.
+    watching: Vec<Watching>,
+}
+
+/// The watches of a batch's requests, begun together; each is taken when its result is
+/// delivered.
+type Watches = Arc<Mutex<Vec<Option<Watch>>>>;
+
+fn begin_all(py: Python<'_>, watching: Vec<Watching>) -> PyResult<Watches> {
+    let watches = watching
+        .into_iter()
+        .map(|w| w.begin(py).map(Some))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(Arc::new(Mutex::new(watches)))
+}
+
 /// Validates and serialises every request dict.
-fn chat_requests(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<(Vec<Request>, Parses)> {
+fn chat_requests(py: Python<'_>, client: &PyLlmClient, requests: &Bound<'_, PyAny>) -> PyResult<Batch> {
     let items = items_of(requests, "requests")?;
     let mut out = Vec::with_capacity(items.len());
     let mut parses = Vec::new();
+    let mut watching = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let dict = item
             .cast::<PyDict>()
             .map_err(|_| PyTypeError::new_err(format!("requests[{i}] must be a dict, not {}", type_name(item))))?;
-        let (request, parse) =
+        let (mut request, parse) =
             chat_request(Some(dict), false).map_err(|e| with_position(py, e, &format!("requests[{i}]")))?;
+        if let Some(w) = client.watching(|| dict.get_item("metadata"), &mut request, "chat", false)? {
+            watching.push(w.queued());
+        }
         out.push(request);
         if parse.is_some() {
             parses.resize_with(i, || None);
@@ -95,23 +120,48 @@ fn chat_requests(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<(Vec<R
         }
     }
     let parses = (!parses.is_empty()).then(|| Arc::new(parses));
-    Ok((out, parses))
+    Ok(Batch {
+        requests: out,
+        parses,
+        watching,
+    })
 }
 
 fn result_object(
     py: Python<'_>,
     result: crate::Result<ChatCompletionResponse>,
     parse: Option<&ParseMode>,
+    watch: Option<Watch>,
 ) -> PyResult<Py<PyAny>> {
     Ok(match result {
         Ok(mut response) => {
             if let Some(mode) = parse {
                 attach(py, &mut response, mode);
             }
-            Py::new(py, PyChatCompletionResponse(response))?.into_any()
+            let outcome = watch.as_ref().map(|_| chat_outcome(&response));
+            let object = Py::new(py, PyChatCompletionResponse(response))?.into_any();
+            if let (Some(watch), Some(outcome)) = (watch, outcome) {
+                let response = Some(object.clone_ref(py));
+                watch.success(py, Outcome { response, ..outcome });
+            }
+            object
         }
-        Err(err) => PyErr::from(err).into_value(py).into_any(),
+        Err(err) => {
+            if let Some(watch) = watch {
+                watch.failure(py, &err);
+            }
+            PyErr::from(err).into_value(py).into_any()
+        }
     })
+}
+
+/// Takes the watch of request `index`, if any.
+fn take(watches: &Watches, index: usize) -> Option<Watch> {
+    watches
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_mut(index)
+        .and_then(Option::take)
 }
 
 /// The result list of a batch: responses, and exception instances for failed items.
@@ -119,11 +169,12 @@ fn result_list(
     py: Python<'_>,
     results: Vec<crate::Result<ChatCompletionResponse>>,
     parses: &Parses,
+    watches: &Watches,
 ) -> PyResult<Py<PyAny>> {
     let objects = results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| result_object(py, r, parse_of(parses, i)))
+        .map(|(i, r)| result_object(py, r, parse_of(parses, i), take(watches, i)))
         .collect::<PyResult<Vec<_>>>()?;
     Ok(PyList::new(py, objects)?.into_any().unbind())
 }
@@ -204,13 +255,18 @@ impl PyLlmClient {
         return_exceptions: bool,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, LlmCall>> {
-        let (requests, parses) = chat_requests(py, requests)?;
+        let Batch {
+            requests,
+            parses,
+            watching,
+        } = chat_requests(py, self, requests)?;
         let options = options(max_concurrency, progress, "chat_batch")?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
+            let watches = begin_all(py, watching)?;
             let work = async move { client.chat_batch(requests, options, !return_exceptions).await };
             let finish = move |py: Python<'_>, result: crate::Result<Vec<crate::Result<ChatCompletionResponse>>>| {
-                result_list(py, result?, &parses)
+                result_list(py, result?, &parses, &watches)
             };
             Ok(driver.spawn(py, work, finish)?.0)
         });
@@ -227,7 +283,12 @@ impl PyLlmClient {
         return_exceptions: bool,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let (requests, parses) = chat_requests(py, requests)?;
+        let Batch {
+            requests,
+            parses,
+            watching,
+        } = chat_requests(py, self, requests)?;
+        let watches = begin_all(py, watching)?;
         let options = options(max_concurrency, progress, "chat_batch")?;
         let client = Arc::clone(&self.inner);
         let (tx, rx) = sync_channel(1);
@@ -238,7 +299,7 @@ impl PyLlmClient {
         let guard = AbortGuard(task.abort_handle());
         let result = wait_blocking(py, rx, &guard.0)?;
         drop(guard);
-        result_list(py, result?, &parses)
+        result_list(py, result?, &parses, &watches)
     }
 
     /// Runs many chat completions; an async iterator of `(index, result)` as they finish.
@@ -250,10 +311,15 @@ impl PyLlmClient {
         max_concurrency: Option<i64>,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyChatBatchIterator> {
-        let (requests, parses) = chat_requests(py, requests)?;
+        let Batch {
+            requests,
+            parses,
+            watching,
+        } = chat_requests(py, self, requests)?;
+        let watches = begin_all(py, watching)?;
         let options = options(max_concurrency, progress, "chat_as_completed")?;
         let pool = self.inner.chat_pool(requests, options);
-        Ok(PyChatBatchIterator::new(pool, parses))
+        Ok(PyChatBatchIterator::new(pool, parses, watches))
     }
 }
 
@@ -270,6 +336,7 @@ struct IterState {
 pub struct PyChatBatchIterator {
     state: Arc<Mutex<IterState>>,
     parses: Parses,
+    watches: Watches,
     stats: Arc<BatchStats>,
     canceller: Canceller,
 }
@@ -278,17 +345,18 @@ fn lock(state: &Mutex<IterState>) -> MutexGuard<'_, IterState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn pair(py: Python<'_>, (index, result): Item, parses: &Parses) -> PyResult<Py<PyAny>> {
-    let value = result_object(py, result, parse_of(parses, index))?;
+fn pair(py: Python<'_>, (index, result): Item, parses: &Parses, watches: &Watches) -> PyResult<Py<PyAny>> {
+    let value = result_object(py, result, parse_of(parses, index), take(watches, index))?;
     Ok(PyTuple::new(py, [index.into_pyobject(py)?.into_any().unbind(), value])?
         .into_any()
         .unbind())
 }
 
 impl PyChatBatchIterator {
-    fn new(pool: Pool<ChatCompletionResponse>, parses: Parses) -> Self {
+    fn new(pool: Pool<ChatCompletionResponse>, parses: Parses, watches: Watches) -> Self {
         PyChatBatchIterator {
             parses,
+            watches,
             stats: Arc::clone(pool.stats()),
             canceller: pool.canceller(),
             state: Arc::new(Mutex::new(IterState {
@@ -340,7 +408,7 @@ impl PyChatBatchIterator {
         }
         if let Some(item) = state.buffer.pop_front() {
             drop(state);
-            return Ok(Bound::new(py, Ready::new(pair(py, item, &self.parses)?))?.into_any());
+            return Ok(Bound::new(py, Ready::new(pair(py, item, &self.parses, &self.watches)?))?.into_any());
         }
         if state.finished {
             return Err(PyStopAsyncIteration::new_err(()));
@@ -351,6 +419,7 @@ impl PyChatBatchIterator {
         state.in_flight.retain(|h| !h.is_finished());
         let shared = Arc::clone(&self.state);
         let parses = self.parses.clone();
+        let watches = Arc::clone(&self.watches);
         let (future, abort) = Driver::current(py)?.spawn(
             py,
             async move {
@@ -378,7 +447,7 @@ impl PyChatBatchIterator {
                 match state.buffer.pop_front() {
                     Some(item) => {
                         drop(state);
-                        pair(py, item, &parses)
+                        pair(py, item, &parses, &watches)
                     }
                     None => {
                         state.finished = true;

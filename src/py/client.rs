@@ -215,6 +215,8 @@ fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
 /// A call to be watched once it starts: what `Watch::begin` needs.
 pub(crate) struct Watching {
     observers: Arc<Observers>,
+    /// A batch item: it waits its turn, so its time runs from its first attempt.
+    queued: bool,
     endpoint: &'static str,
     stream: bool,
     model: String,
@@ -224,6 +226,12 @@ pub(crate) struct Watching {
 }
 
 impl Watching {
+    /// Marks a batch item, which waits its turn: its time runs from its first attempt.
+    pub(crate) fn queued(mut self) -> Self {
+        self.queued = true;
+        self
+    }
+
     /// Starts watching, on the loop thread, in the caller's context.
     pub(crate) fn begin(self, py: Python<'_>) -> PyResult<Watch> {
         Watch::begin(
@@ -236,15 +244,16 @@ impl Watching {
             self.metadata,
             self.trace,
         )
+        .map(|w| w.queued(self.queued))
     }
 }
 
 impl PyLlmClient {
     /// When the client has observers: gives `request` a trace and returns what watching it
     /// needs (its `metadata=` among it).
-    pub(crate) fn watching(
+    pub(crate) fn watching<'py>(
         &self,
-        metadata: Option<Bound<'_, PyAny>>,
+        metadata: impl FnOnce() -> PyResult<Option<Bound<'py, PyAny>>>,
         request: &mut Request,
         endpoint: &'static str,
         stream: bool,
@@ -252,11 +261,12 @@ impl PyLlmClient {
         let Some(observers) = &self.observers else {
             return Ok(None);
         };
-        let metadata = metadata.filter(|m| !m.is_none()).map(Bound::unbind);
+        let metadata = metadata()?.filter(|m| !m.is_none()).map(Bound::unbind);
         let trace = Arc::new(Trace::default());
         request.trace = Some(Arc::clone(&trace));
         Ok(Some(Watching {
             observers: Arc::clone(observers),
+            queued: false,
             endpoint,
             stream,
             group: self
@@ -276,7 +286,7 @@ fn metadata_of<'py>(kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Option<Boun
 }
 
 /// What a chat answer reports to callbacks.
-fn chat_outcome(response: &ChatCompletionResponse) -> Outcome {
+pub(crate) fn chat_outcome(response: &ChatCompletionResponse) -> Outcome {
     Outcome {
         response_model: Some(response.model.clone()),
         request_id: response.request_id.clone(),
@@ -564,7 +574,7 @@ impl PyLlmClient {
     #[pyo3(signature = (**kwargs))]
     fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
         let (mut request, parse) = chat_request(kwargs, false)?;
-        let watching = self.watching(metadata_of(kwargs)?, &mut request, "chat", false)?;
+        let watching = self.watching(|| metadata_of(kwargs), &mut request, "chat", false)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let watch = watching.map(|w| w.begin(py)).transpose()?;
@@ -601,7 +611,7 @@ impl PyLlmClient {
     #[pyo3(signature = (**kwargs))]
     fn chat_stream<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
         let (mut request, _) = chat_request(kwargs, true)?;
-        let watching = self.watching(metadata_of(kwargs)?, &mut request, "chat", true)?;
+        let watching = self.watching(|| metadata_of(kwargs), &mut request, "chat", true)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let watch = watching.map(|w| w.begin(py)).transpose()?;

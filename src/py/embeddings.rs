@@ -177,7 +177,7 @@ impl PyLlmClient {
             params.update(extra.as_mapping())?;
         }
         // Local arguments: for the router and the callbacks, never sent.
-        let metadata = params.get_item("metadata")?;
+        let metadata = params.get_item("metadata")?.filter(|m| !m.is_none());
         let session = params.get_item("session")?.filter(|s| !s.is_none());
         for local in ["metadata", "session"] {
             if params.contains(local)? {
@@ -201,7 +201,7 @@ impl PyLlmClient {
             session,
             ..Request::default()
         };
-        let watching = self.watching(metadata, &mut request, "embeddings", false)?;
+        let watching = self.watching(|| Ok(metadata), &mut request, "embeddings", false)?;
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let watch = watching.map(|w| w.begin(py)).transpose()?;

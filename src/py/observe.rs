@@ -59,6 +59,8 @@ pub(crate) struct Watch {
     metadata: Option<Py<PyAny>>,
     trace: Arc<Trace>,
     start: SystemTime,
+    /// Time runs from the first attempt (a batch item waiting its turn).
+    queued: bool,
 }
 
 /// What a finished call reports besides its attempts.
@@ -101,7 +103,15 @@ impl Watch {
             metadata,
             trace,
             start: SystemTime::now(),
+            queued: false,
         })
+    }
+
+    /// For a batch item: its time runs from its first attempt, not from the batch's start.
+    #[must_use]
+    pub(crate) fn queued(mut self, queued: bool) -> Self {
+        self.queued = queued;
+        self
     }
 
     /// Reports a success.
@@ -130,6 +140,10 @@ impl Watch {
         let end = SystemTime::now();
         let attempts = self.trace.attempts();
         let last = attempts.last();
+        let start = match attempts.first() {
+            Some(first) if self.queued => first.start,
+            _ => self.start,
+        };
         let attempt_objects = attempts
             .iter()
             .map(|a| Ok(Py::new(py, PyAttempt::new(py, a)?)?.into_any()))
@@ -148,9 +162,9 @@ impl Watch {
             request_id: outcome
                 .request_id
                 .or_else(|| err.and_then(|e| e.request_id().map(str::to_owned))),
-            start_time: unix(self.start),
+            start_time: unix(start),
             end_time: unix(end),
-            latency: end.duration_since(self.start).unwrap_or_default().as_secs_f64(),
+            latency: end.duration_since(start).unwrap_or_default().as_secs_f64(),
             ttft: outcome.ttft.map(|d| d.as_secs_f64()),
             prompt_tokens: usage.map(|u| u.prompt_tokens),
             completion_tokens: usage.map(|u| u.completion_tokens),
