@@ -85,11 +85,14 @@ fn a_failing_deployment_is_failed_over_at_once_and_cools_down() {
 }
 
 #[test]
-fn each_deployment_sees_only_its_own_key_and_the_group_name_never_reaches_the_wire() {
+fn each_deployment_sees_only_its_own_key_and_headers_and_the_group_name_never_reaches_the_wire() {
     let (a, b) = (server(), server());
     let c = client(
         vec![
-            deployment("g", "a", &a, "sk-aaaa", None),
+            DeploymentSpec {
+                extra_headers: vec![("x-team".to_owned(), "search".to_owned())],
+                ..deployment("g", "a", &a, "sk-aaaa", None)
+            },
             deployment("g", "b", &b, "sk-bbbb", None),
         ],
         RouterSettings::default(),
@@ -98,9 +101,10 @@ fn each_deployment_sees_only_its_own_key_and_the_group_name_never_reaches_the_wi
         block_on(c.chat(chat("g"))).expect("answer");
     }
     assert_eq!(a.request_count() + b.request_count(), 20);
-    for (at, key) in [(&a, "Bearer sk-aaaa"), (&b, "Bearer sk-bbbb")] {
+    for (at, key, team) in [(&a, "Bearer sk-aaaa", Some("search")), (&b, "Bearer sk-bbbb", None)] {
         for request in at.requests() {
             assert_eq!(request.header("authorization"), Some(key));
+            assert_eq!(request.header("x-team"), team);
             assert_eq!(request.json().unwrap()["model"], "gpt-4o-mini");
         }
     }
