@@ -221,7 +221,8 @@ async def test_fallbacks_are_tried_in_order_after_the_group(servers):
     assert r.deployment == "c"
     order = hit_order({"a1": a1, "a2": a2, "b": b, "c": c})
     assert sorted(order[:2]) == ["a1", "a2"]
-    assert order[2:] == ["b", "c"]
+    # B has one deployment: its retry (num_retries=1) is on that same deployment, then C.
+    assert order[2:] == ["b", "b", "c"]
     # The fallback deployments got the caller's request, under their own model.
     assert c.requests[0].json["messages"] == user("last resort")
 
