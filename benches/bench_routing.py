@@ -18,7 +18,7 @@ workloads: ``chat()`` from ``--concurrency`` asyncio workers, and one ``chat_bat
 
 **Failover latency.** Deployment 1 (``order: 1``) is a mock process answering every request with
 an immediate 500 (it keeps a queue of faults topped up); deployment 2 (``order: 2``) answers
-normally. ``allowed_fails`` is huge, so deployment 1 is never cooled down and every routed request
+normally. ``cooldown_time`` is 0, so deployment 1 is never out and every routed request
 fails on it first. Sequential requests, interleaved: (a) a group whose only deployment is
 deployment 2, (b) the failover group, plus a plain request to deployment 2 and a bare 500 from
 deployment 1 for reference. Reported: medians, and (b) - (a), which should be the 500's round trip
@@ -225,7 +225,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         router_settings = {
             "routing_strategy": args.strategy,
-            "allowed_fails": 1_000_000,
+            "allowed_fails": 1000,
+            "cooldown_time": 0,
             "num_retries": 1,
         }
         client = LlmClient(
