@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import scenario_server as ss
 from conftest import eventually, user
+from liter_llm import RateLimitedError
 from routing_support import EMBEDDING_BODY, GROUP, chat_many, counts, deployment, failing, router, stream_text, text
 
 # --------------------------------------------------------------------------------------------
@@ -27,11 +28,11 @@ SPLIT_CALLS = 2000
 SPLIT_BAND = 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("params_a", "params_b", "share_b"),
     [
         pytest.param({"weight": 1}, {"weight": 3}, 0.75, id="weights-1-3"),
-        pytest.param({"weight": 0.5}, {"weight": 0.5}, 0.5, id="equal-fractional-weights"),
         # Without weights, rpm sets the split (limits high enough never to be reached here).
         pytest.param({"rpm": 1_000_000}, {"rpm": 3_000_000}, 0.75, id="by-rpm"),
         pytest.param({}, {}, 0.5, id="uniform"),
@@ -48,6 +49,7 @@ async def test_simple_shuffle_splits_traffic_by_weight(servers, params_a, params
     assert sum(r.deployment == "b" for r in responses) == b.request_count
 
 
+@pytest.mark.slow
 async def test_lm_deluge_shape_a_group_of_different_models_with_weights(servers):
     a, b = servers[:2]
     client = router(
@@ -379,3 +381,111 @@ def test_cli_batch_routes_through_a_config_file(servers, tmp_path: Path):
     assert {rec.headers["authorization"] for rec in a.requests} == {"Bearer k-a"}
     assert {rec.headers["authorization"] for rec in b.requests} == {"Bearer k-b"}
     assert "k-a" not in proc.stderr and "k-b" not in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Every endpoint accepts a group (against two built-in mock providers, which serve them all)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def _two_mocks():
+    from liter_llm.testing import MockServer
+
+    with MockServer() as one, MockServer() as two:
+        yield one, two
+
+
+@pytest.fixture
+def mocks(_two_mocks):
+    for m in _two_mocks:
+        m.reset()
+    yield _two_mocks
+
+
+def mock_deployment(mock, *, id: str, model: str) -> dict:
+    return {
+        "model_name": "any",
+        "litellm_params": {"model": model, "api_key": "sk-mock", "api_base": mock.base_url},
+        "model_info": {"id": id},
+    }
+
+
+ENDPOINTS = {
+    "moderate": ("openai/omni-moderation-latest", "/v1/moderations", lambda c: c.moderate(model="any", input="hi")),
+    "image_generate": (
+        "openai/dall-e-2",
+        "/v1/images/generations",
+        lambda c: c.image_generate(model="any", prompt="a cat"),
+    ),
+    "rerank": (
+        "openai/rerank-v3",
+        "/v1/rerank",
+        lambda c: c.rerank(model="any", query="cats", documents=["cats purr", "dogs bark"]),
+    ),
+    "create_response": ("openai/gpt-4o-mini", "/v1/responses", lambda c: c.create_response(model="any", input="hi")),
+    "embed_batch": (
+        "openai/text-embedding-3-small",
+        "/v1/embeddings",
+        lambda c: c.embed_batch(["a", "b"], model="any", batch_size=1),
+    ),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+async def test_every_endpoint_routes_through_a_group(mocks, endpoint):
+    model, path, call = ENDPOINTS[endpoint]
+    one, two = mocks
+    client = router([mock_deployment(one, id="one", model=model), mock_deployment(two, id="two", model=model)])
+    for _ in range(12):
+        await call(client)
+    sent = one.requests() + two.requests()
+    assert one.request_count > 0 and two.request_count > 0  # 2**-11 odds of a miss
+    assert {r["path"] for r in sent} == {path}
+    assert {r["json"]["model"] for r in sent} == {model.split("/", 1)[1]}
+    assert {r["headers"]["authorization"] for r in sent} == {"Bearer sk-mock"}
+
+
+def test_chat_batch_sync_routes_through_a_group(mocks):
+    one, two = mocks
+    client = router(
+        [
+            mock_deployment(one, id="one", model="openai/gpt-4o-mini"),
+            mock_deployment(two, id="two", model="openai/gpt-4o"),
+        ]
+    )
+    results = client.chat_batch_sync([{"model": "any", "messages": user(f"{i}")} for i in range(30)])
+    assert [text(r) for r in results] == [f"{i}" for i in range(30)]
+    assert {r.deployment for r in results} == {"one", "two"}
+    assert {r["json"]["model"] for r in two.requests()} == {"gpt-4o"}
+
+
+async def test_chat_as_completed_routes_through_a_group(mocks):
+    one, two = mocks
+    client = router(
+        [
+            mock_deployment(one, id="one", model="openai/gpt-4o-mini"),
+            mock_deployment(two, id="two", model="openai/gpt-4o"),
+        ]
+    )
+    seen = {}
+    async for i, r in client.chat_as_completed([{"model": "any", "messages": user(f"{i}")} for i in range(30)]):
+        seen[i] = r
+    assert sorted(seen) == list(range(30))
+    assert {r.deployment for r in seen.values()} == {"one", "two"}
+    assert one.request_count + two.request_count == 30
+
+
+# --------------------------------------------------------------------------------------------
+# A group with no room
+# --------------------------------------------------------------------------------------------
+
+
+async def test_a_group_at_its_limits_fails_fast_when_it_may_not_wait(servers):
+    only = servers[0]
+    client = router([deployment(only, id="only", rpm=1)], client={"max_delay_seconds": 0})
+    await client.chat(model=GROUP, messages=user("first"))
+    with pytest.raises(RateLimitedError) as info:
+        await client.chat(model=GROUP, messages=user("second"))
+    assert info.value.retry_after is not None and 0 < info.value.retry_after <= 60
+    assert only.request_count == 1
