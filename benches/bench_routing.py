@@ -9,12 +9,15 @@ release build (``maturin develop --release``) gives the figures that matter. Not
 
 **CPU per request.** Three mock providers (``python -m liter_llm.testing serve``) run in their own
 processes, so only the client's CPU is counted: ``time.process_time()`` of this process (every
-thread, the Rust runtime's included) over N requests, divided by N. One client serves both
-cases: ``model="gpt-4o-mini"`` goes straight to its ``base_url`` (plain), ``model="smart"`` is
-routed over three deployments (one per mock). The cases alternate inside each repeat (ABBA order)
-and medians over the repeats are reported, with the median of the paired differences. Two
-workloads: ``chat()`` from ``--concurrency`` asyncio workers, and one ``chat_batch`` of N requests
-(scheduled in Rust, so less Python noise around the difference). Target: routing adds <= 5 us.
+thread, the Rust runtime's included) over N requests, divided by N. One client serves every
+case: ``model="gpt-4o-mini"`` goes straight to its ``base_url`` (plain), ``model="smart"`` is
+routed over three deployments (one per mock), and ``model="single"`` is a group of one deployment
+on the plain model's mock (routing without the spread over three hosts); as a control without
+the router, plain requests spread over three clients, one per mock. The cases alternate
+inside each repeat (forward, then backward) and medians over the repeats are reported, with the
+median of the paired differences. Two workloads: ``chat()`` from ``--concurrency`` asyncio
+workers, and ``chat_batch`` of N requests (one batch per client for the control; scheduled in
+Rust, so less Python noise around the difference). Target: routing adds <= 5 us.
 
 **Failover latency.** Deployment 1 (``order: 1``) is a mock process answering every request with
 an immediate 500 (it keeps a queue of faults topped up); deployment 2 (``order: 2``) answers
@@ -114,43 +117,56 @@ def deployment(group: str, base_url: str, **params: Any) -> dict[str, Any]:
 # CPU per request
 
 
-async def cpu_chat(client: Any, model: str, n: int, concurrency: int) -> float:
-    """Client CPU seconds for ``n`` chat() calls of ``model`` from ``concurrency`` workers."""
+Dest = tuple[Any, str]  # (client, model): where one request goes
+
+
+async def cpu_chat(targets: list[Dest], n: int, concurrency: int) -> float:
+    """Client CPU seconds for ``n`` chat() calls from ``concurrency`` workers (worker k uses
+    ``targets[k % len(targets)]``)."""
     left = n
 
-    async def worker() -> None:
+    async def worker(client: Any, model: str) -> None:
         nonlocal left
         while left > 0:
             left -= 1
             await client.chat(model=model, messages=MESSAGES)
 
     start = time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(*targets[k % len(targets)]) for k in range(concurrency)))
     return time.process_time() - start
 
 
-async def cpu_batch(client: Any, model: str, n: int, concurrency: int) -> float:
-    requests = [{"model": model, "messages": MESSAGES}] * n
+async def cpu_batch(targets: list[Dest], n: int, concurrency: int) -> float:
+    """Client CPU seconds for ``n`` requests in one chat_batch per target, run together."""
+    share = n // len(targets)
+
+    async def one(client: Any, model: str) -> None:
+        requests = [{"model": model, "messages": MESSAGES}] * share
+        results = await client.chat_batch(
+            requests, max_concurrency=max(1, concurrency // len(targets)), return_exceptions=False
+        )
+        assert len(results) == share
+
     start = time.process_time()
-    results = await client.chat_batch(requests, max_concurrency=concurrency, return_exceptions=False)
-    elapsed = time.process_time() - start
-    assert len(results) == n
-    return elapsed
+    await asyncio.gather(*(one(*t) for t in targets))
+    return time.process_time() - start
 
 
-async def measure_cpu(client: Any, n: int, repeats: int, concurrency: int) -> dict[str, dict[str, list[float]]]:
+async def measure_cpu(
+    cases: dict[str, list[Dest]], n: int, repeats: int, concurrency: int
+) -> dict[str, dict[str, list[float]]]:
     """Microseconds of client CPU per request, per workload and case, one value per repeat."""
     workloads = {"chat()": cpu_chat, "chat_batch": cpu_batch}
-    out: dict[str, dict[str, list[float]]] = {w: {"plain": [], "group": []} for w in workloads}
+    out: dict[str, dict[str, list[float]]] = {w: {c: [] for c in cases} for w in workloads}
     for fn in workloads.values():  # warm-up: connections, caches, latency stats
-        await fn(client, MODEL, max(concurrency, n // 10), concurrency)
-        await fn(client, GROUP, max(concurrency, n // 10), concurrency)
+        for targets in cases.values():
+            await fn(targets, max(concurrency, n // 10), concurrency)
+    names = list(cases)
     for r in range(repeats):
-        order = ("plain", "group") if r % 2 == 0 else ("group", "plain")
+        order = names if r % 2 == 0 else names[::-1]
         for name, fn in workloads.items():
             for case in order:
-                model = MODEL if case == "plain" else GROUP
-                seconds = await fn(client, model, n, concurrency)
+                seconds = await fn(cases[case], n, concurrency)
                 out[name][case].append(seconds / n * 1e6)
     return out
 
@@ -222,6 +238,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             {**deployment("failover", failing.base_url, order=1), "model_info": {"id": "first"}},
             {**deployment("failover", mocks[1].base_url, order=2), "model_info": {"id": "second"}},
             {**deployment("direct", mocks[1].base_url), "model_info": {"id": "direct"}},
+            deployment("single", mocks[0].base_url),
         ]
         router_settings = {
             "routing_strategy": args.strategy,
@@ -237,8 +254,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             router_settings=router_settings,
         )
         bare_failing = LlmClient(api_key="k", base_url=failing.base_url, max_retries=0)
-
-        cpu = await measure_cpu(client, args.requests, args.repeats, args.concurrency)
+        per_host = [LlmClient(api_key="k", base_url=m.base_url, max_retries=0) for m in mocks]
+        cases: dict[str, list[Dest]] = {
+            "plain": [(client, MODEL)],
+            "group": [(client, GROUP)],
+            "group of 1": [(client, "single")],
+            "plain x3 hosts": [(c, MODEL) for c in per_host],
+        }
+        cpu = await measure_cpu(cases, args.requests, args.repeats, args.concurrency)
         latency = await measure_failover(client, bare_failing, args.failover_requests)
     finally:
         for t in [*mocks, failing]:
@@ -251,16 +274,22 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"routing benchmark: {args.requests} requests x {args.repeats} repeats, concurrency {args.concurrency}, "
         f"strategy {args.strategy}; failover: {args.failover_requests} sequential requests per case",
         "",
-        "| client CPU per request (us) | plain model | 3-deployment group | routing adds (median of pairs) |",
-        "|---|---|---|---|",
+        "| client CPU per request (us) | plain model | 3-deployment group | routing adds |"
+        " group of 1 | adds | plain, 3 hosts, no router | adds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for workload, cases in result["cpu_us_per_request"].items():
-        plain, group = cases["plain"], cases["group"]
-        pairs = [g - p for p, g in zip(plain, group)]
-        lines.append(
-            f"| {workload} | {med(plain):.1f} ({spread(plain)}) | {med(group):.1f} ({spread(group)}) | "
-            f"{med(pairs):+.1f} (target <= 5) |"
-        )
+        plain = cases["plain"]
+        row = [workload, f"{med(plain):.1f} ({spread(plain)})"]
+        for case in ("group", "group of 1", "plain x3 hosts"):
+            values = cases[case]
+            adds = med([v - p for p, v in zip(plain, values)])
+            row += [f"{med(values):.1f} ({spread(values)})", f"{adds:+.1f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append(
+        "(medians over the repeats, min-max in brackets; 'adds': median of the paired differences with plain; "
+        "target: the group adds <= 5 us)"
+    )
     lat = result["failover_ms"]
     lines += ["", "| sequential request | median wall ms | p90 ms |", "|---|---|---|"]
     for name, values in lat.items():
