@@ -4,6 +4,7 @@
 * ``client``: an ``LlmClient`` pointed at ``mock_server`` (no retries, so faults surface at once).
 * ``scenario``: the independent aiohttp ``ScenarioServer`` (one per session, reset per test).
 * ``scenario_client``: an ``LlmClient`` pointed at ``scenario``.
+* ``servers``: four more scenario servers (one per deployment in the routing tests), reset per test.
 * ``make_client``: factory for clients with other settings.
 
 Every client uses ``API_KEY``, a recognisable string the security tests hunt for with
@@ -129,3 +130,21 @@ def client(mock_server, make_client):
 @pytest.fixture
 def scenario_client(scenario, make_client):
     return make_client(scenario.base_url)
+
+
+@pytest.fixture(scope="session")
+def _scenario_pool():
+    pool = [ScenarioServer().start() for _ in range(4)]
+    yield pool
+    for server in pool:
+        server.stop()
+
+
+@pytest.fixture
+def servers(_scenario_pool):
+    """Four independent scenario servers (one per deployment in the routing tests), reset per test."""
+    for server in _scenario_pool:
+        server.reset()
+    yield list(_scenario_pool)
+    for server in _scenario_pool:
+        server.reset()
