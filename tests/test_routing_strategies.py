@@ -487,5 +487,6 @@ async def test_a_group_at_its_limits_fails_fast_when_it_may_not_wait(servers):
     await client.chat(model=GROUP, messages=user("first"))
     with pytest.raises(RateLimitedError) as info:
         await client.chat(model=GROUP, messages=user("second"))
-    assert info.value.retry_after is not None and 0 < info.value.retry_after <= 60
+    # A minute's window plus the limiter's jitter margin (a fraction of a second).
+    assert info.value.retry_after is not None and 0 < info.value.retry_after <= 61
     assert only.request_count == 1

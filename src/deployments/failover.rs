@@ -133,6 +133,11 @@ enum FallbackKind {
     ContentPolicy,
 }
 
+/// Whether a failure is a local rate limiter's refusal (nothing was sent).
+fn is_local_limit(err: &Error) -> bool {
+    err.kind() == Kind::RateLimited && err.status().is_none()
+}
+
 /// Whether another deployment may succeed where this one failed.
 fn worth_another(err: &Error) -> bool {
     health::blame(err).is_some()
@@ -236,6 +241,10 @@ impl Deployments {
             };
             let deployment = &group.members[index];
             if budget.last == Some(index) {
+                if let Some(refused) = failure.take_if(|e| is_local_limit(e)) {
+                    // Its own limiter just said the wait is too long: asking again cannot help.
+                    return Err(refused);
+                }
                 let delay = self
                     .policy
                     .delay_for(self.num_retries - budget.left - 1, None)

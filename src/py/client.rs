@@ -179,17 +179,47 @@ fn router_args(
         return Ok(None);
     };
     let mut root = serde_json::Map::new();
-    root.insert("model_list".to_owned(), to_value(model_list)?);
+    root.insert("model_list".to_owned(), config_value(model_list, "model_list")?);
     if let Some(settings) = router_settings {
-        root.insert("router_settings".to_owned(), to_value(settings)?);
+        root.insert("router_settings".to_owned(), config_value(settings, "router_settings")?);
     }
     router_spec(py, &serde_json::Value::Object(root)).map(Some)
+}
+
+/// A config value as JSON; a value that has none (a NaN, an object) is a `ValueError` naming its
+/// path (`""` for the root, a dict).
+fn config_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<serde_json::Value> {
+    if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (key, item) in crate::py::json::dict_items(dict).collect::<PyResult<Vec<_>>>()? {
+            let key: String = key
+                .extract()
+                .map_err(|_| PyTypeError::new_err(format!("{path}: keys must be str")))?;
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            let value = config_value(&item, &child)?;
+            map.insert(key, value);
+        }
+        return Ok(serde_json::Value::Object(map));
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<pyo3::types::PyTuple>() {
+        let items = value
+            .try_iter()?
+            .enumerate()
+            .map(|(i, item)| config_value(&item?, &format!("{path}[{i}]")))
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(serde_json::Value::Array(items));
+    }
+    to_value(value).map_err(|e| PyValueError::new_err(format!("{path}: {e}")))
 }
 
 /// A whole LiteLLM config: a dict, or the path of a YAML or JSON file.
 fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     if config.is_instance_of::<PyDict>() {
-        return to_value(config);
+        return config_value(config, "");
     }
     let path: std::path::PathBuf = config.extract().map_err(|_| {
         PyTypeError::new_err(format!(

@@ -124,6 +124,11 @@ impl Watch {
         self.emit(py, Outcome::default(), Some(err));
     }
 
+    /// Reports a failure after part of the answer arrived (a stream cut after its first chunk).
+    pub(crate) fn failure_after(self, py: Python<'_>, err: &Error, outcome: Outcome) {
+        self.emit(py, outcome, Some(err));
+    }
+
     fn emit(self, py: Python<'_>, outcome: Outcome, err: Option<&Error>) {
         let result = self.event(py, outcome, err).and_then(|event| {
             let emit = self.observers.inner.bind(py).getattr(intern!(py, "emit"))?;

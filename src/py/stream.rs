@@ -210,8 +210,14 @@ impl PyChatStream {
                         let watch = state.watch.take();
                         state.close();
                         drop(state);
-                        if let Some((watch, _)) = watch {
-                            watch.failure(py, &err);
+                        if let Some((watch, seen)) = watch {
+                            let outcome = Outcome {
+                                response_model: seen.model,
+                                request_id: stream.request_id().map(str::to_owned),
+                                ttft: stream.time_to_first_chunk(),
+                                ..Outcome::default()
+                            };
+                            watch.failure_after(py, &err, outcome);
                         }
                         Err(err.into())
                     }
