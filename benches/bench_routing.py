@@ -10,14 +10,16 @@ release build (``maturin develop --release``) gives the figures that matter. Not
 **CPU per request.** Three mock providers (``python -m liter_llm.testing serve``) run in their own
 processes, so only the client's CPU is counted: ``time.process_time()`` of this process (every
 thread, the Rust runtime's included) over N requests, divided by N. One client serves every
-case: ``model="gpt-4o-mini"`` goes straight to its ``base_url`` (plain), ``model="smart"`` is
-routed over three deployments (one per mock), and ``model="single"`` is a group of one deployment
-on the plain model's mock (routing without the spread over three hosts); as a control without
-the router, plain requests spread over three clients, one per mock. The cases alternate
-inside each repeat (forward, then backward) and medians over the repeats are reported, with the
-median of the paired differences. Two workloads: ``chat()`` from ``--concurrency`` asyncio
-workers, and ``chat_batch`` of N requests (one batch per client for the control; scheduled in
-Rust, so less Python noise around the difference). Target: routing adds <= 5 us.
+case: ``model="gpt-4o-mini"`` goes straight to its ``base_url`` (plain); ``model="one-host"`` is
+routed over three deployments on that same mock (what routing itself costs: the target);
+``model="single"`` is a group of one deployment there; ``model="smart"`` is routed over three
+deployments on three mocks, compared with plain requests spread over three clients, one per mock
+(what spreading over three hosts costs, with and without the router). The cases alternate in
+many short rounds (forward, then backward); reported are the medians over the rounds and the
+median and mean (with its standard error) of the paired differences. Two workloads: ``chat()``
+from ``--concurrency`` asyncio workers, and ``chat_batch`` of N requests (one batch per client
+for the control; scheduled in Rust, so less Python noise around the difference). Target: routing
+adds <= 5 us.
 
 **Failover latency.** Deployment 1 (``order: 1``) is a mock process answering every request with
 an immediate 500 (it keeps a queue of faults topped up); deployment 2 (``order: 2``) answers
@@ -240,6 +242,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             {**deployment("direct", mocks[1].base_url), "model_info": {"id": "direct"}},
             deployment("single", mocks[0].base_url),
         ]
+        model_list += [
+            {**deployment("one-host", mocks[0].base_url), "model_info": {"id": f"one-host-{i}"}} for i in range(3)
+        ]
         router_settings = {
             "routing_strategy": args.strategy,
             "allowed_fails": 1000,
@@ -257,8 +262,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         per_host = [LlmClient(api_key="k", base_url=m.base_url, max_retries=0) for m in mocks]
         cases: dict[str, list[Dest]] = {
             "plain": [(client, MODEL)],
-            "group": [(client, GROUP)],
+            "group, one host": [(client, "one-host")],
             "group of 1": [(client, "single")],
+            "group": [(client, GROUP)],
             "plain x3 hosts": [(c, MODEL) for c in per_host],
         }
         cpu = await measure_cpu(cases, args.requests, args.repeats, args.concurrency)
@@ -269,26 +275,42 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"cpu_us_per_request": cpu, "failover_ms": latency}
 
 
+def paired(base: list[float], values: list[float]) -> str:
+    """The median of the paired differences, and their mean with its standard error."""
+    diffs = [v - b for b, v in zip(base, values)]
+    if len(diffs) < 2:
+        return f"{med(diffs):+.1f}"
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5
+    return f"{med(diffs):+.1f} (mean {statistics.mean(diffs):+.1f} +- {se:.1f})"
+
+
 def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
-        f"routing benchmark: {args.requests} requests x {args.repeats} repeats, concurrency {args.concurrency}, "
+        f"routing benchmark: {args.requests} requests x {args.repeats} rounds, concurrency {args.concurrency}, "
         f"strategy {args.strategy}; failover: {args.failover_requests} sequential requests per case",
         "",
-        "| client CPU per request (us) | plain model | 3-deployment group | routing adds |"
-        " group of 1 | adds | plain, 3 hosts, no router | adds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| client CPU per request (us) | plain model | 3-deployment group, one host | routing adds |"
+        " group of 1 | adds |",
+        "|---|---|---|---|---|---|",
     ]
-    for workload, cases in result["cpu_us_per_request"].items():
+    cpu = result["cpu_us_per_request"]
+    for workload, cases in cpu.items():
         plain = cases["plain"]
-        row = [workload, f"{med(plain):.1f} ({spread(plain)})"]
-        for case in ("group", "group of 1", "plain x3 hosts"):
-            values = cases[case]
-            adds = med([v - p for p, v in zip(plain, values)])
-            row += [f"{med(values):.1f} ({spread(values)})", f"{adds:+.1f}"]
+        row = [workload, f"{med(plain):.1f}"]
+        for case in ("group, one host", "group of 1"):
+            row += [f"{med(cases[case]):.1f}", paired(plain, cases[case])]
         lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "| spread over three hosts (us) | plain, one client per host | 3-deployment group, 3 hosts | adds |",
+        "|---|---|---|---|",
+    ]
+    for workload, cases in cpu.items():
+        base, group = cases["plain x3 hosts"], cases["group"]
+        lines.append(f"| {workload} | {med(base):.1f} | {med(group):.1f} | {paired(base, group)} |")
     lines.append(
-        "(medians over the repeats, min-max in brackets; 'adds': median of the paired differences with plain; "
-        "target: the group adds <= 5 us)"
+        "(medians over the rounds; 'adds': median of the paired differences, then their mean +- standard error; "
+        "target: routing adds <= 5 us)"
     )
     lat = result["failover_ms"]
     lines += ["", "| sequential request | median wall ms | p90 ms |", "|---|---|---|"]
@@ -307,8 +329,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: few requests and repeats")
-    ap.add_argument("--requests", type=int, default=None, help="requests per CPU measurement (default 3000)")
-    ap.add_argument("--repeats", type=int, default=None, help="repeats of each CPU measurement (default 7)")
+    ap.add_argument("--requests", type=int, default=None, help="requests per CPU measurement (default 1500)")
+    ap.add_argument("--repeats", type=int, default=None, help="rounds of each CPU measurement (default 24)")
     ap.add_argument("--concurrency", type=int, default=64, help="workers / batch concurrency (default 64)")
     ap.add_argument("--failover-requests", type=int, default=None, help="sequential requests per case (default 500)")
     ap.add_argument("--strategy", default="simple-shuffle", help="routing_strategy of the groups")
@@ -320,8 +342,8 @@ def main() -> int:
     if args.serve_failing:
         serve_failing(args.port)
         return 0
-    args.requests = args.requests or (300 if args.quick else 3000)
-    args.repeats = args.repeats or (2 if args.quick else 7)
+    args.requests = args.requests or (300 if args.quick else 1500)
+    args.repeats = args.repeats or (2 if args.quick else 24)
     args.failover_requests = args.failover_requests or (50 if args.quick else 500)
 
     result = asyncio.run(run(args))
