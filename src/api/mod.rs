@@ -255,7 +255,7 @@ impl Client {
         read: impl Fn(Chunks, Option<String>) -> Result<Priced<T>> + Send + Sync,
     ) -> Result<T> {
         let priced = match self.deployments().filter(|d| d.group(&req.model).is_some()) {
-            Some(router) => router.run(self, req, |c, r| Box::pin(c.api_priced(r, &read))).await?,
+            Some(router) => Box::pin(router.run(self, req, |c, r| c.api_priced(r, &read))).await?,
             None => self.api_priced(req, &read).await?,
         };
         Ok(priced.value)

@@ -18,7 +18,7 @@ use reqwest::header::HeaderMap;
 
 use crate::config::ClientConfig;
 use crate::deployments::spec::RouterSpec;
-use crate::deployments::{CallFuture, Deployments};
+use crate::deployments::Deployments;
 use crate::error::{Error, Kind, Result};
 use crate::http;
 use crate::providers::adapter::Adapter;
@@ -166,7 +166,7 @@ impl Client {
     /// The mapped provider or transport error after retries; `Serialization` for a malformed body.
     pub async fn chat(&self, request: Request) -> Result<ChatCompletionResponse> {
         match self.routed(&request.model) {
-            Some(router) => router.run(self, request, |c, r| Box::pin(c.chat_direct(r))).await,
+            Some(router) => Box::pin(router.run(self, request, |c, r| c.chat_direct(r))).await,
             None => self.chat_direct(request).await,
         }
     }
@@ -192,7 +192,7 @@ impl Client {
     /// As [`Client::chat`]; `EndpointNotSupported` when the provider lacks embeddings.
     pub async fn embeddings(&self, request: Request) -> Result<EmbeddingResponse> {
         match self.routed(&request.model) {
-            Some(router) => router.run(self, request, |c, r| Box::pin(c.embeddings_direct(r))).await,
+            Some(router) => Box::pin(router.run(self, request, |c, r| c.embeddings_direct(r))).await,
             None => self.embeddings_direct(request).await,
         }
     }
@@ -216,14 +216,14 @@ impl Client {
     /// As [`Client::chat`], for failures before the stream starts.
     pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
         match self.routed(&request.model) {
-            Some(router) => router.run(self, request, Self::open_stream).await,
+            Some(router) => Box::pin(router.run(self, request, |c, r| c.open_stream(r))).await,
             None => self.stream_direct(request).await,
         }
     }
 
     /// Opens a stream on a deployment and waits for its first chunk.
-    fn open_stream(&self, request: Request) -> CallFuture<'_, ChatStream> {
-        Box::pin(async move { self.stream_direct(request).await?.start().await })
+    async fn open_stream(&self, request: Request) -> Result<ChatStream> {
+        self.stream_direct(request).await?.start().await
     }
 
     /// [`Client::chat_stream`] without routing.

@@ -9,7 +9,6 @@
 //! policy to `content_policy_fallbacks`, instead. Other failures (a bad request) are final.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,9 +24,6 @@ use crate::api::{ApiRequest, Payload};
 use crate::client::{Client, Request};
 use crate::error::{Error, Kind, Result};
 use crate::http;
-
-/// A boxed call future borrowing its client.
-pub(crate) type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
 /// A request a router can aim at a deployment.
 pub(crate) trait Routable: Clone + Send + Sync {
@@ -150,11 +146,12 @@ fn worth_another(err: &Error) -> bool {
 impl Deployments {
     /// Runs `request` on the group it names, then on its fallbacks; `op` makes one call with a
     /// client (a deployment's, or `parent` for a fallback that is a plain model).
-    pub(crate) async fn run<'c, R, T, F>(&'c self, parent: &'c Client, request: R, op: F) -> Result<T>
+    pub(crate) async fn run<'c, R, T, F, Fut>(&'c self, parent: &'c Client, request: R, op: F) -> Result<T>
     where
         R: Routable,
         T: Served,
-        F: Fn(&'c Client, R) -> CallFuture<'c, T>,
+        F: Fn(&'c Client, R) -> Fut,
+        Fut: Future<Output = Result<T>>,
     {
         let total = request.total_timeout().or(parent.config().total_timeout);
         let deadline = total.map(|t| (Instant::now() + t, t));
@@ -213,7 +210,7 @@ impl Deployments {
     }
 
     /// Attempts on the deployments of one group, within the call's retries.
-    async fn run_group<'c, R, T, F>(
+    async fn run_group<'c, R, T, F, Fut>(
         &'c self,
         group: &'c Group,
         request: &R,
@@ -223,7 +220,8 @@ impl Deployments {
     where
         R: Routable,
         T: Served,
-        F: Fn(&'c Client, R) -> CallFuture<'c, T>,
+        F: Fn(&'c Client, R) -> Fut,
+        Fut: Future<Output = Result<T>>,
     {
         let mut budget = Budget {
             left: self.num_retries,
@@ -290,10 +288,11 @@ impl Deployments {
     }
 
     /// One call on one deployment, with its in-flight count, latency and health kept.
-    async fn attempt<'c, R, T, F>(&self, deployment: &'c Arc<Deployment>, request: R, op: &F) -> Result<T>
+    async fn attempt<'c, R, T, F, Fut>(&self, deployment: &'c Arc<Deployment>, request: R, op: &F) -> Result<T>
     where
         T: Served,
-        F: Fn(&'c Client, R) -> CallFuture<'c, T>,
+        F: Fn(&'c Client, R) -> Fut,
+        Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
         deployment.count(1, 0);

@@ -30,7 +30,7 @@ use crate::error::{Error, Kind, Result};
 use crate::ratelimit::{self, RateLimitConfig, RateLimiter};
 
 pub use failover::Busy;
-pub(crate) use failover::{CallFuture, Served};
+pub(crate) use failover::Served;
 use health::Health;
 use session::Sessions;
 use spec::{RouterSettings, RouterSpec};
