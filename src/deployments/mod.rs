@@ -220,7 +220,9 @@ impl Deployments {
             }
             let mut headers = HeaderMap::new();
             for (name, value) in &d.extra_headers {
-                let (name, value) = crate::http::header_pair(name, value).map_err(context)?;
+                let (name, mut value) = crate::http::header_pair(name, value).map_err(context)?;
+                // It may carry a credential: never shown by `Debug`.
+                value.set_sensitive(true);
                 headers.insert(name, value);
             }
             if d.api_version.is_some() {
