@@ -500,3 +500,12 @@ async def test_errors_of_a_routed_call_are_llm_errors_naming_no_key(servers):
     assert isinstance(info.value, ServerError)
     assert KEY_A not in surface(info.value)
     assert_no_key(surface(info.value))
+
+
+def test_a_config_nested_past_any_sense_is_a_value_error_not_a_crash():
+    deep: list = []
+    for _ in range(10_000):
+        deep = [deep]
+    entry = {"model_name": "g", "litellm_params": {"model": "openai/x", "stop": deep}}
+    with pytest.raises(ValueError, match="nested deeper than 64 levels"):
+        LlmClient(model_list=[entry])

@@ -179,16 +179,27 @@ fn router_args(
         return Ok(None);
     };
     let mut root = serde_json::Map::new();
-    root.insert("model_list".to_owned(), config_value(model_list, "model_list")?);
+    root.insert("model_list".to_owned(), config_value(model_list, "model_list", 0)?);
     if let Some(settings) = router_settings {
-        root.insert("router_settings".to_owned(), config_value(settings, "router_settings")?);
+        root.insert(
+            "router_settings".to_owned(),
+            config_value(settings, "router_settings", 0)?,
+        );
     }
     router_spec(py, &serde_json::Value::Object(root)).map(Some)
 }
 
+/// The deepest nesting of a config given as Python values.
+const MAX_CONFIG_DEPTH: usize = 64;
+
 /// A config value as JSON; a value that has none (a NaN, an object) is a `ValueError` naming its
 /// path (`""` for the root, a dict).
-fn config_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<serde_json::Value> {
+fn config_value(value: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<serde_json::Value> {
+    if depth > MAX_CONFIG_DEPTH {
+        return Err(PyValueError::new_err(format!(
+            "{path}: nested deeper than {MAX_CONFIG_DEPTH} levels"
+        )));
+    }
     if let Ok(dict) = value.cast::<PyDict>() {
         let mut map = serde_json::Map::new();
         for (key, item) in crate::py::json::dict_items(dict).collect::<PyResult<Vec<_>>>()? {
@@ -200,7 +211,7 @@ fn config_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<serde_json::Va
             } else {
                 format!("{path}.{key}")
             };
-            let value = config_value(&item, &child)?;
+            let value = config_value(&item, &child, depth + 1)?;
             map.insert(key, value);
         }
         return Ok(serde_json::Value::Object(map));
@@ -209,7 +220,7 @@ fn config_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<serde_json::Va
         let items = value
             .try_iter()?
             .enumerate()
-            .map(|(i, item)| config_value(&item?, &format!("{path}[{i}]")))
+            .map(|(i, item)| config_value(&item?, &format!("{path}[{i}]"), depth + 1))
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(serde_json::Value::Array(items));
     }
@@ -219,7 +230,7 @@ fn config_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<serde_json::Va
 /// A whole LiteLLM config: a dict, or the path of a YAML or JSON file.
 fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     if config.is_instance_of::<PyDict>() {
-        return config_value(config, "");
+        return config_value(config, "", 0);
     }
     let path: std::path::PathBuf = config.extract().map_err(|_| {
         PyTypeError::new_err(format!(
