@@ -679,7 +679,7 @@ fn ignored_keys_come_in_document_order() {
 
 #[test]
 fn the_example_config_loads() {
-    let value = load_yaml(include_str!("../../examples/config.yaml")).unwrap();
+    let value = load_yaml(include_str!("../../../examples/config.yaml")).unwrap();
     let spec = parse(&value, &|name: &str| {
         name.contains("API_KEY").then(|| format!("test-{name}"))
     })

@@ -1,0 +1,127 @@
+//! Reads a LiteLLM-style routing config (the proxy's `config.yaml`, or the same shape built from
+//! Python values) into a checked [`RouterSpec`].
+//!
+//! - Top level: `model_list`, `router_settings`, `litellm_settings` and `environment_variables`
+//!   are read; `general_settings` and the proxy's other sections are accepted and listed once in
+//!   [`RouterSpec::ignored`], unread. Any other key is an error.
+//! - `os.environ/NAME` as a string value reads `NAME` from `environment_variables`, else from the
+//!   environment given to [`parse`]; an unset variable is an error. Only values liter_llm uses
+//!   are read, so ignored keys may name variables that are not set.
+//! - `null` means "not set", as `None` does for LiteLLM.
+//! - Numbers may also be given as strings holding the whole number (`rpm: "100"`), so that values
+//!   read from the environment work; durations are numbers of seconds.
+//! - Keys LiteLLM accepts but liter_llm does not implement are listed by path in
+//!   [`RouterSpec::ignored`], in document order; other keys are typos and fail, with the nearest
+//!   known key as a hint. `litellm_settings` is the exception: LiteLLM sets any key there as a
+//!   module attribute, so unknown keys there are ignored rather than rejected.
+//! - Router keys in `litellm_settings` (`num_retries`, `fallbacks`, `request_timeout`, ...) apply
+//!   unless `router_settings` sets the same thing.
+//! - Errors read `<path>: <what is wrong>, got <value>`; values of secret-looking keys (and of
+//!   secret-looking variables) show as `<hidden>`.
+//!
+//! [`super::yaml::load_yaml`] turns YAML (or JSON) text of at most 16 MiB into the value
+//! [`parse`] takes: one document, string keys only, no duplicate keys, merge keys (`<<: *base`)
+//! applied, and anchors expanded up to 1,000,000 values and 64 MiB of text so an alias bomb
+//! fails instead of eating memory.
+//!
+//! Layout: `fields` walks sections and typed fields (paths, `os.environ/`, hidden secrets),
+//! `model_list` reads the deployments, `settings` the router settings.
+
+mod fields;
+mod model_list;
+mod settings;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+
+pub(crate) use self::fields::shown;
+use self::fields::{child, walk, Ctx, Field, Section};
+use self::settings::{Setting, LITELLM_SETTINGS, ROUTER_SETTINGS};
+use super::spec::{DeploymentSpec, RouterSpec};
+
+/// Top-level sections of a LiteLLM proxy config that liter_llm accepts and does not read.
+const IGNORED_SECTIONS: &[&str] = &[
+    "general_settings",
+    "guardrails",
+    "credential_list",
+    "mcp_servers",
+    "callback_settings",
+    "files_settings",
+    "assistant_settings",
+    "finetune_settings",
+    "vector_store_registry",
+];
+
+/// Checks a LiteLLM-style config (a whole `config.yaml` as a value, or just `model_list` and
+/// `router_settings`) and returns what it describes. `env` reads an environment variable, for
+/// `os.environ/NAME` values that `environment_variables` does not set.
+///
+/// # Errors
+/// [`Kind::InvalidArgument`] naming the path of the first wrong value, unknown key or unset
+/// variable.
+pub fn parse(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<RouterSpec> {
+    let root = Field::at(String::new(), Some(root));
+    let mut ctx = Ctx {
+        env,
+        vars: environment_variables(root.map()?)?,
+        ignored: Vec::new(),
+    };
+    let mut sections = Sections::default();
+    walk(&mut ctx, &root, &TOP_LEVEL, &mut sections)?;
+    let settings = settings::settings(&sections)?;
+    Ok(RouterSpec {
+        deployments: sections.deployments,
+        settings,
+        ignored: ctx.ignored,
+    })
+}
+
+/// What the top-level sections hold, before the router's settings are merged and checked.
+#[derive(Default)]
+struct Sections {
+    deployments: Vec<DeploymentSpec>,
+    litellm_settings: Vec<Setting>,
+    router_settings: Vec<Setting>,
+}
+
+const TOP_LEVEL: Section<Sections> = Section {
+    setters: &[
+        ("model_list", |s, ctx, _, f| {
+            model_list::model_list(ctx, f, &mut s.deployments)
+        }),
+        ("router_settings", |s, ctx, _, f| {
+            walk(ctx, f, &ROUTER_SETTINGS, &mut s.router_settings)
+        }),
+        ("litellm_settings", |s, ctx, _, f| {
+            walk(ctx, f, &LITELLM_SETTINGS, &mut s.litellm_settings)
+        }),
+        // Read first, by `environment_variables`.
+        ("environment_variables", |_, _, _, _| Ok(())),
+    ],
+    ignored: IGNORED_SECTIONS,
+    lenient: false,
+};
+
+/// The `environment_variables` section, as the variables it sets.
+fn environment_variables(root: &Map<String, Value>) -> Result<HashMap<String, String>> {
+    let field = Field::at("environment_variables".into(), root.get("environment_variables"));
+    if field.value.is_null() {
+        return Ok(HashMap::new());
+    }
+    let mut vars = HashMap::new();
+    for (name, value) in field.map()? {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => return Err(Field::at(child(&field.path, name), Some(value)).fail("expected a string")),
+        };
+        vars.insert(name.clone(), text);
+    }
+    Ok(vars)
+}
