@@ -38,7 +38,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from server import READY_RE, Target, free_port, start_target  # noqa: E402
+from server import Target, free_port, spawn_target, start_target  # noqa: E402
 
 MODEL = "gpt-4o-mini"
 GROUP = "smart"
@@ -64,22 +63,8 @@ FAULT_REFILL = 50_000
 def start_failing(python: str) -> Target:
     """A mock provider process that answers every request with an immediate 500."""
     port = free_port()
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"server-failing-{port}.log"
     cmd = [python, str(Path(__file__).resolve()), "--serve-failing", "--port", str(port)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        m = READY_RE.search(log_path.read_text(errors="replace"))
-        if m:
-            return Target(proc, m.group(1), log_path, " ".join(cmd))
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError(f"failing target did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
+    return spawn_target(cmd, LOG_DIR / f"server-failing-{port}.log")
 
 
 def serve_failing(port: int) -> None:

@@ -94,8 +94,12 @@ def start_target(
         cmd = [python, str(Path(__file__).resolve()), *common, "--reply", reply]
     else:
         raise ValueError(f"unknown target kind {kind!r}")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"server-{kind}-{port}.log"
+    return spawn_target(cmd, log_dir / f"server-{kind}-{port}.log", ready_timeout)
+
+
+def spawn_target(cmd: list[str], log_path: Path, ready_timeout: float = 60.0) -> Target:
+    """Run ``cmd`` (a server printing READY_RE's line) with its output in ``log_path``; wait until ready."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + ready_timeout
@@ -110,7 +114,7 @@ def start_target(
         proc.kill()
         proc.wait()
     tail = log_path.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"target {kind} did not become ready: {' '.join(cmd)}\n{tail}")
+    raise RuntimeError(f"target did not become ready: {' '.join(cmd)}\n{tail}")
 
 
 # --------------------------------------------------------------------------------------------------

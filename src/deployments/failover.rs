@@ -170,13 +170,13 @@ impl Deployments {
         let mut last = err;
         for target in targets {
             log::info!(target: "liter_llm", "{name}: falling back to {target} after: {last}");
-            let left = remaining(deadline)?;
             let result = match self.group(target) {
-                Some(group) => {
-                    let aimed = request.aim(Target::plain(target), &Map::new(), left)?;
-                    self.run_group(group, &aimed, deadline, &op).await
+                // Each of its deployments re-aims the request.
+                Some(group) => self.run_group(group, &request, deadline, &op).await,
+                None => {
+                    let left = remaining(deadline)?;
+                    op(parent, request.aim(Target::plain(target), &Map::new(), left)?).await
                 }
-                None => op(parent, request.aim(Target::plain(target), &Map::new(), left)?).await,
             };
             match result {
                 Ok(answer) => return Ok(answer),

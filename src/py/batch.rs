@@ -21,10 +21,10 @@ use crate::batch::{BatchOptions, Canceller, Pool};
 use crate::client::Request;
 use crate::progress::BatchStats;
 use crate::py::call::{LlmCall, Start};
-use crate::py::client::{chat_outcome, PyLlmClient, Watching};
+use crate::py::client::{chat_outcome, PyLlmClient};
 use crate::py::driver::Driver;
 use crate::py::json::type_name;
-use crate::py::observe::{Outcome, Watch};
+use crate::py::observe::{Outcome, Watch, Watching};
 use crate::py::parsed::{attach, parse_of, ParseMode, Parses};
 use crate::py::request::chat_request;
 use crate::py::stream::Ready;
@@ -111,7 +111,7 @@ fn chat_requests(py: Python<'_>, client: &PyLlmClient, requests: &Bound<'_, PyAn
         let (mut request, parse) =
             chat_request(Some(dict), false).map_err(|e| with_position(py, e, &format!("requests[{i}]")))?;
         if let Some(w) = client.watching(|| dict.get_item("metadata"), &mut request, "chat", false)? {
-            watching.push(w.queued());
+            watching.push(Watching { queued: true, ..w });
         }
         out.push(request);
         if parse.is_some() {

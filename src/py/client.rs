@@ -19,7 +19,7 @@ use crate::deployments::spec::RouterSpec;
 use crate::py::call::{LlmCall, Start};
 use crate::py::convert::{positive_seconds, seconds_arg, MAX_SECONDS};
 use crate::py::json::to_value;
-use crate::py::observe::{Observers, Outcome, Watch};
+use crate::py::observe::{Observers, Outcome, Watching};
 use crate::py::params::positive_int;
 use crate::py::parsed::attach;
 use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
@@ -251,42 +251,6 @@ fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     let text =
         std::fs::read_to_string(&path).map_err(|e| PyValueError::new_err(format!("cannot read {shown}: {e}")))?;
     crate::deployments::yaml::load_yaml(&text).map_err(|e| PyValueError::new_err(format!("{shown}: {}", e.message())))
-}
-
-/// A call to be watched once it starts: what `Watch::begin` needs.
-pub(crate) struct Watching {
-    observers: Arc<Observers>,
-    /// A batch item: it waits its turn, so its time runs from its first attempt.
-    queued: bool,
-    endpoint: &'static str,
-    stream: bool,
-    model: String,
-    group: bool,
-    metadata: Option<Py<PyAny>>,
-    trace: Arc<Trace>,
-}
-
-impl Watching {
-    /// Marks a batch item, which waits its turn: its time runs from its first attempt.
-    pub(crate) fn queued(mut self) -> Self {
-        self.queued = true;
-        self
-    }
-
-    /// Starts watching, on the loop thread, in the caller's context.
-    pub(crate) fn begin(self, py: Python<'_>) -> PyResult<Watch> {
-        Watch::begin(
-            py,
-            self.observers,
-            self.endpoint,
-            self.stream,
-            self.model,
-            self.group,
-            self.metadata,
-            self.trace,
-        )
-        .map(|w| w.queued(self.queued))
-    }
 }
 
 impl PyLlmClient {

@@ -48,19 +48,43 @@ impl Observers {
     }
 }
 
+/// A call to be watched once it starts.
+pub(crate) struct Watching {
+    pub(crate) observers: Arc<Observers>,
+    /// `chat`, `embeddings`, ...
+    pub(crate) endpoint: &'static str,
+    pub(crate) stream: bool,
+    /// The model as asked for.
+    pub(crate) model: String,
+    /// Whether `model` names a routed group.
+    pub(crate) group: bool,
+    pub(crate) metadata: Option<Py<PyAny>>,
+    /// Where the call's attempts are recorded.
+    pub(crate) trace: Arc<Trace>,
+    /// A batch item: it waits its turn, so its time runs from its first attempt.
+    pub(crate) queued: bool,
+}
+
+impl Watching {
+    /// Starts watching, on the loop thread, in the caller's current context.
+    ///
+    /// # Errors
+    /// Only if the context cannot be copied.
+    pub(crate) fn begin(self, py: Python<'_>) -> PyResult<Watch> {
+        let context = py.import("contextvars")?.call_method0("copy_context")?.unbind();
+        Ok(Watch {
+            call: self,
+            context,
+            start: SystemTime::now(),
+        })
+    }
+}
+
 /// One call being observed, from its start on the loop thread.
 pub(crate) struct Watch {
-    observers: Arc<Observers>,
+    call: Watching,
     context: Py<PyAny>,
-    endpoint: &'static str,
-    stream: bool,
-    model: String,
-    group: Option<String>,
-    metadata: Option<Py<PyAny>>,
-    trace: Arc<Trace>,
     start: SystemTime,
-    /// Time runs from the first attempt (a batch item waiting its turn).
-    queued: bool,
 }
 
 /// What a finished call reports besides its attempts.
@@ -76,44 +100,6 @@ pub(crate) struct Outcome {
 }
 
 impl Watch {
-    /// Starts watching a call of `endpoint` for `model` (`group`: the model names a routed
-    /// group), in the caller's current context.
-    ///
-    /// # Errors
-    /// Only if the context cannot be copied.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn begin(
-        py: Python<'_>,
-        observers: Arc<Observers>,
-        endpoint: &'static str,
-        stream: bool,
-        model: String,
-        group: bool,
-        metadata: Option<Py<PyAny>>,
-        trace: Arc<Trace>,
-    ) -> PyResult<Self> {
-        let context = py.import("contextvars")?.call_method0("copy_context")?.unbind();
-        Ok(Watch {
-            observers,
-            context,
-            endpoint,
-            stream,
-            group: group.then(|| model.clone()),
-            model,
-            metadata,
-            trace,
-            start: SystemTime::now(),
-            queued: false,
-        })
-    }
-
-    /// For a batch item: its time runs from its first attempt, not from the batch's start.
-    #[must_use]
-    pub(crate) fn queued(mut self, queued: bool) -> Self {
-        self.queued = queued;
-        self
-    }
-
     /// Reports a success.
     pub(crate) fn success(self, py: Python<'_>, outcome: Outcome) {
         self.emit(py, outcome, None);
@@ -131,7 +117,7 @@ impl Watch {
 
     fn emit(self, py: Python<'_>, outcome: Outcome, err: Option<&Error>) {
         let result = self.event(py, outcome, err).and_then(|event| {
-            let emit = self.observers.inner.bind(py).getattr(intern!(py, "emit"))?;
+            let emit = self.call.observers.inner.bind(py).getattr(intern!(py, "emit"))?;
             self.context.bind(py).call_method1(intern!(py, "run"), (emit, event))?;
             Ok(())
         });
@@ -143,10 +129,11 @@ impl Watch {
 
     fn event(&self, py: Python<'_>, outcome: Outcome, err: Option<&Error>) -> PyResult<PyCallEvent> {
         let end = SystemTime::now();
-        let attempts = self.trace.attempts();
+        let call = &self.call;
+        let attempts = call.trace.attempts();
         let last = attempts.last();
         let start = match attempts.first() {
-            Some(first) if self.queued => first.start,
+            Some(first) if call.queued => first.start,
             _ => self.start,
         };
         let attempt_objects = attempts
@@ -155,14 +142,14 @@ impl Watch {
             .collect::<PyResult<Vec<_>>>()?;
         let usage = outcome.usage.as_ref();
         Ok(PyCallEvent {
-            endpoint: self.endpoint,
-            stream: self.stream,
-            group: self.group.clone(),
+            endpoint: call.endpoint,
+            stream: call.stream,
+            group: call.group.then(|| call.model.clone()),
             deployment: last.and_then(|a| a.deployment.as_deref().map(str::to_owned)),
             provider: last
                 .map(|a| a.provider.clone())
                 .or_else(|| err.and_then(|e| e.provider().map(str::to_owned))),
-            model: self.model.clone(),
+            model: call.model.clone(),
             response_model: outcome.response_model,
             request_id: outcome
                 .request_id
@@ -181,7 +168,7 @@ impl Watch {
                 Some(e) => Some(to_exception(py, e)?.into_value(py).into_any()),
                 None => None,
             },
-            metadata: self.metadata.as_ref().map(|m| m.clone_ref(py)),
+            metadata: call.metadata.as_ref().map(|m| m.clone_ref(py)),
             response: outcome.response,
             success: err.is_none(),
         })

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 
+use crate::providers::MAX_CHOICES;
 use crate::py::driver::Driver;
 use crate::py::observe::{Outcome, Watch};
 use crate::py::types::PyChatCompletionChunk;
@@ -40,8 +41,10 @@ impl Seen {
             if self.model.is_none() && !chunk.model.is_empty() {
                 self.model = Some(chunk.model.clone());
             }
+            // One per choice at most: a server repeating them cannot grow the list.
+            let room = MAX_CHOICES as usize - self.finish_reasons.len().min(MAX_CHOICES as usize);
             let reasons = chunk.choices.iter().filter_map(|c| c.finish_reason.clone());
-            self.finish_reasons.extend(reasons);
+            self.finish_reasons.extend(reasons.take(room));
         }
     }
 }
@@ -119,21 +122,16 @@ impl PyChatStream {
     }
 }
 
-/// Reports a stream's end to its callbacks.
-fn report_end(py: Python<'_>, watch: Option<(Watch, Seen)>, stream: &ChatStream) {
-    if let Some((watch, seen)) = watch {
-        watch.success(
-            py,
-            Outcome {
-                response_model: seen.model,
-                request_id: stream.request_id().map(str::to_owned),
-                usage: stream.usage().cloned(),
-                cost: stream.cost(),
-                finish_reasons: seen.finish_reasons,
-                ttft: stream.time_to_first_chunk(),
-                response: None,
-            },
-        );
+/// What a stream that ended (or broke) reports to its callbacks.
+fn outcome(seen: Seen, stream: &ChatStream) -> Outcome {
+    Outcome {
+        response_model: seen.model,
+        request_id: stream.request_id().map(str::to_owned),
+        usage: stream.usage().cloned(),
+        cost: stream.cost(),
+        finish_reasons: seen.finish_reasons,
+        ttft: stream.time_to_first_chunk(),
+        response: None,
     }
 }
 
@@ -198,8 +196,8 @@ impl PyChatStream {
                         }
                         drop(state);
                         // Callbacks run without the lock: they may touch the stream.
-                        if let Some((watch, stream)) = ended {
-                            report_end(py, watch, &stream);
+                        if let Some((Some((watch, seen)), stream)) = ended {
+                            watch.success(py, outcome(seen, &stream));
                         }
                         match next {
                             Some(chunk) => chunk_object(py, chunk),
@@ -211,13 +209,7 @@ impl PyChatStream {
                         state.close();
                         drop(state);
                         if let Some((watch, seen)) = watch {
-                            let outcome = Outcome {
-                                response_model: seen.model,
-                                request_id: stream.request_id().map(str::to_owned),
-                                ttft: stream.time_to_first_chunk(),
-                                ..Outcome::default()
-                            };
-                            watch.failure_after(py, &err, outcome);
+                            watch.failure_after(py, &err, outcome(seen, &stream));
                         }
                         Err(err.into())
                     }
