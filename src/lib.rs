@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod cache;
 pub mod catalog;
 pub mod client;
 pub mod config;

@@ -1,0 +1,4 @@
+//! The response cache: keys, backends (memory, SQLite, Redis), in-flight de-duplication and
+//! replay of stored answers as responses or streams.
+
+pub mod store;
