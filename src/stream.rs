@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::cache::recorder::Recorder;
 use crate::client::Meter;
 use crate::config::Secret;
 use crate::deployments::Busy;
@@ -27,7 +28,8 @@ use crate::usage::TokenBreakdown;
 pub struct ChatStream {
     /// A native protocol's event translator; `None` reads OpenAI chunks as they are.
     translator: Option<Box<dyn StreamTranslator>>,
-    resp: reqwest::Response,
+    /// The response read; `None` for a stream replayed from the cache.
+    resp: Option<reqwest::Response>,
     decoder: Decoder,
     timing: Timing,
     event_cap: Cap,
@@ -49,6 +51,10 @@ pub struct ChatStream {
     cost: Option<f64>,
     /// Counts the stream in flight on its deployment until it ends or is dropped.
     busy: Option<Busy>,
+    /// Keeps the chunks for the response cache until the stream ends.
+    recorder: Option<Recorder>,
+    /// Replayed from the response cache.
+    cache_hit: bool,
 }
 
 impl ChatStream {
@@ -65,7 +71,7 @@ impl ChatStream {
         let request_id = http::request_id(resp.headers(), secret.expose());
         ChatStream {
             translator: None,
-            resp,
+            resp: Some(resp),
             decoder: Decoder::with_limit(usize::try_from(event_cap.max).unwrap_or(usize::MAX)),
             timing,
             event_cap,
@@ -83,6 +89,56 @@ impl ChatStream {
             deployment: None,
             cost: None,
             busy: None,
+            recorder: None,
+            cache_hit: false,
+        }
+    }
+
+    /// A stream replaying `chunks` from the cache: nothing is read and nothing is charged.
+    pub(crate) fn replay(chunks: Vec<ChatCompletionChunk>, model: String, provider: String) -> Self {
+        ChatStream {
+            translator: None,
+            resp: None,
+            decoder: Decoder::with_limit(0),
+            timing: Timing::new(Duration::ZERO, None),
+            event_cap: Cap {
+                what: "a stream event",
+                max: 0,
+                setting: "max_stream_event_bytes",
+            },
+            model,
+            provider,
+            secret: Secret::default(),
+            request_id: None,
+            done: true,
+            failed: None,
+            meter: None,
+            first_chunk: Some(Duration::ZERO),
+            usage: chunks.iter().rev().find_map(|c| c.usage.clone()),
+            permit: None,
+            pending: chunks.into(),
+            deployment: None,
+            cost: Some(0.0),
+            busy: None,
+            recorder: None,
+            cache_hit: true,
+        }
+    }
+
+    /// Whether the stream is replayed from the response cache.
+    pub fn cache_hit(&self) -> bool {
+        self.cache_hit
+    }
+
+    /// Records the chunks for the cache as they are read; stored when the stream ends cleanly.
+    pub(crate) fn record(&mut self, mut recorder: Recorder) {
+        // Chunks a router read ahead are delivered first, so they are recorded first.
+        recorder.push(self.pending.iter());
+        if self.done && self.failed.is_none() {
+            // The whole stream arrived with the first read.
+            recorder.finish(self.cost);
+        } else {
+            self.recorder = Some(recorder);
         }
     }
 
@@ -163,13 +219,29 @@ impl ChatStream {
         if let Some(permit) = self.permit.take() {
             permit.settle(self.usage.as_ref().map(|u| u.total_tokens));
         }
-        let Some(meter) = self.meter.take() else { return };
-        if success {
-            let tokens = self.usage.as_ref().and_then(TokenBreakdown::from_usage);
-            self.cost = meter.success(None, tokens.as_ref(), self.first_chunk);
-        } else {
-            meter.failure();
+        if let Some(meter) = self.meter.take() {
+            if success {
+                let tokens = self.usage.as_ref().and_then(TokenBreakdown::from_usage);
+                self.cost = meter.success(None, tokens.as_ref(), self.first_chunk);
+            } else {
+                meter.failure();
+            }
         }
+        if success {
+            if let Some(recorder) = self.recorder.take() {
+                recorder.finish(self.cost);
+            }
+        }
+    }
+
+    /// Ends the call with `err`: accounts for the failure and hands `err` to the callers
+    /// waiting on this stream's answer.
+    fn fail(&mut self, err: Error) -> Error {
+        self.account(false);
+        if let Some(recorder) = self.recorder.take() {
+            recorder.fail(&err);
+        }
+        err
     }
 
     /// Whether the stream has ended (`[DONE]` seen, or a failure that the next call reports).
@@ -196,13 +268,16 @@ impl ChatStream {
                 return Ok(true);
             }
             if let Some(err) = self.failed.take() {
-                self.account(false);
-                return Err(err);
+                return Err(self.fail(err));
             }
             if self.done {
                 return Ok(false);
             }
-            match http::next_chunk(&mut self.resp, &self.timing, true).await {
+            let Some(resp) = self.resp.as_mut() else {
+                self.done = true;
+                return Ok(false);
+            };
+            match http::next_chunk(resp, &self.timing, true).await {
                 Ok(Some(bytes)) => self.decoder.feed(&bytes),
                 Ok(None) if !self.decoder.has_partial() && self.native_finished() => {
                     self.done = true;
@@ -216,13 +291,13 @@ impl ChatStream {
                         "the connection closed before the end of the stream ([DONE] never arrived)"
                     };
                     self.done = true;
-                    self.account(false);
-                    return Err(self.context(Error::new(Kind::Streaming, why)));
+                    let err = self.context(Error::new(Kind::Streaming, why));
+                    return Err(self.fail(err));
                 }
                 Err(e) => {
                     self.done = true;
-                    self.account(false);
-                    return Err(self.context(e));
+                    let err = self.context(e);
+                    return Err(self.fail(err));
                 }
             }
         }
@@ -256,6 +331,9 @@ impl ChatStream {
                 Err(SseError::TooLarge) => Err(self.context(self.event_cap.exceeded())),
                 Err(e) => Err(self.context(Error::new(Kind::Streaming, format!("undecodable stream event: {e}")))),
             };
+            if let Some(recorder) = &mut self.recorder {
+                recorder.push(out.range(before..));
+            }
             if self.meter.is_some() || self.permit.is_some() {
                 for chunk in out.range(before..) {
                     if self.first_chunk.is_none() {

@@ -1,4 +1,357 @@
-//! The response cache: keys, backends (memory, SQLite, Redis), in-flight de-duplication and
-//! replay of stored answers as responses or streams.
+//! The response cache: keys ([`key`]), backends (in memory, SQLite, Redis), in-flight
+//! de-duplication ([`flight`]) and replay of stored answers as responses or streams
+//! ([`payload`]). The client consults it above routing, so every deployment of a group shares
+//! its entries (see `client/cached.rs`).
+//!
+//! A backend that is down, full or corrupt never fails a call: the call goes through uncached,
+//! one warning is logged when the outage starts (and a note when it ends), and
+//! [`CacheStats::errors`] counts every failed operation.
 
+pub mod flight;
+pub mod key;
+pub mod memory;
+pub mod payload;
+pub mod recorder;
 pub mod store;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Kind, Result};
+use flight::{Flights, Lead};
+use key::{KeyHasher, Scope};
+use memory::MemoryStore;
+use payload::Payload;
+use store::{now_ms, Key, Record, Store, StoreError};
+
+/// The memory backend's default budget.
+pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+/// The SQLite backend's default size cap.
+pub const DEFAULT_DISK_BYTES: u64 = 1 << 30;
+/// The largest answer a shared backend is sent.
+pub const MAX_ENTRY_BYTES: usize = 64 << 20;
+/// How long one Redis operation may take before the call goes on uncached.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How a cache is built: where, and its defaults.
+#[derive(Clone, Debug, Default)]
+pub struct CacheSettings {
+    /// `memory`, `sqlite://PATH` or `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// How long entries live (`None`: until evicted).
+    pub ttl: Option<Duration>,
+    /// The memory budget or the SQLite file's cap (defaults per backend).
+    pub max_bytes: Option<u64>,
+    /// Entries of one namespace are never seen from another.
+    pub namespace: String,
+}
+
+/// Per-call cache directives (LiteLLM's names in Python: `no-cache`, `no-store`, `ttl`,
+/// `s-maxage`, `namespace`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Control {
+    /// Do not read: always ask upstream (the answer is still stored).
+    pub no_cache: bool,
+    /// Do not write this answer.
+    pub no_store: bool,
+    /// This entry's lifetime, instead of the cache's.
+    pub ttl: Option<Duration>,
+    /// Accept only entries at most this old.
+    pub s_maxage: Option<Duration>,
+    /// This call's namespace, instead of the cache's.
+    pub namespace: Option<String>,
+}
+
+impl Control {
+    /// Neither reads nor writes: the cache is bypassed.
+    pub fn bypass(&self) -> bool {
+        self.no_cache && self.no_store
+    }
+}
+
+/// Counters of a cache since it was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that found nothing usable.
+    pub misses: u64,
+    /// Calls answered by an identical call already in flight.
+    pub joined: u64,
+    /// Answers written.
+    pub writes: u64,
+    /// Backend operations that failed (each one an uncached call or a skipped write).
+    pub errors: u64,
+    /// Answers not written because they were too large.
+    pub skipped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    joined: AtomicU64,
+    writes: AtomicU64,
+    errors: AtomicU64,
+    skipped: AtomicU64,
+}
+
+enum Backend {
+    Memory(MemoryStore),
+    Shared(Box<dyn Store>),
+}
+
+/// A response cache, shareable by many clients.
+pub struct Cache {
+    backend: Backend,
+    settings: CacheSettings,
+    /// The calls in flight, by key.
+    pub flights: Arc<Flights>,
+    counters: Counters,
+    down: AtomicBool,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cache({})", self.shown_url())
+    }
+}
+
+impl Cache {
+    /// Builds a cache. Nothing is opened or connected yet: a backend that is unreachable now
+    /// makes calls go uncached, never this fail.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an unknown scheme or a malformed URL.
+    pub fn open(settings: CacheSettings) -> Result<Cache> {
+        let url = settings.url.trim();
+        let bad = |why: &str| {
+            Error::new(
+                Kind::InvalidArgument,
+                format!("cache {:?}: {why}", crate::redact::url(url)),
+            )
+        };
+        let backend = if url == "memory" || url == "memory://" {
+            Backend::Memory(MemoryStore::new(settings.max_bytes.unwrap_or(DEFAULT_MEMORY_BYTES)))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(bad("sqlite:// needs a path, as in sqlite:///var/cache/llm.db"));
+            }
+            Backend::Shared(shared::sqlite(path, settings.max_bytes.unwrap_or(DEFAULT_DISK_BYTES)))
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Backend::Shared(shared::redis(url).map_err(|e| bad(&e.0))?)
+        } else {
+            return Err(bad("expected \"memory\", \"sqlite://PATH\" or \"redis://host:port/db\""));
+        };
+        Ok(Cache {
+            backend,
+            settings,
+            flights: Arc::default(),
+            counters: Counters::default(),
+            down: AtomicBool::new(false),
+        })
+    }
+
+    /// The settings it was built with.
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    /// The URL without its password.
+    pub fn shown_url(&self) -> String {
+        crate::redact::url(&self.settings.url).into_owned()
+    }
+
+    /// The backend's kind: `memory`, `sqlite` or `redis`.
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Shared(s) => s.kind(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.counters;
+        CacheStats {
+            hits: c.hits.load(Relaxed),
+            misses: c.misses.load(Relaxed),
+            joined: c.joined.load(Relaxed),
+            writes: c.writes.load(Relaxed),
+            errors: c.errors.load(Relaxed),
+            skipped: c.skipped.load(Relaxed),
+        }
+    }
+
+    /// Counts a call answered by another's flight.
+    pub fn note_joined(&self) {
+        self.counters.joined.fetch_add(1, Relaxed);
+    }
+
+    fn hasher(&self, control: &Control, target: &str, model: &str, endpoint: &str) -> KeyHasher {
+        let namespace = control.namespace.as_deref().unwrap_or(&self.settings.namespace);
+        KeyHasher::new(Scope {
+            namespace,
+            target,
+            model,
+            endpoint,
+        })
+    }
+
+    /// The key of a chat request: its body (see [`key`]) and the per-call headers that may
+    /// change the answer.
+    pub fn chat_key(
+        &self,
+        control: &Control,
+        target: &str,
+        model: &str,
+        body: &Map<String, Value>,
+        headers: &HeaderMap,
+    ) -> Key {
+        let mut h = self.hasher(control, target, model, "chat");
+        h.body(body, &[]);
+        for (name, value) in headers {
+            if key::header_matters(name.as_str()) {
+                h.header(name.as_str(), value.as_bytes());
+            }
+        }
+        h.finish()
+    }
+
+    /// One key per embeddings input item: the request's parameters (not its `input`, nor the
+    /// `encoding_format` the vectors travel in) and the item.
+    pub fn embedding_keys(
+        &self,
+        control: &Control,
+        target: &str,
+        model: &str,
+        body: &Map<String, Value>,
+        items: &[Value],
+    ) -> Vec<Key> {
+        let mut h = self.hasher(control, target, model, "embeddings");
+        h.body(body, &["input", "encoding_format"]);
+        items
+            .iter()
+            .map(|item| {
+                let mut one = h.clone();
+                one.value(item);
+                one.finish()
+            })
+            .collect()
+    }
+
+    /// The entry under `key` if there is a usable one (fresh enough for `control`). A backend
+    /// failure is a miss.
+    pub async fn lookup(&self, key: &Key, control: &Control) -> Option<Arc<Payload>> {
+        let now = now_ms();
+        let found = match &self.backend {
+            Backend::Memory(m) => m.get(key, now).map(|f| (f.payload, f.written_ms)),
+            Backend::Shared(s) => self
+                .guard(s.get(key))
+                .await
+                .flatten()
+                .and_then(|r| Payload::decode(&r.value).map(|p| (Arc::new(p), r.written_ms))),
+        };
+        let fresh = found.filter(|(_, written)| {
+            control.s_maxage.is_none_or(|max| {
+                now.saturating_sub(*written) <= u64::try_from(max.as_millis()).unwrap_or(u64::MAX)
+            })
+        });
+        let counter = if fresh.is_some() { &self.counters.hits } else { &self.counters.misses };
+        counter.fetch_add(1, Relaxed);
+        fresh.map(|(payload, _)| payload)
+    }
+
+    /// Writes `payload` under `key` unless `control` says not to; `lead` (the flight that
+    /// produced it) ends once the entry is readable, so no caller in between misses it.
+    /// Writes to a shared backend happen in the background.
+    pub fn store(self: &Arc<Self>, key: Key, payload: Arc<Payload>, control: &Control, lead: Option<Lead>) {
+        if control.no_store {
+            return;
+        }
+        let ttl = control.ttl.or(self.settings.ttl);
+        let now = now_ms();
+        match &self.backend {
+            Backend::Memory(m) => {
+                let counter = if m.put(key, payload, now, ttl) { &self.counters.writes } else { &self.counters.skipped };
+                counter.fetch_add(1, Relaxed);
+                drop(lead);
+            }
+            Backend::Shared(_) => {
+                let cache = Arc::clone(self);
+                tokio::spawn(async move {
+                    let value = payload.encode();
+                    if value.len() > MAX_ENTRY_BYTES {
+                        cache.counters.skipped.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    let Backend::Shared(s) = &cache.backend else { return };
+                    let record = Record { written_ms: now, value };
+                    if cache.guard(s.put(&key, record, ttl)).await.is_some() {
+                        cache.counters.writes.fetch_add(1, Relaxed);
+                    }
+                    drop(lead);
+                });
+            }
+        }
+    }
+
+    /// Removes every entry.
+    ///
+    /// # Errors
+    /// `Network` when the backend cannot be reached.
+    pub async fn clear(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Memory(m) => {
+                m.clear();
+                Ok(())
+            }
+            Backend::Shared(s) => s.clear().await.map_err(|e| Error::new(Kind::Network, format!("cache {}: {}", self.shown_url(), e.0))),
+        }
+    }
+
+    /// Runs a backend operation, turning a failure into `None`: counted, and warned about
+    /// once per outage.
+    async fn guard<T>(&self, op: impl Future<Output = std::result::Result<T, StoreError>>) -> Option<T> {
+        match op.await {
+            Ok(v) => {
+                if self.down.load(Relaxed) && self.down.swap(false, Relaxed) {
+                    log::info!(target: "liter_llm", "cache {} is back; calls are cached again", self.shown_url());
+                }
+                Some(v)
+            }
+            Err(err) => {
+                self.counters.errors.fetch_add(1, Relaxed);
+                if !self.down.swap(true, Relaxed) {
+                    log::warn!(
+                        target: "liter_llm",
+                        "cache {} failed ({err}); calls go uncached until it recovers",
+                        self.shown_url()
+                    );
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The shared backends' constructors.
+mod shared {
+    use super::store::{Store, StoreError};
+
+    pub(super) fn sqlite(_path: &str, _max_bytes: u64) -> Box<dyn Store> {
+        unimplemented!("merged from the sqlite branch")
+    }
+
+    pub(super) fn redis(_url: &str) -> Result<Box<dyn Store>, StoreError> {
+        Err(StoreError("redis is merged from the redis branch".into()))
+    }
+}
+#[cfg(test)]
+mod tests;

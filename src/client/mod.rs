@@ -3,6 +3,7 @@
 //! with the rate limiter, retries and deadline ([`send`]), read and decode, account
 //! ([`pipeline`]). What differs between protocols is in their adapters (`providers::adapter`).
 
+mod cached;
 mod call;
 pub(crate) mod pipeline;
 mod send;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
+use crate::cache::{Cache, Control};
 use crate::config::ClientConfig;
 use crate::deployments::spec::RouterSpec;
 use crate::deployments::Deployments;
@@ -54,6 +56,8 @@ pub struct Request {
     pub trace: Option<Arc<Trace>>,
     /// The body already names the model as the provider knows it (a router aimed it).
     pub aimed: bool,
+    /// How this call uses the client's response cache.
+    pub cache: Control,
 }
 
 /// An immutable, cheaply shareable LLM client.
@@ -65,6 +69,8 @@ pub struct Client {
     pub(crate) router: Router,
     /// The model groups, when the client routes over deployments.
     deployments: Option<Arc<Deployments>>,
+    /// The response cache, consulted above routing.
+    cache: Option<Arc<Cache>>,
 }
 
 impl Client {
@@ -97,6 +103,7 @@ impl Client {
             router: Router::new(&config)?,
             config,
             deployments: None,
+            cache: None,
         })
     }
 
@@ -120,6 +127,18 @@ impl Client {
     pub fn with_groups_of(mut self, other: &Client) -> Self {
         self.deployments.clone_from(&other.deployments);
         self
+    }
+
+    /// This client with `cache` as its response cache (`None`: no cache).
+    #[must_use]
+    pub fn with_cache(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The response cache, if the client has one.
+    pub fn cache(&self) -> Option<&Arc<Cache>> {
+        self.cache.as_ref()
     }
 
     /// The model groups, when the client routes over deployments.
@@ -160,11 +179,8 @@ impl Client {
         }
     }
 
-    /// Sends a chat completion and parses the answer.
-    ///
-    /// # Errors
-    /// The mapped provider or transport error after retries; `Serialization` for a malformed body.
-    pub async fn chat(&self, request: Request) -> Result<ChatCompletionResponse> {
+    /// [`Client::chat`] without the cache.
+    async fn chat_uncached(&self, request: Request) -> Result<ChatCompletionResponse> {
         match self.routed(&request.model) {
             Some(router) => Box::pin(router.run(self, request, |c, r| c.chat_direct(r))).await,
             None => self.chat_direct(request).await,
@@ -185,12 +201,8 @@ impl Client {
         .await
     }
 
-    /// Sends one embeddings request to its provider (`POST {base}/embeddings`, or the
-    /// provider's native endpoint) with retries and parses the answer.
-    ///
-    /// # Errors
-    /// As [`Client::chat`]; `EndpointNotSupported` when the provider lacks embeddings.
-    pub async fn embeddings(&self, request: Request) -> Result<EmbeddingResponse> {
+    /// [`Client::embeddings`] without the cache.
+    async fn embeddings_uncached(&self, request: Request) -> Result<EmbeddingResponse> {
         match self.routed(&request.model) {
             Some(router) => Box::pin(router.run(self, request, |c, r| c.embeddings_direct(r))).await,
             None => self.embeddings_direct(request).await,
@@ -208,13 +220,8 @@ impl Client {
         .await
     }
 
-    /// Starts a streamed chat completion; resolves once the response headers arrived (for a
-    /// routed group, once the first chunk did: a deployment failing before it is failed over).
-    /// The stream reads, decodes and accounts for itself as it is consumed.
-    ///
-    /// # Errors
-    /// As [`Client::chat`], for failures before the stream starts.
-    pub async fn chat_stream(&self, request: Request) -> Result<ChatStream> {
+    /// [`Client::chat_stream`] without the cache.
+    async fn stream_uncached(&self, request: Request) -> Result<ChatStream> {
         match self.routed(&request.model) {
             Some(router) => Box::pin(router.run(self, request, |c, r| c.open_stream(r))).await,
             None => self.stream_direct(request).await,

@@ -450,6 +450,7 @@ impl Routable for Request {
             session: None,
             trace: self.trace.clone(),
             aimed: true,
+            cache: crate::cache::Control::default(),
         })
     }
 }

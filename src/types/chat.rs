@@ -181,6 +181,8 @@ model! {
         request_id: Option<String>,
         /// The id of the deployment that answered, when the model named a routed group.
         deployment: Option<String>,
+        /// Answered from the response cache (no call was made; `usage` is the original call's).
+        cache_hit: bool,
     }
 }
 

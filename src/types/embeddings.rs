@@ -100,6 +100,8 @@ model! {
         ; local:
         /// The id of the deployment that answered, when the model named a routed group.
         deployment: Option<String>,
+        /// Every vector came from the response cache (no call was made).
+        cache_hit: bool,
     }
 }
 

@@ -58,6 +58,9 @@ pub struct Stats {
     cost_nano: AtomicU64,
     unpriced_calls: AtomicU64,
     failure_latency_us: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_saved_tokens: AtomicU64,
+    cache_saved_nano: AtomicU64,
     latency: Histogram,
     ttft: Histogram,
 }
@@ -111,6 +114,12 @@ impl Stats {
         add(&self.calls, 1);
     }
 
+    pub(crate) fn cache_hit(&self, tokens: u64, saved: Option<f64>) {
+        add(&self.cache_hits, 1);
+        add(&self.cache_saved_tokens, tokens);
+        add(&self.cache_saved_nano, saved.map_or(0, nano));
+    }
+
     pub(crate) fn failure(&self, latency: Duration, retries: u32) {
         add(&self.retries, u64::from(retries));
         add(&self.failure_latency_us, micros(latency));
@@ -132,6 +141,9 @@ impl Stats {
             &self.cost_nano,
             &self.unpriced_calls,
             &self.failure_latency_us,
+            &self.cache_hits,
+            &self.cache_saved_tokens,
+            &self.cache_saved_nano,
         ] {
             a.store(0, Relaxed);
         }
@@ -166,6 +178,9 @@ impl Stats {
             mean_ttft: self.ttft.mean(),
             p50_ttft: self.ttft.percentile(50.0),
             p95_ttft: self.ttft.percentile(95.0),
+            cache_hits: self.cache_hits.load(Relaxed),
+            cache_saved_tokens: self.cache_saved_tokens.load(Relaxed),
+            cache_saved_cost: self.cache_saved_nano.load(Relaxed) as f64 / 1e9,
         }
     }
 
@@ -225,6 +240,12 @@ pub struct StatsSnapshot {
     pub p50_ttft: Option<f64>,
     /// 95th-percentile time to first token.
     pub p95_ttft: Option<f64>,
+    /// Calls answered from the response cache (not in `calls`, tokens or cost).
+    pub cache_hits: u64,
+    /// Tokens the cache hits' original calls used.
+    pub cache_saved_tokens: u64,
+    /// What the cache hits' original calls cost in USD, where priced.
+    pub cache_saved_cost: f64,
 }
 
 fn opt(v: Option<f64>) -> Value {
@@ -262,6 +283,9 @@ impl StatsSnapshot {
         m.insert("mean_ttft".into(), opt(self.mean_ttft));
         m.insert("p50_ttft".into(), opt(self.p50_ttft));
         m.insert("p95_ttft".into(), opt(self.p95_ttft));
+        m.insert("cache_hits".into(), self.cache_hits.into());
+        m.insert("cache_saved_tokens".into(), self.cache_saved_tokens.into());
+        m.insert("cache_saved_cost".into(), self.cache_saved_cost.into());
         m
     }
 }
@@ -324,6 +348,14 @@ impl UsageTracker {
     ) {
         self.all.success(tokens, latency, ttft, retries, cost);
         self.model(model).success(tokens, latency, ttft, retries, cost);
+    }
+
+    /// Records a call answered from the response cache: counted apart from calls, charged
+    /// nothing; the original call's tokens and cost (`saved`) are kept as saved.
+    pub fn record_cache_hit(&self, model: &str, usage: Option<&Usage>, saved: Option<f64>) {
+        let tokens = usage.and_then(TokenBreakdown::from_usage).map_or(0, |t| t.total());
+        self.all.cache_hit(tokens, saved);
+        self.model(model).cache_hit(tokens, saved);
     }
 
     /// Records a failed call (after its last retry).
