@@ -35,6 +35,8 @@ pub struct EmbedBatch {
     pub model: String,
     /// Per-call headers.
     pub headers: HeaderMap,
+    /// How the chunks use the client's response cache.
+    pub cache: crate::cache::Control,
 }
 
 impl EmbedBatch {
@@ -103,6 +105,7 @@ impl EmbedBatch {
             body: body.into(),
             model: self.model.clone(),
             headers: self.headers.clone(),
+            cache: self.cache.clone(),
             ..Request::default()
         }
     }
@@ -115,6 +118,7 @@ fn merge(parts: Vec<(usize, usize, EmbeddingResponse)>) -> Result<EmbeddingRespo
         ..EmbeddingResponse::default()
     };
     let mut usage = Usage::default();
+    let all_hits = !parts.is_empty() && parts.iter().all(|(_, _, p)| p.cache_hit);
     for (start, count, part) in parts {
         if part.data.len() != count {
             return Err(Error::new(
@@ -148,6 +152,7 @@ fn merge(parts: Vec<(usize, usize, EmbeddingResponse)>) -> Result<EmbeddingRespo
     }
     out.data.sort_by_key(|d| d.index);
     out.usage = usage;
+    out.cache_hit = all_hits;
     Ok(out)
 }
 

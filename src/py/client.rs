@@ -16,6 +16,7 @@ use pyo3::types::{PyDict, PyList, PyType};
 use crate::client::{Client, Request, Trace};
 use crate::config::{ClientConfig, Secret};
 use crate::deployments::spec::RouterSpec;
+use crate::py::cache::{client_cache, PyCache};
 use crate::py::call::{LlmCall, Start};
 use crate::py::convert::{positive_seconds, seconds_arg, MAX_SECONDS};
 use crate::py::json::to_value;
@@ -302,6 +303,7 @@ pub(crate) fn chat_outcome(response: &ChatCompletionResponse) -> Outcome {
             .iter()
             .filter_map(|c| c.finish_reason.clone())
             .collect(),
+        cache_hit: response.cache_hit,
         ..Outcome::default()
     }
 }
@@ -310,8 +312,8 @@ pub(crate) fn chat_outcome(response: &ChatCompletionResponse) -> Outcome {
 impl PyLlmClient {
     #[new]
     #[pyo3(
-        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None, model_list=None, router_settings=None, callbacks=None, tracer=None),
-        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None, total_timeout=None, max_response_bytes=134217728, max_download_bytes=2147483648, max_stream_event_bytes=16777216, max_error_body_bytes=65536, model_list=None, router_settings=None, callbacks=None, tracer=None)"
+        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None, model_list=None, router_settings=None, callbacks=None, tracer=None, cache=None),
+        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None, total_timeout=None, max_response_bytes=134217728, max_download_bytes=2147483648, max_stream_event_bytes=16777216, max_error_body_bytes=65536, model_list=None, router_settings=None, callbacks=None, tracer=None, cache=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -340,7 +342,9 @@ impl PyLlmClient {
         router_settings: Option<&Bound<'_, PyAny>>,
         callbacks: Option<&Bound<'_, PyAny>>,
         tracer: Option<&Bound<'_, PyAny>>,
+        cache: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let cache = client_cache(cache)?;
         let mut config = config_from(
             api_key.unwrap_or_default(),
             base_url,
@@ -375,7 +379,7 @@ impl PyLlmClient {
             None => Client::new(config)?,
         };
         Ok(PyLlmClient {
-            inner: Arc::new(client),
+            inner: Arc::new(client.with_cache(cache)),
             observers,
             max_wait,
         })
@@ -403,7 +407,8 @@ impl PyLlmClient {
         let spec = router_spec(py, &config_root(config)?)?;
         let plain = cls.call((), kwargs)?;
         let plain = plain.cast::<PyLlmClient>()?.get();
-        let client = Client::with_deployments(plain.inner.config().clone(), spec, plain.max_wait)?;
+        let client = Client::with_deployments(plain.inner.config().clone(), spec, plain.max_wait)?
+            .with_cache(plain.inner.cache().cloned());
         Ok(PyLlmClient {
             inner: Arc::new(client),
             observers: plain.observers.clone(),
@@ -439,6 +444,12 @@ impl PyLlmClient {
     }
 
     /// The callbacks given at construction (a tuple), or `None`.
+    /// The response cache, if the client has one.
+    #[getter]
+    fn cache(&self) -> Option<PyCache> {
+        self.inner.cache().map(|c| PyCache { inner: Arc::clone(c) })
+    }
+
     #[getter]
     fn callbacks<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.observers.as_ref().map(|o| o.callbacks(py)).transpose()
@@ -519,7 +530,7 @@ impl PyLlmClient {
     /// A new client with some settings replaced; the rest are copied from this one. The
     /// explicit `api_key` is copied only while the own provider stays the same: a `model_hint`
     /// naming another provider takes that provider's key from the environment instead.
-    #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None))]
+    #[pyo3(signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=None, timeout=None, extra_headers=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None, cache=None))]
     #[allow(clippy::too_many_arguments)]
     fn with_options(
         &self,
@@ -534,7 +545,12 @@ impl PyLlmClient {
         max_download_bytes: Option<&Bound<'_, PyAny>>,
         max_stream_event_bytes: Option<&Bound<'_, PyAny>>,
         max_error_body_bytes: Option<&Bound<'_, PyAny>>,
+        cache: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let cache = match cache {
+            Some(cache) => client_cache(Some(cache))?,
+            None => self.inner.cache().cloned(),
+        };
         let old = self.inner.config();
         let keep_key = api_key.is_none();
         let mut config = config_from(
@@ -569,7 +585,7 @@ impl PyLlmClient {
             client = Client::new(config)?;
         }
         Ok(PyLlmClient {
-            inner: Arc::new(client.with_groups_of(&self.inner)),
+            inner: Arc::new(client.with_groups_of(&self.inner).with_cache(cache)),
             observers: self.observers.clone(),
             max_wait: self.max_wait,
         })

@@ -14,7 +14,9 @@ use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 use reqwest::header::HeaderMap;
 
 use crate::batch::BatchOptions;
+use crate::cache::Control;
 use crate::client::Request;
+use crate::py::cache::call_control;
 use crate::embeddings::{EmbedBatch, DEFAULT_EMBED_BATCH_SIZE};
 use crate::py::batch::{concurrency, items_of, progress_label, with_position};
 use crate::py::call::{LlmCall, Start};
@@ -42,7 +44,7 @@ py_model!(
     PyEmbeddingResponse,
     "EmbeddingResponse",
     EmbeddingResponse,
-    [object, data, model, usage, deployment]
+    [object, data, model, usage, deployment, cache_hit]
 );
 
 fn is_int(value: &Bound<'_, PyAny>) -> bool {
@@ -179,7 +181,8 @@ impl PyLlmClient {
         // Local arguments: for the router and the callbacks, never sent.
         let metadata = params.get_item("metadata")?.filter(|m| !m.is_none());
         let session = params.get_item("session")?.filter(|s| !s.is_none());
-        for local in ["metadata", "session"] {
+        let cache = cache_control(&params)?;
+        for local in ["metadata", "session", "cache"] {
             if params.contains(local)? {
                 params.del_item(local)?;
             }
@@ -199,6 +202,7 @@ impl PyLlmClient {
             model,
             headers,
             session,
+            cache,
             ..Request::default()
         };
         let watching = self.watching(|| Ok(metadata), &mut request, "embeddings", false)?;
@@ -215,6 +219,7 @@ impl PyLlmClient {
                         let outcome = Outcome {
                             response_model: Some(response.model.clone()),
                             usage: Some(response.usage.clone()),
+                            cache_hit: response.cache_hit,
                             ..Outcome::default()
                         };
                         let object = response_object(py, Ok(response))?;
@@ -264,11 +269,22 @@ impl PyLlmClient {
             progress: progress_label(progress, "embed_batch")?,
         };
         let items = items_of(inputs, "inputs")?;
+        let cache = match kwargs {
+            Some(kwargs) => {
+                let cache = cache_control(kwargs)?;
+                if kwargs.contains("cache")? {
+                    kwargs.del_item("cache")?;
+                }
+                cache
+            }
+            None => Control::default(),
+        };
         let (head, model, headers) = head(model, kwargs)?;
         let mut batch = EmbedBatch {
             head,
             model,
             headers,
+            cache,
             ..EmbedBatch::default()
         };
         batch.ends.reserve(items.len());
@@ -285,6 +301,13 @@ impl PyLlmClient {
         });
         Bound::new(py, LlmCall::new(py, start)?)
     }
+}
+
+/// The `cache=` among a call's keyword arguments.
+fn cache_control(kwargs: &Bound<'_, PyDict>) -> PyResult<Control> {
+    kwargs
+        .get_item("cache")?
+        .map_or_else(|| Ok(Control::default()), |c| call_control(&c))
 }
 
 /// Adds the embeddings classes to the module.

@@ -1,6 +1,7 @@
 //! PyO3 bindings: the only place that knows about Python. Defines the `liter_llm._liter_llm` module.
 
 mod batch;
+mod cache;
 mod call;
 pub(crate) mod client;
 mod content;
@@ -37,6 +38,7 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     types::register(m)?;
     m.add_class::<client::PyLlmClient>()?;
+    m.add_class::<cache::PyCache>()?;
     call::register(m)?;
     m.add_class::<stream::PyChatStream>()?;
     mock::register(m)?;

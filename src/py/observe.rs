@@ -97,6 +97,7 @@ pub(crate) struct Outcome {
     pub(crate) cost: Option<f64>,
     pub(crate) finish_reasons: Vec<String>,
     pub(crate) ttft: Option<Duration>,
+    pub(crate) cache_hit: bool,
 }
 
 impl Watch {
@@ -171,6 +172,7 @@ impl Watch {
             metadata: call.metadata.as_ref().map(|m| m.clone_ref(py)),
             response: outcome.response,
             success: err.is_none(),
+            cache_hit: outcome.cache_hit,
         })
     }
 }
@@ -307,6 +309,9 @@ pub struct PyCallEvent {
     /// Whether the call succeeded.
     #[pyo3(get)]
     success: bool,
+    /// Whether the response cache answered (no provider call was made).
+    #[pyo3(get)]
+    cache_hit: bool,
 }
 
 #[pymethods]

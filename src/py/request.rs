@@ -202,6 +202,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
     let mut sanitize = None;
     let mut total_timeout = None;
     let mut session = None;
+    let mut cache = crate::cache::Control::default();
     let mut parse = None;
     let mut body = Vec::with_capacity(256);
     body.push(b'{');
@@ -237,6 +238,10 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
             }
             "session" => {
                 session = optional_str("session", &value)?;
+                continue;
+            }
+            "cache" => {
+                cache = crate::py::cache::call_control(&value)?;
                 continue;
             }
 
@@ -304,6 +309,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         session,
         trace: None,
         aimed: false,
+        cache,
     };
     Ok((request, parse))
 }

@@ -92,6 +92,7 @@ impl Ready {
 pub struct PyChatStream {
     state: Arc<Mutex<State>>,
     deployment: Option<String>,
+    cache_hit: bool,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -107,6 +108,7 @@ impl PyChatStream {
     pub fn new(stream: ChatStream) -> Self {
         PyChatStream {
             deployment: stream.deployment().map(str::to_owned),
+            cache_hit: stream.cache_hit(),
             state: Arc::new(Mutex::new(State {
                 stream: Some(stream),
                 ..State::default()
@@ -132,6 +134,7 @@ fn outcome(seen: Seen, stream: &ChatStream) -> Outcome {
         finish_reasons: seen.finish_reasons,
         ttft: stream.time_to_first_chunk(),
         response: None,
+        cache_hit: stream.cache_hit(),
     }
 }
 
@@ -224,6 +227,12 @@ impl PyChatStream {
     #[getter]
     fn deployment(&self) -> Option<&str> {
         self.deployment.as_deref()
+    }
+
+    /// Whether the stream replays an answer from the response cache.
+    #[getter]
+    fn cache_hit(&self) -> bool {
+        self.cache_hit
     }
 
     /// Stops the stream now: aborts any read in flight and closes the connection.

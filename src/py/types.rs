@@ -222,7 +222,8 @@ py_model!(
         service_tier,
         cost,
         request_id,
-        deployment
+        deployment,
+        cache_hit
     ]
 );
 py_model!(
