@@ -12,6 +12,7 @@ pub mod key;
 pub mod memory;
 pub mod payload;
 pub mod recorder;
+pub mod sqlite;
 pub mod store;
 
 use std::fmt;
@@ -345,8 +346,8 @@ impl Cache {
 mod shared {
     use super::store::{Store, StoreError};
 
-    pub(super) fn sqlite(_path: &str, _max_bytes: u64) -> Box<dyn Store> {
-        unimplemented!("merged from the sqlite branch")
+    pub(super) fn sqlite(path: &str, max_bytes: u64) -> Box<dyn Store> {
+        Box::new(super::sqlite::SqliteStore::new(path.into(), max_bytes))
     }
 
     pub(super) fn redis(_url: &str) -> Result<Box<dyn Store>, StoreError> {
