@@ -85,6 +85,11 @@ class LlmClient:
             A raising callback is logged, never propagated.
         tracer: An OpenTelemetry tracer (or True for the global one): each call becomes a span with
             the GenAI semantic conventions, with a child span per attempt.
+        cache: A response cache for chat, streams and embeddings: `"memory"` (or True),
+            `"sqlite:///path/to/cache.db"`, `"redis://host:port/db"`, or a `Cache` (to set `ttl`,
+            `max_bytes`, `namespace`, or to share one cache between clients). Per call:
+            `cache={"no-cache": True, "no-store": True, "ttl": 600, "s-maxage": 60, "namespace": "x"}`,
+            or `cache=False` to bypass it. A backend that is down or corrupt never fails a call.
     """
 
     def __new__(
@@ -114,6 +119,7 @@ class LlmClient:
         router_settings: dict[str, Any] | None = None,
         callbacks: Sequence[Any] | None = None,
         tracer: Any = None,
+        cache: str | bool | Cache | None = None,
     ) -> LlmClient: ...
     @classmethod
     def from_config(cls, config: str | os.PathLike[str] | dict[str, Any], **kwargs: Any) -> LlmClient:
@@ -132,6 +138,9 @@ class LlmClient:
     @property
     def callbacks(self) -> tuple[Any, ...] | None:
         """The callbacks given at construction, or None."""
+    @property
+    def cache(self) -> Cache | None:
+        """The response cache (shared by copies from `with_options`), or None."""
     @staticmethod
     def register_provider(config: dict[str, Any]) -> None:
         """Registers a custom provider (same keys as `providers=`) for every client built afterwards.
@@ -183,8 +192,10 @@ class LlmClient:
         max_download_bytes: int | None = None,
         max_stream_event_bytes: int | None = None,
         max_error_body_bytes: int | None = None,
+        cache: str | bool | Cache | None = None,
     ) -> LlmClient:
-        """A new client with some settings replaced; the rest are copied from this one."""
+        """A new client with some settings replaced; the rest are copied from this one
+        (`cache=False` drops the cache)."""
     async def chat(self, **kwargs: Any) -> ChatCompletionResponse:
         """Send a chat completion request.
 
@@ -613,12 +624,53 @@ class RateLimiter:
     def __hash__(self) -> int: ...
 
 @final
+class Cache:
+    """A response cache: in memory (LRU bounded by bytes), in a SQLite file, or in Redis.
+
+    `url` is `"memory"`, `"sqlite:///abs/path.db"` (`sqlite://rel/path.db` is relative) or
+    `"redis://[user:password@]host:port[/db]"`. `ttl` (seconds) bounds how long entries live;
+    `max_bytes` caps memory (256 MiB) or the SQLite file (1 GiB); `namespace` separates entries.
+    Nothing is opened or connected until the first call: a backend that is down, full or corrupt
+    makes calls go uncached (one warning per outage, counted in `stats()["errors"]`), never fail.
+    One `Cache` given to several clients shares its entries and its in-flight calls.
+    """
+
+    def __new__(
+        cls,
+        url: str = "memory",
+        *,
+        ttl: float | None = None,
+        max_bytes: int | None = None,
+        namespace: str | None = None,
+    ) -> Cache: ...
+    @property
+    def url(self) -> str:
+        """The URL, password masked."""
+    @property
+    def kind(self) -> str:
+        """`memory`, `sqlite` or `redis`."""
+    @property
+    def ttl(self) -> float | None:
+        """Seconds entries live, or None (until evicted)."""
+    @property
+    def namespace(self) -> str:
+        """The default namespace."""
+    def stats(self) -> dict[str, int]:
+        """Counters: `hits`, `misses`, `joined` (answered by an identical call in flight), `writes`,
+        `errors` (failed backend operations) and `skipped` (answers too large to keep)."""
+    async def clear(self) -> None:
+        """Remove every entry; raises `NetworkError` when the backend cannot be reached."""
+
+@final
 class ChatStreamIterator:
     """Async iterator over `ChatCompletionChunk`s; also an async context manager."""
 
     @property
     def deployment(self) -> str | None:
         """The id of the deployment streaming, when the model named a routed group."""
+    @property
+    def cache_hit(self) -> bool:
+        """Whether the stream replays an answer from the response cache."""
     def __aiter__(self) -> Self: ...
     async def __anext__(self) -> ChatCompletionChunk: ...
     def cancel(self) -> None:
@@ -699,6 +751,9 @@ class EmbeddingResponse(_Model):
     @property
     def deployment(self) -> str | None:
         """The id of the deployment that answered, when the model named a routed group."""
+    @property
+    def cache_hit(self) -> bool:
+        """Every vector came from the response cache (no call was made)."""
 
 # ----- usage, pricing, tokens, sanitising -----
 
@@ -743,6 +798,15 @@ class UsageTracker:
     @property
     def total_cost(self) -> float:
         """Cost in USD of the calls whose model has a known price."""
+    @property
+    def cache_hits(self) -> int:
+        """Calls answered from the response cache (not in `calls`, tokens or cost)."""
+    @property
+    def cache_saved_tokens(self) -> int:
+        """Tokens the cache hits' original calls used."""
+    @property
+    def cache_saved_cost(self) -> float:
+        """What the cache hits' original calls cost in USD, where priced."""
     @property
     def mean_latency(self) -> float | None:
         """Mean latency of successful calls in seconds."""
@@ -1034,6 +1098,9 @@ class ChatCompletionResponse(_Model):
     @property
     def deployment(self) -> str | None:
         """The id of the deployment that answered, when the model named a routed group."""
+    @property
+    def cache_hit(self) -> bool:
+        """Answered from the response cache (no call was made; `usage` is the original call's)."""
 
 @final
 class FunctionCallDelta(_Model):
@@ -2058,3 +2125,6 @@ class CallEvent:
     @property
     def success(self) -> bool:
         """Whether the call succeeded."""
+    @property
+    def cache_hit(self) -> bool:
+        """Whether the response cache answered (no provider call was made)."""

@@ -121,6 +121,24 @@ impl PyUsageTracker {
         self.0.totals().total_cost
     }
 
+    /// Calls answered from the response cache (not in `calls`, tokens or cost).
+    #[getter]
+    fn cache_hits(&self) -> u64 {
+        self.0.totals().cache_hits
+    }
+
+    /// Tokens the cache hits' original calls used.
+    #[getter]
+    fn cache_saved_tokens(&self) -> u64 {
+        self.0.totals().cache_saved_tokens
+    }
+
+    /// What the cache hits' original calls cost in USD, where priced.
+    #[getter]
+    fn cache_saved_cost(&self) -> f64 {
+        self.0.totals().cache_saved_cost
+    }
+
     /// Mean latency of successful calls in seconds, `None` before the first.
     #[getter]
     fn mean_latency(&self) -> Option<f64> {
