@@ -15,6 +15,8 @@ pub struct RouterSpec {
     pub deployments: Vec<DeploymentSpec>,
     /// The router's settings (defaults where the config gives none).
     pub settings: RouterSettings,
+    /// The response cache `litellm_settings.cache` asks for.
+    pub cache: Option<crate::cache::CacheSettings>,
     /// Paths of keys LiteLLM accepts that liter_llm ignores (`litellm_settings.success_callback`,
     /// `model_list[0].litellm_params.mock_response`), for one warning.
     pub ignored: Vec<String>,

@@ -35,7 +35,7 @@ fn client(deployments: Vec<DeploymentSpec>, settings: RouterSettings) -> Client 
     let spec = RouterSpec {
         deployments,
         settings,
-        ignored: Vec::new(),
+        ..RouterSpec::default()
     };
     Client::with_deployments(ClientConfig::default(), spec, Duration::from_secs(5)).expect("client builds")
 }

@@ -16,6 +16,7 @@ use pyo3::types::{PyDict, PyList, PyType};
 use crate::client::{Client, Request, Trace};
 use crate::config::{ClientConfig, Secret};
 use crate::deployments::spec::RouterSpec;
+use crate::cache::Cache;
 use crate::py::cache::{client_cache, PyCache};
 use crate::py::call::{LlmCall, Start};
 use crate::py::convert::{positive_seconds, seconds_arg, MAX_SECONDS};
@@ -407,8 +408,12 @@ impl PyLlmClient {
         let spec = router_spec(py, &config_root(config)?)?;
         let plain = cls.call((), kwargs)?;
         let plain = plain.cast::<PyLlmClient>()?.get();
-        let client = Client::with_deployments(plain.inner.config().clone(), spec, plain.max_wait)?
-            .with_cache(plain.inner.cache().cloned());
+        // `cache=` given to from_config() wins over the config's `litellm_settings.cache`.
+        let cache = match (&spec.cache, kwargs.is_some_and(|k| k.contains("cache").unwrap_or(false))) {
+            (Some(settings), false) => Some(Arc::new(Cache::open(settings.clone())?)),
+            _ => plain.inner.cache().cloned(),
+        };
+        let client = Client::with_deployments(plain.inner.config().clone(), spec, plain.max_wait)?.with_cache(cache);
         Ok(PyLlmClient {
             inner: Arc::new(client),
             observers: plain.observers.clone(),

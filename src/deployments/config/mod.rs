@@ -25,8 +25,9 @@
 //! fails instead of eating memory.
 //!
 //! Layout: `fields` walks sections and typed fields (paths, `os.environ/`, hidden secrets),
-//! `model_list` reads the deployments, `settings` the router settings.
+//! `model_list` reads the deployments, `settings` the router settings, `cache` the response cache.
 
+mod cache;
 mod fields;
 mod model_list;
 mod settings;
@@ -74,7 +75,17 @@ pub fn parse(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Route
     let mut sections = Sections::default();
     walk(&mut ctx, &root, &TOP_LEVEL, &mut sections)?;
     let settings = settings::settings(&sections)?;
+    let mut on = false;
+    let mut params = None;
+    for setting in &sections.litellm_settings {
+        match setting {
+            Setting::Cache(flag) => on = *flag,
+            Setting::CacheParams(p) => params = Some(p),
+            _ => {}
+        }
+    }
     Ok(RouterSpec {
+        cache: cache::settings(on, params),
         deployments: sections.deployments,
         settings,
         ignored: ctx.ignored,

@@ -57,6 +57,10 @@ pub(super) enum Setting {
     Timeout(Duration),
     DefaultFallbacks(Vec<String>),
     Fallbacks(Which, Vec<Rule>),
+    /// `litellm_settings.cache`: whether responses are cached.
+    Cache(bool),
+    /// `litellm_settings.cache_params`.
+    CacheParams(super::cache::CacheParams),
 }
 
 /// Which of the three fallback lists a `Setting::Fallbacks` sets.
@@ -105,6 +109,10 @@ pub(super) const LITELLM_SETTINGS: Section<Vec<Setting>> = Section {
         ("context_window_fallbacks", fallbacks),
         ("content_policy_fallbacks", fallbacks),
         ("default_fallbacks", default_fallbacks),
+        ("cache", |s, _, _, f| add(s, Setting::Cache(f.boolean()?))),
+        ("cache_params", |s, ctx, _, f| {
+            add(s, Setting::CacheParams(super::cache::cache_params(ctx, f)?))
+        }),
     ],
     ignored: &[],
     lenient: true,
@@ -226,6 +234,7 @@ pub(super) fn settings(sections: &Sections) -> Result<RouterSettings> {
                 };
                 *list = checked_fallbacks(rules, &groups)?;
             }
+            Setting::Cache(_) | Setting::CacheParams(_) => {}
         }
     }
     Ok(settings)
