@@ -6,6 +6,8 @@
 * ``scenario_client``: an ``LlmClient`` pointed at ``scenario``.
 * ``servers``: four more scenario servers (one per deployment in the routing tests), reset per test.
 * ``make_client``: factory for clients with other settings.
+* ``redis_server``: a real ``redis-server`` on a free port (``redis_support.RedisServer``), one per test;
+  ``kill()`` / ``start()`` make an outage. A missing redis-server fails the test (``make install``).
 
 Every client uses ``API_KEY``, a recognisable string the security tests hunt for with
 ``assert_no_key`` (over ``surface(exc)``, everything a user might print about an exception).
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import time
 import traceback
 from typing import Any, Callable
 
 import pytest
+from redis_support import MISSING, RedisServer
 from scenario_server import ScenarioServer
 
 API_KEY = "sk-test-SECRET123-c0ffee-do-not-leak"
@@ -148,3 +152,12 @@ def servers(_scenario_pool):
     yield list(_scenario_pool)
     for server in _scenario_pool:
         server.reset()
+
+
+@pytest.fixture
+def redis_server():
+    """A fresh ``redis-server`` on a free 127.0.0.1 port, persistence off, stopped after the test."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(MISSING, pytrace=False)
+    with RedisServer() as server:
+        yield server

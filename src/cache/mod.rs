@@ -12,6 +12,7 @@ pub mod key;
 pub mod memory;
 pub mod payload;
 pub mod recorder;
+pub mod redis;
 pub mod sqlite;
 pub mod store;
 
@@ -135,7 +136,7 @@ impl Cache {
         let bad = |why: &str| {
             Error::new(
                 Kind::InvalidArgument,
-                format!("cache {:?}: {why}", crate::redact::url(url)),
+                format!("cache {:?}: {why}", redis::shown(url)),
             )
         };
         let backend = if url == "memory" || url == "memory://" {
@@ -166,7 +167,7 @@ impl Cache {
 
     /// The URL without its password.
     pub fn shown_url(&self) -> String {
-        crate::redact::url(&self.settings.url).into_owned()
+        redis::shown(&self.settings.url)
     }
 
     /// The backend's kind: `memory`, `sqlite` or `redis`.
@@ -350,8 +351,8 @@ mod shared {
         Box::new(super::sqlite::SqliteStore::new(path.into(), max_bytes))
     }
 
-    pub(super) fn redis(_url: &str) -> Result<Box<dyn Store>, StoreError> {
-        Err(StoreError("redis is merged from the redis branch".into()))
+    pub(super) fn redis(url: &str) -> Result<Box<dyn Store>, StoreError> {
+        Ok(Box::new(super::redis::RedisStore::new(url, super::REDIS_TIMEOUT)?))
     }
 }
 #[cfg(test)]
