@@ -270,38 +270,49 @@ impl Cache {
         fresh.map(|(payload, _)| payload)
     }
 
-    /// Writes `payload` under `key` unless `control` says not to; `lead` (the flight that
-    /// produced it) ends once the entry is readable, so no caller in between misses it.
-    /// Writes to a shared backend happen in the background.
-    pub fn store(self: &Arc<Self>, key: Key, payload: Arc<Payload>, control: &Control, lead: Option<Lead>) {
+    /// Writes `payload` under `key` unless `control` says not to, and returns once it is
+    /// readable (a failed write is counted and warned about, never raised). `lead` (the flight
+    /// that produced it) ends after the write, so no caller in between misses the answer.
+    pub async fn store(&self, key: Key, payload: Arc<Payload>, control: &Control, lead: Option<Lead>) {
         if control.no_store {
             return;
         }
         let ttl = control.ttl.or(self.settings.ttl);
         let now = now_ms();
-        match &self.backend {
+        let counter = match &self.backend {
             Backend::Memory(m) => {
-                let counter = if m.put(key, payload, now, ttl) { &self.counters.writes } else { &self.counters.skipped };
-                counter.fetch_add(1, Relaxed);
-                drop(lead);
+                if m.put(key, payload, now, ttl) {
+                    &self.counters.writes
+                } else {
+                    &self.counters.skipped
+                }
             }
-            Backend::Shared(_) => {
-                let cache = Arc::clone(self);
-                tokio::spawn(async move {
-                    let value = payload.encode();
-                    if value.len() > MAX_ENTRY_BYTES {
-                        cache.counters.skipped.fetch_add(1, Relaxed);
-                        return;
-                    }
-                    let Backend::Shared(s) = &cache.backend else { return };
+            Backend::Shared(s) => {
+                let value = payload.encode();
+                if value.len() > MAX_ENTRY_BYTES {
+                    &self.counters.skipped
+                } else {
                     let record = Record { written_ms: now, value };
-                    if cache.guard(s.put(&key, record, ttl)).await.is_some() {
-                        cache.counters.writes.fetch_add(1, Relaxed);
+                    match self.guard(s.put(&key, record, ttl)).await {
+                        Some(()) => &self.counters.writes,
+                        None => return,
                     }
-                    drop(lead);
-                });
+                }
             }
+        };
+        counter.fetch_add(1, Relaxed);
+        drop(lead);
+    }
+
+    /// [`Cache::store`] without waiting: for a stream, which ends inside a read.
+    pub fn store_in_background(self: &Arc<Self>, key: Key, payload: Arc<Payload>, control: Control, lead: Option<Lead>) {
+        if let Backend::Memory(_) = self.backend {
+            // A memory write never waits: do it now, so the next call already sees it.
+            let _ = futures_util::FutureExt::now_or_never(self.store(key, payload, &control, lead));
+            return;
         }
+        let cache = Arc::clone(self);
+        tokio::spawn(async move { cache.store(key, payload, &control, lead).await });
     }
 
     /// Removes every entry.

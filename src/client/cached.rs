@@ -116,7 +116,7 @@ impl Client {
                 if let Some(lead) = &lead {
                     lead.land(Ok(Arc::clone(&payload)));
                 }
-                cache.store(key, payload, &control, lead);
+                cache.store(key, payload, &control, lead).await;
             }
             Err(err) => {
                 if let Some(lead) = &lead {
@@ -229,14 +229,16 @@ impl Client {
             };
             let sizes: Vec<usize> = leads.iter().map(|(i, _)| item_size(&items[*i])).collect();
             let shares = token_shares(response.usage.prompt_tokens, &sizes);
+            let mut writes = Vec::with_capacity(leads.len());
             for (((i, lead), object), tokens) in leads.into_iter().zip(&response.data).zip(shares) {
                 let payload = Arc::new(Payload::Embedding(object.embedding.clone(), tokens));
                 if let Some(lead) = &lead {
                     lead.land(Ok(Arc::clone(&payload)));
                 }
-                cache.store(keys[i], Arc::clone(&payload), &control, lead);
+                writes.push(cache.store(keys[i], Arc::clone(&payload), &control, lead));
                 found[i] = Some(payload);
             }
+            join_all(writes).await;
             sent = Some(response);
         }
         for (i, rx) in follows {
