@@ -116,8 +116,8 @@ pub(super) fn settings(on: bool, params: Option<&CacheParams>) -> Option<CacheSe
         }
         "redis" => p.url.clone().unwrap_or_else(|| {
             let auth = match (&p.username, &p.password) {
-                (Some(user), Some(pass)) => format!("{user}:{pass}@"),
-                (None, Some(pass)) => format!(":{pass}@"),
+                (Some(user), Some(pass)) => format!("{}:{}@", escaped(user), escaped(pass)),
+                (None, Some(pass)) => format!(":{}@", escaped(pass)),
                 _ => String::new(),
             };
             let host = p.host.as_deref().unwrap_or("127.0.0.1");
@@ -137,4 +137,18 @@ pub(super) fn settings(on: bool, params: Option<&CacheParams>) -> Option<CacheSe
         max_bytes: p.max_bytes,
         namespace: p.namespace.unwrap_or_default(),
     })
+}
+
+/// `text` percent-encoded for the user-info part of a URL (all but unreserved characters).
+fn escaped(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
