@@ -405,3 +405,24 @@ def test_total_timeout_bounds_a_trickling_answer(tmp_path, scenario):
     )  # fmt: skip
     assert proc.returncode == 1
     assert "LlmTimeoutError" in proc.stderr and "total_timeout=1" in proc.stderr
+
+
+def test_batch_cache_makes_a_rerun_pay_only_for_new_requests(tmp_path):
+    from liter_llm.testing import MockServer
+
+    cache = f"sqlite://{tmp_path}/cache.db"
+    env = {"OPENAI_API_KEY": API_KEY}
+    with MockServer() as server:
+        write_jsonl(tmp_path / "in.jsonl", [batch_line(i) for i in range(10)])
+        args = ("batch", "in.jsonl", "--base-url", server.base_url, "--cache", cache, "--no-progress")
+        first = run(*args, "-o", "one.jsonl", cwd=tmp_path, env=env)
+        assert first.returncode == 0, first.stderr
+        assert server.request_count == 10
+        write_jsonl(tmp_path / "in.jsonl", [batch_line(i) for i in range(12)])
+        second = run(*args, "-o", "two.jsonl", cwd=tmp_path, env=env)
+        assert second.returncode == 0, second.stderr
+        assert server.request_count == 12, "only the 2 new requests went upstream"
+        assert "10 from cache" in second.stderr.strip().splitlines()[-1]
+        one = {r["custom_id"]: r["response"]["body"] for r in read_output(tmp_path / "one.jsonl")}
+        two = {r["custom_id"]: r["response"]["body"] for r in read_output(tmp_path / "two.jsonl")}
+        assert all(two[k]["choices"] == one[k]["choices"] for k in one)

@@ -80,6 +80,13 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         help="a LiteLLM config.yaml: requests for its model groups are routed over its deployments",
     )
     parser.add_argument(
+        "--cache",
+        default=None,
+        metavar="URL",
+        help="response cache: memory, sqlite:///path/cache.db or redis://host:port/db (a re-run pays only for "
+        "new or changed requests)",
+    )
+    parser.add_argument(
         "--mock", action="store_true", help="run against the built-in mock provider (no key, no network)"
     )
     parser.add_argument(
@@ -180,6 +187,8 @@ def _make_client(args: argparse.Namespace, base_url: str | None, mock: bool) -> 
     }
     if args.total_timeout is not None:
         kwargs["total_timeout"] = args.total_timeout
+    if args.cache is not None:
+        kwargs["cache"] = args.cache
     given = _limits(args)
     try:
         return LlmClient(**kwargs, **given)
@@ -215,6 +224,8 @@ def _routed_client(args: argparse.Namespace, config: str, mock: bool) -> Any:
     if args.base_url is not None:
         kwargs["base_url"] = args.base_url
         kwargs["api_key"] = os.environ.get(args.api_key_env, "")
+    if args.cache is not None:
+        kwargs["cache"] = args.cache
     return LlmClient.from_config(config, **kwargs, **_limits(args))
 
 
@@ -488,6 +499,9 @@ def summary(client: Any, tally: Tally, wall: float, interrupted: bool) -> str:
     parts.append(f"{tokens:,} tokens ({tally.prompt_tokens:,} prompt + {tally.completion_tokens:,} completion)")
     cost = _cost(client, tally.stats)
     parts.append(f"cost ${cost:.4f}" if cost is not None else "cost unknown")
+    hits = getattr(client.usage, "cache_hits", 0) if client is not None else 0
+    if hits:
+        parts.append(f"{hits} from cache (saved ${client.usage.cache_saved_cost:.4f})")
     latencies = [(p, _percentile(client, tally.stats, p)) for p in (50, 95, 99)]
     if all(v is not None for _, v in latencies):
         parts.append("latency " + " ".join(f"p{p} {v:.2f}s" for p, v in latencies))
