@@ -9,11 +9,9 @@ import base64
 from typing import Any
 
 import pytest
-
+from conftest import API_KEY, user
 from liter_llm import Cache, LlmClient
 from liter_llm.testing import MockServer
-
-from conftest import API_KEY, user
 
 MODEL = "gpt-4o-mini"
 EMBED = "text-embedding-3-small"
@@ -47,7 +45,12 @@ IMAGE_B = "data:image/png;base64," + base64.b64encode(b"\x89PNG other image").de
 
 
 def picture(url: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": url}}]}]
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": url}}],
+        }
+    ]
 
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}

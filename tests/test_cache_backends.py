@@ -12,10 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from liter_llm import Cache, LlmClient
-
 from conftest import API_KEY, user
+from liter_llm import Cache, LlmClient
 
 MODEL = "gpt-4o-mini"
 
@@ -207,7 +205,9 @@ def config(tmp_path: Path, base_url: str, params: str) -> Path:
 
 async def test_config_disk_cache_is_sqlite_in_disk_cache_dir(mock_server, tmp_path):
     folder = tmp_path / "disk"
-    path = config(tmp_path, mock_server.base_url, f"cache_params:\n  type: disk\n  disk_cache_dir: {folder}\n  ttl: 600\n")
+    path = config(
+        tmp_path, mock_server.base_url, f"cache_params:\n  type: disk\n  disk_cache_dir: {folder}\n  ttl: 600\n"
+    )
     client = LlmClient.from_config(path)
     assert client.cache.kind == "sqlite" and client.cache.ttl == 600
     await client.chat(model="fast", messages=user("cfg"))
@@ -220,7 +220,10 @@ async def test_config_redis_cache_from_host_port_password(mock_server, tmp_path)
     from redis_support import RedisServer
 
     with RedisServer(password="p@ss/word") as server:
-        params = f"cache_params:\n  type: redis\n  host: 127.0.0.1\n  port: {server.port}\n  password: os.environ/CACHE_PW\n  namespace: team\n"
+        params = (
+            "cache_params:\n  type: redis\n  host: 127.0.0.1\n"
+            f"  port: {server.port}\n  password: os.environ/CACHE_PW\n  namespace: team\n"
+        )
         path = config(tmp_path, mock_server.base_url, params)
         text = path.read_text() + "environment_variables:\n  CACHE_PW: 'p@ss/word'\n"
         path.write_text(text)

@@ -108,17 +108,25 @@ mod tests {
     async fn followers_get_the_landing_and_a_vanished_leader_releases_them() {
         let flights = Arc::new(Flights::default());
         let key = Key([7; 32]);
-        let Join::Lead(lead) = flights.join(key) else { panic!("first caller leads") };
-        let Join::Follow(rx) = flights.join(key) else { panic!("second caller follows") };
+        let Join::Lead(lead) = flights.join(key) else {
+            panic!("first caller leads")
+        };
+        let Join::Follow(rx) = flights.join(key) else {
+            panic!("second caller follows")
+        };
         let payload = Arc::new(Payload::Embedding(Embedding(vec![1.0]), 1));
         lead.land(Ok(Arc::clone(&payload)));
-        let Join::Follow(late) = flights.join(key) else { panic!("joins until the lead is dropped") };
+        let Join::Follow(late) = flights.join(key) else {
+            panic!("joins until the lead is dropped")
+        };
         assert_eq!(follow(rx).await.unwrap().unwrap(), payload);
         assert_eq!(follow(late).await.unwrap().unwrap(), payload);
         drop(lead);
         assert!(flights.is_empty());
 
-        let Join::Lead(lead) = flights.join(key) else { panic!("a new flight") };
+        let Join::Lead(lead) = flights.join(key) else {
+            panic!("a new flight")
+        };
         let Join::Follow(rx) = flights.join(key) else { panic!() };
         lead.land(Err(Error::new(Kind::RateLimited, "busy")));
         assert_eq!(follow(rx).await.unwrap().unwrap_err().kind(), Kind::RateLimited);

@@ -100,7 +100,9 @@ impl MemoryStore {
         let mut shard = self.shard(&key);
         shard.remove(&key);
         while shard.bytes + size > self.shard_budget {
-            let Some((_, oldest)) = shard.order.pop_first() else { break };
+            let Some((_, oldest)) = shard.order.pop_first() else {
+                break;
+            };
             if let Some(slot) = shard.map.remove(&oldest) {
                 shard.bytes -= slot.size;
             }
@@ -110,7 +112,15 @@ impl MemoryStore {
         shard.order.insert(tick, key);
         shard.bytes += size;
         let found = Found { payload, written_ms };
-        shard.map.insert(key, Slot { found, expires_ms, size, tick });
+        shard.map.insert(
+            key,
+            Slot {
+                found,
+                expires_ms,
+                size,
+                tick,
+            },
+        );
         true
     }
 
@@ -158,7 +168,10 @@ mod tests {
         assert!(store.get(&key(0, 1), 0).is_some());
         assert!(store.get(&key(0, 3), 0).is_some());
         assert!(store.bytes() <= 1000);
-        assert!(!store.put(key(1, 1), vector(1000), 0, None), "larger than a shard's share");
+        assert!(
+            !store.put(key(1, 1), vector(1000), 0, None),
+            "larger than a shard's share"
+        );
         store.put(key(0, 1), vector(10), 0, None);
         assert_eq!(store.bytes(), 464 + 104, "a replaced entry's bytes are released");
         store.clear();

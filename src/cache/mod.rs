@@ -133,12 +133,7 @@ impl Cache {
     /// `InvalidArgument` for an unknown scheme or a malformed URL.
     pub fn open(settings: CacheSettings) -> Result<Cache> {
         let url = settings.url.trim();
-        let bad = |why: &str| {
-            Error::new(
-                Kind::InvalidArgument,
-                format!("cache {:?}: {why}", redis::shown(url)),
-            )
-        };
+        let bad = |why: &str| Error::new(Kind::InvalidArgument, format!("cache {:?}: {why}", redis::shown(url)));
         let backend = if url == "memory" || url == "memory://" {
             Backend::Memory(MemoryStore::new(settings.max_bytes.unwrap_or(DEFAULT_MEMORY_BYTES)))
         } else if let Some(path) = url.strip_prefix("sqlite://") {
@@ -149,7 +144,9 @@ impl Cache {
         } else if url.starts_with("redis://") || url.starts_with("rediss://") {
             Backend::Shared(shared::redis(url).map_err(|e| bad(&e.0))?)
         } else {
-            return Err(bad("expected \"memory\", \"sqlite://PATH\" or \"redis://host:port/db\""));
+            return Err(bad(
+                "expected \"memory\", \"sqlite://PATH\" or \"redis://host:port/db\"",
+            ));
         };
         Ok(Cache {
             backend,
@@ -261,11 +258,15 @@ impl Cache {
                 .and_then(|r| Payload::decode(&r.value).map(|p| (Arc::new(p), r.written_ms))),
         };
         let fresh = found.filter(|(_, written)| {
-            control.s_maxage.is_none_or(|max| {
-                now.saturating_sub(*written) <= u64::try_from(max.as_millis()).unwrap_or(u64::MAX)
-            })
+            control
+                .s_maxage
+                .is_none_or(|max| now.saturating_sub(*written) <= u64::try_from(max.as_millis()).unwrap_or(u64::MAX))
         });
-        let counter = if fresh.is_some() { &self.counters.hits } else { &self.counters.misses };
+        let counter = if fresh.is_some() {
+            &self.counters.hits
+        } else {
+            &self.counters.misses
+        };
         counter.fetch_add(1, Relaxed);
         fresh.map(|(payload, _)| payload)
     }
@@ -305,7 +306,13 @@ impl Cache {
     }
 
     /// [`Cache::store`] without waiting: for a stream, which ends inside a read.
-    pub fn store_in_background(self: &Arc<Self>, key: Key, payload: Arc<Payload>, control: Control, lead: Option<Lead>) {
+    pub fn store_in_background(
+        self: &Arc<Self>,
+        key: Key,
+        payload: Arc<Payload>,
+        control: Control,
+        lead: Option<Lead>,
+    ) {
         if let Backend::Memory(_) = self.backend {
             // A memory write never waits: do it now, so the next call already sees it.
             let _ = futures_util::FutureExt::now_or_never(self.store(key, payload, &control, lead));
@@ -325,7 +332,10 @@ impl Cache {
                 m.clear();
                 Ok(())
             }
-            Backend::Shared(s) => s.clear().await.map_err(|e| Error::new(Kind::Network, format!("cache {}: {}", self.shown_url(), e.0))),
+            Backend::Shared(s) => s
+                .clear()
+                .await
+                .map_err(|e| Error::new(Kind::Network, format!("cache {}: {}", self.shown_url(), e.0))),
         }
     }
 

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::types::{
-    AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, ChoiceLogprobs, Embedding, FunctionCallDelta,
-    StreamChoice, StreamDelta, ToJson, ToolCall, ToolCallDelta,
+    AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, ChoiceLogprobs, Embedding,
+    FunctionCallDelta, StreamChoice, StreamDelta, ToJson, ToolCall, ToolCallDelta,
 };
 
 /// One cached answer.
@@ -61,8 +61,9 @@ impl Payload {
         const BASE: usize = 256;
         let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
         let logprobs = |l: &Option<ChoiceLogprobs>| {
-            l.as_ref()
-                .map_or(0, |l| 96 * (l.content.as_ref().map_or(0, Vec::len) + l.refusal.as_ref().map_or(0, Vec::len)))
+            l.as_ref().map_or(0, |l| {
+                96 * (l.content.as_ref().map_or(0, Vec::len) + l.refusal.as_ref().map_or(0, Vec::len))
+            })
         };
         match self {
             Payload::Chat(r, _) => {
@@ -71,8 +72,17 @@ impl Payload {
                     .iter()
                     .map(|c| {
                         let m = &c.message;
-                        let calls: usize = m.tool_calls.iter().flatten().map(|t| 96 + t.function.arguments.len()).sum();
-                        BASE + text(&m.content) + text(&m.reasoning_content) + text(&m.refusal) + calls + logprobs(&c.logprobs)
+                        let calls: usize = m
+                            .tool_calls
+                            .iter()
+                            .flatten()
+                            .map(|t| 96 + t.function.arguments.len())
+                            .sum();
+                        BASE + text(&m.content)
+                            + text(&m.reasoning_content)
+                            + text(&m.refusal)
+                            + calls
+                            + logprobs(&c.logprobs)
                     })
                     .sum::<usize>()
             }
@@ -90,7 +100,11 @@ impl Payload {
                                 .flatten()
                                 .map(|t| 96 + t.function.as_ref().map_or(0, |f| text(&f.arguments)))
                                 .sum();
-                            64 + text(&d.content) + text(&d.reasoning_content) + text(&d.refusal) + calls + logprobs(&s.logprobs)
+                            64 + text(&d.content)
+                                + text(&d.reasoning_content)
+                                + text(&d.refusal)
+                                + calls
+                                + logprobs(&s.logprobs)
                         })
                         .sum::<usize>()
                 })

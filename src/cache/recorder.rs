@@ -64,7 +64,8 @@ impl Recorder {
         if let Some(lead) = &self.lead {
             lead.land(Ok(Arc::clone(&payload)));
         }
-        self.cache.store_in_background(self.key, payload, self.control, self.lead);
+        self.cache
+            .store_in_background(self.key, payload, self.control, self.lead);
     }
 
     /// The stream failed: the waiting callers get its error.

@@ -75,13 +75,29 @@ async fn directives_skip_reads_or_writes() {
     let server = MockServer::start(MockConfig::default()).unwrap();
     let cache = memory();
     let c = client(&server, &cache);
-    let with = |control: Control| Request { cache: control, ..chat(HI) };
-    c.chat(with(Control { no_store: true, ..Control::default() })).await.unwrap();
+    let with = |control: Control| Request {
+        cache: control,
+        ..chat(HI)
+    };
+    c.chat(with(Control {
+        no_store: true,
+        ..Control::default()
+    }))
+    .await
+    .unwrap();
     c.chat(chat(HI)).await.unwrap();
     assert_eq!(server.request_count(), 2, "no-store wrote nothing");
-    c.chat(with(Control { no_cache: true, ..Control::default() })).await.unwrap();
+    c.chat(with(Control {
+        no_cache: true,
+        ..Control::default()
+    }))
+    .await
+    .unwrap();
     assert_eq!(server.request_count(), 3, "no-cache read nothing");
-    let other = Control { namespace: Some("eval-7".into()), ..Control::default() };
+    let other = Control {
+        namespace: Some("eval-7".into()),
+        ..Control::default()
+    };
     c.chat(with(other.clone())).await.unwrap();
     c.chat(with(other)).await.unwrap();
     assert_eq!(server.request_count(), 4, "a namespace has its own entries");
@@ -164,7 +180,10 @@ async fn streams_replay_chunk_for_chunk_and_serve_plain_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_cut_before_its_end_is_not_stored() {
     let server = MockServer::start(MockConfig::default()).unwrap();
-    server.push_faults(vec![Fault { cut_after: Some(2), ..Fault::default() }]);
+    server.push_faults(vec![Fault {
+        cut_after: Some(2),
+        ..Fault::default()
+    }]);
     let cache = memory();
     let c = client(&server, &cache);
     let streamed = chat(&HI.replace("}]}", "}],\"stream\":true}"));

@@ -16,7 +16,7 @@ use crate::cache::store::Key;
 use crate::cache::Cache;
 use crate::error::{Error, Kind, Result};
 use crate::stream::ChatStream;
-use crate::types::{Embedding, EmbeddingObject, EmbeddingResponse, ChatCompletionResponse, Usage};
+use crate::types::{ChatCompletionResponse, Embedding, EmbeddingObject, EmbeddingResponse, Usage};
 
 /// What a cached call does next.
 enum Step {
@@ -213,10 +213,16 @@ impl Client {
             };
             body.insert("input".to_owned(), input);
             let part = Request {
-                body: Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?),
+                body: Bytes::from(
+                    serde_json::to_vec(&body).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?,
+                ),
                 ..request.clone()
             };
-            let response = match self.embeddings_uncached(part).await.and_then(|r| in_order(r, leads.len())) {
+            let response = match self
+                .embeddings_uncached(part)
+                .await
+                .and_then(|r| in_order(r, leads.len()))
+            {
                 Ok(response) => response,
                 Err(err) => {
                     for (_, lead) in &leads {

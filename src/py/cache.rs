@@ -157,9 +157,9 @@ pub(crate) fn call_control(value: &Bound<'_, PyAny>) -> PyResult<Control> {
             ..Control::default()
         });
     }
-    let dict = value.cast::<PyDict>().map_err(|_| {
-        PyTypeError::new_err(format!("cache must be a dict or a bool, not {}", type_name(value)))
-    })?;
+    let dict = value
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err(format!("cache must be a dict or a bool, not {}", type_name(value))))?;
     let mut control = Control::default();
     for (key, item) in dict.iter() {
         let key = key

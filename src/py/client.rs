@@ -13,10 +13,10 @@ use pyo3::exceptions::{PyTypeError, PyUserWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyType};
 
+use crate::cache::Cache;
 use crate::client::{Client, Request, Trace};
 use crate::config::{ClientConfig, Secret};
 use crate::deployments::spec::RouterSpec;
-use crate::cache::Cache;
 use crate::py::cache::{client_cache, PyCache};
 use crate::py::call::{LlmCall, Start};
 use crate::py::convert::{positive_seconds, seconds_arg, MAX_SECONDS};
@@ -409,7 +409,10 @@ impl PyLlmClient {
         let plain = cls.call((), kwargs)?;
         let plain = plain.cast::<PyLlmClient>()?.get();
         // `cache=` given to from_config() wins over the config's `litellm_settings.cache`.
-        let cache = match (&spec.cache, kwargs.is_some_and(|k| k.contains("cache").unwrap_or(false))) {
+        let cache = match (
+            &spec.cache,
+            kwargs.is_some_and(|k| k.contains("cache").unwrap_or(false)),
+        ) {
             (Some(settings), false) => Some(Arc::new(Cache::open(settings.clone())?)),
             _ => plain.inner.cache().cloned(),
         };

@@ -36,11 +36,7 @@ pub(super) const CACHE_PARAMS: Section<CacheParams> = Section {
             let kind = f.text()?;
             match kind.as_str() {
                 "local" | "disk" | "redis" => {}
-                _ => {
-                    return Err(f.fail(
-                        "liter_llm caches in memory (`local`), on disk (`disk`, SQLite) or in `redis`",
-                    ))
-                }
+                _ => return Err(f.fail("liter_llm caches in memory (`local`), on disk (`disk`, SQLite) or in `redis`")),
             }
             p.kind = Some(kind);
             Ok(())

@@ -820,15 +820,22 @@ fn litellm_cache_settings_map_to_our_backends() {
     let disk = with(json!({"type": "disk", "disk_cache_dir": "/var/cache/llm/", "ttl": 60}));
     assert_eq!(disk.url, "sqlite:///var/cache/llm/liter_llm_cache.db");
     assert_eq!(disk.ttl, Some(Duration::from_secs(60)));
-    let redis = with(json!({"type": "redis", "host": "cache.internal", "port": "6380", "password": "p@ss/w:rd",
-        "db": 2, "namespace": "team", "ttl": 10, "default_in_redis_ttl": 30}));
+    let redis = with(
+        json!({"type": "redis", "host": "cache.internal", "port": "6380", "password": "p@ss/w:rd",
+        "db": 2, "namespace": "team", "ttl": 10, "default_in_redis_ttl": 30}),
+    );
     assert_eq!(redis.url, "redis://:p%40ss%2Fw%3Ard@cache.internal:6380/2");
-    assert_eq!((redis.namespace.as_str(), redis.ttl), ("team", Some(Duration::from_secs(30))));
+    assert_eq!(
+        (redis.namespace.as_str(), redis.ttl),
+        ("team", Some(Duration::from_secs(30)))
+    );
     let url = with(json!({"type": "redis", "url": "redis://10.0.0.1:6379/0"}));
     assert_eq!(url.url, "redis://10.0.0.1:6379/0");
-    assert!(ok(json!({"litellm_settings": {"cache": false, "cache_params": {"type": "redis"}}}))
-        .cache
-        .is_none());
+    assert!(
+        ok(json!({"litellm_settings": {"cache": false, "cache_params": {"type": "redis"}}}))
+            .cache
+            .is_none()
+    );
 }
 
 #[test]
@@ -837,6 +844,9 @@ fn litellm_cache_settings_we_cannot_honour_fail_by_path() {
     assert!(bad(json!({"type": "qdrant-semantic"})).contains("litellm_settings.cache_params.type"));
     assert!(bad(json!({"tipe": "redis"})).contains("did you mean `type`"));
     let hidden = bad(json!({"type": "redis", "password": 5}));
-    assert!(hidden.contains("cache_params.password") && hidden.contains("<hidden>"), "{hidden}");
+    assert!(
+        hidden.contains("cache_params.password") && hidden.contains("<hidden>"),
+        "{hidden}"
+    );
     assert!(err(json!({"litellm_settings": {"cache": "maybe"}})).contains("litellm_settings.cache"));
 }
