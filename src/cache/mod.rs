@@ -68,6 +68,10 @@ pub struct Control {
     pub s_maxage: Option<Duration>,
     /// This call's namespace, instead of the cache's.
     pub namespace: Option<String>,
+    /// The call's key, once computed (by a memory lookup made before the call was spawned).
+    pub(crate) key: Option<Key>,
+    /// That lookup found nothing: the call need not look again.
+    pub(crate) looked: bool,
 }
 
 impl Control {
@@ -243,6 +247,14 @@ impl Cache {
                 one.finish()
             })
             .collect()
+    }
+
+    /// [`Cache::lookup`] without waiting, for the memory backend; `None` for the others.
+    pub fn lookup_now(&self, key: &Key, control: &Control) -> Option<Option<Arc<Payload>>> {
+        match self.backend {
+            Backend::Memory(_) => futures_util::FutureExt::now_or_never(self.lookup(key, control)),
+            Backend::Shared(_) => None,
+        }
     }
 
     /// The entry under `key` if there is a usable one (fresh enough for `control`). A backend

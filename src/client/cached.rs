@@ -48,10 +48,50 @@ impl Client {
         let Some(cache) = self.cache.as_ref().filter(|_| !request.cache.bypass()) else {
             return Ok(None);
         };
+        if let Some(key) = request.cache.key {
+            return Ok(Some((cache, key)));
+        }
         let body = body_of(request)?;
         let target = self.cache_target(&request.model);
         let key = cache.chat_key(&request.cache, &target, &request.model, &body, &request.headers);
         Ok(Some((cache, key)))
+    }
+
+    /// Answers a chat request at once from a memory cache when it holds the answer (no task, no
+    /// wait). Otherwise notes the key (and that memory has no answer) in `request`, so the call
+    /// does not compute or look again.
+    ///
+    /// # Errors
+    /// `Serialization` when the body is not a JSON object.
+    pub fn chat_from_memory(&self, request: &mut Request) -> Result<Option<ChatCompletionResponse>> {
+        if request.cache.no_cache {
+            return Ok(None);
+        }
+        let Some((cache, key)) = self.chat_cache(request)? else {
+            return Ok(None);
+        };
+        request.cache.key = Some(key);
+        let Some(found) = cache.lookup_now(&key, &request.cache) else {
+            return Ok(None);
+        };
+        match found {
+            Some(payload) => Ok(self.chat_hit(&request.model, &payload)),
+            None => {
+                request.cache.looked = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A cached chat answer as the response to a call for `model` (counted as a hit).
+    fn chat_hit(&self, model: &str, payload: &Payload) -> Option<ChatCompletionResponse> {
+        let mut response = payload.to_response()?;
+        self.note_hit(model, response.usage.as_ref(), payload.cost());
+        response.cost = Some(0.0);
+        response.request_id = None;
+        response.deployment = None;
+        response.cache_hit = true;
+        Some(response)
     }
 
     /// Looks `key` up, then joins (or leads) the identical call in flight.
@@ -60,9 +100,12 @@ impl Client {
         if control.no_cache {
             return Ok(Step::Call(None));
         }
+        let mut looked = control.looked;
         loop {
-            if let Some(hit) = cache.lookup(&key, control).await {
-                return Ok(Step::Hit(hit));
+            if !std::mem::take(&mut looked) {
+                if let Some(hit) = cache.lookup(&key, control).await {
+                    return Ok(Step::Hit(hit));
+                }
             }
             match cache.flights.join(key) {
                 Join::Lead(lead) => return Ok(Step::Call(Some(lead))),
@@ -96,12 +139,7 @@ impl Client {
         };
         let lead = match Self::cached_step(cache, key, &request).await? {
             Step::Hit(payload) => {
-                if let Some(mut response) = payload.to_response() {
-                    self.note_hit(&request.model, response.usage.as_ref(), payload.cost());
-                    response.cost = Some(0.0);
-                    response.request_id = None;
-                    response.deployment = None;
-                    response.cache_hit = true;
+                if let Some(response) = self.chat_hit(&request.model, &payload) {
                     return Ok(response);
                 }
                 None

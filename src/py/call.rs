@@ -17,6 +17,8 @@ use crate::py::driver::Driver;
 pub type Start = Box<dyn for<'py> FnOnce(Python<'py>, &Driver) -> PyResult<Bound<'py, PyAny>> + Send + Sync>;
 
 enum State {
+    /// The result is known already (an answer from the memory cache).
+    Ready(Py<PyAny>),
     NotStarted(Start),
     Running(Py<PyAny>),
     Finished,
@@ -41,6 +43,13 @@ impl LlmCall {
         Ok(LlmCall { state })
     }
 
+    /// A call whose result is already known: awaiting it never suspends.
+    pub fn ready(value: Py<PyAny>) -> Self {
+        LlmCall {
+            state: State::Ready(value),
+        }
+    }
+
     fn future<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Running(future) => {
@@ -54,7 +63,7 @@ impl LlmCall {
                 self.state = State::Running(future.clone().unbind());
                 Ok(future)
             }
-            State::Finished => Err(PyRuntimeError::new_err(
+            State::Ready(_) | State::Finished => Err(PyRuntimeError::new_err(
                 "cannot reuse an already awaited liter_llm call",
             )),
         }
@@ -74,6 +83,11 @@ impl LlmCall {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if matches!(self.state, State::Ready(_)) {
+            if let State::Ready(value) = std::mem::replace(&mut self.state, State::Finished) {
+                return Err(PyStopIteration::new_err((value,)));
+            }
+        }
         let future = self.future(py)?;
         if future.call_method0(intern!(py, "done"))?.is_truthy()? {
             self.state = State::Finished;

@@ -21,9 +21,9 @@ use crate::py::cache::{client_cache, PyCache};
 use crate::py::call::{LlmCall, Start};
 use crate::py::convert::{positive_seconds, seconds_arg, MAX_SECONDS};
 use crate::py::json::to_value;
-use crate::py::observe::{Observers, Outcome, Watching};
+use crate::py::observe::{Observers, Outcome, Watch, Watching};
 use crate::py::params::positive_int;
-use crate::py::parsed::attach;
+use crate::py::parsed::{attach, ParseMode};
 use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
 use crate::py::request::chat_request;
 use crate::py::stream::PyChatStream;
@@ -290,6 +290,35 @@ impl PyLlmClient {
 /// The `metadata=` of a call's keyword arguments.
 fn metadata_of<'py>(kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Option<Bound<'py, PyAny>>> {
     kwargs.map_or(Ok(None), |k| k.get_item("metadata"))
+}
+
+/// A chat call's result as a Python object (its structured-output result attached), reported
+/// to the callbacks.
+fn chat_object(
+    py: Python<'_>,
+    result: crate::Result<ChatCompletionResponse>,
+    watch: Option<Watch>,
+    parse: Option<&ParseMode>,
+) -> PyResult<Py<PyAny>> {
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => {
+            if let Some(watch) = watch {
+                watch.failure(py, &err);
+            }
+            return Err(err.into());
+        }
+    };
+    if let Some(mode) = parse {
+        attach(py, &mut response, mode);
+    }
+    let outcome = watch.as_ref().map(|_| chat_outcome(&response));
+    let object = Py::new(py, PyChatCompletionResponse(response))?.into_any();
+    if let (Some(watch), Some(mut outcome)) = (watch, outcome) {
+        outcome.response = Some(object.clone_ref(py));
+        watch.success(py, outcome);
+    }
+    Ok(object)
 }
 
 /// What a chat answer reports to callbacks.
@@ -604,30 +633,18 @@ impl PyLlmClient {
     fn chat<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, LlmCall>> {
         let (mut request, parse) = chat_request(kwargs, false)?;
         let watching = self.watching(|| metadata_of(kwargs), &mut request, "chat", false)?;
+        if let Some(response) = self.inner.chat_from_memory(&mut request)? {
+            // A memory-cache hit: answered here, without a task or a wait.
+            let watch = watching.map(|w| w.begin(py)).transpose()?;
+            let object = chat_object(py, Ok(response), watch, parse.as_ref())?;
+            return Bound::new(py, LlmCall::ready(object));
+        }
         let client = Arc::clone(&self.inner);
         let start: Start = Box::new(move |py, driver| {
             let watch = watching.map(|w| w.begin(py)).transpose()?;
             let work = async move { client.chat(request).await };
             let finish = move |py: Python<'_>, result: crate::Result<ChatCompletionResponse>| {
-                let mut response = match result {
-                    Ok(response) => response,
-                    Err(err) => {
-                        if let Some(watch) = watch {
-                            watch.failure(py, &err);
-                        }
-                        return Err(err.into());
-                    }
-                };
-                if let Some(mode) = &parse {
-                    attach(py, &mut response, mode);
-                }
-                let outcome = watch.as_ref().map(|_| chat_outcome(&response));
-                let object = Py::new(py, PyChatCompletionResponse(response))?.into_any();
-                if let (Some(watch), Some(mut outcome)) = (watch, outcome) {
-                    outcome.response = Some(object.clone_ref(py));
-                    watch.success(py, outcome);
-                }
-                Ok(object)
+                chat_object(py, result, watch, parse.as_ref())
             };
             Ok(driver.spawn(py, work, finish)?.0)
         });
