@@ -405,3 +405,14 @@ def test_reprs_never_show_a_password():
     assert "s3cret" not in repr(cache) and "s3cret" not in cache.url
     client = LlmClient(api_key=API_KEY, cache=cache)
     assert client.cache is not None and client.cache.kind == "redis"
+
+
+async def test_batch_runs_use_the_cache(cached, mock_server):
+    requests = [{"model": MODEL, "messages": user(f"q{i % 5}")} for i in range(20)]
+    first = await cached.chat_batch(requests)
+    assert mock_server.request_count == 5, "duplicates within a batch join one call"
+    assert sum(not r.cache_hit for r in first) == 5
+    again = await cached.chat_batch(requests)
+    assert all(r.cache_hit for r in again) and mock_server.request_count == 5
+    done = [r async for _, r in cached.chat_as_completed(requests[:3])]
+    assert all(r.cache_hit for r in done) and mock_server.request_count == 5
