@@ -262,12 +262,15 @@ impl RedisStore {
     }
 
     async fn get_record(&self, key: &Key) -> Result<Option<Record>, StoreError> {
-        let mut cmd = ::redis::cmd("GET");
-        cmd.arg(redis_key(key));
+        // At most one byte past the largest entry is read: a larger value (not ours) is a miss.
+        let mut cmd = ::redis::cmd("GETRANGE");
+        cmd.arg(redis_key(key)).arg(0).arg(HEADER + super::MAX_ENTRY_BYTES);
         match self.call::<Option<Vec<u8>>>(&cmd).await {
-            Ok(raw) => Ok(raw.and_then(decode)),
+            Ok(raw) => Ok(raw
+                .filter(|r| r.len() <= HEADER + super::MAX_ENTRY_BYTES)
+                .and_then(decode)),
             Err(Failure::Refused(e)) if e.code() == Some("WRONGTYPE") => Ok(None),
-            Err(failure) => Err(self.failed("GET", failure)),
+            Err(failure) => Err(self.failed("GETRANGE", failure)),
         }
     }
 

@@ -47,7 +47,9 @@ const ROW_OVERHEAD: u64 = 64;
 /// Expired rows are purged every this many writes of one store.
 const PURGE_EVERY: u64 = 64;
 
-const SELECT_ENTRY: &str = "SELECT written_ms, expires_ms, value FROM entries WHERE key = ?1";
+/// A value larger than any entry we write (not ours) reads as NULL: a miss, never a huge read.
+const SELECT_ENTRY: &str =
+    "SELECT written_ms, expires_ms, CASE WHEN length(value) <= ?2 THEN value END FROM entries WHERE key = ?1";
 const UPSERT_ENTRY: &str = "INSERT INTO entries (key, written_ms, expires_ms, size, value) VALUES (?1, ?2, ?3, ?4, ?5)
     ON CONFLICT (key) DO UPDATE SET written_ms = excluded.written_ms, expires_ms = excluded.expires_ms,
     size = excluded.size, value = excluded.value";
@@ -290,13 +292,16 @@ fn breaks_connection(e: &rusqlite::Error) -> bool {
 fn read(conn: &Connection, key: &Key, now: u64) -> rusqlite::Result<Option<Record>> {
     let mut stmt = conn.prepare_cached(SELECT_ENTRY)?;
     let found = stmt
-        .query_row([&key.0], |row| {
+        .query_row(rusqlite::params![&key.0[..], super::MAX_ENTRY_BYTES as i64], |row| {
             let written_ms: i64 = row.get(0)?;
             let expires_ms: Option<i64> = row.get(1)?;
             if expires_ms.is_some_and(|at| at <= to_sql_int(now)) {
                 return Ok(None);
             }
-            let value = Bytes::copy_from_slice(row.get_ref(2)?.as_blob()?);
+            let Some(value) = row.get_ref(2)?.as_blob_or_null()? else {
+                return Ok(None);
+            };
+            let value = Bytes::copy_from_slice(value);
             Ok(Some(Record {
                 written_ms: u64::try_from(written_ms).unwrap_or(0),
                 value,
