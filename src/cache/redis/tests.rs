@@ -400,3 +400,16 @@ fn shown_urls_hide_everything_up_to_the_last_at() {
     assert_eq!(shown("unix:///s.sock?user=u&pass=p"), "unix:///s.sock?***");
     assert_eq!(shown("redis://:p?q@h/0?protocol=3"), "redis://***@h/0?***");
 }
+
+#[tokio::test]
+async fn a_value_past_the_largest_entry_reads_as_absent() {
+    let server = RedisServer::start();
+    // Moving 64 MiB twice may take longer than the usual bound on a loaded machine.
+    let store = RedisStore::new(&server.url(), Duration::from_secs(60)).expect("valid URL");
+    let huge = record(&vec![7u8; crate::cache::MAX_ENTRY_BYTES + 1]);
+    store.put(&key(9), huge, None).await.unwrap();
+    assert_eq!(store.get(&key(9)).await, Ok(None));
+    let fits = record(&vec![7u8; crate::cache::MAX_ENTRY_BYTES]);
+    store.put(&key(9), fits.clone(), None).await.unwrap();
+    assert_eq!(store.get(&key(9)).await, Ok(Some(fits)));
+}

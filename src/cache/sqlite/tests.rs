@@ -492,3 +492,12 @@ async fn reopens_once_the_file_is_fixed() {
     store.put(&key(0, 1), written.clone(), None).await.expect("put");
     assert_eq!(store.get(&key(0, 1)).await.expect("get"), Some(written));
 }
+
+#[tokio::test]
+async fn a_value_past_the_largest_entry_reads_as_absent() {
+    let dir = TempDir::new("oversize");
+    let store = SqliteStore::new(dir.join("cache.sqlite"), u64::MAX);
+    let huge = record(now_ms(), &vec![7u8; crate::cache::MAX_ENTRY_BYTES + 1]);
+    store.put(&key(0, 1), huge, None).await.expect("put");
+    assert_eq!(store.get(&key(0, 1)).await.expect("get"), None);
+}
