@@ -5,25 +5,30 @@
 //! A leader that goes away without an answer (its caller cancelled, or its stream was dropped
 //! before the end) releases its followers, who then try again on their own.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::payload::Payload;
-use super::store::Key;
+use super::store::{Key, KeyMap};
 use crate::error::Error;
 
 /// What a leader hands its followers.
 pub type Landing = Result<Arc<Payload>, Error>;
 
-type Slot = (u64, watch::Receiver<Option<Landing>>);
+/// One call in flight: its landing once known, and whether its leader went away.
+#[derive(Debug, Default)]
+pub struct Flight {
+    landing: OnceLock<Landing>,
+    gone: AtomicBool,
+    notify: Notify,
+}
 
 /// The calls in flight, by key.
 #[derive(Debug, Default)]
 pub struct Flights {
-    map: Mutex<HashMap<Key, Slot>>,
+    map: Mutex<KeyMap<(u64, Arc<Flight>)>>,
     next: AtomicU64,
 }
 
@@ -32,24 +37,24 @@ pub enum Join {
     /// Make the call and [`Lead::land`] its outcome.
     Lead(Lead),
     /// Wait for the leader with [`follow`].
-    Follow(watch::Receiver<Option<Landing>>),
+    Follow(Arc<Flight>),
 }
 
 impl Flights {
     /// Joins the flight for `key`, leading it when there is none.
     pub fn join(self: &Arc<Self>, key: Key) -> Join {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, rx)) = map.get(&key) {
-            return Join::Follow(rx.clone());
+        if let Some((_, flight)) = map.get(&key) {
+            return Join::Follow(Arc::clone(flight));
         }
-        let (tx, rx) = watch::channel(None);
-        let id = self.next.fetch_add(1, Relaxed);
-        map.insert(key, (id, rx));
+        let flight = Arc::new(Flight::default());
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        map.insert(key, (id, Arc::clone(&flight)));
         Join::Lead(Lead {
             flights: Arc::clone(self),
             key,
             id,
-            tx,
+            flight,
         })
     }
 
@@ -65,10 +70,17 @@ impl Flights {
 }
 
 /// Waits for a leader: its landing, or `None` when it went away without one.
-pub async fn follow(mut rx: watch::Receiver<Option<Landing>>) -> Option<Landing> {
-    match rx.wait_for(Option::is_some).await {
-        Ok(landing) => landing.clone(),
-        Err(_) => None,
+pub async fn follow(flight: Arc<Flight>) -> Option<Landing> {
+    loop {
+        // Created before the checks: a landing between them and the wait still wakes it.
+        let notified = flight.notify.notified();
+        if let Some(landing) = flight.landing.get() {
+            return Some(landing.clone());
+        }
+        if flight.gone.load(Ordering::Acquire) {
+            return None;
+        }
+        notified.await;
     }
 }
 
@@ -78,23 +90,28 @@ pub struct Lead {
     flights: Arc<Flights>,
     key: Key,
     id: u64,
-    tx: watch::Sender<Option<Landing>>,
+    flight: Arc<Flight>,
 }
 
 impl Lead {
     /// Hands the outcome to every follower; callers joining until this lead is dropped get it
     /// at once (keep it while the answer is being stored, so none of them misses it).
     pub fn land(&self, landing: Landing) {
-        self.tx.send_replace(Some(landing));
+        let _ = self.flight.landing.set(landing);
+        self.flight.notify.notify_waiters();
     }
 }
 
 impl Drop for Lead {
     fn drop(&mut self) {
-        let mut map = self.flights.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
-            map.remove(&self.key);
+        {
+            let mut map = self.flights.map.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
+                map.remove(&self.key);
+            }
         }
+        self.flight.gone.store(true, Ordering::Release);
+        self.flight.notify.notify_waiters();
     }
 }
 

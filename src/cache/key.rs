@@ -23,13 +23,18 @@ pub const IGNORED: &[&str] = &[
     "safety_identifier",
 ];
 
+/// Objects of up to this many fields are sorted without allocating.
+const SMALL: usize = 16;
+
 /// The request-level parts of a key shared by every item of one call.
 #[derive(Clone, Copy, Debug)]
 pub struct Scope<'a> {
     /// Entries of one namespace are never seen from another.
     pub namespace: &'a str,
-    /// The provider and the base URL it is reached at, or `group:` and a routed group's name.
-    pub target: &'a str,
+    /// The provider (`group` for a routed group).
+    pub provider: &'a str,
+    /// The base URL the provider is reached at (empty for a routed group).
+    pub base: &'a str,
     /// The model as the caller named it (the group name when routing).
     pub model: &'a str,
     /// `chat` or `embeddings`.
@@ -45,7 +50,7 @@ impl KeyHasher {
     pub fn new(scope: Scope<'_>) -> Self {
         let mut h = KeyHasher(blake3::Hasher::new());
         h.bytes(b"liter_llm/cache/v1");
-        for part in [scope.namespace, scope.target, scope.model, scope.endpoint] {
+        for part in [scope.namespace, scope.provider, scope.base, scope.model, scope.endpoint] {
             h.bytes(part.as_bytes());
         }
         h
@@ -62,12 +67,10 @@ impl KeyHasher {
 
     /// Adds a request body's fields, skipping `skip` and [`IGNORED`].
     pub fn body(&mut self, body: &Map<String, Value>, skip: &[&str]) {
-        let mut fields: Vec<(&String, &Value)> = body
-            .iter()
-            .filter(|(k, _)| !IGNORED.contains(&k.as_str()) && !skip.contains(&k.as_str()))
-            .collect();
-        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        self.object(&fields);
+        self.object(
+            body.iter()
+                .filter(|(k, _)| !IGNORED.contains(&k.as_str()) && !skip.contains(&k.as_str())),
+        );
     }
 
     /// Adds a named header value (only headers that may change the answer are passed here).
@@ -94,21 +97,46 @@ impl KeyHasher {
                     self.value(item);
                 }
             }
-            Value::Object(map) => {
-                let mut fields: Vec<(&String, &Value)> = map.iter().collect();
-                fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                self.object(&fields);
+            Value::Object(map) => self.object(map.iter()),
+        }
+    }
+
+    /// Adds an object's fields in key order (sorted on the stack for objects of up to
+    /// [`SMALL`] fields, the common case, so no allocation).
+    fn object<'v>(&mut self, fields: impl Iterator<Item = (&'v String, &'v Value)>) {
+        let mut small: [Option<(&String, &Value)>; SMALL] = [None; SMALL];
+        let mut len = 0;
+        let mut spill = Vec::new();
+        for field in fields {
+            if len < SMALL {
+                small[len] = Some(field);
+            } else {
+                if spill.is_empty() {
+                    spill.extend(small.iter().flatten().copied());
+                }
+                spill.push(field);
+            }
+            len += 1;
+        }
+        let sorted: &mut [Option<(&String, &Value)>] = &mut small[..len.min(SMALL)];
+        self.tag(b'o');
+        self.0.update(&(len as u64).to_le_bytes());
+        if spill.is_empty() {
+            sorted.sort_unstable_by(|a, b| a.map(|f| f.0).cmp(&b.map(|f| f.0)));
+            for (k, v) in sorted.iter().flatten() {
+                self.field(k, v);
+            }
+        } else {
+            spill.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in spill {
+                self.field(k, v);
             }
         }
     }
 
-    fn object(&mut self, fields: &[(&String, &Value)]) {
-        self.tag(b'o');
-        self.0.update(&(fields.len() as u64).to_le_bytes());
-        for (k, v) in fields {
-            self.bytes(k.as_bytes());
-            self.value(v);
-        }
+    fn field(&mut self, key: &str, value: &Value) {
+        self.bytes(key.as_bytes());
+        self.value(value);
     }
 
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
@@ -150,7 +178,8 @@ mod tests {
     fn scope(model: &str) -> Scope<'_> {
         Scope {
             namespace: "",
-            target: "openai https://api.openai.com/v1",
+            provider: "openai",
+            base: "https://api.openai.com/v1",
             model,
             endpoint: "chat",
         }
@@ -195,6 +224,16 @@ mod tests {
         }
         let other = json!({"messages":[{"role":"user","content":"hi!"}]});
         assert!(!seen.contains(&key(&other)));
+    }
+
+    #[test]
+    fn large_objects_are_sorted_too() {
+        let forward: Map<String, Value> = (0..40).map(|i| (format!("k{i:02}"), json!(i))).collect();
+        let backward: Map<String, Value> = (0..40).rev().map(|i| (format!("k{i:02}"), json!(i))).collect();
+        assert_eq!(key(&json!({"x": forward.clone()})), key(&json!({"x": backward})));
+        let mut fewer = forward.clone();
+        fewer.remove("k39");
+        assert_ne!(key(&json!({"x": forward})), key(&json!({"x": fewer})));
     }
 
     #[test]

@@ -2,16 +2,18 @@
 //! hit costs a lookup and a clone, never a parse.
 //!
 //! A key's shard is picked by its first byte; each shard has an equal share of `max_bytes` and
-//! its own lock, held only for a map operation. Expired entries are dropped when met.
+//! its own lock, held only for a map operation. Each shard keeps its entries in a slab linked in
+//! last-use order (no allocation per lookup or per move); expired entries are dropped when met.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::payload::Payload;
-use super::store::Key;
+use super::store::{Key, KeyMap};
 
 const SHARDS: usize = 16;
+/// No neighbour in the use-order list.
+const NIL: usize = usize::MAX;
 
 /// An entry found in memory.
 #[derive(Clone, Debug)]
@@ -23,28 +25,83 @@ pub struct Found {
 }
 
 #[derive(Debug)]
-struct Slot {
+struct Node {
+    key: Key,
     found: Found,
     expires_ms: Option<u64>,
     size: usize,
-    tick: u64,
+    /// The more recently used neighbour.
+    prev: usize,
+    /// The less recently used neighbour.
+    next: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shard {
-    map: HashMap<Key, Slot>,
-    /// Last use order: tick -> key; the smallest tick is evicted first.
-    order: BTreeMap<u64, Key>,
-    tick: u64,
+    map: KeyMap<usize>,
+    slots: Vec<Option<Node>>,
+    free: Vec<usize>,
+    /// Most recently used.
+    head: usize,
+    /// Least recently used: evicted first.
+    tail: usize,
     bytes: usize,
 }
 
-impl Shard {
-    fn remove(&mut self, key: &Key) {
-        if let Some(slot) = self.map.remove(key) {
-            self.order.remove(&slot.tick);
-            self.bytes -= slot.size;
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            map: KeyMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            bytes: 0,
         }
+    }
+}
+
+impl Shard {
+    fn node(&mut self, i: usize) -> &mut Node {
+        self.slots[i].as_mut().expect("a linked slot holds a node")
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (prev, next) = {
+            let n = self.node(i);
+            (n.prev, n.next)
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.node(p).next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.node(n).prev = prev,
+        }
+    }
+
+    fn push_front(&mut self, i: usize) {
+        let head = self.head;
+        {
+            let n = self.node(i);
+            n.prev = NIL;
+            n.next = head;
+        }
+        match head {
+            NIL => self.tail = i,
+            h => self.node(h).prev = i,
+        }
+        self.head = i;
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        self.unlink(i);
+        if let Some(node) = self.slots[i].take() {
+            self.map.remove(&node.key);
+            self.bytes -= node.size;
+        }
+        self.free.push(i);
     }
 }
 
@@ -66,8 +123,8 @@ impl MemoryStore {
     }
 
     fn shard(&self, key: &Key) -> MutexGuard<'_, Shard> {
-        // A panic while holding a shard cannot leave it inconsistent for readers: every update
-        // below completes its map and order changes before anything that could panic.
+        // Every update completes its list and map changes before anything that could panic, so
+        // a poisoned shard is still consistent.
         self.shards[usize::from(key.0[0]) % SHARDS]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -76,17 +133,16 @@ impl MemoryStore {
     /// The entry under `key`, unless missing or expired at `now_ms`; marks it recently used.
     pub fn get(&self, key: &Key, now_ms: u64) -> Option<Found> {
         let mut shard = self.shard(key);
-        let Shard { map, order, tick, .. } = &mut *shard;
-        let slot = map.get_mut(key)?;
-        if slot.expires_ms.is_some_and(|e| e <= now_ms) {
-            shard.remove(key);
+        let i = *shard.map.get(key)?;
+        if shard.node(i).expires_ms.is_some_and(|e| e <= now_ms) {
+            shard.remove_at(i);
             return None;
         }
-        *tick += 1;
-        order.remove(&slot.tick);
-        slot.tick = *tick;
-        order.insert(*tick, *key);
-        Some(slot.found.clone())
+        if shard.head != i {
+            shard.unlink(i);
+            shard.push_front(i);
+        }
+        Some(shard.node(i).found.clone())
     }
 
     /// Stores `payload` under `key`, evicting the least recently used entries to make room;
@@ -98,29 +154,34 @@ impl MemoryStore {
         }
         let expires_ms = ttl.map(|t| written_ms.saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)));
         let mut shard = self.shard(&key);
-        shard.remove(&key);
-        while shard.bytes + size > self.shard_budget {
-            let Some((_, oldest)) = shard.order.pop_first() else {
-                break;
-            };
-            if let Some(slot) = shard.map.remove(&oldest) {
-                shard.bytes -= slot.size;
-            }
+        if let Some(&i) = shard.map.get(&key) {
+            shard.remove_at(i);
         }
-        shard.tick += 1;
-        let tick = shard.tick;
-        shard.order.insert(tick, key);
-        shard.bytes += size;
-        let found = Found { payload, written_ms };
-        shard.map.insert(
+        while shard.bytes + size > self.shard_budget && shard.tail != NIL {
+            let oldest = shard.tail;
+            shard.remove_at(oldest);
+        }
+        let node = Node {
             key,
-            Slot {
-                found,
-                expires_ms,
-                size,
-                tick,
-            },
-        );
+            found: Found { payload, written_ms },
+            expires_ms,
+            size,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match shard.free.pop() {
+            Some(i) => {
+                shard.slots[i] = Some(node);
+                i
+            }
+            None => {
+                shard.slots.push(Some(node));
+                shard.slots.len() - 1
+            }
+        };
+        shard.push_front(i);
+        shard.map.insert(key, i);
+        shard.bytes += size;
         true
     }
 
@@ -176,6 +237,23 @@ mod tests {
         assert_eq!(store.bytes(), 464 + 104, "a replaced entry's bytes are released");
         store.clear();
         assert_eq!(store.bytes(), 0);
+    }
+
+    #[test]
+    fn a_long_run_of_puts_and_gets_keeps_order_and_budget() {
+        // One shard with room for 8 entries of 68 bytes; slots are reused, never leaked.
+        let store = MemoryStore::new(8 * 68 * SHARDS as u64);
+        for n in 0..200u8 {
+            store.put(key(3, n), vector(1), 0, None);
+            if n >= 2 {
+                // Keep touching an older entry: it must survive while newer ones come and go.
+                assert!(store.get(&key(3, 2), 0).is_some(), "entry 2 at {n}");
+            }
+        }
+        assert_eq!(store.bytes(), 8 * 68);
+        let shard = store.shard(&key(3, 0));
+        assert!(shard.slots.len() <= 9, "slots are reused: {}", shard.slots.len());
+        assert_eq!(shard.map.len(), 8);
     }
 
     #[test]

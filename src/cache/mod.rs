@@ -197,22 +197,23 @@ impl Cache {
         self.counters.joined.fetch_add(1, Relaxed);
     }
 
-    fn hasher(&self, control: &Control, target: &str, model: &str, endpoint: &str) -> KeyHasher {
+    fn hasher(&self, control: &Control, target: (&str, &str), model: &str, endpoint: &str) -> KeyHasher {
         let namespace = control.namespace.as_deref().unwrap_or(&self.settings.namespace);
         KeyHasher::new(Scope {
             namespace,
-            target,
+            provider: target.0,
+            base: target.1,
             model,
             endpoint,
         })
     }
 
-    /// The key of a chat request: its body (see [`key`]) and the per-call headers that may
+    /// The key of a chat request (`target`: the provider and its base URL): its body (see [`key`]) and the per-call headers that may
     /// change the answer.
     pub fn chat_key(
         &self,
         control: &Control,
-        target: &str,
+        target: (&str, &str),
         model: &str,
         body: &Map<String, Value>,
         headers: &HeaderMap,
@@ -232,7 +233,7 @@ impl Cache {
     pub fn embedding_keys(
         &self,
         control: &Control,
-        target: &str,
+        target: (&str, &str),
         model: &str,
         body: &Map<String, Value>,
         items: &[Value],

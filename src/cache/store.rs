@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,8 +15,40 @@ use bytes::Bytes;
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A cache key: the BLAKE3 hash of a request's canonical form (see `key.rs`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key(pub [u8; 32]);
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Already a uniform hash: its first 8 bytes are as good as any rehash of all 32.
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+/// Hashes a [`Key`] for a map by taking its first 8 bytes as they are.
+#[derive(Default)]
+pub struct KeyHasher64(u64);
+
+impl Hasher for KeyHasher64 {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map of keys hashed by [`KeyHasher64`].
+pub type KeyMap<V> = std::collections::HashMap<Key, V, BuildHasherDefault<KeyHasher64>>;
 
 impl Key {
     /// The key as 64 lowercase hex digits.

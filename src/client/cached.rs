@@ -35,12 +35,12 @@ fn body_of(request: &Request) -> Result<Map<String, Value>> {
 impl Client {
     /// What a key names the model's target by: the routed group, or the provider and the base
     /// URL it is reached at (so two servers' answers for one model name never mix).
-    fn cache_target(&self, model: &str) -> String {
+    fn cache_target<'a>(&'a self, model: &'a str) -> (&'a str, &'a str) {
         if self.routed(model).is_some() {
-            return "group".to_owned();
+            return ("group", "");
         }
         let target = self.router.route(model).target;
-        format!("{} {}", target.name(), target.base)
+        (target.name(), &target.base)
     }
 
     /// The cache and the key of a chat request, unless the call bypasses the cache.
@@ -53,7 +53,7 @@ impl Client {
         }
         let body = body_of(request)?;
         let target = self.cache_target(&request.model);
-        let key = cache.chat_key(&request.cache, &target, &request.model, &body, &request.headers);
+        let key = cache.chat_key(&request.cache, target, &request.model, &body, &request.headers);
         Ok(Some((cache, key)))
     }
 
@@ -181,7 +181,7 @@ impl Client {
                 if let Some(chunks) = payload.to_chunks() {
                     let usage = chunks.iter().rev().find_map(|c| c.usage.as_ref());
                     self.note_hit(&request.model, usage, payload.cost());
-                    let provider = self.cache_target(&request.model);
+                    let provider = self.cache_target(&request.model).0.to_owned();
                     return Ok(ChatStream::replay(chunks, request.model, provider));
                 }
                 None
@@ -221,7 +221,7 @@ impl Client {
         };
         let control = request.cache.clone();
         let target = self.cache_target(&request.model);
-        let keys = cache.embedding_keys(&control, &target, &request.model, &body, &items);
+        let keys = cache.embedding_keys(&control, target, &request.model, &body, &items);
         let mut found: Vec<Option<Arc<Payload>>> = if control.no_cache {
             vec![None; items.len()]
         } else {
