@@ -13,7 +13,7 @@ const APPLICATION_ID: i64 = 0x4C4C_4D43;
 /// The schema this build creates and reads (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
 /// How long an operation waits for another connection's lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The WAL file is truncated back to this size after a checkpoint (large values can swell it).
 const WAL_SIZE_LIMIT: i64 = 32 << 20;
 
