@@ -9,8 +9,10 @@
 //! - **Outages.** A failed open makes every operation fail fast for one second; after that the next
 //!   operation tries again. An operation that finds the file corrupt (or hits an I/O error) drops its
 //!   connection and starts the same wait. Busy, locked and full databases only fail that operation.
-//! - **Speed.** All SQLite work runs on tokio's blocking pool. Up to 4 idle connections are kept with
-//!   their prepared statements, so a hit is one primary-key lookup.
+//! - **Speed.** Up to 4 idle connections are kept with their prepared statements, so a hit is one
+//!   primary-key lookup. A read runs on the calling thread when an idle connection is at hand and the
+//!   file is not locked (it never waits: a WAL reader does not wait for writers); opening, writes and
+//!   any read that would wait run on tokio's blocking pool.
 //! - **Expiry.** A record written at `written_ms` with a ttl expires at `written_ms + ttl`; `get` treats
 //!   it as absent. Expired rows are deleted every 64 writes of a store and whenever the cap is exceeded.
 //! - **Size cap.** Each row counts its value's length plus 64 bytes (key and row overhead); triggers
