@@ -7,7 +7,10 @@
 //! are hashed byte for byte. Each value is tagged and length-prefixed, so no two different
 //! requests share a hashed form.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::store::Key;
 
@@ -23,8 +26,138 @@ pub const IGNORED: &[&str] = &[
     "safety_identifier",
 ];
 
-/// Objects of up to this many fields are sorted without allocating.
-const SMALL: usize = 16;
+/// A request body read for its key: strings borrowed from the body (unless escaped), objects
+/// with their fields sorted by key, integral numbers as integers. Reading it allocates one
+/// vector per array or object, far less than a `serde_json::Value`.
+#[derive(Debug, PartialEq)]
+pub enum Canon<'a> {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// An integer (also a float with an integral value an `i64` holds exactly).
+    Int(i64),
+    /// An integer above `i64::MAX`.
+    UInt(u64),
+    /// Any other number.
+    Float(f64),
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An array.
+    Arr(Vec<Canon<'a>>),
+    /// An object, sorted by key.
+    Obj(Vec<(Cow<'a, str>, Canon<'a>)>),
+}
+
+impl<'a> Canon<'a> {
+    /// Reads a JSON text.
+    ///
+    /// # Errors
+    /// When `json` is not valid JSON.
+    pub fn parse(json: &'a [u8]) -> serde_json::Result<Canon<'a>> {
+        serde_json::from_slice(json)
+    }
+
+    /// An object's field.
+    pub fn get(&self, key: &str) -> Option<&Canon<'a>> {
+        match self {
+            Canon::Obj(fields) => fields
+                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+                .ok()
+                .map(|i| &fields[i].1),
+            _ => None,
+        }
+    }
+}
+
+/// A string read borrowed where the text allows.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Canon<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CanonVisitor)
+    }
+}
+
+struct CanonVisitor;
+
+impl<'de> Visitor<'de> for CanonVisitor {
+    type Value = Canon<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Canon<'de>, E> {
+        Ok(Canon::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Canon<'de>, E> {
+        Ok(Canon::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Canon<'de>, E> {
+        Ok(Canon::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Canon<'de>, E> {
+        Ok(i64::try_from(v).map_or(Canon::UInt(v), Canon::Int))
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Canon<'de>, E> {
+        // `1.0` and `1` ask for the same thing.
+        Ok(if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+            Canon::Int(v as i64)
+        } else {
+            Canon::Float(v)
+        })
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Canon<'de>, E> {
+        Ok(Canon::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Canon<'de>, E> {
+        Ok(Canon::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Canon<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Canon::Arr(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Canon<'de>, A::Error> {
+        let mut fields: Vec<(Cow<'de, str>, Canon<'de>)> = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
+        while let Some(Text(key)) = map.next_key()? {
+            let value = map.next_value()?;
+            fields.push((key, value));
+        }
+        // A repeated key keeps its last value, as JSON readers do.
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        fields.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        Ok(Canon::Obj(fields))
+    }
+}
 
 /// The request-level parts of a key shared by every item of one call.
 #[derive(Clone, Copy, Debug)]
@@ -65,12 +198,21 @@ impl KeyHasher {
         self.0.update(&[t]);
     }
 
-    /// Adds a request body's fields, skipping `skip` and [`IGNORED`].
-    pub fn body(&mut self, body: &Map<String, Value>, skip: &[&str]) {
-        self.object(
-            body.iter()
-                .filter(|(k, _)| !IGNORED.contains(&k.as_str()) && !skip.contains(&k.as_str())),
-        );
+    /// Adds a request body's fields (an object's), skipping `skip` and [`IGNORED`].
+    pub fn body(&mut self, body: &Canon<'_>, skip: &[&str]) {
+        let empty = Vec::new();
+        let fields = match body {
+            Canon::Obj(fields) => fields,
+            _ => &empty,
+        };
+        let kept = |(k, _): &&(Cow<'_, str>, Canon<'_>)| !IGNORED.contains(&k.as_ref()) && !skip.contains(&k.as_ref());
+        self.tag(b'o');
+        self.0
+            .update(&(fields.iter().filter(kept).count() as u64).to_le_bytes());
+        for (k, v) in fields.iter().filter(kept) {
+            self.bytes(k.as_bytes());
+            self.value(v);
+        }
     }
 
     /// Adds a named header value (only headers that may change the answer are passed here).
@@ -81,80 +223,41 @@ impl KeyHasher {
     }
 
     /// Adds one value.
-    pub fn value(&mut self, v: &Value) {
+    pub fn value(&mut self, v: &Canon<'_>) {
         match v {
-            Value::Null => self.tag(b'n'),
-            Value::Bool(b) => self.tag(if *b { b't' } else { b'f' }),
-            Value::Number(n) => self.number(n),
-            Value::String(s) => {
+            Canon::Null => self.tag(b'n'),
+            Canon::Bool(b) => self.tag(if *b { b't' } else { b'f' }),
+            Canon::Int(i) => {
+                self.tag(b'i');
+                self.0.update(&i.to_le_bytes());
+            }
+            Canon::UInt(u) => {
+                self.tag(b'u');
+                self.0.update(&u.to_le_bytes());
+            }
+            Canon::Float(f) => {
+                self.tag(b'd');
+                self.0.update(&f.to_bits().to_le_bytes());
+            }
+            Canon::Str(s) => {
                 self.tag(b's');
                 self.bytes(s.as_bytes());
             }
-            Value::Array(items) => {
+            Canon::Arr(items) => {
                 self.tag(b'a');
                 self.0.update(&(items.len() as u64).to_le_bytes());
                 for item in items {
                     self.value(item);
                 }
             }
-            Value::Object(map) => self.object(map.iter()),
-        }
-    }
-
-    /// Adds an object's fields in key order (sorted on the stack for objects of up to
-    /// [`SMALL`] fields, the common case, so no allocation).
-    fn object<'v>(&mut self, fields: impl Iterator<Item = (&'v String, &'v Value)>) {
-        let mut small: [Option<(&String, &Value)>; SMALL] = [None; SMALL];
-        let mut len = 0;
-        let mut spill = Vec::new();
-        for field in fields {
-            if len < SMALL {
-                small[len] = Some(field);
-            } else {
-                if spill.is_empty() {
-                    spill.extend(small.iter().flatten().copied());
+            Canon::Obj(fields) => {
+                self.tag(b'o');
+                self.0.update(&(fields.len() as u64).to_le_bytes());
+                for (k, v) in fields {
+                    self.bytes(k.as_bytes());
+                    self.value(v);
                 }
-                spill.push(field);
             }
-            len += 1;
-        }
-        let sorted: &mut [Option<(&String, &Value)>] = &mut small[..len.min(SMALL)];
-        self.tag(b'o');
-        self.0.update(&(len as u64).to_le_bytes());
-        if spill.is_empty() {
-            sorted.sort_unstable_by(|a, b| a.map(|f| f.0).cmp(&b.map(|f| f.0)));
-            for (k, v) in sorted.iter().flatten() {
-                self.field(k, v);
-            }
-        } else {
-            spill.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (k, v) in spill {
-                self.field(k, v);
-            }
-        }
-    }
-
-    fn field(&mut self, key: &str, value: &Value) {
-        self.bytes(key.as_bytes());
-        self.value(value);
-    }
-
-    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-    fn number(&mut self, n: &serde_json::Number) {
-        // Integers, and floats with an integral value that an i64 holds exactly, hash alike.
-        let int = n.as_i64().or_else(|| {
-            let f = n.as_f64()?;
-            (f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0).then_some(f as i64)
-        });
-        if let Some(i) = int {
-            self.tag(b'i');
-            self.0.update(&i.to_le_bytes());
-        } else if let Some(u) = n.as_u64() {
-            self.tag(b'u');
-            self.0.update(&u.to_le_bytes());
-        } else {
-            self.tag(b'd');
-            self.0.update(&n.as_f64().unwrap_or(f64::NAN).to_bits().to_le_bytes());
         }
     }
 
@@ -173,7 +276,7 @@ pub fn header_matters(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map, Value};
 
     fn scope(model: &str) -> Scope<'_> {
         Scope {
@@ -186,8 +289,9 @@ mod tests {
     }
 
     fn key(body: &Value) -> Key {
+        let text = body.to_string();
         let mut h = KeyHasher::new(scope("gpt-4o"));
-        h.body(body.as_object().unwrap(), &[]);
+        h.body(&Canon::parse(text.as_bytes()).unwrap(), &[]);
         h.finish()
     }
 
@@ -227,6 +331,19 @@ mod tests {
     }
 
     #[test]
+    fn strings_borrow_unless_escaped_and_repeated_keys_keep_the_last() {
+        let c = Canon::parse(br#"{"b":"plain","a":"tab\t","b":"again"}"#).unwrap();
+        assert!(matches!(c.get("a"), Some(Canon::Str(Cow::Owned(s))) if s == "tab\t"));
+        assert!(matches!(c.get("b"), Some(Canon::Str(Cow::Borrowed("again")))));
+        assert_eq!(key(&json!({"a": "tab\t", "b": "again"})), {
+            let mut h = KeyHasher::new(scope("gpt-4o"));
+            h.body(&c, &[]);
+            h.finish()
+        });
+        assert!(Canon::parse(b"{\"a\":").is_err());
+    }
+
+    #[test]
     fn large_objects_are_sorted_too() {
         let forward: Map<String, Value> = (0..40).map(|i| (format!("k{i:02}"), json!(i))).collect();
         let backward: Map<String, Value> = (0..40).rev().map(|i| (format!("k{i:02}"), json!(i))).collect();
@@ -238,11 +355,11 @@ mod tests {
 
     #[test]
     fn scope_parts_and_types_are_not_confused() {
-        let body = json!({"messages":[]});
+        let body = Canon::parse(br#"{"messages":[]}"#).unwrap();
         let mut h = KeyHasher::new(scope("a"));
-        h.body(body.as_object().unwrap(), &[]);
+        h.body(&body, &[]);
         let mut g = KeyHasher::new(scope("b"));
-        g.body(body.as_object().unwrap(), &[]);
+        g.body(&body, &[]);
         assert_ne!(h.finish(), g.finish());
         assert_ne!(key(&json!({"stop":"1"})), key(&json!({"stop":1})));
         assert_ne!(key(&json!({"a":["b","c"]})), key(&json!({"a":["bc"]})));

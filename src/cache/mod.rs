@@ -23,11 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde_json::{Map, Value};
 
 use crate::error::{Error, Kind, Result};
 use flight::{Flights, Lead};
-use key::{KeyHasher, Scope};
+use key::{Canon, KeyHasher, Scope};
 use memory::MemoryStore;
 use payload::Payload;
 use store::{now_ms, Key, Record, Store, StoreError};
@@ -215,7 +214,7 @@ impl Cache {
         control: &Control,
         target: (&str, &str),
         model: &str,
-        body: &Map<String, Value>,
+        body: &Canon<'_>,
         headers: &HeaderMap,
     ) -> Key {
         let mut h = self.hasher(control, target, model, "chat");
@@ -235,8 +234,8 @@ impl Cache {
         control: &Control,
         target: (&str, &str),
         model: &str,
-        body: &Map<String, Value>,
-        items: &[Value],
+        body: &Canon<'_>,
+        items: &[&Canon<'_>],
     ) -> Vec<Key> {
         let mut h = self.hasher(control, target, model, "embeddings");
         h.body(body, &["input", "encoding_format"]);

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{Client, Request};
 use crate::cache::flight::{follow, Join, Lead};
+use crate::cache::key::Canon;
 use crate::cache::payload::Payload;
 use crate::cache::recorder::Recorder;
 use crate::cache::store::Key;
@@ -26,10 +27,17 @@ enum Step {
     Call(Option<Lead>),
 }
 
-/// Parses a request body as a JSON object, for its key.
-fn body_of(request: &Request) -> Result<Map<String, Value>> {
-    serde_json::from_slice(&request.body)
-        .map_err(|e| Error::new(Kind::Serialization, format!("request body is not a JSON object: {e}")))
+/// Reads a request body (a JSON object) for its key.
+fn body_of(request: &Request) -> Result<Canon<'_>> {
+    match Canon::parse(&request.body) {
+        Ok(body @ Canon::Obj(_)) => Ok(body),
+        Ok(_) => Err(not_an_object("not an object")),
+        Err(e) => Err(not_an_object(&e.to_string())),
+    }
+}
+
+fn not_an_object(why: &str) -> Error {
+    Error::new(Kind::Serialization, format!("request body is not a JSON object: {why}"))
 }
 
 impl Client {
@@ -213,15 +221,27 @@ impl Client {
         let Some(cache) = self.cache.as_ref().filter(|_| !request.cache.bypass()) else {
             return self.embeddings_uncached(request).await;
         };
-        let mut body = body_of(&request)?;
-        let (items, single) = match body.get("input") {
-            Some(Value::Array(a)) if !a.is_empty() && !a.iter().any(Value::is_number) => (a.clone(), false),
-            Some(input @ (Value::String(_) | Value::Array(_))) => (vec![input.clone()], true),
+        let canon = body_of(&request)?;
+        let (keyed, single) = match canon.get("input") {
+            Some(Canon::Arr(a)) if !a.is_empty() && !a.iter().any(|v| matches!(v, Canon::Int(_) | Canon::UInt(_))) => {
+                (a.iter().collect::<Vec<_>>(), false)
+            }
+            Some(input @ (Canon::Str(_) | Canon::Arr(_))) => (vec![input], true),
             _ => return self.embeddings_uncached(request).await,
         };
         let control = request.cache.clone();
         let target = self.cache_target(&request.model);
-        let keys = cache.embedding_keys(&control, target, &request.model, &body, &items);
+        let keys = cache.embedding_keys(&control, target, &request.model, &canon, &keyed);
+        drop(keyed);
+        drop(canon);
+        // The body again, as values to send: the inputs not found are sent in their own request.
+        let mut body: Map<String, Value> =
+            serde_json::from_slice(&request.body).map_err(|e| not_an_object(&e.to_string()))?;
+        let items: Vec<Value> = match body.get("input") {
+            Some(Value::Array(a)) if !single => a.clone(),
+            Some(input) => vec![input.clone()],
+            None => return self.embeddings_uncached(request).await,
+        };
         let mut found: Vec<Option<Arc<Payload>>> = if control.no_cache {
             vec![None; items.len()]
         } else {
