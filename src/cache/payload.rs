@@ -15,6 +15,9 @@ use crate::types::{
 };
 
 /// One cached answer.
+// Payloads always live behind an `Arc` (one per entry), so the variants' sizes cost nothing; a
+// box would add an allocation to every miss.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
     /// A whole chat completion and what it cost (USD, when priced).

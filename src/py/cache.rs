@@ -120,7 +120,7 @@ pub(crate) fn client_cache(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<
         return Ok(None);
     };
     if let Ok(flag) = value.cast::<PyBool>() {
-        return Ok(flag.is_true().then(|| open("memory")).transpose()?);
+        return flag.is_true().then(|| open("memory")).transpose();
     }
     if let Ok(url) = value.cast::<PyString>() {
         return Ok(Some(open(&url.to_cow()?)?));

@@ -80,7 +80,7 @@ pub fn parse(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Route
     for setting in &sections.litellm_settings {
         match setting {
             Setting::Cache(flag) => on = *flag,
-            Setting::CacheParams(p) => params = Some(p),
+            Setting::CacheParams(p) => params = Some(&**p),
             _ => {}
         }
     }

@@ -60,7 +60,7 @@ pub(super) enum Setting {
     /// `litellm_settings.cache`: whether responses are cached.
     Cache(bool),
     /// `litellm_settings.cache_params`.
-    CacheParams(super::cache::CacheParams),
+    CacheParams(Box<super::cache::CacheParams>),
 }
 
 /// Which of the three fallback lists a `Setting::Fallbacks` sets.
@@ -111,7 +111,7 @@ pub(super) const LITELLM_SETTINGS: Section<Vec<Setting>> = Section {
         ("default_fallbacks", default_fallbacks),
         ("cache", |s, _, _, f| add(s, Setting::Cache(f.boolean()?))),
         ("cache_params", |s, ctx, _, f| {
-            add(s, Setting::CacheParams(super::cache::cache_params(ctx, f)?))
+            add(s, Setting::CacheParams(Box::new(super::cache::cache_params(ctx, f)?)))
         }),
     ],
     ignored: &[],
