@@ -1,12 +1,9 @@
-//! The client's use of its response cache, above routing: the public chat, stream and
-//! embeddings calls look up the cache, join an identical call in flight, or lead the call and
-//! store its answer. Without a cache they go straight to the uncached paths.
+//! The client's use of its response cache, above routing: the public chat and stream calls look
+//! up the cache, join an identical call in flight, or lead the call and store its answer (the
+//! embeddings call, per input, is in `cached_embeddings.rs`). Without a cache they go straight
+//! to the uncached paths.
 
 use std::sync::Arc;
-
-use bytes::Bytes;
-use futures_util::future::join_all;
-use serde_json::{Map, Value};
 
 use super::{Client, Request};
 use crate::cache::flight::{follow, Join, Lead};
@@ -17,7 +14,7 @@ use crate::cache::store::Key;
 use crate::cache::Cache;
 use crate::error::{Error, Kind, Result};
 use crate::stream::ChatStream;
-use crate::types::{ChatCompletionResponse, Embedding, EmbeddingObject, EmbeddingResponse, Usage};
+use crate::types::{ChatCompletionResponse, Usage};
 
 /// What a cached call does next.
 enum Step {
@@ -28,7 +25,7 @@ enum Step {
 }
 
 /// Reads a request body (a JSON object) for its key.
-fn body_of(request: &Request) -> Result<Canon<'_>> {
+pub(super) fn body_of(request: &Request) -> Result<Canon<'_>> {
     match Canon::parse(&request.body) {
         Ok(body @ Canon::Obj(_)) => Ok(body),
         Ok(_) => Err(not_an_object("not an object")),
@@ -36,14 +33,14 @@ fn body_of(request: &Request) -> Result<Canon<'_>> {
     }
 }
 
-fn not_an_object(why: &str) -> Error {
+pub(super) fn not_an_object(why: &str) -> Error {
     Error::new(Kind::Serialization, format!("request body is not a JSON object: {why}"))
 }
 
 impl Client {
     /// What a key names the model's target by: the routed group, or the provider and the base
     /// URL it is reached at (so two servers' answers for one model name never mix).
-    fn cache_target<'a>(&'a self, model: &'a str) -> (&'a str, &'a str) {
+    pub(super) fn cache_target<'a>(&'a self, model: &'a str) -> (&'a str, &'a str) {
         if self.routed(model).is_some() {
             return ("group", "");
         }
@@ -132,7 +129,7 @@ impl Client {
 
     /// Counts a call answered from the cache: no tokens or cost charged, the original usage
     /// and cost kept as saved.
-    fn note_hit(&self, model: &str, usage: Option<&Usage>, saved: Option<f64>) {
+    pub(super) fn note_hit(&self, model: &str, usage: Option<&Usage>, saved: Option<f64>) {
         self.config.usage.record_cache_hit(model, usage, saved);
     }
 
@@ -209,202 +206,5 @@ impl Client {
                 Err(err)
             }
         }
-    }
-
-    /// Sends one embeddings request to its provider (`POST {base}/embeddings`, or the
-    /// provider's native endpoint) with retries and parses the answer. With a cache, each input
-    /// is cached on its own: only the inputs not found are sent.
-    ///
-    /// # Errors
-    /// As [`Client::chat`]; `EndpointNotSupported` when the provider lacks embeddings.
-    pub async fn embeddings(&self, request: Request) -> Result<EmbeddingResponse> {
-        let Some(cache) = self.cache.as_ref().filter(|_| !request.cache.bypass()) else {
-            return self.embeddings_uncached(request).await;
-        };
-        let canon = body_of(&request)?;
-        let (keyed, single) = match canon.get("input") {
-            Some(Canon::Arr(a)) if !a.is_empty() && !a.iter().any(|v| matches!(v, Canon::Int(_) | Canon::UInt(_))) => {
-                (a.iter().collect::<Vec<_>>(), false)
-            }
-            Some(input @ (Canon::Str(_) | Canon::Arr(_))) => (vec![input], true),
-            _ => return self.embeddings_uncached(request).await,
-        };
-        let control = request.cache.clone();
-        let target = self.cache_target(&request.model);
-        let keys = cache.embedding_keys(&control, target, &request.model, &canon, &keyed);
-        drop(keyed);
-        drop(canon);
-        // The body again, as values to send: the inputs not found are sent in their own request.
-        let mut body: Map<String, Value> =
-            serde_json::from_slice(&request.body).map_err(|e| not_an_object(&e.to_string()))?;
-        let items: Vec<Value> = match body.get("input") {
-            Some(Value::Array(a)) if !single => a.clone(),
-            Some(input) => vec![input.clone()],
-            None => return self.embeddings_uncached(request).await,
-        };
-        let mut found: Vec<Option<Arc<Payload>>> = if control.no_cache {
-            vec![None; items.len()]
-        } else {
-            join_all(keys.iter().map(|k| cache.lookup(k, &control))).await
-        };
-        let mut leads = Vec::new();
-        let mut follows = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            if found[i].is_some() {
-                continue;
-            }
-            if control.no_cache {
-                leads.push((i, None));
-                continue;
-            }
-            match cache.flights.join(*key) {
-                Join::Lead(lead) => leads.push((i, Some(lead))),
-                Join::Follow(rx) => follows.push((i, rx)),
-            }
-        }
-        let mut sent = None;
-        if !leads.is_empty() {
-            let input = if single {
-                items[0].clone()
-            } else {
-                Value::Array(leads.iter().map(|(i, _)| items[*i].clone()).collect())
-            };
-            body.insert("input".to_owned(), input);
-            let part = Request {
-                body: Bytes::from(
-                    serde_json::to_vec(&body).map_err(|e| Error::new(Kind::Serialization, e.to_string()))?,
-                ),
-                ..request.clone()
-            };
-            let response = match self
-                .embeddings_uncached(part)
-                .await
-                .and_then(|r| in_order(r, leads.len()))
-            {
-                Ok(response) => response,
-                Err(err) => {
-                    for (_, lead) in &leads {
-                        if let Some(lead) = lead {
-                            lead.land(Err(err.clone()));
-                        }
-                    }
-                    return Err(err);
-                }
-            };
-            let sizes: Vec<usize> = leads.iter().map(|(i, _)| item_size(&items[*i])).collect();
-            let shares = token_shares(response.usage.prompt_tokens, &sizes);
-            let mut writes = Vec::with_capacity(leads.len());
-            for (((i, lead), object), tokens) in leads.into_iter().zip(&response.data).zip(shares) {
-                let payload = Arc::new(Payload::Embedding(object.embedding.clone(), tokens));
-                if let Some(lead) = &lead {
-                    lead.land(Ok(Arc::clone(&payload)));
-                }
-                writes.push(cache.store(keys[i], Arc::clone(&payload), &control, lead));
-                found[i] = Some(payload);
-            }
-            join_all(writes).await;
-            sent = Some(response);
-        }
-        for (i, rx) in follows {
-            match follow(rx).await {
-                Some(Ok(payload)) => {
-                    cache.note_joined();
-                    found[i] = Some(payload);
-                }
-                Some(Err(err)) => return Err(err),
-                // Its leader went away: this call asks for everything itself.
-                None => return self.embeddings_uncached(request).await,
-            }
-        }
-        let mut tokens = 0u64;
-        let data = found
-            .into_iter()
-            .zip(0u32..)
-            .map(|(payload, index)| {
-                let (vector, share) = match payload.as_deref() {
-                    Some(Payload::Embedding(v, t)) => (v.clone(), *t),
-                    _ => (Embedding::default(), 0),
-                };
-                tokens += share;
-                EmbeddingObject {
-                    index,
-                    embedding: vector,
-                    object: "embedding".to_owned(),
-                    ..EmbeddingObject::default()
-                }
-            })
-            .collect();
-        Ok(match sent {
-            Some(response) => EmbeddingResponse { data, ..response },
-            None => {
-                let usage = Usage {
-                    prompt_tokens: tokens,
-                    total_tokens: tokens,
-                    ..Usage::default()
-                };
-                self.note_hit(&request.model, Some(&usage), None);
-                EmbeddingResponse {
-                    object: "list".to_owned(),
-                    data,
-                    model: request.model,
-                    usage,
-                    cache_hit: true,
-                    ..EmbeddingResponse::default()
-                }
-            }
-        })
-    }
-}
-
-/// A provider's vectors in input order, checked to be one per input sent.
-fn in_order(mut response: EmbeddingResponse, sent: usize) -> Result<EmbeddingResponse> {
-    response.data.sort_by_key(|d| d.index);
-    let complete = response.data.len() == sent && response.data.iter().zip(0u32..).all(|(d, i)| d.index == i);
-    if complete {
-        Ok(response)
-    } else {
-        Err(Error::new(
-            Kind::Serialization,
-            format!(
-                "the provider returned {} vectors for {sent} inputs",
-                response.data.len()
-            ),
-        ))
-    }
-}
-
-/// An input's weight for sharing the request's tokens: its length in characters or tokens.
-fn item_size(item: &Value) -> usize {
-    match item {
-        Value::String(s) => s.chars().count().max(1),
-        Value::Array(a) => a.len().max(1),
-        _ => 1,
-    }
-}
-
-/// Splits `total` tokens over items in proportion to their sizes; the shares add up to `total`.
-fn token_shares(total: u64, sizes: &[usize]) -> Vec<u64> {
-    let sum: u128 = sizes.iter().map(|&s| s as u128).sum::<u128>().max(1);
-    let mut shares: Vec<u64> = sizes
-        .iter()
-        .map(|&s| u64::try_from(u128::from(total) * s as u128 / sum).unwrap_or(u64::MAX))
-        .collect();
-    let given: u64 = shares.iter().sum();
-    if let Some(last) = shares.last_mut() {
-        *last += total.saturating_sub(given);
-    }
-    shares
-}
-
-#[cfg(test)]
-mod tests {
-    use super::token_shares;
-
-    #[test]
-    fn token_shares_are_proportional_and_add_up() {
-        assert_eq!(token_shares(10, &[1, 1]), vec![5, 5]);
-        assert_eq!(token_shares(10, &[1, 2]), vec![3, 7]);
-        assert_eq!(token_shares(0, &[4]), vec![0]);
-        assert_eq!(token_shares(7, &[3, 3, 3]).iter().sum::<u64>(), 7);
     }
 }

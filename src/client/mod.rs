@@ -4,6 +4,7 @@
 //! ([`pipeline`]). What differs between protocols is in their adapters (`providers::adapter`).
 
 mod cached;
+mod cached_embeddings;
 mod call;
 pub(crate) mod pipeline;
 mod send;
