@@ -219,8 +219,9 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used_within_the_budget() {
-        // Each payload is 64 + 4 * 100 = 464 bytes; a shard's share holds two.
-        let store = MemoryStore::new(1000 * SHARDS as u64);
+        // A shard's share holds two of these payloads.
+        let size = vector(100).footprint();
+        let store = MemoryStore::new((2 * size + size / 2) as u64 * SHARDS as u64);
         store.put(key(0, 1), vector(100), 0, None);
         store.put(key(0, 2), vector(100), 0, None);
         assert!(store.get(&key(0, 1), 0).is_some());
@@ -228,21 +229,26 @@ mod tests {
         assert!(store.get(&key(0, 2), 0).is_none(), "the least recently used goes first");
         assert!(store.get(&key(0, 1), 0).is_some());
         assert!(store.get(&key(0, 3), 0).is_some());
-        assert!(store.bytes() <= 1000);
+        assert_eq!(store.bytes(), 2 * size);
         assert!(
             !store.put(key(1, 1), vector(1000), 0, None),
             "larger than a shard's share"
         );
         store.put(key(0, 1), vector(10), 0, None);
-        assert_eq!(store.bytes(), 464 + 104, "a replaced entry's bytes are released");
+        assert_eq!(
+            store.bytes(),
+            size + vector(10).footprint(),
+            "a replaced entry's bytes are released"
+        );
         store.clear();
         assert_eq!(store.bytes(), 0);
     }
 
     #[test]
     fn a_long_run_of_puts_and_gets_keeps_order_and_budget() {
-        // One shard with room for 8 entries of 68 bytes; slots are reused, never leaked.
-        let store = MemoryStore::new(8 * 68 * SHARDS as u64);
+        // One shard with room for 8 entries; slots are reused, never leaked.
+        let size = vector(1).footprint();
+        let store = MemoryStore::new((8 * size) as u64 * SHARDS as u64);
         for n in 0..200u8 {
             store.put(key(3, n), vector(1), 0, None);
             if n >= 2 {
@@ -250,7 +256,7 @@ mod tests {
                 assert!(store.get(&key(3, 2), 0).is_some(), "entry 2 at {n}");
             }
         }
-        assert_eq!(store.bytes(), 8 * 68);
+        assert_eq!(store.bytes(), 8 * size);
         let shard = store.shard(&key(3, 0));
         assert!(shard.slots.len() <= 9, "slots are reused: {}", shard.slots.len());
         assert_eq!(shard.map.len(), 8);

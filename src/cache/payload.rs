@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::types::json::Heap;
 use crate::types::{
     AssistantMessage, ChatCompletionChunk, ChatCompletionResponse, Choice, ChoiceLogprobs, Embedding,
     FunctionCallDelta, StreamChoice, StreamDelta, ToJson, ToolCall, ToolCallDelta,
@@ -59,61 +60,16 @@ impl Payload {
         }
     }
 
-    /// An estimate of the bytes the payload holds in memory, for the memory backend's budget.
+    /// The bytes the payload holds in memory (its structs and what they own on the heap, with
+    /// the allocator's bookkeeping), for the memory backend's budget.
     pub fn footprint(&self) -> usize {
-        const BASE: usize = 256;
-        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-        let logprobs = |l: &Option<ChoiceLogprobs>| {
-            l.as_ref().map_or(0, |l| {
-                96 * (l.content.as_ref().map_or(0, Vec::len) + l.refusal.as_ref().map_or(0, Vec::len))
-            })
-        };
-        match self {
-            Payload::Chat(r, _) => {
-                BASE + r
-                    .choices
-                    .iter()
-                    .map(|c| {
-                        let m = &c.message;
-                        let calls: usize = m
-                            .tool_calls
-                            .iter()
-                            .flatten()
-                            .map(|t| 96 + t.function.arguments.len())
-                            .sum();
-                        BASE + text(&m.content)
-                            + text(&m.reasoning_content)
-                            + text(&m.refusal)
-                            + calls
-                            + logprobs(&c.logprobs)
-                    })
-                    .sum::<usize>()
+        use std::mem::size_of;
+        size_of::<Payload>()
+            + match self {
+                Payload::Chat(r, _) => r.heap(),
+                Payload::Stream(chunks, _) => chunks.heap(),
+                Payload::Embedding(e, _) => e.heap(),
             }
-            Payload::Stream(chunks, _) => chunks
-                .iter()
-                .map(|c| {
-                    BASE + c
-                        .choices
-                        .iter()
-                        .map(|s| {
-                            let d = &s.delta;
-                            let calls: usize = d
-                                .tool_calls
-                                .iter()
-                                .flatten()
-                                .map(|t| 96 + t.function.as_ref().map_or(0, |f| text(&f.arguments)))
-                                .sum();
-                            64 + text(&d.content)
-                                + text(&d.reasoning_content)
-                                + text(&d.refusal)
-                                + calls
-                                + logprobs(&s.logprobs)
-                        })
-                        .sum::<usize>()
-                })
-                .sum(),
-            Payload::Embedding(e, _) => 64 + 4 * e.0.len(),
-        }
     }
 
     /// The payload's bytes for a shared backend.
@@ -374,6 +330,18 @@ mod tests {
         let again = assemble(&split(&whole));
         assert_eq!(again, whole);
         assert_eq!(split(&whole).len(), 3);
+    }
+
+    #[test]
+    fn footprints_count_what_the_answer_owns() {
+        let small = Payload::Chat(assemble(&chunks()), None);
+        let mut big = assemble(&chunks());
+        big.choices[0].message.content = Some("x".repeat(10_000));
+        big.extra.insert("annotations".into(), json!(["y".repeat(5_000)]));
+        let big = Payload::Chat(big, None);
+        assert!(big.footprint() >= small.footprint() + 15_000);
+        let vector = Payload::Embedding(Embedding(vec![0.0; 1000]), 1);
+        assert!(vector.footprint() >= 4_000);
     }
 
     #[test]

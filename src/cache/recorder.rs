@@ -9,6 +9,7 @@ use super::payload::Payload;
 use super::store::Key;
 use super::{Cache, Control, MAX_ENTRY_BYTES};
 use crate::error::Error;
+use crate::types::json::Heap;
 use crate::types::ChatCompletionChunk;
 
 /// A stream's chunks on their way into the cache.
@@ -44,7 +45,7 @@ impl Recorder {
             return;
         }
         for chunk in chunks {
-            self.bytes += Payload::Stream(Vec::new(), None).footprint() + chunk_text(chunk);
+            self.bytes += std::mem::size_of::<ChatCompletionChunk>() + chunk.heap();
             if self.bytes > MAX_ENTRY_BYTES {
                 self.overflow = true;
                 self.chunks = Vec::new();
@@ -74,24 +75,4 @@ impl Recorder {
             lead.land(Err(err.clone()));
         }
     }
-}
-
-/// The text a chunk carries, for the size bound.
-fn chunk_text(chunk: &ChatCompletionChunk) -> usize {
-    chunk
-        .choices
-        .iter()
-        .map(|c| {
-            let d = &c.delta;
-            [&d.content, &d.reasoning_content, &d.refusal]
-                .iter()
-                .map(|t| t.as_ref().map_or(0, String::len))
-                .sum::<usize>()
-                + d.tool_calls
-                    .iter()
-                    .flatten()
-                    .filter_map(|t| t.function.as_ref()?.arguments.as_ref().map(String::len))
-                    .sum::<usize>()
-        })
-        .sum()
 }

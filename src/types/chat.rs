@@ -78,6 +78,13 @@ impl PartialEq for Attached {
     }
 }
 
+impl super::json::Heap for Attached {
+    fn heap(&self) -> usize {
+        // Shared with the bindings, which own it.
+        0
+    }
+}
+
 impl fmt::Debug for Attached {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Attached(..)")

@@ -18,6 +18,16 @@ use crate::embeddings::decode_base64_f32;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Embedding(pub Vec<f32>);
 
+impl super::json::Heap for Embedding {
+    fn heap(&self) -> usize {
+        if self.0.capacity() == 0 {
+            0
+        } else {
+            4 * self.0.capacity() + super::json::ALLOC_OVERHEAD
+        }
+    }
+}
+
 impl Embedding {
     /// The values, widened to `f64`.
     pub fn to_f64(&self) -> Vec<f64> {

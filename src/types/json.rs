@@ -187,6 +187,74 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
 }
 
+/// The approximate heap bytes a value owns beyond its own size: what a cache that budgets memory
+/// counts. Each allocation adds [`ALLOC_OVERHEAD`] for the allocator's bookkeeping.
+pub trait Heap {
+    /// Heap bytes owned.
+    fn heap(&self) -> usize;
+}
+
+/// The allocator's bookkeeping per allocation, as counted by [`Heap`].
+pub const ALLOC_OVERHEAD: usize = 16;
+
+impl Heap for String {
+    fn heap(&self) -> usize {
+        if self.capacity() == 0 {
+            0
+        } else {
+            self.capacity() + ALLOC_OVERHEAD
+        }
+    }
+}
+
+impl<T: Heap> Heap for Option<T> {
+    fn heap(&self) -> usize {
+        self.as_ref().map_or(0, Heap::heap)
+    }
+}
+
+impl<T: Heap> Heap for Vec<T> {
+    fn heap(&self) -> usize {
+        if self.capacity() == 0 {
+            return 0;
+        }
+        self.capacity() * std::mem::size_of::<T>() + ALLOC_OVERHEAD + self.iter().map(Heap::heap).sum::<usize>()
+    }
+}
+
+macro_rules! no_heap {
+    ($($t:ty),*) => {$(
+        impl Heap for $t {
+            fn heap(&self) -> usize {
+                0
+            }
+        }
+    )*};
+}
+no_heap!(i64, u64, u32, f64, bool);
+
+impl Heap for Value {
+    fn heap(&self) -> usize {
+        match self {
+            Value::String(s) => s.heap(),
+            Value::Array(items) => items.heap(),
+            Value::Object(map) => map.heap(),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+    }
+}
+
+impl Heap for serde_json::Map<String, Value> {
+    fn heap(&self) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        // An ordered map: its entries, and a hash table of indices.
+        let entry = std::mem::size_of::<(String, Value)>() + 2 * std::mem::size_of::<usize>();
+        self.len() * entry + 2 * ALLOC_OVERHEAD + self.iter().map(|(k, v)| k.heap() + v.heap()).sum::<usize>()
+    }
+}
+
 /// Declares a model struct with `extra` (plus optional `local:` fields that we compute and never
 /// read from or write to JSON) and derives `Deserialize` (lenient), `Field`, `ToJson`,
 /// `Default` and `PartialEq`.
@@ -249,6 +317,13 @@ macro_rules! model {
                     map.insert(k.clone(), v.clone());
                 }
                 serde_json::Value::Object(map)
+            }
+        }
+
+        impl $crate::types::json::Heap for $name {
+            fn heap(&self) -> usize {
+                use $crate::types::json::Heap;
+                0 $( + Heap::heap(&self.$field) )* $($( + Heap::heap(&self.$lfield) )*)? + Heap::heap(&self.extra)
             }
         }
 
