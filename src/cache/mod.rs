@@ -40,8 +40,8 @@ pub const MAX_ENTRY_BYTES: usize = 64 << 20;
 /// How long one Redis operation may take before the call goes on uncached.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// How a cache is built: where, and its defaults.
-#[derive(Clone, Debug, Default)]
+/// How a cache is built: where, and its defaults. Its `Debug` masks the URL's password.
+#[derive(Clone, Default)]
 pub struct CacheSettings {
     /// `memory`, `sqlite://PATH` or `redis://[user:password@]host:port[/db]`.
     pub url: String,
@@ -51,6 +51,17 @@ pub struct CacheSettings {
     pub max_bytes: Option<u64>,
     /// Entries of one namespace are never seen from another.
     pub namespace: String,
+}
+
+impl fmt::Debug for CacheSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheSettings")
+            .field("url", &redis::shown(&self.url))
+            .field("ttl", &self.ttl)
+            .field("max_bytes", &self.max_bytes)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
 }
 
 /// Per-call cache directives (LiteLLM's names in Python: `no-cache`, `no-store`, `ttl`,

@@ -13,7 +13,7 @@ use crate::error::Result;
 pub(super) const DISK_FILE: &str = "liter_llm_cache.db";
 
 /// What `cache_params` says, before it becomes a URL.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(super) struct CacheParams {
     kind: Option<String>,
     host: Option<String>,

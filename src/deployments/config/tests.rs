@@ -825,6 +825,7 @@ fn litellm_cache_settings_map_to_our_backends() {
         "db": 2, "namespace": "team", "ttl": 10, "default_in_redis_ttl": 30}),
     );
     assert_eq!(redis.url, "redis://:p%40ss%2Fw%3Ard@cache.internal:6380/2");
+    assert!(!format!("{redis:?}").contains("p%40ss"), "Debug masks the password");
     assert_eq!(
         (redis.namespace.as_str(), redis.ttl),
         ("team", Some(Duration::from_secs(30)))
