@@ -108,6 +108,20 @@ class RedisServer:
                 return self
         raise RuntimeError(f"redis-server did not start on 127.0.0.1:{self.port}: {error}")
 
+    def command(self, *args: str) -> bytes:
+        """Sends one command on a fresh connection and returns the first reply line."""
+        request = (_command("AUTH", self.password) if self.password is not None else b"") + _command(*args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(request)
+            seen = b""
+            lines_wanted = 2 if self.password is not None else 1
+            while seen.count(b"\r\n") < lines_wanted:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                seen += chunk
+        return seen.split(b"\r\n")[lines_wanted - 1]
+
     def kill(self) -> None:
         """Kills the server (if running) and waits for it to exit."""
         if self._proc is not None:

@@ -117,6 +117,18 @@ async def test_a_redis_killed_mid_run_never_fails_a_call(mock_server, redis_serv
     assert any("back" in m for _, m in records.messages)
 
 
+async def test_a_full_redis_never_fails_a_call(mock_server, redis_server, records):
+    assert redis_server.command("CONFIG", "SET", "maxmemory-policy", "noeviction") == b"+OK"
+    assert redis_server.command("CONFIG", "SET", "maxmemory", "1") == b"+OK"
+    client = LlmClient(api_key=API_KEY, base_url=mock_server.base_url, cache=redis_server.url)
+    for _ in range(3):
+        answer = await client.chat(model=MODEL, messages=user("full"))
+        assert answer.choices[0].message.content == "full" and not answer.cache_hit
+    stats = client.cache.stats()
+    assert stats["writes"] == 0 and stats["errors"] >= 3
+    assert len(records.warnings()) == 1 and "OOM" in records.warnings()[0]
+
+
 async def test_a_redis_down_at_start_never_fails_construction_or_calls(mock_server, records):
     from redis_support import free_port
 

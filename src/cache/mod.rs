@@ -18,7 +18,7 @@ pub mod store;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,8 +130,14 @@ pub struct Cache {
     /// The calls in flight, by key.
     pub flights: Arc<Flights>,
     counters: Counters,
-    down: AtomicBool,
+    /// The kinds of operation failing now ([`READS`], [`WRITES`]): an outage while not 0.
+    failing: AtomicU8,
 }
+
+/// Lookups, for [`Cache`]'s outage tracking.
+const READS: u8 = 1;
+/// Writes, for [`Cache`]'s outage tracking.
+const WRITES: u8 = 2;
 
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,7 +173,7 @@ impl Cache {
             settings,
             flights: Arc::default(),
             counters: Counters::default(),
-            down: AtomicBool::new(false),
+            failing: AtomicU8::new(0),
         })
     }
 
@@ -275,7 +281,7 @@ impl Cache {
         let found = match &self.backend {
             Backend::Memory(m) => m.get(key, now).map(|f| (f.payload, f.written_ms)),
             Backend::Shared(s) => self
-                .guard(s.get(key))
+                .guard(READS, s.get(key))
                 .await
                 .flatten()
                 .and_then(|r| Payload::decode(&r.value).map(|p| (Arc::new(p), r.written_ms))),
@@ -317,7 +323,7 @@ impl Cache {
                     &self.counters.skipped
                 } else {
                     let record = Record { written_ms: now, value };
-                    match self.guard(s.put(&key, record, ttl)).await {
+                    match self.guard(WRITES, s.put(&key, record, ttl)).await {
                         Some(()) => &self.counters.writes,
                         None => return,
                     }
@@ -362,19 +368,21 @@ impl Cache {
         }
     }
 
-    /// Runs a backend operation, turning a failure into `None`: counted, and warned about
-    /// once per outage.
-    async fn guard<T>(&self, op: impl Future<Output = std::result::Result<T, StoreError>>) -> Option<T> {
-        match op.await {
+    /// Runs a backend operation of kind `op` ([`READS`] or [`WRITES`]), turning a failure into
+    /// `None`: counted, and warned about once per outage. The outage lasts until every kind that
+    /// failed works again, so a full backend (reads work, writes fail) is one outage, not a
+    /// warning per call.
+    async fn guard<T>(&self, op: u8, work: impl Future<Output = std::result::Result<T, StoreError>>) -> Option<T> {
+        match work.await {
             Ok(v) => {
-                if self.down.load(Relaxed) && self.down.swap(false, Relaxed) {
+                if self.failing.load(Relaxed) & op != 0 && self.failing.fetch_and(!op, Relaxed) == op {
                     log::info!(target: "liter_llm", "cache {} is back; calls are cached again", self.shown_url());
                 }
                 Some(v)
             }
             Err(err) => {
                 self.counters.errors.fetch_add(1, Relaxed);
-                if !self.down.swap(true, Relaxed) {
+                if self.failing.fetch_or(op, Relaxed) == 0 {
                     log::warn!(
                         target: "liter_llm",
                         "cache {} failed ({err}); calls go uncached until it recovers",
