@@ -295,6 +295,13 @@ impl Deployments {
         self.groups.get(model)
     }
 
+    /// The groups' names, sorted.
+    pub fn group_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.groups.keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Every deployment, grouped by group name (groups sorted), in config order within each.
     pub fn all(&self) -> Vec<&Arc<Deployment>> {
         let mut names: Vec<&String> = self.groups.keys().collect();

@@ -1,0 +1,51 @@
+//! Errors as the proxy answers them: OpenAI's error JSON with the status a client expects,
+//! `Retry-After` on 429s, and the request id on every response.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+
+use crate::error::{Error, Kind};
+
+/// A response with `status` and OpenAI's error body (`message`, `type`, `param`, `code`).
+pub fn error_response(status: StatusCode, kind: &str, message: &str, code: Option<&str>) -> Response {
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The status and error type a core error answers with: the upstream's status when it sent
+/// one, else by kind.
+pub fn from_core(err: &Error) -> Response {
+    let (fallback, kind) = match err.kind() {
+        Kind::InvalidArgument | Kind::BadRequest | Kind::InvalidHeader | Kind::Serialization => {
+            (StatusCode::BAD_REQUEST, "invalid_request_error")
+        }
+        Kind::ContextWindowExceeded | Kind::ContentPolicy => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        Kind::Authentication => (StatusCode::UNAUTHORIZED, "authentication_error"),
+        Kind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+        Kind::NotFound | Kind::EndpointNotSupported => (StatusCode::NOT_FOUND, "not_found_error"),
+        Kind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
+        Kind::Network | Kind::Streaming | Kind::ResponseTooLarge => (StatusCode::BAD_GATEWAY, "api_error"),
+        Kind::ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "api_error"),
+        Kind::Server => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
+    };
+    let status = err
+        .status()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(fallback);
+    let mut response = error_response(status, kind, err.message(), None);
+    if let Some(wait) = err.retry_after() {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert("retry-after", value);
+        }
+    }
+    response
+}

@@ -1,0 +1,156 @@
+//! The OpenAI-shaped routes: chat completions (plain and streamed), embeddings and the model
+//! list. A request's `metadata` is the caller's own and is never forwarded upstream.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::errors::{error_response, from_core};
+use super::AppState;
+use crate::stream::ChatStream;
+use crate::types::ToJson;
+use crate::Request;
+
+/// `POST /v1/chat/completions`: answered whole, or as server-sent events when `stream` is true.
+pub(crate) async fn chat_completions(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let (request, stream) = match request_of(body) {
+        Ok(parsed) => parsed,
+        Err(response) => return response,
+    };
+    if stream {
+        return match state.client.chat_stream(request).await {
+            Ok(stream) => events(stream),
+            Err(err) => from_core(&err),
+        };
+    }
+    match state.client.chat(request).await {
+        Ok(answer) => timed(answer.to_json(), started),
+        Err(err) => from_core(&err),
+    }
+}
+
+/// `POST /v1/embeddings`.
+pub(crate) async fn embeddings(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let (request, _) = match request_of(body) {
+        Ok(parsed) => parsed,
+        Err(response) => return response,
+    };
+    match state.client.embeddings(request).await {
+        Ok(answer) => timed(answer.to_json(), started),
+        Err(err) => from_core(&err),
+    }
+}
+
+/// `GET /v1/models`: the model groups of the config.
+pub(crate) async fn models(State(state): State<Arc<AppState>>) -> Response {
+    let data: Vec<Value> = state
+        .client
+        .deployments()
+        .map(|d| d.group_names())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "liter_llm"}))
+        .collect();
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+/// `GET /health/readiness`: the server takes requests.
+pub(crate) async fn readiness() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "healthy"}))
+}
+
+/// The core request of a body: its `model` (required), whether it streams, and the body to send
+/// (without `metadata`).
+fn request_of(body: Bytes) -> Result<(Request, bool), Response> {
+    let bad = |message: &str| error_response(StatusCode::BAD_REQUEST, "invalid_request_error", message, None);
+    let mut fields: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => return Err(bad("the request body must be a JSON object")),
+        Err(e) => return Err(bad(&format!("the request body is not valid JSON: {e}"))),
+    };
+    let model = match fields.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => return Err(bad("model is required (a non-empty string)")),
+    };
+    let stream = match fields.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("stream must be a boolean")),
+    };
+    let body = if fields.remove("metadata").is_some() {
+        Bytes::from(serde_json::to_vec(&fields).map_err(|e| bad(&e.to_string()))?)
+    } else {
+        body
+    };
+    let request = Request {
+        body,
+        model,
+        ..Request::default()
+    };
+    Ok((request, stream))
+}
+
+/// A JSON answer with LiteLLM's `_response_ms` (time spent answering).
+fn timed(mut answer: Value, started: Instant) -> Response {
+    if let Value::Object(fields) = &mut answer {
+        fields.insert("_response_ms".to_owned(), json!(started.elapsed().as_secs_f64() * 1e3));
+    }
+    json_response(StatusCode::OK, &answer)
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Where a stream's relay is.
+enum Relay {
+    Open(Box<ChatStream>, VecDeque<crate::types::ChatCompletionChunk>),
+    Done,
+}
+
+/// A stream as server-sent events: each read's chunks in one write, `data: [DONE]` at the end,
+/// an error event (OpenAI's shape) when the upstream stream breaks.
+fn events(stream: ChatStream) -> Response {
+    let relay = Relay::Open(Box::new(stream), VecDeque::new());
+    let body = futures_util::stream::unfold(relay, |relay| async move {
+        let Relay::Open(mut stream, mut chunks) = relay else {
+            return None;
+        };
+        match stream.next_batch(&mut chunks).await {
+            Ok(true) => {
+                let mut out = Vec::with_capacity(256 * chunks.len());
+                for chunk in chunks.drain(..) {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(chunk.to_json().to_string().as_bytes());
+                    out.extend_from_slice(b"\n\n");
+                }
+                Some((Ok::<_, Infallible>(Bytes::from(out)), Relay::Open(stream, chunks)))
+            }
+            Ok(false) => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), Relay::Done)),
+            Err(err) => {
+                let event =
+                    json!({"error": {"message": err.message(), "type": "api_error", "param": null, "code": null}});
+                Some((Ok(Bytes::from(format!("data: {event}\n\n"))), Relay::Done))
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    response
+}

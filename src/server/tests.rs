@@ -1,0 +1,147 @@
+//! The proxy against the mock provider, over real HTTP on 127.0.0.1.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::{router, serve, ServeOptions};
+use crate::config::{ClientConfig, Secret};
+use crate::mock::{Fault, MockConfig, MockServer};
+use crate::Client;
+
+/// A proxy in front of `upstream` with master key `sk-master`; its base URL.
+async fn proxy(upstream: &MockServer) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let client = Client::new(ClientConfig {
+        api_key: Secret::new("sk-upstream"),
+        base_url: Some(upstream.base_url()),
+        max_retries: 0,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let options = ServeOptions {
+        master_key: Some(Secret::new("sk-master")),
+        ..ServeOptions::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, router(Arc::new(client), options), async move {
+        let _ = stopped.await;
+    }));
+    (at, stop)
+}
+
+fn post(url: &str, key: &str, body: &Value) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(url)
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_plain_and_streamed_pass_through_with_auth() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy(&upstream).await;
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello proxy"}],
+        "metadata": {"team": "a"}});
+
+    let answer = post(&format!("{at}/v1/chat/completions"), "sk-master", &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.headers().contains_key("x-request-id"));
+    let answer: Value = json_of(answer).await;
+    assert_eq!(answer["choices"][0]["message"]["content"], "hello proxy");
+    assert!(answer["_response_ms"].as_f64().unwrap() >= 0.0);
+    let sent = upstream.requests();
+    assert_eq!(sent[0].header("authorization"), Some("Bearer sk-upstream"));
+    assert!(
+        sent[0].json().unwrap().get("metadata").is_none(),
+        "metadata never goes upstream"
+    );
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let events = post(&format!("{at}/chat/completions"), "sk-master", &streamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let text = events.text().await.unwrap();
+    let data: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+    assert_eq!(data.last(), Some(&"[DONE]"));
+    let content: String = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(content, "hello proxy");
+
+    let denied = post(&format!("{at}/v1/chat/completions"), "sk-wrong", &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    assert!(denied.headers().contains_key("x-request-id"));
+    let error: Value = json_of(denied).await;
+    assert_eq!(error["error"]["code"], "invalid_api_key");
+    assert_eq!(upstream.request_count(), 2, "a refused request never goes upstream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_openai_shape_and_status() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy(&upstream).await;
+    let url = format!("{at}/v1/chat/completions");
+    let missing = post(&url, "sk-master", &json!({"messages": []})).send().await.unwrap();
+    assert_eq!(missing.status(), 400);
+    let error: Value = json_of(missing).await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("model"));
+
+    upstream.push_faults(vec![Fault {
+        status: Some(429),
+        retry_after: Some(3.0),
+        ..Fault::default()
+    }]);
+    let limited = post(
+        &url,
+        "sk-master",
+        &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "3");
+    let error: Value = json_of(limited).await;
+    assert_eq!(error["error"]["type"], "rate_limit_error");
+    assert!(!error.to_string().contains("sk-upstream"));
+
+    let health = reqwest::get(format!("{at}/health/liveliness")).await.unwrap();
+    assert_eq!(health.status(), 200, "health checks need no key");
+    let unknown = reqwest::get(format!("{at}/nope")).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_go_through() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy(&upstream).await;
+    let answer = post(
+        &format!("{at}/v1/embeddings"),
+        "sk-master",
+        &json!({"model": "text-embedding-3-small", "input": ["a", "b"]}),
+    )
+    .send()
+    .await
+    .unwrap();
+    let answer = json_of(answer).await;
+    assert_eq!(answer["data"].as_array().unwrap().len(), 2);
+}
