@@ -623,6 +623,23 @@ class RateLimiter:
     def __ne__(self, other: builtins.object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+def serve(
+    client: LlmClient,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 4000,
+    master_key: str | None = None,
+    max_body_bytes: int = 0,
+) -> None:
+    """Serve the OpenAI API in front of `client` (its deployments, cache and limits) on `host:port`.
+
+    Routes: `POST /v1/chat/completions` (streamed as server-sent events when `stream` is true),
+    `POST /v1/embeddings`, `GET /v1/models` (also without `/v1`), `GET /health/liveliness` and
+    `/health/readiness`. With `master_key`, every other route wants `Authorization: Bearer KEY`.
+    Prints `listening on http://HOST:PORT` once ready; returns after SIGINT or SIGTERM once the
+    requests in flight have finished. Runs without the GIL. `liter-llm serve` is its command line.
+    """
+
 @final
 class Cache:
     """A response cache: in memory (LRU bounded by bytes), in a SQLite file, or in Redis.

@@ -137,6 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--stream", action="store_true", help="print the reply as it streams")
     _add_connection_args(chat)
 
+    serve = commands.add_parser(
+        "serve",
+        help="run the OpenAI-compatible proxy server",
+        description="Serve the OpenAI API (chat completions, streamed or not, embeddings, models) in front of "
+        "the model groups of a LiteLLM config, or of one provider. Stops on SIGINT/SIGTERM after the requests in "
+        "flight finish.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_argtypes.port, default=4000, help="port to bind (default: 4000; 0 picks one)")
+    serve.add_argument(
+        "--master-key",
+        default=None,
+        metavar="KEY",
+        help="the bearer key every request must carry (default: $LITELLM_MASTER_KEY; none: no auth)",
+    )
+    _add_connection_args(serve)
+
     mock = commands.add_parser(
         "mock-server",
         help="serve the built-in mock provider",
@@ -620,6 +637,25 @@ def run_mock_server(args: argparse.Namespace) -> int:
     return _serve.run(args)
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """``liter-llm serve``: the proxy server, until SIGINT or SIGTERM."""
+    from liter_llm._liter_llm import serve
+
+    master_key = args.master_key if args.master_key is not None else os.environ.get("LITELLM_MASTER_KEY")
+    with _MockContext(args.mock, args.mock_latency_ms) as mock_url:
+        client = _make_client(args, mock_url or args.base_url, args.mock)
+        # The server handles SIGINT and SIGTERM itself (it drains the requests in flight first);
+        # Python's own handlers would raise again once it has returned.
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            serve(client, host=args.host, port=args.port, master_key=master_key)
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+    _eprint("liter-llm serve: stopped")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``liter-llm`` command."""
     args = build_parser().parse_args(argv)
@@ -630,6 +666,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_batch(args)
         if args.command == "chat":
             return run_chat(args)
+        if args.command == "serve":
+            return run_serve(args)
         return run_mock_server(args)
     except UsageError as exc:
         _eprint(f"liter-llm: error: {exc}")

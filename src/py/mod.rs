@@ -22,6 +22,7 @@ mod providers;
 mod ratelimit;
 mod request;
 mod sanitize;
+mod server;
 mod stream;
 mod tokens;
 mod types;
@@ -50,5 +51,6 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     observe::register(m)?;
     tokens::register(m)?;
     sanitize::register(m)?;
+    server::register(m)?;
     Ok(())
 }

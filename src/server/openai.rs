@@ -23,7 +23,7 @@ pub(crate) async fn chat_completions(State(state): State<Arc<AppState>>, body: B
     let started = Instant::now();
     let (request, stream) = match request_of(body) {
         Ok(parsed) => parsed,
-        Err(response) => return response,
+        Err(why) => return bad_request(&why),
     };
     if stream {
         return match state.client.chat_stream(request).await {
@@ -42,7 +42,7 @@ pub(crate) async fn embeddings(State(state): State<Arc<AppState>>, body: Bytes) 
     let started = Instant::now();
     let (request, _) = match request_of(body) {
         Ok(parsed) => parsed,
-        Err(response) => return response,
+        Err(why) => return bad_request(&why),
     };
     match state.client.embeddings(request).await {
         Ok(answer) => timed(answer.to_json(), started),
@@ -68,26 +68,30 @@ pub(crate) async fn readiness() -> Response {
     json_response(StatusCode::OK, &json!({"status": "healthy"}))
 }
 
+/// A 400 in OpenAI's shape.
+fn bad_request(message: &str) -> Response {
+    error_response(StatusCode::BAD_REQUEST, "invalid_request_error", message, None)
+}
+
 /// The core request of a body: its `model` (required), whether it streams, and the body to send
-/// (without `metadata`).
-fn request_of(body: Bytes) -> Result<(Request, bool), Response> {
-    let bad = |message: &str| error_response(StatusCode::BAD_REQUEST, "invalid_request_error", message, None);
+/// (without `metadata`); what is wrong with it otherwise.
+fn request_of(body: Bytes) -> Result<(Request, bool), String> {
     let mut fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(fields)) => fields,
-        Ok(_) => return Err(bad("the request body must be a JSON object")),
-        Err(e) => return Err(bad(&format!("the request body is not valid JSON: {e}"))),
+        Ok(_) => return Err("the request body must be a JSON object".to_owned()),
+        Err(e) => return Err(format!("the request body is not valid JSON: {e}")),
     };
     let model = match fields.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err(bad("model is required (a non-empty string)")),
+        _ => return Err("model is required (a non-empty string)".to_owned()),
     };
     let stream = match fields.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("stream must be a boolean")),
+        Some(_) => return Err("stream must be a boolean".to_owned()),
     };
     let body = if fields.remove("metadata").is_some() {
-        Bytes::from(serde_json::to_vec(&fields).map_err(|e| bad(&e.to_string()))?)
+        Bytes::from(serde_json::to_vec(&fields).map_err(|e| e.to_string())?)
     } else {
         body
     };

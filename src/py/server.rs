@@ -1,0 +1,72 @@
+//! `serve()`: runs the proxy server in front of a client until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+
+use crate::config::Secret;
+use crate::py::client::PyLlmClient;
+use crate::server::{router, serve as serve_on, ServeOptions};
+
+/// Serves the OpenAI-compatible API in front of `client` (its deployments, cache and limits) on
+/// `host:port` until SIGINT or SIGTERM, then lets the requests in flight finish and returns.
+/// Prints `listening on http://HOST:PORT` once it accepts connections. Runs without the GIL.
+#[pyfunction]
+#[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, max_body_bytes=0))]
+pub fn serve(
+    py: Python<'_>,
+    client: &Bound<'_, PyLlmClient>,
+    host: &str,
+    port: u16,
+    master_key: Option<String>,
+    max_body_bytes: usize,
+) -> PyResult<()> {
+    let inner = Arc::clone(&client.get().inner);
+    let options = ServeOptions {
+        master_key: master_key.filter(|k| !k.is_empty()).map(Secret::new),
+        max_body_bytes,
+    };
+    let host = host.to_owned();
+    py.detach(move || {
+        crate::runtime::get().block_on(async move {
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+            let at = listener.local_addr()?;
+            // Listening for the signals before saying so: one sent right after is not lost.
+            let stop = stop_signal()?;
+            let mut out = std::io::stdout();
+            writeln!(out, "listening on http://{at}")?;
+            out.flush()?;
+            serve_on(listener, router(inner, options), stop).await
+        })
+    })
+    .map_err(|e| PyOSError::new_err(format!("serve: {e}")))
+}
+
+/// A future resolving on SIGINT or SIGTERM, listening from now on.
+#[cfg(unix)]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// A future resolving on Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// Adds `serve` to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(serve, m)?)
+}

@@ -1,0 +1,91 @@
+"""`liter-llm serve`: the proxy server as a real process, used through our own OpenAI-compatible
+client and raw HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import user
+from liter_llm import AuthenticationError, LlmClient
+
+KEY = "sk-proxy-test"
+
+
+@pytest.fixture
+def proxy():
+    """A `liter-llm serve --mock` process on a free port; its base URL."""
+    env = dict(os.environ)
+    env.pop("LITELLM_MASTER_KEY", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "liter_llm",
+            "serve",
+            "--mock",
+            "--mock-latency-ms",
+            "0",
+            "--port",
+            "0",
+            "--master-key",
+            KEY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    base = line.split("listening on ", 1)[1].strip()
+    yield base, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+async def test_chat_streams_and_embeddings_through_the_proxy(proxy):
+    base, _ = proxy
+    client = LlmClient(api_key=KEY, base_url=f"{base}/v1", max_retries=0)
+    answer = await client.chat(model="gpt-4o-mini", messages=user("through the proxy"))
+    assert answer.choices[0].message.content == "through the proxy"
+    assert answer.usage.total_tokens > 0
+    stream = await client.chat_stream(model="gpt-4o-mini", messages=user("one two three"))
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "one two three"
+    vectors = await client.embed(model="text-embedding-3-small", input=["a", "b", "c"])
+    assert len(vectors.data) == 3
+
+
+async def test_a_wrong_key_is_refused_with_openai_errors(proxy):
+    base, _ = proxy
+    client = LlmClient(api_key="sk-wrong", base_url=f"{base}/v1", max_retries=0)
+    with pytest.raises(AuthenticationError) as caught:
+        await client.chat(model="gpt-4o-mini", messages=user("x"))
+    assert KEY not in str(caught.value)
+    request = urllib.request.Request(f"{base}/v1/chat/completions", data=b"{}", method="POST")
+    request.add_header("Authorization", f"Bearer {KEY}")
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(request, timeout=10)
+    with bad.value as refused:
+        assert refused.code == 400
+        assert refused.headers["x-request-id"]
+        assert "model" in json.loads(refused.read())["error"]["message"]
+    with urllib.request.urlopen(f"{base}/health/liveliness", timeout=10) as health:
+        assert health.status == 200
+
+
+def test_sigterm_stops_it_cleanly(proxy):
+    _, proc = proxy
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert "stopped" in proc.stderr.read()
