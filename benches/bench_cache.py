@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from redis_support import RedisServer  # noqa: E402
+
 from server import start_target  # noqa: E402
 
 MODEL = "gpt-4o-mini"
