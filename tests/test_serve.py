@@ -18,25 +18,12 @@ from liter_llm import AuthenticationError, LlmClient
 KEY = "sk-proxy-test"
 
 
-@pytest.fixture
-def proxy():
-    """A `liter-llm serve --mock` process on a free port; its base URL."""
+def start(*args: str):
+    """Starts `liter-llm serve ARGS --port 0`; the process and its base URL once it listens."""
     env = dict(os.environ)
     env.pop("LITELLM_MASTER_KEY", None)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "liter_llm",
-            "serve",
-            "--mock",
-            "--mock-latency-ms",
-            "0",
-            "--port",
-            "0",
-            "--master-key",
-            KEY,
-        ],
+        [sys.executable, "-m", "liter_llm", "serve", *args, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -44,13 +31,23 @@ def proxy():
     )
     line = proc.stdout.readline()
     assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
-    base = line.split("listening on ", 1)[1].strip()
-    yield base, proc
+    return proc, line.split("listening on ", 1)[1].strip()
+
+
+def stop(proc) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
     proc.stdout.close()
     proc.stderr.close()
+
+
+@pytest.fixture
+def proxy():
+    """A `liter-llm serve --mock` process on a free port; its base URL."""
+    proc, base = start("--mock", "--mock-latency-ms", "0", "--master-key", KEY)
+    yield base, proc
+    stop(proc)
 
 
 async def test_chat_streams_and_embeddings_through_the_proxy(proxy):
@@ -89,3 +86,39 @@ def test_sigterm_stops_it_cleanly(proxy):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     assert "stopped" in proc.stderr.read()
+
+
+async def test_a_config_routes_groups_and_sets_the_master_key(tmp_path):
+    from liter_llm.testing import MockServer
+
+    with MockServer() as upstream:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            "model_list:\n"
+            "  - model_name: team-model\n"
+            "    litellm_params:\n"
+            "      model: openai/gpt-4o-mini\n"
+            f"      api_base: {upstream.base_url}\n"
+            "      api_key: sk-upstream-key\n"
+            "general_settings:\n"
+            "  master_key: os.environ/PROXY_KEY\n"
+            "environment_variables:\n"
+            "  PROXY_KEY: sk-from-config\n"
+        )
+        proc, base = start("--config", str(config))
+        try:
+            client = LlmClient(api_key="sk-from-config", base_url=f"{base}/v1", max_retries=0)
+            answer = await client.chat(model="team-model", messages=user("routed"))
+            assert answer.choices[0].message.content == "routed"
+            assert upstream.requests()[0]["headers"]["authorization"] == "Bearer sk-upstream-key"
+            with pytest.raises(AuthenticationError):
+                await LlmClient(api_key="sk-other", base_url=f"{base}/v1", max_retries=0).chat(
+                    model="team-model", messages=user("x")
+                )
+            with urllib.request.urlopen(
+                urllib.request.Request(f"{base}/v1/models", headers={"Authorization": "Bearer sk-from-config"}),
+                timeout=10,
+            ) as listed:
+                assert [m["id"] for m in json.loads(listed.read())["data"]] == ["team-model"]
+        finally:
+            stop(proc)

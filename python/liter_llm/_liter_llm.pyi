@@ -629,13 +629,15 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 4000,
     master_key: str | None = None,
+    config: str | os.PathLike[str] | dict[str, Any] | None = None,
     max_body_bytes: int = 0,
 ) -> None:
     """Serve the OpenAI API in front of `client` (its deployments, cache and limits) on `host:port`.
 
     Routes: `POST /v1/chat/completions` (streamed as server-sent events when `stream` is true),
     `POST /v1/embeddings`, `GET /v1/models` (also without `/v1`), `GET /health/liveliness` and
-    `/health/readiness`. With `master_key`, every other route wants `Authorization: Bearer KEY`.
+    `/health/readiness`. With `master_key` (else the `general_settings.master_key` of `config`, a
+    LiteLLM config's path or dict), every other route wants `Authorization: Bearer KEY`.
     Prints `listening on http://HOST:PORT` once ready; returns after SIGINT or SIGTERM once the
     requests in flight have finished. Runs without the GIL. `liter-llm serve` is its command line.
     """

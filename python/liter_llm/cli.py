@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--master-key",
         default=None,
         metavar="KEY",
-        help="the bearer key every request must carry (default: $LITELLM_MASTER_KEY; none: no auth)",
+        help="the bearer key every request must carry (default: $LITELLM_MASTER_KEY, else the config's "
+        "general_settings.master_key; none: no auth)",
     )
     _add_connection_args(serve)
 
@@ -649,7 +650,7 @@ def run_serve(args: argparse.Namespace) -> int:
         interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            serve(client, host=args.host, port=args.port, master_key=master_key)
+            serve(client, host=args.host, port=args.port, master_key=master_key, config=args.config)
         finally:
             signal.signal(signal.SIGINT, interrupt)
     _eprint("liter-llm serve: stopped")

@@ -230,7 +230,7 @@ fn config_value(value: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<
 }
 
 /// A whole LiteLLM config: a dict, or the path of a YAML or JSON file.
-fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+pub(crate) fn config_root(config: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     if config.is_instance_of::<PyDict>() {
         return config_value(config, "", 0);
     }

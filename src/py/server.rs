@@ -7,25 +7,37 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
 use crate::config::Secret;
-use crate::py::client::PyLlmClient;
+use crate::deployments::config::general_settings;
+use crate::py::client::{config_root, PyLlmClient};
 use crate::server::{router, serve as serve_on, ServeOptions};
 
 /// Serves the OpenAI-compatible API in front of `client` (its deployments, cache and limits) on
 /// `host:port` until SIGINT or SIGTERM, then lets the requests in flight finish and returns.
 /// Prints `listening on http://HOST:PORT` once it accepts connections. Runs without the GIL.
+/// Without `master_key`, the `general_settings.master_key` of `config` (a LiteLLM config's path
+/// or dict) applies, if any.
 #[pyfunction]
-#[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, max_body_bytes=0))]
+#[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0))]
 pub fn serve(
     py: Python<'_>,
     client: &Bound<'_, PyLlmClient>,
     host: &str,
     port: u16,
     master_key: Option<String>,
+    config: Option<&Bound<'_, PyAny>>,
     max_body_bytes: usize,
 ) -> PyResult<()> {
     let inner = Arc::clone(&client.get().inner);
+    let master_key = match (master_key.filter(|k| !k.is_empty()), config.filter(|c| !c.is_none())) {
+        (Some(key), _) => Some(Secret::new(key)),
+        (None, Some(config)) => {
+            let root = config_root(config)?;
+            general_settings(&root, &|name| std::env::var(name).ok())?.master_key
+        }
+        (None, None) => None,
+    };
     let options = ServeOptions {
-        master_key: master_key.filter(|k| !k.is_empty()).map(Secret::new),
+        master_key,
         max_body_bytes,
     };
     let host = host.to_owned();

@@ -29,6 +29,7 @@
 
 mod cache;
 mod fields;
+mod general;
 mod model_list;
 mod settings;
 #[cfg(test)]
@@ -42,6 +43,7 @@ use crate::error::Result;
 
 pub(crate) use self::fields::shown;
 use self::fields::{child, walk, Ctx, Field, Section};
+pub use self::general::{general_settings, GeneralSettings};
 use self::settings::{Setting, LITELLM_SETTINGS, ROUTER_SETTINGS};
 use super::spec::{DeploymentSpec, RouterSpec};
 

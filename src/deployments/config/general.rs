@@ -1,0 +1,76 @@
+//! `general_settings`, read when serving (the client ignores the section): the proxy's
+//! `master_key`. Other keys are LiteLLM's and are not read here.
+
+use serde_json::{Map, Value};
+
+use super::environment_variables;
+use super::fields::{child, Ctx, Field};
+use crate::config::Secret;
+use crate::error::Result;
+
+/// What the proxy takes from `general_settings`.
+#[derive(Debug, Default)]
+pub struct GeneralSettings {
+    /// `master_key`: the bearer key every request must carry (`os.environ/NAME` read).
+    pub master_key: Option<Secret>,
+}
+
+/// Reads `general_settings` of a whole config. `env` reads an environment variable for
+/// `os.environ/NAME` values that `environment_variables` does not set.
+///
+/// # Errors
+/// `InvalidArgument` naming the path of a wrong value or an unset variable.
+pub fn general_settings(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<GeneralSettings> {
+    let empty = Map::new();
+    let whole = Field::at(String::new(), Some(root));
+    let root_map = whole.map()?;
+    let ctx = Ctx {
+        env,
+        vars: environment_variables(root_map)?,
+        ignored: Vec::new(),
+    };
+    let section = Field::at("general_settings".into(), root_map.get("general_settings"));
+    let fields = if section.value.is_null() {
+        &empty
+    } else {
+        section.map()?
+    };
+    let mut out = GeneralSettings::default();
+    if let Some(value) = fields.get("master_key").filter(|v| !v.is_null()) {
+        let field = ctx.field(child(&section.path, "master_key"), value)?;
+        out.master_key = Some(Secret::new(field.text()?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "LITELLM_MASTER_KEY").then(|| "sk-from-env".to_owned())
+    }
+
+    #[test]
+    fn reads_the_master_key_from_the_environment_or_the_config() {
+        let from_env =
+            json!({"general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY", "alerting": ["slack"]}});
+        let key = general_settings(&from_env, &env).unwrap().master_key.unwrap();
+        assert_eq!(key.expose(), "sk-from-env");
+        let vars =
+            json!({"environment_variables": {"MK": "sk-var"}, "general_settings": {"master_key": "os.environ/MK"}});
+        assert_eq!(
+            general_settings(&vars, &env).unwrap().master_key.unwrap().expose(),
+            "sk-var"
+        );
+        assert!(general_settings(&json!({"model_list": []}), &env)
+            .unwrap()
+            .master_key
+            .is_none());
+        let unset = general_settings(&json!({"general_settings": {"master_key": "os.environ/NOPE"}}), &env);
+        assert!(unset.unwrap_err().to_string().contains("general_settings.master_key"));
+        let wrong = general_settings(&json!({"general_settings": {"master_key": 5}}), &env).unwrap_err();
+        assert!(wrong.to_string().contains("<hidden>"), "{wrong}");
+    }
+}
