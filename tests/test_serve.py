@@ -3,6 +3,7 @@ client and raw HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -122,3 +123,33 @@ async def test_a_config_routes_groups_and_sets_the_master_key(tmp_path):
                 assert [m["id"] for m in json.loads(listed.read())["data"]] == ["team-model"]
         finally:
             stop(proc)
+
+
+async def test_sigterm_lets_a_stream_in_flight_finish(tmp_path, scenario):
+    import scenario_server as ss
+
+    pieces = [f"piece{i} " for i in range(10)]
+    scenario.script(ss.steady_stream(pieces, interval=0.1))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: slow\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n"
+        f"      api_base: {scenario.base_url}\n"
+        "      api_key: sk-upstream\n"
+    )
+    proc, base = start("--config", str(config), "--master-key", KEY)
+    try:
+        client = LlmClient(api_key=KEY, base_url=f"{base}/v1", max_retries=0)
+        stream = await client.chat_stream(model="slow", messages=user("go"))
+        received = []
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                received.append(chunk.choices[0].delta.content)
+                if len(received) == 1:
+                    proc.send_signal(signal.SIGTERM)
+        assert received == pieces, "the stream in flight finished after SIGTERM"
+        assert await asyncio.to_thread(proc.wait, 20) == 0
+    finally:
+        stop(proc)
