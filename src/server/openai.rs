@@ -25,6 +25,12 @@ pub(crate) async fn chat_completions(State(state): State<Arc<AppState>>, body: B
         Ok(parsed) => parsed,
         Err(why) => return bad_request(&why),
     };
+    if request.model.contains(',') {
+        if stream {
+            return bad_request("a stream goes to one model; model names several");
+        }
+        return fan_out(&state, request).await;
+    }
     if stream {
         return match state.client.chat_stream(request).await {
             Ok(stream) => events(stream),
@@ -35,6 +41,39 @@ pub(crate) async fn chat_completions(State(state): State<Arc<AppState>>, body: B
         Ok(answer) => timed(answer.to_json(), started),
         Err(err) => from_core(&err),
     }
+}
+
+/// `model="a,b"`: the same request to each model at once; a JSON list of their answers, in
+/// order (a failure is its error object).
+async fn fan_out(state: &AppState, request: Request) -> Response {
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&request.body) else {
+        return bad_request("the request body must be a JSON object");
+    };
+    let models: Vec<&str> = request
+        .model
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    let calls = models.iter().map(|model| {
+        let mut fields = fields.clone();
+        fields.insert("model".to_owned(), Value::String((*model).to_owned()));
+        let one = Request {
+            body: Bytes::from(Value::Object(fields).to_string()),
+            model: (*model).to_owned(),
+            ..Request::default()
+        };
+        state.client.chat(one)
+    });
+    let answers: Vec<Value> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|answer| match answer {
+            Ok(answer) => answer.to_json(),
+            Err(err) => json!({"error": {"message": err.message(), "type": "api_error", "param": null, "code": null}}),
+        })
+        .collect();
+    json_response(StatusCode::OK, &Value::Array(answers))
 }
 
 /// `POST /v1/embeddings`.

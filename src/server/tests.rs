@@ -145,3 +145,36 @@ async fn embeddings_go_through() {
     let answer = json_of(answer).await;
     assert_eq!(answer["data"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_models_get_the_same_request_and_answer_as_a_list() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy(&upstream).await;
+    let body = json!({"model": "gpt-4o-mini, gpt-4o", "messages": [{"role": "user", "content": "both"}]});
+    let answer = post(&format!("{at}/v1/chat/completions"), "sk-master", &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answers = json_of(answer).await;
+    let models: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["gpt-4o-mini", "gpt-4o"]);
+    assert!(answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["choices"][0]["message"]["content"] == "both"));
+    assert_eq!(upstream.request_count(), 2);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let refused = post(&format!("{at}/v1/chat/completions"), "sk-master", &streamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+}
