@@ -635,7 +635,8 @@ def serve(
     """Serve the OpenAI API in front of `client` (its deployments, cache and limits) on `host:port`.
 
     Routes: `POST /v1/chat/completions` (streamed as server-sent events when `stream` is true),
-    `POST /v1/embeddings`, `GET /v1/models` (also without `/v1`), `GET /health/liveliness` and
+    `POST /v1/embeddings`, `/v1/moderations`, `/v1/images/generations`, `/v1/rerank`,
+    `/v1/responses`, `GET /v1/models` (all also without `/v1`), `GET /health/liveliness` and
     `/health/readiness`. With `master_key` (else the `general_settings.master_key` of `config`, a
     LiteLLM config's path or dict), every other route wants `Authorization: Bearer KEY`.
     Prints `listening on http://HOST:PORT` once ready; returns after SIGINT or SIGTERM once the

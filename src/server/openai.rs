@@ -89,6 +89,73 @@ pub(crate) async fn embeddings(State(state): State<Arc<AppState>>, body: Bytes) 
     }
 }
 
+/// `POST /v1/moderations` (`model` defaults to OpenAI's `omni-moderation-latest`).
+pub(crate) async fn moderations(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let body = with_default_model(body, "omni-moderation-latest");
+    answer(
+        state,
+        body,
+        |client, request| async move { client.moderate(request).await },
+    )
+    .await
+}
+
+/// `POST /v1/images/generations`.
+pub(crate) async fn images(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    answer(state, body, |client, request| async move {
+        client.image_generate(request).await
+    })
+    .await
+}
+
+/// `POST /v1/rerank`.
+pub(crate) async fn rerank(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    answer(
+        state,
+        body,
+        |client, request| async move { client.rerank(request).await },
+    )
+    .await
+}
+
+/// `POST /v1/responses` (answered whole).
+pub(crate) async fn responses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    answer(state, body, |client, request| async move {
+        client.create_response(request).await
+    })
+    .await
+}
+
+/// Runs one call of the client on a body's request and answers its result as JSON.
+async fn answer<T, F, Fut>(state: Arc<AppState>, body: Bytes, call: F) -> Response
+where
+    T: ToJson,
+    F: FnOnce(Arc<crate::Client>, Request) -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let started = Instant::now();
+    let (request, _) = match request_of(body) {
+        Ok(parsed) => parsed,
+        Err(why) => return bad_request(&why),
+    };
+    match call(Arc::clone(&state.client), request).await {
+        Ok(answer) => timed(answer.to_json(), started),
+        Err(err) => from_core(&err),
+    }
+}
+
+/// `body` with `model` set to `model` when it names none (a body that is not an object is
+/// left for [`request_of`] to refuse).
+fn with_default_model(body: Bytes, model: &str) -> Bytes {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(mut fields)) if !fields.contains_key("model") => {
+            fields.insert("model".to_owned(), Value::String(model.to_owned()));
+            Bytes::from(Value::Object(fields).to_string())
+        }
+        _ => body,
+    }
+}
+
 /// `GET /v1/models`: the model groups of the config.
 pub(crate) async fn models(State(state): State<Arc<AppState>>) -> Response {
     let data: Vec<Value> = state

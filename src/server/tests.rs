@@ -178,3 +178,34 @@ async fn several_models_get_the_same_request_and_answer_as_a_list() {
         .unwrap();
     assert_eq!(refused.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderations_images_rerank_and_responses_go_through() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy(&upstream).await;
+    let call = |path: &'static str, body: Value| {
+        let url = format!("{at}{path}");
+        async move { json_of(post(&url, "sk-master", &body).send().await.unwrap()).await }
+    };
+    let moderation = call("/v1/moderations", json!({"input": "hello"})).await;
+    assert_eq!(moderation["results"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        upstream.requests()[0].json().unwrap()["model"],
+        "omni-moderation-latest"
+    );
+    let images = call(
+        "/v1/images/generations",
+        json!({"model": "dall-e-3", "prompt": "a fox"}),
+    )
+    .await;
+    assert!(!images["data"].as_array().unwrap().is_empty());
+    let ranked = call(
+        "/rerank",
+        json!({"model": "rerank-v3.5", "query": "q", "documents": ["a q", "b"]}),
+    )
+    .await;
+    assert_eq!(ranked["results"].as_array().unwrap().len(), 2);
+    let response = call("/v1/responses", json!({"model": "gpt-4.1-mini", "input": "hi"})).await;
+    assert_eq!(response["object"], "response");
+    assert_eq!(upstream.request_count(), 4);
+}
