@@ -13,6 +13,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::store::Key;
+use crate::types::json::Key as JsonKey;
 
 /// Body fields that never change the answer: who asked, where it is logged, how it is delivered.
 pub const IGNORED: &[&str] = &[
@@ -70,28 +71,6 @@ impl<'a> Canon<'a> {
     }
 }
 
-/// A string read borrowed where the text allows.
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 impl<'de> Deserialize<'de> for Canon<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(CanonVisitor)
@@ -142,7 +121,7 @@ impl<'de> Visitor<'de> for CanonVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Canon<'de>, A::Error> {
         let mut fields: Vec<(Cow<'de, str>, Canon<'de>)> = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
-        while let Some(Text(key)) = map.next_key()? {
+        while let Some(JsonKey(key)) = map.next_key()? {
             let value = map.next_value()?;
             fields.push((key, value));
         }

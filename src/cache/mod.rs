@@ -160,9 +160,11 @@ impl Cache {
             if path.is_empty() {
                 return Err(bad("sqlite:// needs a path, as in sqlite:///var/cache/llm.db"));
             }
-            Backend::Shared(shared::sqlite(path, settings.max_bytes.unwrap_or(DEFAULT_DISK_BYTES)))
+            let max_bytes = settings.max_bytes.unwrap_or(DEFAULT_DISK_BYTES);
+            Backend::Shared(Box::new(sqlite::SqliteStore::new(path.into(), max_bytes)))
         } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-            Backend::Shared(shared::redis(url).map_err(|e| bad(&e.0))?)
+            let store = redis::RedisStore::new(url, REDIS_TIMEOUT).map_err(|e| bad(&e.0))?;
+            Backend::Shared(Box::new(store))
         } else {
             return Err(bad(
                 "expected \"memory\", \"sqlite://PATH\" or \"redis://host:port/db\"",
@@ -395,17 +397,5 @@ impl Cache {
     }
 }
 
-/// The shared backends' constructors.
-mod shared {
-    use super::store::{Store, StoreError};
-
-    pub(super) fn sqlite(path: &str, max_bytes: u64) -> Box<dyn Store> {
-        Box::new(super::sqlite::SqliteStore::new(path.into(), max_bytes))
-    }
-
-    pub(super) fn redis(url: &str) -> Result<Box<dyn Store>, StoreError> {
-        Ok(Box::new(super::redis::RedisStore::new(url, super::REDIS_TIMEOUT)?))
-    }
-}
 #[cfg(test)]
 mod tests;

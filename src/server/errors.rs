@@ -4,19 +4,28 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::{Error, Kind};
 
-/// A response with `status` and OpenAI's error body (`message`, `type`, `param`, `code`).
-pub fn error_response(status: StatusCode, kind: &str, message: &str, code: Option<&str>) -> Response {
-    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
-    let mut response = Response::new(Body::from(body.to_string()));
+/// OpenAI's error body (`message`, `type`, `param`, `code`).
+pub fn error_body(kind: &str, message: &str, code: Option<&str>) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = Response::new(Body::from(value.to_string()));
     *response.status_mut() = status;
     response
         .headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     response
+}
+
+/// A response with `status` and OpenAI's error body.
+pub fn error_response(status: StatusCode, kind: &str, message: &str, code: Option<&str>) -> Response {
+    json_response(status, &error_body(kind, message, code))
 }
 
 /// The status and error type a core error answers with: the upstream's status when it sent

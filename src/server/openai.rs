@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::errors::{error_response, from_core};
+use super::errors::{error_body, error_response, from_core, json_response};
 use super::AppState;
 use crate::stream::ChatStream;
 use crate::types::ToJson;
@@ -70,7 +70,7 @@ async fn fan_out(state: &AppState, request: Request) -> Response {
         .into_iter()
         .map(|answer| match answer {
             Ok(answer) => answer.to_json(),
-            Err(err) => json!({"error": {"message": err.message(), "type": "api_error", "param": null, "code": null}}),
+            Err(err) => error_body("api_error", err.message(), None),
         })
         .collect();
     json_response(StatusCode::OK, &Value::Array(answers))
@@ -78,15 +78,10 @@ async fn fan_out(state: &AppState, request: Request) -> Response {
 
 /// `POST /v1/embeddings`.
 pub(crate) async fn embeddings(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let started = Instant::now();
-    let (request, _) = match request_of(body) {
-        Ok(parsed) => parsed,
-        Err(why) => return bad_request(&why),
-    };
-    match state.client.embeddings(request).await {
-        Ok(answer) => timed(answer.to_json(), started),
-        Err(err) => from_core(&err),
-    }
+    answer(state, body, |client, request| async move {
+        client.embeddings(request).await
+    })
+    .await
 }
 
 /// `POST /v1/moderations` (`model` defaults to OpenAI's `omni-moderation-latest`).
@@ -217,15 +212,6 @@ fn timed(mut answer: Value, started: Instant) -> Response {
     json_response(StatusCode::OK, &answer)
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let mut response = Response::new(Body::from(value.to_string()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    response
-}
-
 /// Where a stream's relay is.
 enum Relay {
     Open(Box<ChatStream>, VecDeque<crate::types::ChatCompletionChunk>),
@@ -252,8 +238,7 @@ fn events(stream: ChatStream) -> Response {
             }
             Ok(false) => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), Relay::Done)),
             Err(err) => {
-                let event =
-                    json!({"error": {"message": err.message(), "type": "api_error", "param": null, "code": null}});
+                let event = error_body("api_error", err.message(), None);
                 Some((Ok(Bytes::from(format!("data: {event}\n\n"))), Relay::Done))
             }
         }
