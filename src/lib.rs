@@ -23,6 +23,7 @@ pub mod redact;
 pub mod retry;
 pub mod runtime;
 pub mod sanitize;
+mod sqlite_file;
 pub mod server;
 pub mod sse;
 pub mod stream;

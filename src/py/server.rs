@@ -7,15 +7,17 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
 use crate::config::Secret;
-use crate::deployments::config::general_settings;
+use crate::deployments::config::{general_settings, GeneralSettings};
 use crate::py::client::{config_root, PyLlmClient};
+use crate::server::keys::{default_store, Keys};
 use crate::server::{router, serve as serve_on, ServeOptions};
 
 /// Serves the OpenAI-compatible API in front of `client` (its deployments, cache and limits) on
 /// `host:port` until SIGINT or SIGTERM, then lets the requests in flight finish and returns.
 /// Prints `listening on http://HOST:PORT` once it accepts connections. Runs without the GIL.
 /// Without `master_key`, the `general_settings.master_key` of `config` (a LiteLLM config's path
-/// or dict) applies, if any.
+/// or dict) applies, if any. With a master key, virtual keys are kept in the SQLite file of
+/// `general_settings.database_url` (default: `liter_llm/proxy.db` in the user's data directory).
 #[pyfunction]
 #[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0))]
 pub fn serve(
@@ -28,17 +30,25 @@ pub fn serve(
     max_body_bytes: usize,
 ) -> PyResult<()> {
     let inner = Arc::clone(&client.get().inner);
-    let master_key = match (master_key.filter(|k| !k.is_empty()), config.filter(|c| !c.is_none())) {
-        (Some(key), _) => Some(Secret::new(key)),
-        (None, Some(config)) => {
-            let root = config_root(config)?;
-            general_settings(&root, &|name| std::env::var(name).ok())?.master_key
+    let mut general = match config.filter(|c| !c.is_none()) {
+        Some(config) => general_settings(&config_root(config)?, &|name| std::env::var(name).ok())?,
+        None => GeneralSettings::default(),
+    };
+    if let Some(key) = master_key.filter(|k| !k.is_empty()) {
+        general.master_key = Some(Secret::new(key));
+    }
+    let keys = match &general.master_key {
+        Some(_) => {
+            let path = general.database.clone().unwrap_or_else(default_store);
+            let keys = py.detach(|| Keys::open(&path)).map_err(PyOSError::new_err)?;
+            Some(Arc::new(keys))
         }
-        (None, None) => None,
+        None => None,
     };
     let options = ServeOptions {
-        master_key,
+        master_key: general.master_key,
         max_body_bytes,
+        keys,
     };
     let host = host.to_owned();
     py.detach(move || {

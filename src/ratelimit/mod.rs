@@ -60,7 +60,8 @@ use tokio::sync::{OwnedSemaphorePermit, SemaphorePermit};
 use tokio::time::Instant;
 
 pub use estimate::{estimate_tokens, DEFAULT_COMPLETION_TOKENS};
-use key::{Key, KeySpec, Reason, MAX_LIMIT};
+pub use key::MAX_LIMIT;
+use key::{Key, KeySpec, Reason};
 
 use crate::error::{Error, Kind, Result};
 

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::keys::Refusal;
 use crate::error::{Error, Kind};
 
 /// OpenAI's error body (`message`, `type`, `param`, `code`).
@@ -49,12 +50,20 @@ pub fn from_core(err: &Error) -> Response {
         .and_then(|s| StatusCode::from_u16(s).ok())
         .filter(|s| s.is_client_error() || s.is_server_error())
         .unwrap_or(fallback);
-    let mut response = error_response(status, kind, err.message(), None);
-    if let Some(wait) = err.retry_after() {
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert("retry-after", value);
-        }
+    let response = error_response(status, kind, err.message(), None);
+    let wait = err.retry_after().map(|w| w.as_secs() + u64::from(w.subsec_nanos() > 0));
+    with_retry_after(response, wait)
+}
+
+/// A request a key's settings refused: its status, with `Retry-After` on a 429.
+pub fn refused(refusal: &Refusal) -> Response {
+    let response = error_response(refusal.status, refusal.kind, &refusal.message, None);
+    with_retry_after(response, refusal.retry_after)
+}
+
+fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+    if let Some(value) = seconds.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert("retry-after", value);
     }
     response
 }

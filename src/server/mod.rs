@@ -7,7 +7,9 @@
 //! (compared in constant time). Streams pass through chunk by chunk, never buffered whole; a
 //! client that disconnects drops the stream, which closes the upstream request.
 
+mod admit;
 mod errors;
+pub mod keys;
 mod openai;
 
 use std::future::Future;
@@ -15,13 +17,14 @@ use std::io;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+use self::keys::{Keys, VirtualKey};
 use crate::config::Secret;
 use crate::Client;
 
@@ -37,12 +40,26 @@ pub struct ServeOptions {
     pub master_key: Option<Secret>,
     /// The largest request body accepted (0: [`DEFAULT_MAX_BODY_BYTES`]).
     pub max_body_bytes: usize,
+    /// The virtual keys (with a master key only).
+    pub keys: Option<Arc<Keys>>,
 }
 
 /// What every handler shares.
 pub(crate) struct AppState {
     pub(crate) client: Arc<Client>,
     master_key: Option<Secret>,
+    pub(crate) keys: Option<Arc<Keys>>,
+}
+
+/// Who sent a request, as its key says.
+#[derive(Clone, Debug)]
+pub(crate) enum Caller {
+    /// No master key is set: anyone may call.
+    Open,
+    /// The master key: every model and the admin routes.
+    Master,
+    /// A virtual key, with its models, budget and limits.
+    Key(Arc<VirtualKey>),
 }
 
 /// The routes, ready to serve.
@@ -53,6 +70,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
     };
     let state = Arc::new(AppState {
         client,
+        keys: options.keys.filter(|_| options.master_key.is_some()),
         master_key: options.master_key,
     });
     let api = Router::new()
@@ -70,6 +88,11 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         .route("/responses", post(openai::responses))
         .route("/v1/models", get(openai::models))
         .route("/models", get(openai::models))
+        .route("/key/generate", post(keys::generate))
+        .route("/key/info", get(keys::info))
+        .route("/key/update", post(keys::update))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/list", get(keys::list))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
     Router::new()
         .route("/health/liveliness", get(|| async { "I'm alive!" }))
@@ -94,25 +117,43 @@ pub async fn serve(
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
-/// Checks the bearer token against the master key, when one is set.
-async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    if let Some(key) = &state.master_key {
-        let given = request
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), key.expose().as_bytes()) {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                "missing or invalid API key: send Authorization: Bearer <key>",
-                Some("invalid_api_key"),
-            );
+/// Finds who is calling: the master key, a virtual key that may be used now, or (without a
+/// master key) anyone. Refuses the rest with a 401.
+async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let caller = match &state.master_key {
+        None => Caller::Open,
+        Some(master) => {
+            let given = presented_key(request.headers()).unwrap_or("");
+            if constant_time_eq(given.as_bytes(), master.expose().as_bytes()) {
+                Caller::Master
+            } else {
+                match state.keys.as_ref().and_then(|keys| keys.find(given)) {
+                    Some(key) => match key.unusable() {
+                        None => Caller::Key(key),
+                        Some(why) => return unauthorized(why),
+                    },
+                    None => return unauthorized("missing or invalid API key: send Authorization: Bearer <key>"),
+                }
+            }
         }
-    }
+    };
+    request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// The key a request presents: `Authorization: Bearer KEY`, or Anthropic's `x-api-key: KEY`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    bearer
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+}
+
+fn unauthorized(why: &str) -> Response {
+    error_response(StatusCode::UNAUTHORIZED, "authentication_error", why, Some("invalid_api_key"))
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -8,18 +8,24 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::Extension;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::admit::{admit, Gate, Spent};
 use super::errors::{error_body, error_response, from_core, json_response};
-use super::AppState;
+use super::{AppState, Caller};
 use crate::stream::ChatStream;
 use crate::types::ToJson;
 use crate::Request;
 
 /// `POST /v1/chat/completions`: answered whole, or as server-sent events when `stream` is true.
-pub(crate) async fn chat_completions(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+pub(crate) async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let (request, stream) = match request_of(body) {
         Ok(parsed) => parsed,
@@ -29,23 +35,31 @@ pub(crate) async fn chat_completions(State(state): State<Arc<AppState>>, body: B
         if stream {
             return bad_request("a stream goes to one model; model names several");
         }
-        return fan_out(&state, request).await;
+        return fan_out(&state, &caller, request).await;
     }
+    let gate = match admit(&state, &caller, &request.model, &request.body) {
+        Ok(gate) => gate,
+        Err(refused) => return refused,
+    };
     if stream {
         return match state.client.chat_stream(request).await {
-            Ok(stream) => events(stream),
+            Ok(stream) => events(stream, gate),
             Err(err) => from_core(&err),
         };
     }
     match state.client.chat(request).await {
-        Ok(answer) => timed(answer.to_json(), started),
+        Ok(answer) => {
+            let (cost, tokens) = answer.spent();
+            gate.settle(cost, tokens).await;
+            timed(answer.to_json(), started)
+        }
         Err(err) => from_core(&err),
     }
 }
 
 /// `model="a,b"`: the same request to each model at once; a JSON list of their answers, in
 /// order (a failure is its error object).
-async fn fan_out(state: &AppState, request: Request) -> Response {
+async fn fan_out(state: &AppState, caller: &Caller, request: Request) -> Response {
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&request.body) else {
         return bad_request("the request body must be a JSON object");
     };
@@ -55,15 +69,31 @@ async fn fan_out(state: &AppState, request: Request) -> Response {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .collect();
-    let calls = models.iter().map(|model| {
+    let mut requests = Vec::with_capacity(models.len());
+    for model in models {
         let mut fields = fields.clone();
-        fields.insert("model".to_owned(), Value::String((*model).to_owned()));
-        let one = Request {
-            body: Bytes::from(Value::Object(fields).to_string()),
-            model: (*model).to_owned(),
-            ..Request::default()
-        };
-        state.client.chat(one)
+        fields.insert("model".to_owned(), Value::String(model.to_owned()));
+        let body = Bytes::from(Value::Object(fields).to_string());
+        // Every model is admitted before any is called: a refusal sends nothing.
+        match admit(state, caller, model, &body) {
+            Ok(gate) => requests.push((
+                Request {
+                    body,
+                    model: model.to_owned(),
+                    ..Request::default()
+                },
+                gate,
+            )),
+            Err(refused) => return refused,
+        }
+    }
+    let calls = requests.into_iter().map(|(one, gate)| async move {
+        let answer = state.client.chat(one).await;
+        if let Ok(answer) = &answer {
+            let (cost, tokens) = answer.spent();
+            gate.settle(cost, tokens).await;
+        }
+        answer
     });
     let answers: Vec<Value> = futures_util::future::join_all(calls)
         .await
@@ -77,18 +107,27 @@ async fn fan_out(state: &AppState, request: Request) -> Response {
 }
 
 /// `POST /v1/embeddings`.
-pub(crate) async fn embeddings(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    answer(state, body, |client, request| async move {
+pub(crate) async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    answer(state, &caller, body, |client, request| async move {
         client.embeddings(request).await
     })
     .await
 }
 
 /// `POST /v1/moderations` (`model` defaults to OpenAI's `omni-moderation-latest`).
-pub(crate) async fn moderations(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+pub(crate) async fn moderations(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     let body = with_default_model(body, "omni-moderation-latest");
     answer(
         state,
+        &caller,
         body,
         |client, request| async move { client.moderate(request).await },
     )
@@ -96,17 +135,26 @@ pub(crate) async fn moderations(State(state): State<Arc<AppState>>, body: Bytes)
 }
 
 /// `POST /v1/images/generations`.
-pub(crate) async fn images(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    answer(state, body, |client, request| async move {
+pub(crate) async fn images(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    answer(state, &caller, body, |client, request| async move {
         client.image_generate(request).await
     })
     .await
 }
 
 /// `POST /v1/rerank`.
-pub(crate) async fn rerank(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+pub(crate) async fn rerank(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     answer(
         state,
+        &caller,
         body,
         |client, request| async move { client.rerank(request).await },
     )
@@ -114,17 +162,21 @@ pub(crate) async fn rerank(State(state): State<Arc<AppState>>, body: Bytes) -> R
 }
 
 /// `POST /v1/responses` (answered whole).
-pub(crate) async fn responses(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    answer(state, body, |client, request| async move {
+pub(crate) async fn responses(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    answer(state, &caller, body, |client, request| async move {
         client.create_response(request).await
     })
     .await
 }
 
 /// Runs one call of the client on a body's request and answers its result as JSON.
-async fn answer<T, F, Fut>(state: Arc<AppState>, body: Bytes, call: F) -> Response
+async fn answer<T, F, Fut>(state: Arc<AppState>, caller: &Caller, body: Bytes, call: F) -> Response
 where
-    T: ToJson,
+    T: ToJson + Spent,
     F: FnOnce(Arc<crate::Client>, Request) -> Fut,
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
@@ -133,8 +185,16 @@ where
         Ok(parsed) => parsed,
         Err(why) => return bad_request(&why),
     };
+    let gate = match admit(&state, caller, &request.model, &request.body) {
+        Ok(gate) => gate,
+        Err(refused) => return refused,
+    };
     match call(Arc::clone(&state.client), request).await {
-        Ok(answer) => timed(answer.to_json(), started),
+        Ok(answer) => {
+            let (cost, tokens) = answer.spent();
+            gate.settle(cost, tokens).await;
+            timed(answer.to_json(), started)
+        }
         Err(err) => from_core(&err),
     }
 }
@@ -151,14 +211,18 @@ fn with_default_model(body: Bytes, model: &str) -> Bytes {
     }
 }
 
-/// `GET /v1/models`: the model groups of the config.
-pub(crate) async fn models(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /v1/models`: the model groups of the config this caller may use.
+pub(crate) async fn models(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>) -> Response {
     let data: Vec<Value> = state
         .client
         .deployments()
         .map(|d| d.group_names())
         .unwrap_or_default()
         .into_iter()
+        .filter(|group| match &caller {
+            Caller::Key(key) => key.allows(group),
+            Caller::Open | Caller::Master => true,
+        })
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "liter_llm"}))
         .collect();
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
@@ -214,16 +278,28 @@ fn timed(mut answer: Value, started: Instant) -> Response {
 
 /// Where a stream's relay is.
 enum Relay {
-    Open(Box<ChatStream>, VecDeque<crate::types::ChatCompletionChunk>),
+    Open(Box<ChatStream>, VecDeque<crate::types::ChatCompletionChunk>, Held),
     Done,
 }
 
-/// A stream as server-sent events: each read's chunks in one write, `data: [DONE]` at the end,
-/// an error event (OpenAI's shape) when the upstream stream breaks.
-fn events(stream: ChatStream) -> Response {
-    let relay = Relay::Open(Box::new(stream), VecDeque::new());
+/// A stream's key admission until the stream ends; a caller that leaves first is charged the
+/// estimate (the provider bills what it generated).
+struct Held(Option<Gate>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(gate) = self.0.take() {
+            gate.abandon();
+        }
+    }
+}
+
+/// A stream as server-sent events: each read's chunks in one write, `data: [DONE]` at the end
+/// (once the spend is settled), an error event (OpenAI's shape) when the upstream stream breaks.
+fn events(stream: ChatStream, gate: Gate) -> Response {
+    let relay = Relay::Open(Box::new(stream), VecDeque::new(), Held(Some(gate)));
     let body = futures_util::stream::unfold(relay, |relay| async move {
-        let Relay::Open(mut stream, mut chunks) = relay else {
+        let Relay::Open(mut stream, mut chunks, mut held) = relay else {
             return None;
         };
         match stream.next_batch(&mut chunks).await {
@@ -234,9 +310,14 @@ fn events(stream: ChatStream) -> Response {
                     out.extend_from_slice(chunk.to_json().to_string().as_bytes());
                     out.extend_from_slice(b"\n\n");
                 }
-                Some((Ok::<_, Infallible>(Bytes::from(out)), Relay::Open(stream, chunks)))
+                Some((Ok::<_, Infallible>(Bytes::from(out)), Relay::Open(stream, chunks, held)))
             }
-            Ok(false) => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), Relay::Done)),
+            Ok(false) => {
+                if let Some(gate) = held.0.take() {
+                    gate.settle(stream.cost(), stream.usage().map(|u| u.total_tokens)).await;
+                }
+                Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), Relay::Done))
+            }
             Err(err) => {
                 let event = error_body("api_error", err.message(), None);
                 Some((Ok(Bytes::from(format!("data: {event}\n\n"))), Relay::Done))

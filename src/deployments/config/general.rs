@@ -1,10 +1,13 @@
 //! `general_settings`, read when serving (the client ignores the section): the proxy's
-//! `master_key`. Other keys are LiteLLM's and are not read here.
+//! `master_key`, where its keys are stored, and what callers may bring of their own. Other keys
+//! are LiteLLM's and are not read here.
+
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
 use super::environment_variables;
-use super::fields::{child, Ctx, Field};
+use super::fields::{child, invalid, Ctx, Field};
 use crate::config::Secret;
 use crate::error::Result;
 
@@ -13,6 +16,12 @@ use crate::error::Result;
 pub struct GeneralSettings {
     /// `master_key`: the bearer key every request must carry (`os.environ/NAME` read).
     pub master_key: Option<Secret>,
+    /// `database_url` (`sqlite:///path/to/file.db`): the key store's file.
+    pub database: Option<PathBuf>,
+    /// `allow_client_side_credentials`: a request may bring its own `api_key`/`api_base`.
+    pub allow_client_side_credentials: bool,
+    /// `allow_user_config`: a request may bring its own model list (`user_config`).
+    pub allow_user_config: bool,
 }
 
 /// Reads `general_settings` of a whole config. `env` reads an environment variable for
@@ -40,7 +49,32 @@ pub fn general_settings(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> R
         let field = ctx.field(child(&section.path, "master_key"), value)?;
         out.master_key = Some(Secret::new(field.text()?));
     }
+    if let Some(value) = fields.get("database_url").filter(|v| !v.is_null()) {
+        let path = child(&section.path, "database_url");
+        let url = ctx.field(path.clone(), value)?.text()?;
+        out.database = Some(sqlite_path(&url).ok_or_else(|| {
+            invalid(format!(
+                "{path}: only sqlite:///PATH is supported for now (a PostgreSQL database comes with \
+                 multi-replica serving); got a {} URL",
+                url.split_once(':').map_or("malformed", |(scheme, _)| scheme)
+            ))
+        })?);
+    }
+    for (name, flag) in [
+        ("allow_client_side_credentials", &mut out.allow_client_side_credentials),
+        ("allow_user_config", &mut out.allow_user_config),
+    ] {
+        if let Some(value) = fields.get(name).filter(|v| !v.is_null()) {
+            *flag = ctx.field(child(&section.path, name), value)?.boolean()?;
+        }
+    }
     Ok(out)
+}
+
+/// The file of a `sqlite:///abs/path.db` (or `sqlite://relative.db`) URL.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    (!rest.is_empty()).then(|| PathBuf::from(rest))
 }
 
 #[cfg(test)]

@@ -1,0 +1,245 @@
+//! The key store's SQLite file: keys (hashed), their settings and spend, spend per model.
+//!
+//! One writer thread owns the connection and commits whatever has queued up in one transaction
+//! (group commit), then answers each write: a request's spend is on disk before its answer is.
+//! WAL mode with `synchronous=NORMAL`: a killed process loses nothing committed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use crate::sqlite_file::{self, OpenError, Schema};
+
+/// "LLMK" in the file header.
+const APPLICATION_ID: i64 = 0x4C4C_4D4B;
+/// The most writes one transaction takes.
+const GROUP: usize = 512;
+
+/// Schema version 1.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS keys (
+    token TEXT PRIMARY KEY NOT NULL,
+    key_name TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    spend REAL NOT NULL DEFAULT 0,
+    budget_reset_at REAL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS model_spend (
+    token TEXT NOT NULL,
+    model TEXT NOT NULL,
+    spend REAL NOT NULL,
+    PRIMARY KEY (token, model)
+) WITHOUT ROWID;
+";
+
+const KEY_STORE: Schema = Schema {
+    application_id: APPLICATION_ID,
+    version: 1,
+    sql: SCHEMA,
+    what: "key store",
+};
+
+/// A key as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredKey {
+    /// The key's hash (hex).
+    pub token: String,
+    /// The key shown masked (`sk-...abcd`).
+    pub key_name: String,
+    /// [`super::KeySettings`] as JSON.
+    pub settings: String,
+    /// Unix seconds.
+    pub created_at: f64,
+    /// USD spent in the current budget period.
+    pub spend: f64,
+    /// When the spend next starts again from 0 (Unix seconds).
+    pub budget_reset_at: Option<f64>,
+    /// USD spent per model group, all time.
+    pub model_spend: BTreeMap<String, f64>,
+}
+
+/// One change to the file.
+#[derive(Debug)]
+pub enum Write {
+    /// Creates a key or replaces its settings (the spend stays).
+    Put(StoredKey),
+    /// Removes a key and its spend.
+    Delete(String),
+    /// Adds spend to a key and to its model's line.
+    Spend {
+        /// The key's hash.
+        token: String,
+        /// The model group.
+        model: String,
+        /// USD.
+        amount: f64,
+    },
+    /// Starts a new budget period: spend 0, next reset at the time given.
+    Reset {
+        /// The key's hash.
+        token: String,
+        /// When the period after this one starts.
+        next: Option<f64>,
+    },
+}
+
+/// What a write is answered with.
+pub type Done = Result<(), String>;
+
+/// The open file: writes go to its writer thread.
+#[derive(Debug)]
+pub struct KeyDb {
+    writes: mpsc::Sender<(Write, oneshot::Sender<Done>)>,
+    path: PathBuf,
+}
+
+impl KeyDb {
+    /// Opens (creating when absent) the store at `path`; returns it with every key it holds.
+    ///
+    /// # Errors
+    /// Why the file cannot be used.
+    pub fn open(path: &Path) -> Result<(Self, Vec<StoredKey>), String> {
+        let shown = path.display().to_string();
+        let conn = sqlite_file::open(path, &KEY_STORE).map_err(|e| match e {
+            OpenError::Sqlite(e) => format!("key store {shown}: {e}"),
+            OpenError::Refused(why) => format!("key store {shown}: {why}"),
+        })?;
+        let keys = load(&conn).map_err(|e| format!("key store {shown}: {e}"))?;
+        let (writes, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("liter-llm-keys".into())
+            .spawn(move || write_all(conn, &queue))
+            .map_err(|e| format!("key store {shown}: cannot start its writer: {e}"))?;
+        Ok((
+            KeyDb {
+                writes,
+                path: path.to_owned(),
+            },
+            keys,
+        ))
+    }
+
+    /// Queues `write`; resolves once it is committed.
+    pub async fn write(&self, write: Write) -> Done {
+        let (done, committed) = oneshot::channel();
+        self.writes
+            .send((write, done))
+            .map_err(|_| "the key store's writer has stopped".to_owned())?;
+        committed
+            .await
+            .map_err(|_| "the key store's writer has stopped".to_owned())?
+    }
+
+    /// Queues `write` without waiting for its commit (a failure is logged).
+    pub fn queue(&self, write: Write) {
+        let (done, committed) = oneshot::channel();
+        if self.writes.send((write, done)).is_ok() {
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = committed.await {
+                    log::warn!("{e}");
+                }
+            });
+        }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads every key and its spend per model.
+fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredKey>> {
+    let mut keys: Vec<StoredKey> = conn
+        .prepare("SELECT token, key_name, settings, created_at, spend, budget_reset_at FROM keys")?
+        .query_map([], |row| {
+            Ok(StoredKey {
+                token: row.get(0)?,
+                key_name: row.get(1)?,
+                settings: row.get(2)?,
+                created_at: row.get(3)?,
+                spend: row.get(4)?,
+                budget_reset_at: row.get(5)?,
+                model_spend: BTreeMap::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let index: std::collections::HashMap<String, usize> =
+        keys.iter().enumerate().map(|(i, k)| (k.token.clone(), i)).collect();
+    let mut stmt = conn.prepare("SELECT token, model, spend FROM model_spend")?;
+    let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?)))?;
+    for row in rows {
+        let (token, model, spend) = row?;
+        if let Some(&i) = index.get(&token) {
+            keys[i].model_spend.insert(model, spend);
+        }
+    }
+    Ok(keys)
+}
+
+/// The writer thread: one transaction per batch of queued writes, then their answers.
+fn write_all(mut conn: Connection, queue: &mpsc::Receiver<(Write, oneshot::Sender<Done>)>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit(&mut conn, batch.iter().map(|(w, _)| w)).map_err(|e| format!("key store: {e}"));
+        for (_, done) in batch {
+            let _ = done.send(outcome.clone());
+        }
+    }
+}
+
+fn commit<'a>(conn: &mut Connection, writes: impl Iterator<Item = &'a Write>) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for write in writes {
+        match write {
+            Write::Put(key) => {
+                tx.prepare_cached(
+                    "INSERT INTO keys (token, key_name, settings, created_at, spend, budget_reset_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (token) DO UPDATE SET settings = excluded.settings,
+                         budget_reset_at = excluded.budget_reset_at",
+                )?
+                .execute(params![
+                    key.token,
+                    key.key_name,
+                    key.settings,
+                    key.created_at,
+                    key.spend,
+                    key.budget_reset_at
+                ])?;
+            }
+            Write::Delete(token) => {
+                tx.prepare_cached("DELETE FROM keys WHERE token = ?1")?.execute([token])?;
+                tx.prepare_cached("DELETE FROM model_spend WHERE token = ?1")?.execute([token])?;
+            }
+            Write::Spend { token, model, amount } => {
+                let known = tx
+                    .prepare_cached("UPDATE keys SET spend = spend + ?2 WHERE token = ?1 RETURNING 1")?
+                    .query_row(params![token, amount], |_| Ok(()))
+                    .optional()?;
+                if known.is_some() {
+                    tx.prepare_cached(
+                        "INSERT INTO model_spend (token, model, spend) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (token, model) DO UPDATE SET spend = spend + excluded.spend",
+                    )?
+                    .execute(params![token, model, amount])?;
+                }
+            }
+            Write::Reset { token, next } => {
+                tx.prepare_cached("UPDATE keys SET spend = 0, budget_reset_at = ?2 WHERE token = ?1")?
+                    .execute(params![token, next])?;
+            }
+        }
+    }
+    tx.commit()
+}

@@ -1,0 +1,612 @@
+//! Virtual keys: made by an admin with the master key, each with its own models, budget, limits
+//! and spend, kept in a SQLite file (see [`db`]) and in memory for the hot path.
+//!
+//! A key is stored as its BLAKE3 hash (`token`) and shown once, when made. Admission of a request
+//! ([`Keys::admit`]) happens under the key's lock: the model must be allowed, the budget must not
+//! be spent (spend plus what requests in flight have reserved), and the key's requests in flight,
+//! requests per minute and tokens per minute must have room; otherwise the request is refused
+//! with the status a gateway answers (403, 400 or 429 with `Retry-After`). An admitted request
+//! reserves its estimated cost and tokens, and settles them with the actual ones when it ends.
+
+pub mod db;
+pub mod record;
+mod routes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use self::db::{KeyDb, StoredKey, Write};
+pub use self::record::{KeyRequest, KeySettings};
+use crate::ratelimit::key::{Key as Window, KeySpec};
+use crate::usage::TokenBreakdown;
+
+pub(crate) use routes::{delete, generate, info, list, update};
+
+/// The window per-key `rpm_limit`/`tpm_limit` count in.
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Every virtual key, by hash.
+#[derive(Debug)]
+pub struct Keys {
+    table: RwLock<HashMap<String, Arc<VirtualKey>>>,
+    db: KeyDb,
+    /// Zero of the per-key windows' clock.
+    epoch: Instant,
+}
+
+/// One key and its live state.
+#[derive(Debug)]
+pub struct VirtualKey {
+    /// The key's hash (hex): what lists and logs show.
+    pub token: String,
+    /// The key masked (`sk-...abcd`).
+    pub key_name: String,
+    created_at: f64,
+    state: Mutex<KeyState>,
+}
+
+#[derive(Debug)]
+struct KeyState {
+    settings: KeySettings,
+    /// USD settled in this budget period.
+    spend: f64,
+    /// USD reserved by requests in flight.
+    reserved: f64,
+    budget_reset_at: Option<f64>,
+    model_spend: BTreeMap<String, f64>,
+    in_flight: u32,
+    /// The rpm/tpm window, when the key has either limit.
+    window: Option<Arc<Window>>,
+}
+
+/// Why a request was not admitted: an OpenAI error with its status.
+#[derive(Debug, PartialEq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// OpenAI's error `type`.
+    pub kind: &'static str,
+    /// What to tell the caller.
+    pub message: String,
+    /// Seconds until a retry may succeed (429s).
+    pub retry_after: Option<u64>,
+}
+
+/// What a request is expected to spend, reserved while it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Estimate {
+    /// Tokens (prompt and completion).
+    pub tokens: u64,
+    /// USD.
+    pub cost: f64,
+}
+
+/// An admitted request's hold on its key: settle it with what the request spent, or drop it to
+/// give the reservation back.
+#[derive(Debug)]
+pub struct Admission {
+    key: Arc<VirtualKey>,
+    estimate: Estimate,
+    /// The window bucket its tokens were counted in.
+    bucket: Option<u64>,
+    model: String,
+    open: bool,
+}
+
+impl Keys {
+    /// Opens the key store at `path` (created when absent) and loads its keys.
+    ///
+    /// # Errors
+    /// Why the file cannot be used.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let (db, stored) = KeyDb::open(path)?;
+        let mut table = HashMap::with_capacity(stored.len());
+        for key in stored {
+            let settings: KeySettings = serde_json::from_str(&key.settings)
+                .map_err(|e| format!("key store {}: a key's settings are unreadable: {e}", path.display()))?;
+            let window = window_of(&settings);
+            let state = KeyState {
+                settings,
+                spend: key.spend,
+                reserved: 0.0,
+                budget_reset_at: key.budget_reset_at,
+                model_spend: key.model_spend,
+                in_flight: 0,
+                window,
+            };
+            table.insert(
+                key.token.clone(),
+                Arc::new(VirtualKey {
+                    token: key.token,
+                    key_name: key.key_name,
+                    created_at: key.created_at,
+                    state: Mutex::new(state),
+                }),
+            );
+        }
+        Ok(Keys {
+            table: RwLock::new(table),
+            db,
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Where the store's file is.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    /// The key a caller presented, if it is one of ours (blocked and expired keys too).
+    pub fn find(&self, presented: &str) -> Option<Arc<VirtualKey>> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table.get(&hash(presented)).cloned()
+    }
+
+    /// A key by its value or by its hash (admin routes take either).
+    pub fn lookup(&self, key_or_token: &str) -> Option<Arc<VirtualKey>> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table
+            .get(&hash(key_or_token))
+            .or_else(|| table.get(key_or_token))
+            .cloned()
+    }
+
+    /// Every key, oldest first.
+    pub fn all(&self) -> Vec<Arc<VirtualKey>> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        let mut keys: Vec<_> = table.values().cloned().collect();
+        keys.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then_with(|| a.token.cmp(&b.token)));
+        keys
+    }
+
+    /// Makes a key (the caller's `key`, else a new random one); returns its value, shown this
+    /// once, and the key.
+    ///
+    /// # Errors
+    /// A 400 for a custom key that is malformed or taken; a 500 when the store cannot write.
+    pub async fn generate(&self, request: &KeyRequest) -> Result<(String, Arc<VirtualKey>), Refusal> {
+        let value = match &request.key {
+            Some(custom) if !custom.starts_with("sk-") || custom.len() < 8 => {
+                return Err(Refusal::bad_request(
+                    "a custom key must start with \"sk-\" and be at least 8 characters long",
+                ))
+            }
+            Some(custom) => custom.clone(),
+            None => new_key_value().map_err(|e| Refusal::internal(&e))?,
+        };
+        let token = hash(&value);
+        let mut settings = KeySettings::default();
+        request.apply(&mut settings);
+        let created_at = record::now();
+        let budget_reset_at = settings.budget_period().map(|p| created_at + p);
+        let key = Arc::new(VirtualKey {
+            token: token.clone(),
+            key_name: masked(&value),
+            created_at,
+            state: Mutex::new(KeyState {
+                window: window_of(&settings),
+                settings,
+                spend: 0.0,
+                reserved: 0.0,
+                budget_reset_at,
+                model_spend: BTreeMap::new(),
+                in_flight: 0,
+            }),
+        });
+        {
+            let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
+            if table.contains_key(&token) {
+                return Err(Refusal::bad_request("that key exists already"));
+            }
+            table.insert(token.clone(), Arc::clone(&key));
+        }
+        if let Err(e) = self.db.write(Write::Put(key.stored())).await {
+            self.table
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&token);
+            return Err(Refusal::internal(&e));
+        }
+        Ok((value, key))
+    }
+
+    /// Changes a key's settings (those the request sends).
+    ///
+    /// # Errors
+    /// A 400 without a key, a 404 for an unknown one, a 500 when the store cannot write.
+    pub async fn update(&self, request: &KeyRequest) -> Result<Arc<VirtualKey>, Refusal> {
+        let given = request
+            .key
+            .as_deref()
+            .ok_or_else(|| Refusal::bad_request("key is required"))?;
+        let key = self.lookup(given).ok_or_else(Refusal::unknown_key)?;
+        let stored = {
+            let mut state = key.lock();
+            request.apply(&mut state.settings);
+            if request.sets_budget_duration() {
+                state.budget_reset_at = state.settings.budget_period().map(|p| record::now() + p);
+            }
+            state.window = window_of(&state.settings);
+            key.stored_with(&state)
+        };
+        self.db
+            .write(Write::Put(stored))
+            .await
+            .map_err(|e| Refusal::internal(&e))?;
+        Ok(key)
+    }
+
+    /// Deletes keys (by value or hash); returns those that existed, as given.
+    ///
+    /// # Errors
+    /// A 500 when the store cannot write.
+    pub async fn delete(&self, given: &[String]) -> Result<Vec<String>, Refusal> {
+        let mut deleted = Vec::new();
+        for one in given {
+            let Some(key) = self.lookup(one) else { continue };
+            self.table
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key.token);
+            self.db
+                .write(Write::Delete(key.token.clone()))
+                .await
+                .map_err(|e| Refusal::internal(&e))?;
+            deleted.push(one.clone());
+        }
+        Ok(deleted)
+    }
+
+    /// Admits a request of `key` to `model` expected to spend `estimate`, or says why not.
+    ///
+    /// # Errors
+    /// The refusal to answer with.
+    pub fn admit(&self, key: &Arc<VirtualKey>, model: &str, estimate: Estimate) -> Result<Admission, Refusal> {
+        let now = record::now();
+        let (admission, reset) = {
+            let mut state = key.lock();
+            if !state.settings.allows(model) {
+                return Err(Refusal {
+                    status: StatusCode::FORBIDDEN,
+                    kind: "permission_error",
+                    message: format!("this key may not use the model {model:?}"),
+                    retry_after: None,
+                });
+            }
+            let reset = state.roll_budget(now);
+            if let Some(budget) = state.settings.max_budget {
+                if state.spend + state.reserved >= budget {
+                    return Err(Refusal {
+                        status: StatusCode::BAD_REQUEST,
+                        kind: "budget_exceeded",
+                        message: format!(
+                            "budget exceeded: spend {:.6} USD (plus {:.6} reserved by requests in flight) of a max_budget of {budget} USD",
+                            state.spend, state.reserved
+                        ),
+                        retry_after: None,
+                    });
+                }
+            }
+            if let Some(max) = state.settings.max_parallel_requests {
+                if state.in_flight >= max {
+                    return Err(Refusal::limited(
+                        format!("this key has {max} requests in flight, its max_parallel_requests"),
+                        1,
+                    ));
+                }
+            }
+            let mut bucket = None;
+            if let Some(window) = state.window.clone() {
+                let tokens = state.settings.tpm_limit.map_or(estimate.tokens, |l| estimate.tokens.min(l));
+                let at = self.clock();
+                let ready = window.ready_at(at, tokens);
+                if ready.at > at {
+                    let wait = (ready.at - at).div_ceil(1_000_000_000).max(1);
+                    return Err(Refusal::limited(
+                        format!("this key's {} is reached; retry in {wait} s", ready.reason.describe()),
+                        wait,
+                    ));
+                }
+                bucket = Some(window.commit(at, at, tokens));
+            }
+            state.reserved += estimate.cost;
+            state.in_flight += 1;
+            let admission = Admission {
+                key: Arc::clone(key),
+                estimate,
+                bucket,
+                model: model.to_owned(),
+                open: true,
+            };
+            (admission, reset)
+        };
+        if let Some(next) = reset {
+            // Queued now, so the spend that follows is written after it.
+            self.db.queue(Write::Reset {
+                token: key.token.clone(),
+                next: Some(next),
+            });
+        }
+        Ok(admission)
+    }
+
+    /// Settles an admitted request with what it spent (`None`: unknown, charge the estimate)
+    /// and writes the spend; resolves once it is on disk.
+    pub async fn settle(&self, mut admission: Admission, cost: Option<f64>, tokens: Option<u64>) {
+        let cost = cost.unwrap_or(admission.estimate.cost).max(0.0);
+        admission.release(self.clock(), cost, tokens);
+        if cost > 0.0 {
+            let write = Write::Spend {
+                token: admission.key.token.clone(),
+                model: std::mem::take(&mut admission.model),
+                amount: cost,
+            };
+            if let Err(e) = self.db.write(write).await {
+                log::warn!("{e}");
+            }
+        }
+    }
+
+    fn clock(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Admission {
+    /// Gives back the reservation and counts `cost` and `tokens` instead.
+    fn release(&mut self, clock: u64, cost: f64, tokens: Option<u64>) {
+        if !std::mem::replace(&mut self.open, false) {
+            return;
+        }
+        let mut state = self.key.lock();
+        state.reserved = (state.reserved - self.estimate.cost).max(0.0);
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if cost > 0.0 {
+            state.spend += cost;
+            *state.model_spend.entry(self.model.clone()).or_default() += cost;
+        }
+        if let (Some(window), Some(bucket), Some(actual)) = (&state.window, self.bucket, tokens) {
+            window.adjust(clock, bucket, self.estimate.tokens, actual);
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        // Ended without an answer (an error, or the caller went away before one): nothing spent.
+        self.release(0, 0.0, None);
+    }
+}
+
+impl VirtualKey {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key's alias, if it has one.
+    pub fn alias(&self) -> Option<String> {
+        self.lock().settings.key_alias.clone()
+    }
+
+    /// Whether the key may be used now: why not, if not.
+    pub fn unusable(&self) -> Option<&'static str> {
+        let state = self.lock();
+        if state.settings.blocked {
+            Some("this key is blocked")
+        } else if state.settings.expired(record::now()) {
+            Some("this key has expired")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the key may call the model group `model`.
+    pub fn allows(&self, model: &str) -> bool {
+        self.lock().settings.allows(model)
+    }
+
+    /// Whether requests of this key are priced before sending (a budget or a tokens limit).
+    pub fn needs_estimate(&self) -> bool {
+        let state = self.lock();
+        state.settings.max_budget.is_some() || state.settings.tpm_limit.is_some()
+    }
+
+    /// The key as `/key/info` shows it (LiteLLM's fields).
+    pub fn info(&self) -> Map<String, Value> {
+        let state = self.lock();
+        let mut out = state.settings.to_json();
+        out.insert("token".into(), json!(self.token));
+        out.insert("key_name".into(), json!(self.key_name));
+        out.insert("spend".into(), json!(state.spend));
+        out.insert("model_spend".into(), json!(state.model_spend));
+        out.insert("budget_reset_at".into(), json!(state.budget_reset_at.map(record::iso8601)));
+        out.insert("created_at".into(), json!(record::iso8601(self.created_at)));
+        out.insert("in_flight".into(), json!(state.in_flight));
+        out
+    }
+
+    fn stored(&self) -> StoredKey {
+        self.stored_with(&self.lock())
+    }
+
+    fn stored_with(&self, state: &KeyState) -> StoredKey {
+        StoredKey {
+            token: self.token.clone(),
+            key_name: self.key_name.clone(),
+            settings: serde_json::to_string(&state.settings).unwrap_or_else(|_| "{}".to_owned()),
+            created_at: self.created_at,
+            spend: state.spend,
+            budget_reset_at: state.budget_reset_at,
+            model_spend: BTreeMap::new(),
+        }
+    }
+}
+
+impl KeyState {
+    /// Starts a new budget period when the current one is over; when the next one starts.
+    fn roll_budget(&mut self, now: f64) -> Option<f64> {
+        let at = self.budget_reset_at.filter(|at| now >= *at)?;
+        let period = self.settings.budget_period()?;
+        // Whole periods from the last reset, so a key unused for a while keeps its schedule.
+        let next = at + period * ((now - at) / period).floor() + period;
+        self.spend = 0.0;
+        self.budget_reset_at = Some(next);
+        Some(next)
+    }
+}
+
+impl Refusal {
+    fn bad_request(message: &str) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            message: message.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    fn unknown_key() -> Self {
+        Refusal {
+            status: StatusCode::NOT_FOUND,
+            kind: "not_found_error",
+            message: "no such key".to_owned(),
+            retry_after: None,
+        }
+    }
+
+    fn internal(message: &str) -> Self {
+        Refusal {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "api_error",
+            message: message.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    fn limited(message: String, retry_after: u64) -> Self {
+        Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "rate_limit_error",
+            message,
+            retry_after: Some(retry_after),
+        }
+    }
+}
+
+/// What a request to `model` is expected to spend: its estimated tokens, priced at the most
+/// expensive of the deployments it may go to (`prices` gives their models).
+pub fn estimate(body: &[u8], model: &str, prices: &[&str]) -> Estimate {
+    let tokens = crate::ratelimit::estimate_tokens(body, model);
+    let completion = completion_budget(body).min(tokens);
+    let breakdown = TokenBreakdown {
+        prompt: tokens - completion,
+        input: tokens - completion,
+        completion,
+        ..TokenBreakdown::default()
+    };
+    let cost = prices
+        .iter()
+        .chain(std::iter::once(&model))
+        .filter_map(|m| crate::pricing::price(m, None, &breakdown))
+        .fold(0.0, f64::max);
+    Estimate { tokens, cost }
+}
+
+/// The completion tokens a chat body may spend (`max_tokens`/`max_completion_tokens`, else the
+/// limiter's default).
+fn completion_budget(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Caps {
+        max_tokens: Option<u64>,
+        max_completion_tokens: Option<u64>,
+    }
+    match serde_json::from_slice::<Caps>(body) {
+        Ok(Caps {
+            max_tokens: Some(a),
+            max_completion_tokens: Some(b),
+        }) => a.min(b),
+        Ok(Caps {
+            max_tokens: Some(n), ..
+        })
+        | Ok(Caps {
+            max_completion_tokens: Some(n),
+            ..
+        }) => n,
+        _ => crate::ratelimit::DEFAULT_COMPLETION_TOKENS,
+    }
+}
+
+/// The rpm/tpm window of `settings`, if it sets either limit.
+fn window_of(settings: &KeySettings) -> Option<Arc<Window>> {
+    if settings.rpm_limit.is_none() && settings.tpm_limit.is_none() {
+        return None;
+    }
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    Some(Arc::new(Window::new(KeySpec {
+        name: settings.key_alias.clone().unwrap_or_else(|| "virtual key".to_owned()),
+        rpm: settings.rpm_limit,
+        tpm: settings.tpm_limit,
+        max_concurrency: None,
+        // A gateway answers 429 when the window is full; it does not space requests out.
+        burst_requests: settings.rpm_limit.unwrap_or(0),
+        burst_tokens: settings.tpm_limit.unwrap_or(0),
+        window: nanos(MINUTE),
+        margin: 0,
+        granularity: nanos(crate::ratelimit::default_granularity(MINUTE)),
+    })))
+}
+
+/// Where the key store is when `general_settings.database_url` is unset:
+/// `$XDG_DATA_HOME/liter_llm/proxy.db`, else `~/.local/share/liter_llm/proxy.db`, else
+/// `liter_llm_proxy.db` here.
+pub fn default_store() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share")));
+    match data {
+        Some(dir) => dir.join("liter_llm").join("proxy.db"),
+        None => PathBuf::from("liter_llm_proxy.db"),
+    }
+}
+
+/// The stored form of a key: its BLAKE3 hash in hex.
+fn hash(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex().to_string()
+}
+
+/// `sk-...abcd`: enough to tell keys apart in a list.
+fn masked(key: &str) -> String {
+    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("sk-...{tail}")
+}
+
+/// A new key: `sk-` and 32 characters from the system's CSPRNG (190 bits).
+fn new_key_value() -> Result<String, String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness for a new key: {e}"))?;
+    // 248 = 4 * 62: rejecting bytes past it keeps every character equally likely.
+    let mut out = String::from("sk-");
+    let mut pool = bytes.to_vec();
+    while out.len() < 35 {
+        if pool.is_empty() {
+            let mut more = [0u8; 32];
+            getrandom::getrandom(&mut more).map_err(|e| format!("no randomness for a new key: {e}"))?;
+            pool.extend_from_slice(&more);
+        }
+        let b = pool.pop().unwrap_or(0);
+        if b < 248 {
+            out.push(char::from(ALPHABET[usize::from(b % 62)]));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
