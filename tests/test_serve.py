@@ -5,42 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
 from conftest import user
 from liter_llm import AuthenticationError, LlmClient
+from serve_support import start, stop
 
 KEY = "sk-proxy-test"
-
-
-def start(*args: str):
-    """Starts `liter-llm serve ARGS --port 0`; the process and its base URL once it listens."""
-    env = dict(os.environ)
-    env.pop("LITELLM_MASTER_KEY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liter_llm", "serve", *args, "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
-    return proc, line.split("listening on ", 1)[1].strip()
-
-
-def stop(proc) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=10)
-    proc.stdout.close()
-    proc.stderr.close()
 
 
 @pytest.fixture

@@ -153,7 +153,12 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn unauthorized(why: &str) -> Response {
-    error_response(StatusCode::UNAUTHORIZED, "authentication_error", why, Some("invalid_api_key"))
+    error_response(
+        StatusCode::UNAUTHORIZED,
+        "authentication_error",
+        why,
+        Some("invalid_api_key"),
+    )
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::Extension;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use serde_json::{json, Map, Value};
 
 use super::admit::{admit, Gate, Spent};
@@ -125,12 +125,9 @@ pub(crate) async fn moderations(
     body: Bytes,
 ) -> Response {
     let body = with_default_model(body, "omni-moderation-latest");
-    answer(
-        state,
-        &caller,
-        body,
-        |client, request| async move { client.moderate(request).await },
-    )
+    answer(state, &caller, body, |client, request| async move {
+        client.moderate(request).await
+    })
     .await
 }
 
@@ -152,12 +149,9 @@ pub(crate) async fn rerank(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    answer(
-        state,
-        &caller,
-        body,
-        |client, request| async move { client.rerank(request).await },
-    )
+    answer(state, &caller, body, |client, request| async move {
+        client.rerank(request).await
+    })
     .await
 }
 

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-pub(super) use crate::sqlite_file::{OpenError, BUSY_TIMEOUT};
 use crate::sqlite_file::Schema;
+pub(super) use crate::sqlite_file::{OpenError, BUSY_TIMEOUT};
 
 /// Written to the file header (`PRAGMA application_id`) so a liter_llm cache is recognised: "LLMC".
 const APPLICATION_ID: i64 = 0x4C4C_4D43;

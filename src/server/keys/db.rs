@@ -171,7 +171,9 @@ fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredKey>> {
     let index: std::collections::HashMap<String, usize> =
         keys.iter().enumerate().map(|(i, k)| (k.token.clone(), i)).collect();
     let mut stmt = conn.prepare("SELECT token, model, spend FROM model_spend")?;
-    let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?)))?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?))
+    })?;
     for row in rows {
         let (token, model, spend) = row?;
         if let Some(&i) = index.get(&token) {
@@ -219,8 +221,10 @@ fn commit<'a>(conn: &mut Connection, writes: impl Iterator<Item = &'a Write>) ->
                 ])?;
             }
             Write::Delete(token) => {
-                tx.prepare_cached("DELETE FROM keys WHERE token = ?1")?.execute([token])?;
-                tx.prepare_cached("DELETE FROM model_spend WHERE token = ?1")?.execute([token])?;
+                tx.prepare_cached("DELETE FROM keys WHERE token = ?1")?
+                    .execute([token])?;
+                tx.prepare_cached("DELETE FROM model_spend WHERE token = ?1")?
+                    .execute([token])?;
             }
             Write::Spend { token, model, amount } => {
                 let known = tx

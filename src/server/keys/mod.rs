@@ -160,7 +160,11 @@ impl Keys {
     pub fn all(&self) -> Vec<Arc<VirtualKey>> {
         let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         let mut keys: Vec<_> = table.values().cloned().collect();
-        keys.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then_with(|| a.token.cmp(&b.token)));
+        keys.sort_by(|a, b| {
+            a.created_at
+                .total_cmp(&b.created_at)
+                .then_with(|| a.token.cmp(&b.token))
+        });
         keys
     }
 
@@ -302,7 +306,10 @@ impl Keys {
             }
             let mut bucket = None;
             if let Some(window) = state.window.clone() {
-                let tokens = state.settings.tpm_limit.map_or(estimate.tokens, |l| estimate.tokens.min(l));
+                let tokens = state
+                    .settings
+                    .tpm_limit
+                    .map_or(estimate.tokens, |l| estimate.tokens.min(l));
                 let at = self.clock();
                 let ready = window.ready_at(at, tokens);
                 if ready.at > at {
@@ -424,7 +431,10 @@ impl VirtualKey {
         out.insert("key_name".into(), json!(self.key_name));
         out.insert("spend".into(), json!(state.spend));
         out.insert("model_spend".into(), json!(state.model_spend));
-        out.insert("budget_reset_at".into(), json!(state.budget_reset_at.map(record::iso8601)));
+        out.insert(
+            "budget_reset_at".into(),
+            json!(state.budget_reset_at.map(record::iso8601)),
+        );
         out.insert("created_at".into(), json!(record::iso8601(self.created_at)));
         out.insert("in_flight".into(), json!(state.in_flight));
         out
@@ -568,7 +578,11 @@ pub fn default_store() -> PathBuf {
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share")));
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        });
     match data {
         Some(dir) => dir.join("liter_llm").join("proxy.db"),
         None => PathBuf::from("liter_llm_proxy.db"),
@@ -582,7 +596,14 @@ fn hash(key: &str) -> String {
 
 /// `sk-...abcd`: enough to tell keys apart in a list.
 fn masked(key: &str) -> String {
-    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("sk-...{tail}")
 }
 

@@ -162,7 +162,8 @@ fn admin<'a>(state: &'a AppState, caller: &Caller) -> Result<&'a Keys, Response>
 }
 
 fn read(body: &[u8]) -> Result<KeyRequest, Response> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| bad_request(&format!("the request body is not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| bad_request(&format!("the request body is not valid JSON: {e}")))?;
     KeyRequest::parse(&value).map_err(|e| bad_request(&e))
 }
 

@@ -15,7 +15,8 @@ mod tempfile_dir {
 
     impl Dir {
         pub fn new() -> Self {
-            let path = std::env::temp_dir().join(format!("liter-llm-keys-{}-{}", std::process::id(), fastrand::u64(..)));
+            let path =
+                std::env::temp_dir().join(format!("liter-llm-keys-{}-{}", std::process::id(), fastrand::u64(..)));
             std::fs::create_dir_all(&path).unwrap();
             Dir(path)
         }
@@ -39,7 +40,9 @@ fn request(body: serde_json::Value) -> KeyRequest {
 async fn keys_are_stored_hashed_and_survive_a_reopen_with_their_spend() {
     let (dir, keys) = store();
     let (value, key) = keys
-        .generate(&request(json!({"key_alias": "team-a", "max_budget": 1.0, "models": ["m"]})))
+        .generate(&request(
+            json!({"key_alias": "team-a", "max_budget": 1.0, "models": ["m"]}),
+        ))
         .await
         .unwrap();
     assert!(value.starts_with("sk-") && value.len() == 35, "{value}");
@@ -99,7 +102,10 @@ async fn limits_answer_429_with_a_retry_after() {
     let wait = refused.retry_after.unwrap();
     assert!((1..=61).contains(&wait), "{wait}");
 
-    let (_, key) = keys.generate(&request(json!({"max_parallel_requests": 1}))).await.unwrap();
+    let (_, key) = keys
+        .generate(&request(json!({"max_parallel_requests": 1})))
+        .await
+        .unwrap();
     let held = keys.admit(&key, "m", Estimate::default()).unwrap();
     assert_eq!(
         keys.admit(&key, "m", Estimate::default()).unwrap_err().retry_after,
@@ -111,7 +117,9 @@ async fn limits_answer_429_with_a_retry_after() {
     let (_, key) = keys.generate(&request(json!({"tpm_limit": 100}))).await.unwrap();
     let big = keys.admit(&key, "m", Estimate { tokens: 90, cost: 0.0 }).unwrap();
     assert_eq!(
-        keys.admit(&key, "m", Estimate { tokens: 20, cost: 0.0 }).unwrap_err().status,
+        keys.admit(&key, "m", Estimate { tokens: 20, cost: 0.0 })
+            .unwrap_err()
+            .status,
         StatusCode::TOO_MANY_REQUESTS
     );
     // It used 10 of the 90 reserved: the rest is free again.
@@ -142,11 +150,17 @@ async fn models_expiry_blocking_updates_and_deletes() {
         .unwrap();
     assert_eq!(key.unusable(), Some("this key has expired"));
 
-    assert_eq!(keys.delete(&[value.clone(), "sk-nope".into()]).await.unwrap(), [value.clone()]);
+    assert_eq!(
+        keys.delete(&[value.clone(), "sk-nope".into()]).await.unwrap(),
+        [value.clone()]
+    );
     assert!(keys.find(&value).is_none());
     let custom = keys.generate(&request(json!({"key": "sk-my-own-key"}))).await.unwrap();
     assert_eq!(custom.0, "sk-my-own-key");
-    let taken = keys.generate(&request(json!({"key": "sk-my-own-key"}))).await.unwrap_err();
+    let taken = keys
+        .generate(&request(json!({"key": "sk-my-own-key"})))
+        .await
+        .unwrap_err();
     assert!(taken.message.contains("exists"), "{taken:?}");
     assert!(keys.generate(&request(json!({"key": "mine"}))).await.is_err());
 }
@@ -160,7 +174,10 @@ async fn a_budget_period_starts_the_spend_again() {
         .unwrap();
     let admission = keys.admit(&key, "m", Estimate::default()).unwrap();
     keys.settle(admission, Some(1.0), None).await;
-    assert_eq!(keys.admit(&key, "m", Estimate::default()).unwrap_err().kind, "budget_exceeded");
+    assert_eq!(
+        keys.admit(&key, "m", Estimate::default()).unwrap_err().kind,
+        "budget_exceeded"
+    );
     let due = record::now() - 1.0;
     key.lock().budget_reset_at = Some(due);
     keys.admit(&key, "m", Estimate::default()).unwrap();

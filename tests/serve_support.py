@@ -1,0 +1,74 @@
+"""Running `liter-llm serve` as a real process in tests, and talking raw HTTP to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+def start(*args: str, data_home: str | None = None):
+    """Starts `liter-llm serve ARGS --port 0`; the process and its base URL once it listens.
+
+    The key store's default place is a temporary directory (or ``data_home``), never the user's.
+    """
+    env = dict(os.environ)
+    env.pop("LITELLM_MASTER_KEY", None)
+    env["XDG_DATA_HOME"] = data_home or tempfile.mkdtemp(prefix="liter-llm-serve-")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liter_llm", "serve", *args, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, line.split("listening on ", 1)[1].strip()
+
+
+def stop(proc) -> None:
+    """Kills the server if it still runs and closes its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def call(method: str, url: str, key: str | None = None, body: Any = None) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request with an optional bearer key and JSON body: status, headers, parsed body."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, dict(refused.headers), json.loads(refused.read() or b"null")
+
+
+def config(path, upstream_url: str, *, general: str = "", groups: tuple[str, ...] = ("team-model",)) -> str:
+    """Writes a LiteLLM config routing each group to ``openai/gpt-4o-mini`` at ``upstream_url``."""
+    lines = ["model_list:"]
+    for group in groups:
+        lines += [
+            f"  - model_name: {group}",
+            "    litellm_params:",
+            "      model: openai/gpt-4o-mini",
+            f"      api_base: {upstream_url}",
+            "      api_key: sk-upstream-key",
+        ]
+    if general:
+        lines += ["general_settings:", *[f"  {line}" for line in general.strip().splitlines()]]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
