@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -29,7 +31,29 @@ def start(*args: str, data_home: str | None = None):
     )
     line = proc.stdout.readline()
     assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    # The access log follows on stdout: read it as it comes (a full pipe would stall the server).
+    proc.log_lines = []
+    proc.drain = threading.Thread(target=_drain, args=(proc,), daemon=True)
+    proc.drain.start()
     return proc, line.split("listening on ", 1)[1].strip()
+
+
+def _drain(proc) -> None:
+    with proc.stdout:
+        for line in proc.stdout:
+            proc.log_lines.append(line)
+
+
+def log_entry(proc, request_id: str, timeout: float = 30.0) -> dict:
+    """The access-log line of ``request_id``, once the server has written it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(proc.log_lines):
+            entry = json.loads(line)
+            if entry["request_id"] == request_id:
+                return entry
+        time.sleep(0.01)
+    raise AssertionError(f"no access-log line for {request_id}: {proc.log_lines[-5:]}")
 
 
 def stop(proc) -> None:
@@ -37,24 +61,34 @@ def stop(proc) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
-    proc.stdout.close()
+    proc.drain.join(timeout=10)
     proc.stderr.close()
 
 
-def call(method: str, url: str, key: str | None = None, body: Any = None) -> tuple[int, dict[str, str], Any]:
-    """One HTTP request with an optional bearer key and JSON body: status, headers, parsed body."""
+def call(
+    method: str, url: str, key: str | None = None, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request with an optional bearer key and JSON body: status, headers, parsed body
+    (the text itself when it is not JSON)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     if key is not None:
         request.add_header("Authorization", f"Bearer {key}")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+            return response.status, dict(response.headers), _parsed(response.read())
     except urllib.error.HTTPError as refused:
         with refused:
-            return refused.code, dict(refused.headers), json.loads(refused.read() or b"null")
+            return refused.code, dict(refused.headers), _parsed(refused.read())
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return body.decode()
 
 
 def config(path, upstream_url: str, *, general: str = "", groups: tuple[str, ...] = ("team-model",)) -> str:

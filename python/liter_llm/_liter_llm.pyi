@@ -631,14 +631,21 @@ def serve(
     master_key: str | None = None,
     config: str | os.PathLike[str] | dict[str, Any] | None = None,
     max_body_bytes: int = 0,
+    access_log: str | None = None,
 ) -> None:
     """Serve the OpenAI API in front of `client` (its deployments, cache and limits) on `host:port`.
 
     Routes: `POST /v1/chat/completions` (streamed as server-sent events when `stream` is true),
     `POST /v1/embeddings`, `/v1/moderations`, `/v1/images/generations`, `/v1/rerank`,
     `/v1/responses`, `GET /v1/models` (all also without `/v1`), `GET /health/liveliness` and
-    `/health/readiness`. With `master_key` (else the `general_settings.master_key` of `config`, a
-    LiteLLM config's path or dict), every other route wants `Authorization: Bearer KEY`.
+    `/health/readiness`, Prometheus `GET /metrics`, and the virtual-key admin routes `/key/generate`,
+    `/key/info`, `/key/update`, `/key/delete` and `/key/list`. With `master_key` (else the
+    `general_settings.master_key` of `config`, a LiteLLM config's path or dict), every other route
+    wants `Authorization: Bearer KEY` (or `x-api-key: KEY`): the master key, or a virtual key made
+    with it, kept in the SQLite file of `general_settings.database_url` (default:
+    `liter_llm/proxy.db` in the user's data directory). `access_log` (else
+    `general_settings.access_log`) is `"stdout"` (default), `"off"` or a file path: one JSON line
+    per request.
     Prints `listening on http://HOST:PORT` once ready; returns after SIGINT or SIGTERM once the
     requests in flight have finished. Runs without the GIL. `liter-llm serve` is its command line.
     """

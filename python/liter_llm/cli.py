@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the bearer key every request must carry (default: $LITELLM_MASTER_KEY, else the config's "
         "general_settings.master_key; none: no auth)",
     )
+    serve.add_argument(
+        "--access-log",
+        default=None,
+        metavar="WHERE",
+        help="one JSON line per request to 'stdout' (default), a file path, or 'off' "
+        "(default: the config's general_settings.access_log)",
+    )
     _add_connection_args(serve)
 
     mock = commands.add_parser(
@@ -650,7 +657,14 @@ def run_serve(args: argparse.Namespace) -> int:
         interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            serve(client, host=args.host, port=args.port, master_key=master_key, config=args.config)
+            serve(
+                client,
+                host=args.host,
+                port=args.port,
+                master_key=master_key,
+                config=args.config,
+                access_log=args.access_log,
+            )
         finally:
             signal.signal(signal.SIGINT, interrupt)
     _eprint("liter-llm serve: stopped")

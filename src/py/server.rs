@@ -10,7 +10,7 @@ use crate::config::Secret;
 use crate::deployments::config::{general_settings, GeneralSettings};
 use crate::py::client::{config_root, PyLlmClient};
 use crate::server::keys::{default_store, Keys};
-use crate::server::{router, serve as serve_on, ServeOptions};
+use crate::server::{router, serve as serve_on, AccessLog, LogTarget, ServeOptions};
 
 /// Serves the OpenAI-compatible API in front of `client` (its deployments, cache and limits) on
 /// `host:port` until SIGINT or SIGTERM, then lets the requests in flight finish and returns.
@@ -18,8 +18,11 @@ use crate::server::{router, serve as serve_on, ServeOptions};
 /// Without `master_key`, the `general_settings.master_key` of `config` (a LiteLLM config's path
 /// or dict) applies, if any. With a master key, virtual keys are kept in the SQLite file of
 /// `general_settings.database_url` (default: `liter_llm/proxy.db` in the user's data directory).
+/// `access_log` (else `general_settings.access_log`) is `"stdout"` (the default), `"off"` or a
+/// file path: one JSON line per request.
 #[pyfunction]
-#[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0))]
+#[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0, access_log=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn serve(
     py: Python<'_>,
     client: &Bound<'_, PyLlmClient>,
@@ -28,6 +31,7 @@ pub fn serve(
     master_key: Option<String>,
     config: Option<&Bound<'_, PyAny>>,
     max_body_bytes: usize,
+    access_log: Option<String>,
 ) -> PyResult<()> {
     let inner = Arc::clone(&client.get().inner);
     let mut general = match config.filter(|c| !c.is_none()) {
@@ -45,10 +49,17 @@ pub fn serve(
         }
         None => None,
     };
+    let target = match access_log.or(general.access_log).as_deref() {
+        None | Some("stdout" | "-") => LogTarget::Stdout,
+        Some("off" | "none" | "") => LogTarget::Off,
+        Some(path) => LogTarget::File(path.into()),
+    };
+    let access_log = AccessLog::open(&target).map_err(|e| PyOSError::new_err(format!("access log: {e}")))?;
     let options = ServeOptions {
         master_key: general.master_key,
         max_body_bytes,
         keys,
+        access_log,
     };
     let host = host.to_owned();
     py.detach(move || {

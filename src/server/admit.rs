@@ -1,25 +1,35 @@
-//! Admission of one request by its caller's virtual key, and settling what it spent.
+//! Admission of one request by its caller's virtual key, and settling what it spent (also noted
+//! in the request's trail, for its log line and metrics).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::response::Response;
-
-use super::errors::refused;
-use super::keys::{self, Admission, Estimate, Keys};
-use super::{AppState, Caller};
+use super::keys::{self, Admission, Estimate, Keys, Refusal};
+use super::observe::Trail;
+use super::{AppState, Caller, Who};
+use crate::stream::ChatStream;
 use crate::types::{
     ChatCompletionResponse, EmbeddingResponse, ImagesResponse, ModerationResponse, RerankResponse, ResponseObject,
+    Usage,
 };
 use crate::usage::TokenBreakdown;
 
-/// A request's hold on its key (nothing for the master key or a server without keys).
-#[derive(Debug, Default)]
-pub(crate) struct Gate(Option<(Arc<Keys>, Admission)>);
+/// A request's hold on its key (none for the master key or a server without keys) and its trail.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    hold: Option<(Arc<Keys>, Admission)>,
+    trail: Arc<Trail>,
+}
 
-/// Admits a request of `caller` to `model` with `body`, or answers why not.
-pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8]) -> Result<Gate, Response> {
-    let (Caller::Key(key), Some(store)) = (caller, &state.keys) else {
-        return Ok(Gate::default());
+/// Admits a request of `caller` to `model` with `body`, or says why not.
+pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8]) -> Result<Gate, Refusal> {
+    caller.trail.note(|seen| seen.model_group = Some(model.to_owned()));
+    let mut gate = Gate {
+        hold: None,
+        trail: Arc::clone(&caller.trail),
+    };
+    let (Who::Key(key), Some(store)) = (&caller.who, &state.keys) else {
+        return Ok(gate);
     };
     let estimate = if key.needs_estimate() {
         let members = state.client.deployments().and_then(|d| d.group(model));
@@ -28,49 +38,95 @@ pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8])
     } else {
         Estimate::default()
     };
-    match store.admit(key, model, estimate) {
-        Ok(admission) => Ok(Gate(Some((Arc::clone(store), admission)))),
-        Err(refusal) => Err(refused(&refusal)),
-    }
+    let admission = store.admit(key, model, estimate)?;
+    gate.hold = Some((Arc::clone(store), admission));
+    Ok(gate)
 }
 
 impl Gate {
-    /// Settles with what the request spent (`cost` `None`: unknown, the estimate is charged);
-    /// resolves once the spend is written.
-    pub(crate) async fn settle(self, cost: Option<f64>, tokens: Option<u64>) {
-        if let Some((store, admission)) = self.0 {
-            store.settle(admission, cost, tokens).await;
+    /// Settles with what the request spent (an unknown cost charges the estimate); resolves
+    /// once the spend is written.
+    pub(crate) async fn settle(self, spend: Spend<'_>) {
+        self.trail.note(|seen| {
+            seen.deployment = spend.deployment.map(str::to_owned);
+            seen.prompt_tokens = spend.usage.map(|u| u.prompt_tokens);
+            seen.completion_tokens = spend.usage.map(|u| u.completion_tokens);
+            seen.cost = spend.cost;
+            seen.first_token = spend.first_token;
+            seen.cache_hit = spend.cache_hit;
+        });
+        if let Some((store, admission)) = self.hold {
+            store
+                .settle(admission, spend.cost, spend.usage.map(|u| u.total_tokens))
+                .await;
         }
     }
 
     /// Settles in the background with the estimate: for a stream its caller left.
     pub(crate) fn abandon(self) {
-        if self.0.is_some() {
+        if self.hold.is_some() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(self.settle(None, None));
+                runtime.spawn(self.settle(Spend::default()));
             }
         }
     }
 }
 
-/// What an answer spent: its cost in USD (`None`: unknown) and its tokens.
+/// What an answer spent.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Spend<'a> {
+    /// USD; `None` when unknown.
+    pub(crate) cost: Option<f64>,
+    pub(crate) usage: Option<&'a Usage>,
+    pub(crate) deployment: Option<&'a str>,
+    pub(crate) first_token: Option<Duration>,
+    pub(crate) cache_hit: bool,
+}
+
+/// Answers that know what they spent.
 pub(crate) trait Spent {
-    /// Cost and tokens; by default nothing is charged.
-    fn spent(&self) -> (Option<f64>, Option<u64>) {
-        (Some(0.0), None)
+    /// What it spent; by default nothing is charged.
+    fn spent(&self) -> Spend<'_> {
+        Spend {
+            cost: Some(0.0),
+            ..Spend::default()
+        }
     }
 }
 
 impl Spent for ChatCompletionResponse {
-    fn spent(&self) -> (Option<f64>, Option<u64>) {
-        (self.cost, self.usage.as_ref().map(|u| u.total_tokens))
+    fn spent(&self) -> Spend<'_> {
+        Spend {
+            cost: self.cost,
+            usage: self.usage.as_ref(),
+            deployment: self.deployment.as_deref(),
+            first_token: None,
+            cache_hit: self.cache_hit,
+        }
+    }
+}
+
+impl Spent for ChatStream {
+    fn spent(&self) -> Spend<'_> {
+        Spend {
+            cost: self.cost(),
+            usage: self.usage(),
+            deployment: self.deployment(),
+            first_token: self.time_to_first_chunk(),
+            cache_hit: self.cache_hit(),
+        }
     }
 }
 
 impl Spent for EmbeddingResponse {
-    fn spent(&self) -> (Option<f64>, Option<u64>) {
-        let cost = TokenBreakdown::from_usage(&self.usage).and_then(|t| crate::pricing::price(&self.model, None, &t));
-        (cost, Some(self.usage.total_tokens))
+    fn spent(&self) -> Spend<'_> {
+        Spend {
+            cost: TokenBreakdown::from_usage(&self.usage).and_then(|t| crate::pricing::price(&self.model, None, &t)),
+            usage: Some(&self.usage),
+            deployment: self.deployment.as_deref(),
+            first_token: None,
+            cache_hit: self.cache_hit,
+        }
     }
 }
 

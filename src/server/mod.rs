@@ -10,6 +10,8 @@
 mod admit;
 mod errors;
 pub mod keys;
+mod metrics;
+mod observe;
 mod openai;
 
 use std::future::Future;
@@ -29,6 +31,7 @@ use crate::config::Secret;
 use crate::Client;
 
 pub use errors::{error_response, from_core};
+pub use observe::{AccessLog, LogTarget};
 
 /// The largest request body accepted by default (LiteLLM-sized prompts with images fit).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
@@ -42,6 +45,8 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// The virtual keys (with a master key only).
     pub keys: Option<Arc<Keys>>,
+    /// The access log's writer (`None`: no access log).
+    pub access_log: Option<AccessLog>,
 }
 
 /// What every handler shares.
@@ -49,11 +54,20 @@ pub(crate) struct AppState {
     pub(crate) client: Arc<Client>,
     master_key: Option<Secret>,
     pub(crate) keys: Option<Arc<Keys>>,
+    metrics: metrics::Metrics,
+    access_log: Option<AccessLog>,
+}
+
+/// A request's caller, and the trail its handlers note what they learn in.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    pub(crate) who: Who,
+    pub(crate) trail: Arc<observe::Trail>,
 }
 
 /// Who sent a request, as its key says.
 #[derive(Clone, Debug)]
-pub(crate) enum Caller {
+pub(crate) enum Who {
     /// No master key is set: anyone may call.
     Open,
     /// The master key: every model and the admin routes.
@@ -72,6 +86,8 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         client,
         keys: options.keys.filter(|_| options.master_key.is_some()),
         master_key: options.master_key,
+        metrics: metrics::Metrics::new(),
+        access_log: options.access_log,
     });
     let api = Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
@@ -93,6 +109,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         .route("/key/update", post(keys::update))
         .route("/key/delete", post(keys::delete))
         .route("/key/list", get(keys::list))
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
     Router::new()
         .route("/health/liveliness", get(|| async { "I'm alive!" }))
@@ -100,6 +117,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         .merge(api)
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found_error", "no such route", None) })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe::observe))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -120,16 +138,16 @@ pub async fn serve(
 /// Finds who is calling: the master key, a virtual key that may be used now, or (without a
 /// master key) anyone. Refuses the rest with a 401.
 async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
-    let caller = match &state.master_key {
-        None => Caller::Open,
+    let who = match &state.master_key {
+        None => Who::Open,
         Some(master) => {
             let given = presented_key(request.headers()).unwrap_or("");
             if constant_time_eq(given.as_bytes(), master.expose().as_bytes()) {
-                Caller::Master
+                Who::Master
             } else {
                 match state.keys.as_ref().and_then(|keys| keys.find(given)) {
                     Some(key) => match key.unusable() {
-                        None => Caller::Key(key),
+                        None => Who::Key(key),
                         Some(why) => return unauthorized(why),
                     },
                     None => return unauthorized("missing or invalid API key: send Authorization: Bearer <key>"),
@@ -137,8 +155,35 @@ async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, 
             }
         }
     };
-    request.extensions_mut().insert(caller);
+    let trail = request
+        .extensions()
+        .get::<Arc<observe::Trail>>()
+        .cloned()
+        .unwrap_or_default();
+    if let Who::Key(key) = &who {
+        let alias = key.alias();
+        trail.note(|seen| seen.key_alias = alias);
+    }
+    request.extensions_mut().insert(Caller { who, trail });
     next.run(request).await
+}
+
+/// `GET /metrics`: Prometheus' text format (the master key only, when one is set).
+async fn metrics(State(state): State<Arc<AppState>>, axum::Extension(caller): axum::Extension<Caller>) -> Response {
+    if matches!(caller.who, Who::Key(_)) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "only the master key may read /metrics",
+            None,
+        );
+    }
+    let mut response = Response::new(axum::body::Body::from(state.metrics.render()));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// The key a request presents: `Authorization: Bearer KEY`, or Anthropic's `x-api-key: KEY`.
@@ -169,18 +214,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Gives every response an `x-request-id` (the caller's, when it sent a sane one).
-async fn request_id(request: Request, next: Next) -> Response {
+/// Gives every request an id (the caller's `x-request-id`, when it sent a sane one), answered
+/// in `x-request-id`.
+async fn request_id(mut request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get("x-request-id")
         .filter(|v| v.len() <= 128 && v.to_str().is_ok_and(|s| s.bytes().all(|b| b.is_ascii_graphic())))
         .cloned();
-    let mut response = next.run(request).await;
     let id = given.unwrap_or_else(|| {
         HeaderValue::from_str(&format!("req_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)))
             .unwrap_or(HeaderValue::from_static("req_unknown"))
     });
+    request.extensions_mut().insert(observe::RequestId(id.clone()));
+    let mut response = next.run(request).await;
     response.headers_mut().insert("x-request-id", id);
     response
 }

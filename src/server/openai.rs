@@ -14,8 +14,8 @@ use axum::Extension;
 use serde_json::{json, Map, Value};
 
 use super::admit::{admit, Gate, Spent};
-use super::errors::{error_body, error_response, from_core, json_response};
-use super::{AppState, Caller};
+use super::errors::{error_body, error_response, from_core, json_response, refused};
+use super::{AppState, Caller, Who};
 use crate::stream::ChatStream;
 use crate::types::ToJson;
 use crate::Request;
@@ -27,7 +27,7 @@ pub(crate) async fn chat_completions(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let (request, stream) = match request_of(body) {
+    let (request, stream) = match request_of(body, &caller) {
         Ok(parsed) => parsed,
         Err(why) => return bad_request(&why),
     };
@@ -39,7 +39,7 @@ pub(crate) async fn chat_completions(
     }
     let gate = match admit(&state, &caller, &request.model, &request.body) {
         Ok(gate) => gate,
-        Err(refused) => return refused,
+        Err(refusal) => return refused(&refusal),
     };
     if stream {
         return match state.client.chat_stream(request).await {
@@ -49,8 +49,7 @@ pub(crate) async fn chat_completions(
     }
     match state.client.chat(request).await {
         Ok(answer) => {
-            let (cost, tokens) = answer.spent();
-            gate.settle(cost, tokens).await;
+            gate.settle(answer.spent()).await;
             timed(answer.to_json(), started)
         }
         Err(err) => from_core(&err),
@@ -84,14 +83,13 @@ async fn fan_out(state: &AppState, caller: &Caller, request: Request) -> Respons
                 },
                 gate,
             )),
-            Err(refused) => return refused,
+            Err(refusal) => return refused(&refusal),
         }
     }
     let calls = requests.into_iter().map(|(one, gate)| async move {
         let answer = state.client.chat(one).await;
         if let Ok(answer) = &answer {
-            let (cost, tokens) = answer.spent();
-            gate.settle(cost, tokens).await;
+            gate.settle(answer.spent()).await;
         }
         answer
     });
@@ -175,18 +173,17 @@ where
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
     let started = Instant::now();
-    let (request, _) = match request_of(body) {
+    let (request, _) = match request_of(body, caller) {
         Ok(parsed) => parsed,
         Err(why) => return bad_request(&why),
     };
     let gate = match admit(&state, caller, &request.model, &request.body) {
         Ok(gate) => gate,
-        Err(refused) => return refused,
+        Err(refusal) => return refused(&refusal),
     };
     match call(Arc::clone(&state.client), request).await {
         Ok(answer) => {
-            let (cost, tokens) = answer.spent();
-            gate.settle(cost, tokens).await;
+            gate.settle(answer.spent()).await;
             timed(answer.to_json(), started)
         }
         Err(err) => from_core(&err),
@@ -213,9 +210,9 @@ pub(crate) async fn models(State(state): State<Arc<AppState>>, Extension(caller)
         .map(|d| d.group_names())
         .unwrap_or_default()
         .into_iter()
-        .filter(|group| match &caller {
-            Caller::Key(key) => key.allows(group),
-            Caller::Open | Caller::Master => true,
+        .filter(|group| match &caller.who {
+            Who::Key(key) => key.allows(group),
+            Who::Open | Who::Master => true,
         })
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "liter_llm"}))
         .collect();
@@ -233,8 +230,8 @@ fn bad_request(message: &str) -> Response {
 }
 
 /// The core request of a body: its `model` (required), whether it streams, and the body to send
-/// (without `metadata`); what is wrong with it otherwise.
-fn request_of(body: Bytes) -> Result<(Request, bool), String> {
+/// (without `metadata`, which goes to the caller's trail); what is wrong with it otherwise.
+fn request_of(body: Bytes, caller: &Caller) -> Result<(Request, bool), String> {
     let mut fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(fields)) => fields,
         Ok(_) => return Err("the request body must be a JSON object".to_owned()),
@@ -249,7 +246,8 @@ fn request_of(body: Bytes) -> Result<(Request, bool), String> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err("stream must be a boolean".to_owned()),
     };
-    let body = if fields.remove("metadata").is_some() {
+    let body = if let Some(metadata) = fields.remove("metadata") {
+        caller.trail.note_metadata(metadata);
         Bytes::from(serde_json::to_vec(&fields).map_err(|e| e.to_string())?)
     } else {
         body
@@ -308,7 +306,7 @@ fn events(stream: ChatStream, gate: Gate) -> Response {
             }
             Ok(false) => {
                 if let Some(gate) = held.0.take() {
-                    gate.settle(stream.cost(), stream.usage().map(|u| u.total_tokens)).await;
+                    gate.settle(stream.spent()).await;
                 }
                 Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), Relay::Done))
             }

@@ -22,6 +22,8 @@ pub struct GeneralSettings {
     pub allow_client_side_credentials: bool,
     /// `allow_user_config`: a request may bring its own model list (`user_config`).
     pub allow_user_config: bool,
+    /// `access_log`: `stdout`, `off` (or `false`), or a file path.
+    pub access_log: Option<String>,
 }
 
 /// Reads `general_settings` of a whole config. `env` reads an environment variable for
@@ -59,6 +61,13 @@ pub fn general_settings(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> R
                 url.split_once(':').map_or("malformed", |(scheme, _)| scheme)
             ))
         })?);
+    }
+    if let Some(value) = fields.get("access_log").filter(|v| !v.is_null()) {
+        let field = ctx.field(child(&section.path, "access_log"), value)?;
+        out.access_log = Some(match value {
+            Value::Bool(false) => "off".to_owned(),
+            _ => field.text()?,
+        });
     }
     for (name, flag) in [
         ("allow_client_side_credentials", &mut out.allow_client_side_credentials),

@@ -275,12 +275,7 @@ impl Keys {
         let (admission, reset) = {
             let mut state = key.lock();
             if !state.settings.allows(model) {
-                return Err(Refusal {
-                    status: StatusCode::FORBIDDEN,
-                    kind: "permission_error",
-                    message: format!("this key may not use the model {model:?}"),
-                    retry_after: None,
-                });
+                return Err(Refusal::forbidden(&format!("this key may not use the model {model:?}")));
             }
             let reset = state.roll_budget(now);
             if let Some(budget) = state.settings.max_budget {
@@ -471,10 +466,21 @@ impl KeyState {
 }
 
 impl Refusal {
-    fn bad_request(message: &str) -> Self {
+    /// A 400.
+    pub(crate) fn bad_request(message: &str) -> Self {
         Refusal {
             status: StatusCode::BAD_REQUEST,
             kind: "invalid_request_error",
+            message: message.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    /// A 403.
+    pub(crate) fn forbidden(message: &str) -> Self {
+        Refusal {
+            status: StatusCode::FORBIDDEN,
+            kind: "permission_error",
             message: message.to_owned(),
             retry_after: None,
         }

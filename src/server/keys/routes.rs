@@ -13,8 +13,8 @@ use axum::Extension;
 use serde_json::{json, Value};
 
 use super::{KeyRequest, Keys, Refusal};
-use crate::server::errors::{error_response, json_response, refused};
-use crate::server::{AppState, Caller};
+use crate::server::errors::{json_response, refused};
+use crate::server::{AppState, Caller, Who};
 
 /// The largest page `/key/list` answers.
 const MAX_PAGE_SIZE: usize = 1_000;
@@ -23,11 +23,11 @@ const MAX_PAGE_SIZE: usize = 1_000;
 pub(crate) async fn generate(State(state): State<Arc<AppState>>, caller: Extension<Caller>, body: Bytes) -> Response {
     let keys = match admin(&state, &caller) {
         Ok(keys) => keys,
-        Err(response) => return response,
+        Err(refusal) => return refused(&refusal),
     };
     let request = match read(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(refusal) => return refused(&refusal),
     };
     match keys.generate(&request).await {
         Ok((value, key)) => {
@@ -46,14 +46,14 @@ pub(crate) async fn info(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(keys) = &state.keys else {
-        return no_keys();
+        return refused(&no_keys());
     };
     let given = query.get("key").map(String::as_str);
-    let key = match (&caller, given) {
-        (Caller::Key(own), None) => Some(Arc::clone(&own)),
-        (Caller::Key(own), Some(given)) => match keys.lookup(given) {
-            Some(key) if Arc::ptr_eq(&key, &own) => Some(key),
-            _ => return forbidden("a virtual key may only read its own info"),
+    let key = match (&caller.who, given) {
+        (Who::Key(own), None) => Some(Arc::clone(own)),
+        (Who::Key(own), Some(given)) => match keys.lookup(given) {
+            Some(key) if Arc::ptr_eq(&key, own) => Some(key),
+            _ => return refused(&Refusal::forbidden("a virtual key may only read its own info")),
         },
         (_, Some(given)) => keys.lookup(given),
         (_, None) => return bad_request("key is required (?key=...)"),
@@ -71,11 +71,11 @@ pub(crate) async fn info(
 pub(crate) async fn update(State(state): State<Arc<AppState>>, caller: Extension<Caller>, body: Bytes) -> Response {
     let keys = match admin(&state, &caller) {
         Ok(keys) => keys,
-        Err(response) => return response,
+        Err(refusal) => return refused(&refusal),
     };
     let request = match read(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(refusal) => return refused(&refusal),
     };
     match keys.update(&request).await {
         Ok(key) => {
@@ -91,7 +91,7 @@ pub(crate) async fn update(State(state): State<Arc<AppState>>, caller: Extension
 pub(crate) async fn delete(State(state): State<Arc<AppState>>, caller: Extension<Caller>, body: Bytes) -> Response {
     let keys = match admin(&state, &caller) {
         Ok(keys) => keys,
-        Err(response) => return response,
+        Err(refusal) => return refused(&refusal),
     };
     let given: Vec<String> = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(mut fields)) => match fields.remove("keys") {
@@ -120,7 +120,7 @@ pub(crate) async fn list(
 ) -> Response {
     let keys = match admin(&state, &caller) {
         Ok(keys) => keys,
-        Err(response) => return response,
+        Err(refusal) => return refused(&refusal),
     };
     let number = |name: &str, default: usize| match query.get(name) {
         None => Ok(default),
@@ -151,30 +151,26 @@ pub(crate) async fn list(
 }
 
 /// The key store, when the caller holds the master key.
-fn admin<'a>(state: &'a AppState, caller: &Caller) -> Result<&'a Keys, Response> {
+fn admin<'a>(state: &'a AppState, caller: &Caller) -> Result<&'a Keys, Refusal> {
     let Some(keys) = &state.keys else {
         return Err(no_keys());
     };
-    match caller {
-        Caller::Master => Ok(keys),
-        _ => Err(forbidden("only the master key may manage keys")),
+    match caller.who {
+        Who::Master => Ok(keys),
+        _ => Err(Refusal::forbidden("only the master key may manage keys")),
     }
 }
 
-fn read(body: &[u8]) -> Result<KeyRequest, Response> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| bad_request(&format!("the request body is not valid JSON: {e}")))?;
-    KeyRequest::parse(&value).map_err(|e| bad_request(&e))
+fn read(body: &[u8]) -> Result<KeyRequest, Refusal> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Refusal::bad_request(&format!("the request body is not valid JSON: {e}")))?;
+    KeyRequest::parse(&value).map_err(|e| Refusal::bad_request(&e))
 }
 
-fn no_keys() -> Response {
-    bad_request("virtual keys need a master key: set general_settings.master_key")
+fn no_keys() -> Refusal {
+    Refusal::bad_request("virtual keys need a master key: set general_settings.master_key")
 }
 
 fn bad_request(message: &str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, "invalid_request_error", message, None)
-}
-
-fn forbidden(message: &str) -> Response {
-    error_response(StatusCode::FORBIDDEN, "permission_error", message, None)
+    refused(&Refusal::bad_request(message))
 }

@@ -1,0 +1,223 @@
+//! What each request leaves behind: one JSON access-log line (to stdout or a file) and its
+//! metrics, written when its answer ends (a stream's last chunk, or its caller leaving).
+//!
+//! Handlers note what they learn (model group, deployment, tokens, cost, metadata) in the
+//! request's [`Trail`]; the [`observe`] middleware turns it into the line and the metrics.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use futures_util::StreamExt;
+use hyper::body::Body as _;
+use serde_json::{json, Value};
+
+use super::keys::record::{iso8601, now};
+use super::metrics::Observation;
+use super::AppState;
+
+/// Lines queued for the writer before new ones are dropped (a stalled stdout never holds up
+/// requests).
+const QUEUE: usize = 16_384;
+/// The largest `metadata` a log line carries, serialized.
+const MAX_METADATA_BYTES: usize = 8 << 10;
+
+/// Where access-log lines go (`general_settings.access_log`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard output (the default).
+    #[default]
+    Stdout,
+    /// Appended to a file.
+    File(PathBuf),
+    /// Not written.
+    Off,
+}
+
+/// The access log's writer: a thread fed through a bounded queue.
+#[derive(Debug)]
+pub struct AccessLog {
+    lines: SyncSender<String>,
+    dropped: AtomicU64,
+}
+
+impl AccessLog {
+    /// Starts writing to `target` (`None` for [`LogTarget::Off`]).
+    ///
+    /// # Errors
+    /// The file cannot be opened, or the thread cannot start.
+    pub fn open(target: &LogTarget) -> io::Result<Option<Self>> {
+        let out: Box<dyn Write + Send> = match target {
+            LogTarget::Off => return Ok(None),
+            LogTarget::Stdout => Box::new(io::stdout()),
+            LogTarget::File(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        };
+        let (lines, queue) = mpsc::sync_channel::<String>(QUEUE);
+        std::thread::Builder::new()
+            .name("liter-llm-access-log".into())
+            .spawn(move || write_all(out, &queue))?;
+        Ok(Some(AccessLog {
+            lines,
+            dropped: AtomicU64::new(0),
+        }))
+    }
+
+    fn write(&self, line: String) {
+        if let Err(TrySendError::Full(_)) = self.lines.try_send(line) {
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                log::warn!("access log: the writer cannot keep up; lines are being dropped");
+            }
+        }
+    }
+}
+
+fn write_all(out: Box<dyn Write + Send>, queue: &mpsc::Receiver<String>) {
+    let mut out = io::BufWriter::new(out);
+    while let Ok(line) = queue.recv() {
+        let mut ok = writeln!(out, "{line}").is_ok();
+        while let Ok(line) = queue.try_recv() {
+            ok &= writeln!(out, "{line}").is_ok();
+        }
+        if !(ok && out.flush().is_ok()) {
+            return;
+        }
+    }
+}
+
+/// What a request's handlers noted about it.
+#[derive(Debug, Default)]
+pub(crate) struct Trail(Mutex<Seen>);
+
+/// The fields of a [`Trail`].
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub(crate) model_group: Option<String>,
+    pub(crate) deployment: Option<String>,
+    pub(crate) key_alias: Option<String>,
+    pub(crate) prompt_tokens: Option<u64>,
+    pub(crate) completion_tokens: Option<u64>,
+    pub(crate) cost: Option<f64>,
+    pub(crate) first_token: Option<Duration>,
+    pub(crate) cache_hit: bool,
+    pub(crate) metadata: Option<Value>,
+}
+
+impl Trail {
+    /// Notes something about the request.
+    pub(crate) fn note(&self, f: impl FnOnce(&mut Seen)) {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Notes the caller's `metadata` (too large: a note saying so).
+    pub(crate) fn note_metadata(&self, metadata: Value) {
+        let kept = if metadata.to_string().len() <= MAX_METADATA_BYTES {
+            metadata
+        } else {
+            json!({"_omitted": format!("metadata larger than {MAX_METADATA_BYTES} bytes")})
+        };
+        self.note(|seen| seen.metadata = Some(kept));
+    }
+}
+
+/// The id the request is answered with (set by the request-id middleware).
+#[derive(Clone, Debug)]
+pub(crate) struct RequestId(pub(crate) HeaderValue);
+
+/// Gives each request a [`Trail`], and logs and counts it when its answer ends.
+pub(crate) async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let trail = Arc::new(Trail::default());
+    request.extensions_mut().insert(Arc::clone(&trail));
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let method = request.method().as_str().to_owned();
+    state.metrics.started();
+    let response = next.run(request).await;
+    let done = Done {
+        state,
+        trail,
+        started,
+        route,
+        method,
+        id,
+        status: response.status().as_u16(),
+    };
+    // A whole body is sent at once: done now. A stream is done when its body ends or is dropped.
+    if response.body().size_hint().exact().is_some() {
+        drop(done);
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &done;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// A request whose answer is ending: its line and metrics are written on drop.
+struct Done {
+    state: Arc<AppState>,
+    trail: Arc<Trail>,
+    started: Instant,
+    route: String,
+    method: String,
+    id: Option<HeaderValue>,
+    status: u16,
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        let seen = self.trail.0.lock().unwrap_or_else(PoisonError::into_inner);
+        self.state.metrics.finished(&Observation {
+            route: &self.route,
+            model_group: seen.model_group.as_deref(),
+            deployment: seen.deployment.as_deref(),
+            key_alias: seen.key_alias.as_deref(),
+            status: self.status,
+            seconds: elapsed.as_secs_f64(),
+            first_token_seconds: seen.first_token.map(|d| d.as_secs_f64()),
+            prompt_tokens: seen.prompt_tokens,
+            completion_tokens: seen.completion_tokens,
+            cost: seen.cost,
+        });
+        let Some(log) = &self.state.access_log else {
+            return;
+        };
+        let line = json!({
+            "time": iso8601(now()),
+            "request_id": self.id.as_ref().and_then(|v| v.to_str().ok()),
+            "method": self.method,
+            "route": self.route,
+            "status": self.status,
+            "latency_ms": round3(elapsed.as_secs_f64() * 1e3),
+            "ttft_ms": seen.first_token.map(|d| round3(d.as_secs_f64() * 1e3)),
+            "key_alias": seen.key_alias,
+            "model_group": seen.model_group,
+            "deployment": seen.deployment,
+            "prompt_tokens": seen.prompt_tokens,
+            "completion_tokens": seen.completion_tokens,
+            "cost": seen.cost,
+            "cache_hit": seen.cache_hit,
+            "metadata": seen.metadata,
+        });
+        log.write(line.to_string());
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
