@@ -57,12 +57,14 @@ def log_entry(proc, request_id: str, timeout: float = 30.0) -> dict:
 
 
 def stop(proc) -> None:
-    """Kills the server if it still runs and closes its pipes."""
+    """Kills the server if it still runs and closes its pipes; its stderr is kept in
+    ``proc.stderr_lines``."""
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
     proc.drain.join(timeout=10)
-    proc.stderr.close()
+    with proc.stderr:
+        proc.stderr_lines = proc.stderr.read().splitlines()
 
 
 def call(

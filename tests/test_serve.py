@@ -127,3 +127,72 @@ async def test_sigterm_lets_a_stream_in_flight_finish(tmp_path, scenario):
         assert await asyncio.to_thread(proc.wait, 20) == 0
     finally:
         stop(proc)
+
+
+def test_health_checks_each_deployment_now_and_unknown_settings_are_named(tmp_path):
+    from liter_llm.testing import MockServer
+    from serve_support import call
+
+    with MockServer() as upstream:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            "model_list:\n"
+            "  - model_name: up\n"
+            "    litellm_params:\n"
+            "      model: openai/gpt-4o-mini\n"
+            f"      api_base: {upstream.base_url}\n"
+            "      api_key: sk-upstream\n"
+            "  - model_name: down\n"
+            "    litellm_params:\n"
+            "      model: openai/gpt-4o-mini\n"
+            "      api_base: http://127.0.0.1:9/v1\n"
+            "      api_key: sk-upstream\n"
+            "general_settings:\n"
+            f"  master_key: {KEY}\n"
+            f"  database_url: sqlite:///{tmp_path}/keys.db\n"
+            "  alerting: [slack]\n"
+            "  store_model_in_db: true\n"
+        )
+        proc, base = start("--config", str(config))
+        try:
+            before = upstream.request_count
+            status, _, health = call("GET", f"{base}/health", KEY)
+            assert status == 200
+            assert health["healthy_count"] == 1 and health["unhealthy_count"] == 1
+            assert [h["model_group"] for h in health["healthy_endpoints"]] == ["up"]
+            assert health["unhealthy_endpoints"][0]["model_group"] == "down"
+            assert health["unhealthy_endpoints"][0]["error"]
+            assert upstream.request_count == before + 1, "checked with one real request"
+            assert call("GET", f"{base}/health")[0] == 401
+        finally:
+            stop(proc)
+        warning = [line for line in proc.stderr_lines if "ignores these LiteLLM settings" in line]
+        assert len(warning) == 1, proc.stderr_lines
+        assert "general_settings.alerting" in warning[0] and "general_settings.store_model_in_db" in warning[0]
+        assert "master_key" not in warning[0] and "database_url" not in warning[0]
+
+
+async def test_a_stream_longer_than_the_grace_period_is_cut_off(tmp_path, scenario):
+    import scenario_server as ss
+
+    scenario.script(ss.steady_stream([f"piece{i} " for i in range(300)], interval=0.2))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: slow\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n"
+        f"      api_base: {scenario.base_url}\n"
+        "      api_key: sk-upstream\n"
+    )
+    proc, base = start("--config", str(config), "--grace-period", "0.5")
+    try:
+        client = LlmClient(api_key="anything", base_url=f"{base}/v1", max_retries=0)
+        stream = await client.chat_stream(model="slow", messages=user("go"))
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                proc.send_signal(signal.SIGTERM)
+                break
+        assert await asyncio.to_thread(proc.wait, 20) == 0, "exits after the grace period, not after the stream"
+    finally:
+        stop(proc)

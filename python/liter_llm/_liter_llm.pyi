@@ -632,6 +632,7 @@ def serve(
     config: str | os.PathLike[str] | dict[str, Any] | None = None,
     max_body_bytes: int = 0,
     access_log: str | None = None,
+    grace_period: float = 30.0,
 ) -> None:
     """Serve the OpenAI API in front of `client` (its deployments, cache and limits) on `host:port`.
 
@@ -645,7 +646,8 @@ def serve(
     with it, kept in the SQLite file of `general_settings.database_url` (default:
     `liter_llm/proxy.db` in the user's data directory). `access_log` (else
     `general_settings.access_log`) is `"stdout"` (default), `"off"` or a file path: one JSON line
-    per request.
+    per request. `GET /health` checks every deployment now with one tiny request. After SIGINT or
+    SIGTERM, requests and streams in flight get `grace_period` seconds to finish.
     Prints `listening on http://HOST:PORT` once ready; returns after SIGINT or SIGTERM once the
     requests in flight have finished. Runs without the GIL. `liter-llm serve` is its command line.
     """

@@ -33,6 +33,7 @@ import signal
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -159,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHERE",
         help="one JSON line per request to 'stdout' (default), a file path, or 'off' "
         "(default: the config's general_settings.access_log)",
+    )
+    serve.add_argument(
+        "--grace-period",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after SIGINT/SIGTERM, how long requests in flight may take to finish (default: 30)",
     )
     _add_connection_args(serve)
 
@@ -651,7 +659,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     master_key = args.master_key if args.master_key is not None else os.environ.get("LITELLM_MASTER_KEY")
     with _MockContext(args.mock, args.mock_latency_ms) as mock_url:
-        client = _make_client(args, mock_url or args.base_url, args.mock)
+        with warnings.catch_warnings():
+            # serve() names every setting it ignores in one warning, general_settings included.
+            warnings.filterwarnings("ignore", message="liter_llm ignores these LiteLLM settings")
+            client = _make_client(args, mock_url or args.base_url, args.mock)
         # The server handles SIGINT and SIGTERM itself (it drains the requests in flight first);
         # Python's own handlers would raise again once it has returned.
         interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -664,6 +675,7 @@ def run_serve(args: argparse.Namespace) -> int:
                 master_key=master_key,
                 config=args.config,
                 access_log=args.access_log,
+                grace_period=args.grace_period,
             )
         finally:
             signal.signal(signal.SIGINT, interrupt)

@@ -12,6 +12,7 @@ pub mod config;
 mod failover;
 mod health;
 mod pick;
+mod probe;
 mod session;
 pub mod spec;
 pub mod yaml;

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyUserWarning};
 use pyo3::prelude::*;
 
 use crate::config::Secret;
@@ -19,9 +19,10 @@ use crate::server::{router, serve as serve_on, AccessLog, LogTarget, ServeOption
 /// or dict) applies, if any. With a master key, virtual keys are kept in the SQLite file of
 /// `general_settings.database_url` (default: `liter_llm/proxy.db` in the user's data directory).
 /// `access_log` (else `general_settings.access_log`) is `"stdout"` (the default), `"off"` or a
-/// file path: one JSON line per request.
+/// file path: one JSON line per request. After a stop signal, requests in flight get
+/// `grace_period` seconds to finish.
 #[pyfunction]
-#[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0, access_log=None))]
+#[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0, access_log=None, grace_period=30.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
     py: Python<'_>,
@@ -32,10 +33,30 @@ pub fn serve(
     config: Option<&Bound<'_, PyAny>>,
     max_body_bytes: usize,
     access_log: Option<String>,
+    grace_period: f64,
 ) -> PyResult<()> {
+    if !(grace_period.is_finite() && (0.0..=86_400.0).contains(&grace_period)) {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "grace_period must be a number of seconds from 0 to 86400",
+        ));
+    }
+    let grace = std::time::Duration::from_secs_f64(grace_period);
     let inner = Arc::clone(&client.get().inner);
     let mut general = match config.filter(|c| !c.is_none()) {
-        Some(config) => general_settings(&config_root(config)?, &|name| std::env::var(name).ok())?,
+        Some(config) => {
+            let root = config_root(config)?;
+            let env = |name: &str| std::env::var(name).ok();
+            let general = general_settings(&root, &env)?;
+            let mut ignored = crate::deployments::config::parse(&root, &env)?.ignored;
+            ignored.retain(|path| path != "general_settings");
+            ignored.extend(general.ignored.iter().cloned());
+            if !ignored.is_empty() {
+                let message = format!("liter-llm serve ignores these LiteLLM settings: {}", ignored.join(", "));
+                let message = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+                PyErr::warn(py, &py.get_type::<PyUserWarning>(), &message, 1)?;
+            }
+            general
+        }
         None => GeneralSettings::default(),
     };
     if let Some(key) = master_key.filter(|k| !k.is_empty()) {
@@ -71,7 +92,7 @@ pub fn serve(
             let mut out = std::io::stdout();
             writeln!(out, "listening on http://{at}")?;
             out.flush()?;
-            serve_on(listener, router(inner, options), stop).await
+            serve_on(listener, router(inner, options), stop, grace).await
         })
     })
     .map_err(|e| PyOSError::new_err(format!("serve: {e}")))

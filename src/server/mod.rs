@@ -9,6 +9,7 @@
 
 mod admit;
 mod errors;
+mod health;
 pub mod keys;
 mod metrics;
 mod observe;
@@ -17,6 +18,7 @@ mod openai;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -110,6 +112,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         .route("/key/delete", post(keys::delete))
         .route("/key/list", get(keys::list))
         .route("/metrics", get(metrics))
+        .route("/health", get(health::health))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
     Router::new()
         .route("/health/liveliness", get(|| async { "I'm alive!" }))
@@ -123,7 +126,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting and lets the
-/// requests and streams in flight finish.
+/// requests and streams in flight finish, for at most `grace`.
 ///
 /// # Errors
 /// What accepting connections fails with.
@@ -131,8 +134,24 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let told = Arc::clone(&stopping);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        told.notify_one();
+    });
+    tokio::select! {
+        served = server => served,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            log::warn!("requests still in flight after the {grace:?} grace period were cut off");
+            Ok(())
+        }
+    }
 }
 
 /// Finds who is calling: the master key, a virtual key that may be used now, or (without a

@@ -1,6 +1,7 @@
 //! The proxy against the mock provider, over real HTTP on 127.0.0.1.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -26,9 +27,14 @@ async fn proxy(upstream: &MockServer) -> (String, tokio::sync::oneshot::Sender<(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, router(Arc::new(client), options), async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(serve(
+        listener,
+        router(Arc::new(client), options),
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(30),
+    ));
     (at, stop)
 }
 

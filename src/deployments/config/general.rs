@@ -24,7 +24,18 @@ pub struct GeneralSettings {
     pub allow_user_config: bool,
     /// `access_log`: `stdout`, `off` (or `false`), or a file path.
     pub access_log: Option<String>,
+    /// The keys of the section that are not read, as paths (`general_settings.alerting`).
+    pub ignored: Vec<String>,
 }
+
+/// The `general_settings` keys the proxy reads.
+const READ: &[&str] = &[
+    "master_key",
+    "database_url",
+    "allow_client_side_credentials",
+    "allow_user_config",
+    "access_log",
+];
 
 /// Reads `general_settings` of a whole config. `env` reads an environment variable for
 /// `os.environ/NAME` values that `environment_variables` does not set.
@@ -46,7 +57,14 @@ pub fn general_settings(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> R
     } else {
         section.map()?
     };
-    let mut out = GeneralSettings::default();
+    let mut out = GeneralSettings {
+        ignored: fields
+            .keys()
+            .filter(|k| !READ.contains(&k.as_str()))
+            .map(|k| child(&section.path, k))
+            .collect(),
+        ..GeneralSettings::default()
+    };
     if let Some(value) = fields.get("master_key").filter(|v| !v.is_null()) {
         let field = ctx.field(child(&section.path, "master_key"), value)?;
         out.master_key = Some(Secret::new(field.text()?));
