@@ -23,6 +23,11 @@ pub(crate) struct Gate {
 
 /// Admits a request of `caller` to `model` with `body`, or says why not.
 pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8]) -> Result<Gate, Refusal> {
+    if let Some(deployments) = state.client.deployments() {
+        if deployments.group(model).is_none() {
+            return Err(unknown_model(model, &deployments.group_names()));
+        }
+    }
     caller.trail.note(|seen| seen.model_group = Some(model.to_owned()));
     let mut gate = Gate {
         hold: None,
@@ -41,6 +46,26 @@ pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8])
     let admission = store.admit(key, model, estimate)?;
     gate.hold = Some((Arc::clone(store), admission));
     Ok(gate)
+}
+
+/// A 404 for a model that is none of the proxy's groups, naming some that are.
+fn unknown_model(model: &str, groups: &[String]) -> Refusal {
+    const SHOWN: usize = 20;
+    let mut known = groups
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if groups.len() > SHOWN {
+        known.push_str(&format!(" and {} more", groups.len() - SHOWN));
+    }
+    Refusal {
+        status: axum::http::StatusCode::NOT_FOUND,
+        kind: "not_found_error",
+        message: format!("no model group named {model:?}; this proxy serves: {known}"),
+        retry_after: None,
+    }
 }
 
 impl Gate {
