@@ -3,6 +3,8 @@ streaming) against `liter-llm serve`, with the mock provider behind it."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from liter_llm.testing import MockServer
 from serve_support import call, start, stop
@@ -151,3 +153,54 @@ def test_errors_map_to_the_sdks_exceptions(proxy):
     with pytest.raises(openai.BadRequestError) as caught:
         broke.chat.completions.create(model="llama3", messages=message)
     assert caught.value.body["type"] == "budget_exceeded"
+
+
+def test_audio_through_the_proxy(proxy, tmp_path):
+    base, upstream = proxy
+    client = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0)
+    speech = client.audio.speech.create(model="gpt-3.5-turbo", voice="alloy", input="say this")
+    assert speech.response.headers["content-type"] == "audio/mpeg" and len(speech.content) > 0
+    audio = tmp_path / "hello.wav"
+    audio.write_bytes(b"RIFF" + bytes(64))
+    with audio.open("rb") as f:
+        text = client.audio.transcriptions.create(model="gpt-3.5-turbo", file=f)
+    assert isinstance(text.text, str) and text.text
+    sent = upstream.requests()[-1]
+    assert sent["path"].endswith("/audio/transcriptions")
+    assert {p["name"] for p in sent["form"]} >= {"model", "file"}
+    with audio.open("rb") as f:
+        plain = client.audio.transcriptions.with_raw_response.create(
+            model="gpt-3.5-turbo", file=f, response_format="text"
+        )
+    assert plain.headers["content-type"].startswith("text/plain")
+
+
+def test_files_and_batches_through_the_proxy(proxy, tmp_path):
+    base, _ = proxy
+    # Files and batches live at the provider of the group named by ?model=.
+    client = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0, default_query={"model": "llama3"})
+    lines = tmp_path / "batch.jsonl"
+    lines.write_text(
+        json.dumps(
+            {
+                "custom_id": "r1",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            }
+        )
+        + "\n"
+    )
+    with lines.open("rb") as f:
+        uploaded = client.files.create(file=f, purpose="batch")
+    assert uploaded.purpose == "batch" and uploaded.bytes == lines.stat().st_size
+    assert client.files.retrieve(uploaded.id).id == uploaded.id
+    assert uploaded.id in [f.id for f in client.files.list()]
+    assert client.files.content(uploaded.id).content == lines.read_bytes()
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert client.batches.retrieve(batch.id).input_file_id == uploaded.id
+    assert batch.id in [b.id for b in client.batches.list()]
+    assert client.batches.cancel(batch.id).status in {"cancelling", "cancelled"}
+    assert client.files.delete(uploaded.id).deleted is True
+    with pytest.raises(openai.NotFoundError):
+        openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0).files.list(extra_query={"model": "nope"})

@@ -8,7 +8,9 @@
 //! client that disconnects drops the stream, which closes the upstream request.
 
 mod admit;
+mod audio;
 mod errors;
+mod files;
 mod health;
 pub mod keys;
 mod metrics;
@@ -91,21 +93,29 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         metrics: metrics::Metrics::new(),
         access_log: options.access_log,
     });
-    let api = Router::new()
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/chat/completions", post(openai::chat_completions))
-        .route("/v1/embeddings", post(openai::embeddings))
-        .route("/embeddings", post(openai::embeddings))
-        .route("/v1/moderations", post(openai::moderations))
-        .route("/moderations", post(openai::moderations))
-        .route("/v1/images/generations", post(openai::images))
-        .route("/images/generations", post(openai::images))
-        .route("/v1/rerank", post(openai::rerank))
-        .route("/rerank", post(openai::rerank))
-        .route("/v1/responses", post(openai::responses))
-        .route("/responses", post(openai::responses))
-        .route("/v1/models", get(openai::models))
-        .route("/models", get(openai::models))
+    // OpenAI's routes, each with and without the `/v1` prefix.
+    let openai_routes = [
+        ("/chat/completions", post(openai::chat_completions)),
+        ("/embeddings", post(openai::embeddings)),
+        ("/moderations", post(openai::moderations)),
+        ("/images/generations", post(openai::images)),
+        ("/audio/speech", post(audio::speech)),
+        ("/audio/transcriptions", post(audio::transcriptions)),
+        ("/rerank", post(openai::rerank)),
+        ("/responses", post(openai::responses)),
+        ("/models", get(openai::models)),
+        ("/files", post(files::create_file).get(files::list_files)),
+        ("/files/{id}", get(files::retrieve_file).delete(files::delete_file)),
+        ("/files/{id}/content", get(files::file_content)),
+        ("/batches", post(files::create_batch).get(files::list_batches)),
+        ("/batches/{id}", get(files::retrieve_batch)),
+        ("/batches/{id}/cancel", post(files::cancel_batch)),
+    ];
+    let mut api = Router::new();
+    for (path, route) in openai_routes {
+        api = api.route(&format!("/v1{path}"), route.clone()).route(path, route);
+    }
+    let api = api
         .route("/key/generate", post(keys::generate))
         .route("/key/info", get(keys::info))
         .route("/key/update", post(keys::update))

@@ -153,12 +153,15 @@ pub(crate) async fn rerank(
     .await
 }
 
-/// `POST /v1/responses` (answered whole).
+/// `POST /v1/responses` (answered whole; a streamed Responses call is refused).
 pub(crate) async fn responses(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
+    if matches!(request_of(body.clone(), &caller), Ok((_, true))) {
+        return bad_request("stream is not supported on /v1/responses by this proxy; stream /v1/chat/completions");
+    }
     answer(state, &caller, body, |client, request| async move {
         client.create_response(request).await
     })

@@ -1,0 +1,276 @@
+//! Files and batches, passed to a provider that has them: the deployment of the model group
+//! named by `?model=GROUP` (or a `model` form field on uploads), else the server's own provider.
+//! A file or batch lives at one provider, so later calls about it name the same group.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+
+use super::errors::{error_response, from_core, json_response};
+use super::{AppState, Caller, Who};
+use crate::api::{content_type_for, BatchParams, ListParams, Upload};
+use crate::types::ToJson;
+use crate::Client;
+
+/// The largest page size passed on.
+const MAX_LIMIT: u64 = 10_000;
+
+type Params = Query<HashMap<String, String>>;
+
+/// `POST /v1/files` (multipart: `purpose`, `file`, optional `model`).
+pub(crate) async fn create_file(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Params,
+    mut form: Multipart,
+) -> Response {
+    let mut fields = Vec::new();
+    let mut model = query.get("model").cloned();
+    let mut file = None;
+    loop {
+        let part = match form.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            Err(e) => return bad_request(&format!("the form is malformed: {e}")),
+        };
+        let name = part.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let filename = part.file_name().unwrap_or("upload.jsonl").to_owned();
+            let content_type = part
+                .content_type()
+                .and_then(|t| HeaderValue::from_str(t).ok())
+                .unwrap_or_else(|| HeaderValue::from_static(content_type_for(&filename)));
+            match part.bytes().await {
+                Ok(data) => file = Some((data, filename, content_type)),
+                Err(e) => return bad_request(&format!("the file could not be read: {e}")),
+            }
+        } else {
+            let value = match part.text().await {
+                Ok(value) if value.len() <= 1024 => value,
+                _ => return bad_request(&format!("the field {name} is not a short text")),
+            };
+            match name.as_str() {
+                "model" => model = Some(value),
+                "purpose" if fields.is_empty() => fields.push((name, value)),
+                _ => return bad_request(&format!("unexpected form field {name:?} (purpose, file, model)")),
+            }
+        }
+    }
+    let Some((data, filename, content_type)) = file else {
+        return bad_request("file is required (a form part)");
+    };
+    if fields.is_empty() {
+        return bad_request("purpose is required (a form field)");
+    }
+    let client = match target(&state, &caller, model.as_deref()) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let upload = Upload {
+        fields,
+        field: "file".to_owned(),
+        data,
+        filename,
+        content_type,
+    };
+    reply(client.create_file(upload, HeaderMap::new()).await)
+}
+
+/// `GET /v1/files`.
+pub(crate) async fn list_files(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+) -> Response {
+    let client = match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    match list_params(&query) {
+        Ok(params) => reply(client.list_files(params).await),
+        Err(why) => bad_request(&why),
+    }
+}
+
+/// `GET /v1/files/{id}`.
+pub(crate) async fn retrieve_file(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+    Path(id): Path<String>,
+) -> Response {
+    match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => reply(client.retrieve_file(&id).await),
+        Err(response) => *response,
+    }
+}
+
+/// `DELETE /v1/files/{id}`.
+pub(crate) async fn delete_file(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+    Path(id): Path<String>,
+) -> Response {
+    match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => reply(client.delete_file(&id).await),
+        Err(response) => *response,
+    }
+}
+
+/// `GET /v1/files/{id}/content`: the bytes as the provider sent them.
+pub(crate) async fn file_content(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+    Path(id): Path<String>,
+) -> Response {
+    let client = match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    match client.file_content(&id).await {
+        Ok(content) => {
+            let mut response = Response::new(Body::from(content.into_bytes()));
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/octet-stream"));
+            response
+        }
+        Err(err) => from_core(&err),
+    }
+}
+
+/// `POST /v1/batches` (OpenAI's body: `input_file_id`, `endpoint`, `completion_window`).
+pub(crate) async fn create_batch(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+    body: Bytes,
+) -> Response {
+    if !matches!(
+        serde_json::from_slice::<serde_json::Value>(&body),
+        Ok(serde_json::Value::Object(_))
+    ) {
+        return bad_request("the request body must be a JSON object");
+    }
+    match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => reply(
+            client
+                .create_batch(BatchParams {
+                    body,
+                    headers: HeaderMap::new(),
+                })
+                .await,
+        ),
+        Err(response) => *response,
+    }
+}
+
+/// `GET /v1/batches`.
+pub(crate) async fn list_batches(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+) -> Response {
+    let client = match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    match list_params(&query) {
+        Ok(params) => reply(client.list_batches(params).await),
+        Err(why) => bad_request(&why),
+    }
+}
+
+/// `GET /v1/batches/{id}`.
+pub(crate) async fn retrieve_batch(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+    Path(id): Path<String>,
+) -> Response {
+    match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => reply(client.retrieve_batch(&id).await),
+        Err(response) => *response,
+    }
+}
+
+/// `POST /v1/batches/{id}/cancel`.
+pub(crate) async fn cancel_batch(
+    State(state): State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: Params,
+    Path(id): Path<String>,
+) -> Response {
+    match target(&state, &caller, query.get("model").map(String::as_str)) {
+        Ok(client) => reply(client.cancel_batch(&id).await),
+        Err(response) => *response,
+    }
+}
+
+/// The client that holds the caller's files and batches: the first deployment of the group
+/// `model`, else the server's own provider. A virtual key must be allowed the group.
+fn target<'a>(state: &'a AppState, caller: &Caller, model: Option<&str>) -> Result<&'a Client, Box<Response>> {
+    let Some(model) = model.filter(|m| !m.is_empty()) else {
+        return Ok(&state.client);
+    };
+    if let Who::Key(key) = &caller.who {
+        if !key.allows(model) {
+            return Err(Box::new(error_response(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                &format!("this key may not use the model {model:?}"),
+                None,
+            )));
+        }
+    }
+    let deployment = state
+        .client
+        .deployments()
+        .and_then(|d| d.group(model))
+        .and_then(|g| g.members.first());
+    match deployment {
+        Some(deployment) => Ok(&deployment.client),
+        None => Err(Box::new(error_response(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            &format!("no model group named {model:?}"),
+            None,
+        ))),
+    }
+}
+
+/// `limit`, `after` and `purpose` of a list query.
+fn list_params(query: &HashMap<String, String>) -> Result<ListParams, String> {
+    let limit = match query.get("limit") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}"))?,
+        ),
+    };
+    Ok(ListParams {
+        purpose: query.get("purpose").cloned(),
+        limit,
+        after: query.get("after").cloned(),
+    })
+}
+
+fn reply<T: ToJson>(answer: crate::Result<T>) -> Response {
+    match answer {
+        Ok(answer) => json_response(StatusCode::OK, &answer.to_json()),
+        Err(err) => from_core(&err),
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    error_response(StatusCode::BAD_REQUEST, "invalid_request_error", message, None)
+}
