@@ -31,8 +31,9 @@ pub(crate) async fn generate(State(state): State<Arc<AppState>>, caller: Extensi
     };
     match keys.generate(&request).await {
         Ok((value, key)) => {
-            let mut out = key.info();
+            let mut out = serde_json::Map::new();
             out.insert("key".into(), Value::String(value));
+            out.extend(key.info());
             json_response(StatusCode::OK, &Value::Object(out))
         }
         Err(refusal) => refused(&refusal),
