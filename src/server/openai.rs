@@ -50,7 +50,7 @@ pub(crate) async fn chat_completions(
     match state.client.chat(request).await {
         Ok(answer) => {
             gate.settle(answer.spent()).await;
-            timed(answer.to_json(), started)
+            timed(&answer, started)
         }
         Err(err) => from_core(&err),
     }
@@ -171,7 +171,7 @@ pub(crate) async fn responses(
 /// Runs one call of the client on a body's request and answers its result as JSON.
 async fn answer<T, F, Fut>(state: Arc<AppState>, caller: &Caller, body: Bytes, call: F) -> Response
 where
-    T: ToJson + Spent,
+    T: serde::Serialize + Spent,
     F: FnOnce(Arc<crate::Client>, Request) -> Fut,
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
@@ -187,7 +187,7 @@ where
     match call(Arc::clone(&state.client), request).await {
         Ok(answer) => {
             gate.settle(answer.spent()).await;
-            timed(answer.to_json(), started)
+            timed(&answer, started)
         }
         Err(err) => from_core(&err),
     }
@@ -263,12 +263,26 @@ fn request_of(body: Bytes, caller: &Caller) -> Result<(Request, bool), String> {
     Ok((request, stream))
 }
 
-/// A JSON answer with LiteLLM's `_response_ms` (time spent answering).
-fn timed(mut answer: Value, started: Instant) -> Response {
-    if let Value::Object(fields) = &mut answer {
-        fields.insert("_response_ms".to_owned(), json!(started.elapsed().as_secs_f64() * 1e3));
+/// A JSON answer with LiteLLM's `_response_ms` (time spent answering), written straight from
+/// the typed answer.
+fn timed<T: serde::Serialize>(answer: &T, started: Instant) -> Response {
+    let mut out = Vec::with_capacity(1024);
+    if let Err(e) = serde_json::to_writer(&mut out, answer) {
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "api_error", &e.to_string(), None);
     }
-    json_response(StatusCode::OK, &answer)
+    if out.last() == Some(&b'}') {
+        out.pop();
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        out.extend_from_slice(format!("\"_response_ms\":{ms}}}").as_bytes());
+    }
+    let mut response = Response::new(Body::from(out));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
 }
 
 /// Where a stream's relay is.
@@ -302,7 +316,9 @@ fn events(stream: ChatStream, gate: Gate) -> Response {
                 let mut out = Vec::with_capacity(256 * chunks.len());
                 for chunk in chunks.drain(..) {
                     out.extend_from_slice(b"data: ");
-                    out.extend_from_slice(chunk.to_json().to_string().as_bytes());
+                    if serde_json::to_writer(&mut out, &chunk).is_err() {
+                        out.extend_from_slice(b"{}");
+                    }
                     out.extend_from_slice(b"\n\n");
                 }
                 Some((Ok::<_, Infallible>(Bytes::from(out)), Relay::Open(stream, chunks, held)))

@@ -295,6 +295,22 @@ mod tests {
     }
 
     #[test]
+    fn serialize_writes_what_to_json_builds() {
+        let body = br#"{"id":"c1","object":"chat.completion","created":1,"model":"m","x_extra":{"a":[1,null]},
+            "choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t","type":"function",
+            "function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls","logprobs":null}],
+            "usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"prompt_tokens_details":{"cached_tokens":1}}}"#;
+        let r = parse(body).unwrap();
+        assert_eq!(serde_json::to_value(&r).unwrap(), r.to_json());
+        let chunk: ChatCompletionChunk = serde_json::from_slice(
+            br#"{"id":"c","object":"chat.completion.chunk","created":2,"model":"m","choices":[{"index":0,
+            "delta":{"content":"hi","role":"assistant"},"finish_reason":null}],"service_tier":"default"}"#,
+        )
+        .unwrap();
+        assert_eq!(serde_json::to_value(&chunk).unwrap(), chunk.to_json());
+    }
+
+    #[test]
     fn wrong_type_names_the_field() {
         let err = parse(br#"{"choices":[{"message":{"content":5}}]}"#).unwrap_err();
         assert!(err.to_string().contains("string"), "{err}");

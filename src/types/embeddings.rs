@@ -78,6 +78,13 @@ impl Field for Embedding {
     }
 }
 
+impl serde::Serialize for Embedding {
+    /// Each number as the shortest text that reads back as the same `f32`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(&self.0)
+    }
+}
+
 impl ToJson for Embedding {
     fn to_json(&self) -> Value {
         Value::Array(self.0.iter().map(|&v| Value::from(f64::from(v))).collect())

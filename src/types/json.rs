@@ -256,8 +256,8 @@ impl Heap for serde_json::Map<String, Value> {
 }
 
 /// Declares a model struct with `extra` (plus optional `local:` fields that we compute and never
-/// read from or write to JSON) and derives `Deserialize` (lenient), `Field`, `ToJson`,
-/// `Default` and `PartialEq`.
+/// read from or write to JSON) and derives `Deserialize` (lenient), `Serialize` (as `ToJson`
+/// writes it), `Field`, `ToJson`, `Default` and `PartialEq`.
 macro_rules! model {
     (
         $(#[$meta:meta])*
@@ -317,6 +317,19 @@ macro_rules! model {
                     map.insert(k.clone(), v.clone());
                 }
                 serde_json::Value::Object(map)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            /// Writes the same JSON as [`ToJson`], straight to the serializer (no `Value` tree).
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(None)?;
+                $( map.serialize_entry($key, &self.$field)?; )*
+                for (k, v) in &self.extra {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
             }
         }
 
