@@ -28,9 +28,18 @@ pub fn error_response(status: StatusCode, kind: &str, message: &str, code: Optio
     json_response(status, &error_body(kind, message, code))
 }
 
+/// How a core error answers, whatever the error format: its HTTP status and OpenAI error type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The upstream's status when it sent an error status, else the kind's.
+    pub status: StatusCode,
+    /// OpenAI's error `type` for the kind.
+    pub kind: &'static str,
+}
+
 /// The status and error type a core error answers with: the upstream's status when it sent
 /// one, else by kind.
-pub fn from_core(err: &Error) -> Response {
+pub fn failure_of(err: &Error) -> Failure {
     let (fallback, kind) = match err.kind() {
         Kind::InvalidArgument | Kind::BadRequest | Kind::InvalidHeader | Kind::Serialization => {
             (StatusCode::BAD_REQUEST, "invalid_request_error")
@@ -49,12 +58,23 @@ pub fn from_core(err: &Error) -> Response {
         .and_then(|s| StatusCode::from_u16(s).ok())
         .filter(|s| s.is_client_error() || s.is_server_error())
         .unwrap_or(fallback);
-    let mut response = error_response(status, kind, err.message(), None);
+    Failure { status, kind }
+}
+
+/// A core error as OpenAI's error JSON, with its status and `Retry-After`.
+pub fn from_core(err: &Error) -> Response {
+    let failure = failure_of(err);
+    let mut response = error_response(failure.status, failure.kind, err.message(), None);
+    add_retry_after(&mut response, err);
+    response
+}
+
+/// Sets `Retry-After` (whole seconds, rounded up) when the error says how long to wait.
+pub fn add_retry_after(response: &mut Response, err: &Error) {
     if let Some(wait) = err.retry_after() {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
             response.headers_mut().insert("retry-after", value);
         }
     }
-    response
 }

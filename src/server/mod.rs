@@ -1,12 +1,14 @@
 //! The OpenAI-compatible proxy server (`liter-llm serve`): one [`Client`] (its deployments, cache
 //! and limiter) behind the OpenAI HTTP API, so any language or tool can share one set of keys,
-//! routes, limits and caches.
+//! routes, limits and caches. Anthropic's Messages API (`/v1/messages`) is served too, for any
+//! configured model.
 //!
 //! Built on axum. Every response carries an `x-request-id`; a body past `max_body_bytes` is a
 //! 413; with a master key, every route but the health checks wants `Authorization: Bearer KEY`
-//! (compared in constant time). Streams pass through chunk by chunk, never buffered whole; a
-//! client that disconnects drops the stream, which closes the upstream request.
+//! or `x-api-key: KEY` (compared in constant time). Streams pass through chunk by chunk, never
+//! buffered whole; a client that disconnects drops the stream, which closes the upstream request.
 
+mod anthropic;
 mod errors;
 mod openai;
 
@@ -15,7 +17,7 @@ use std::io;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -68,6 +70,10 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         .route("/rerank", post(openai::rerank))
         .route("/v1/responses", post(openai::responses))
         .route("/responses", post(openai::responses))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models", get(openai::models))
         .route("/models", get(openai::models))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
@@ -97,22 +103,27 @@ pub async fn serve(
 /// Checks the bearer token against the master key, when one is set.
 async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if let Some(key) = &state.master_key {
-        let given = request
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .unwrap_or("");
+        let given = presented_key(request.headers()).unwrap_or("");
         if !constant_time_eq(given.as_bytes(), key.expose().as_bytes()) {
             return error_response(
                 StatusCode::UNAUTHORIZED,
                 "authentication_error",
-                "missing or invalid API key: send Authorization: Bearer <key>",
+                "missing or invalid API key: send Authorization: Bearer <key> (or x-api-key: <key>)",
                 Some("invalid_api_key"),
             );
         }
     }
     next.run(request).await
+}
+
+/// The key a request presents: `Authorization: Bearer KEY` (OpenAI clients), else
+/// `x-api-key: KEY` (Anthropic clients).
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

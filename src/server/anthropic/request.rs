@@ -1,0 +1,462 @@
+//! Messages API request -> chat-completions body (the rules are listed on the parent module).
+
+use serde_json::{json, Map, Value};
+
+/// What the translated body is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A message to create: `max_tokens` is required.
+    Create,
+    /// A token count: `max_tokens` may be left out.
+    Count,
+}
+
+/// A Messages request as a chat-completions call.
+#[derive(Debug)]
+pub(super) struct Translated {
+    /// The model the client named.
+    pub(super) model: String,
+    /// Whether the client wants events.
+    pub(super) stream: bool,
+    /// The chat-completions body.
+    pub(super) body: Map<String, Value>,
+}
+
+/// What is wrong with a request, as Anthropic's `invalid_request_error` message.
+type Invalid = String;
+
+/// Keys accepted and dropped (not every provider takes them).
+const DROPPED: &[&str] = &["top_k", "service_tier", "context_management"];
+
+/// Translates the bytes of a Messages request.
+///
+/// # Errors
+/// What is wrong with the request (missing or mistyped fields, unknown keys, content blocks or
+/// tools with no chat-completions counterpart).
+pub(super) fn translate(body: &[u8], purpose: Purpose) -> Result<Translated, Invalid> {
+    let fields: Map<String, Value> = match serde_json::from_slice(body) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => return Err("the request body must be a JSON object".to_owned()),
+        Err(e) => return Err(format!("the request body is not valid JSON: {e}")),
+    };
+    let model = match fields.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => return Err("model: a non-empty string is required".to_owned()),
+    };
+    let stream = match fields.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("stream: must be a boolean".to_owned()),
+    };
+    let thinking = reasoning_effort(fields.get("thinking"))?;
+    let mut out = Map::with_capacity(fields.len() + 2);
+    out.insert("model".to_owned(), Value::from(model.as_str()));
+    out.insert(
+        "messages".to_owned(),
+        Value::Array(conversation(&fields, thinking.is_some())?),
+    );
+    match (fields.get("max_tokens"), purpose) {
+        (None | Some(Value::Null), Purpose::Count) => {}
+        (Some(n), _) if n.as_u64().is_some_and(|n| n >= 1) => {
+            out.insert("max_tokens".to_owned(), n.clone());
+        }
+        _ => return Err("max_tokens: a positive integer is required".to_owned()),
+    }
+    if let Some(effort) = thinking {
+        out.insert("reasoning_effort".to_owned(), Value::from(effort));
+    }
+    for (key, value) in &fields {
+        if value.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "model" | "messages" | "system" | "max_tokens" | "stream" | "thinking" | "tool_choice" => {}
+            "temperature" | "top_p" => {
+                if !value.is_number() {
+                    return Err(format!("{key}: must be a number"));
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            "stop_sequences" => {
+                if !value.as_array().is_some_and(|s| s.iter().all(Value::is_string)) {
+                    return Err("stop_sequences: must be a list of strings".to_owned());
+                }
+                out.insert("stop".to_owned(), value.clone());
+            }
+            "metadata" => {
+                if let Some(user) = user_id(value)? {
+                    out.insert("user".to_owned(), user);
+                }
+            }
+            "tools" => {
+                let tools = function_tools(value)?;
+                if !tools.is_empty() {
+                    out.insert("tools".to_owned(), Value::Array(tools));
+                }
+            }
+            other if DROPPED.contains(&other) => {}
+            other => return Err(format!("{other}: unknown parameter")),
+        }
+    }
+    if out.contains_key("tools") {
+        tool_choice(fields.get("tool_choice"), &mut out)?;
+    }
+    if stream {
+        out.insert("stream".to_owned(), Value::Bool(true));
+        out.insert("stream_options".to_owned(), json!({"include_usage": true}));
+    }
+    Ok(Translated {
+        model,
+        stream,
+        body: out,
+    })
+}
+
+/// The `reasoning_effort` a `thinking` config asks for.
+fn reasoning_effort(thinking: Option<&Value>) -> Result<Option<&'static str>, Invalid> {
+    let Some(thinking) = thinking.filter(|t| !t.is_null()) else {
+        return Ok(None);
+    };
+    match thinking.get("type").and_then(Value::as_str) {
+        Some("disabled") => Ok(None),
+        Some("enabled") => match thinking.get("budget_tokens").and_then(Value::as_u64) {
+            Some(budget) if budget < 2048 => Ok(Some("low")),
+            Some(budget) if budget < 4096 => Ok(Some("medium")),
+            Some(_) => Ok(Some("high")),
+            None => Err("thinking.budget_tokens: a non-negative integer is required".to_owned()),
+        },
+        _ => Err("thinking.type: must be enabled or disabled".to_owned()),
+    }
+}
+
+/// `metadata.user_id`, the only metadata with a chat-completions counterpart (`user`).
+fn user_id(metadata: &Value) -> Result<Option<Value>, Invalid> {
+    let Value::Object(metadata) = metadata else {
+        return Err("metadata: must be an object".to_owned());
+    };
+    match metadata.get("user_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(user)) => Ok(Some(Value::from(user.as_str()))),
+        Some(_) => Err("metadata.user_id: must be a string".to_owned()),
+    }
+}
+
+/// Anthropic's client tools as function tools.
+fn function_tools(tools: &Value) -> Result<Vec<Value>, Invalid> {
+    let Value::Array(tools) = tools else {
+        return Err("tools: must be a list".to_owned());
+    };
+    tools
+        .iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            let Value::Object(tool) = tool else {
+                return Err(format!("tools.{i}: must be an object"));
+            };
+            if let Some(kind) = tool.get("type").and_then(Value::as_str).filter(|k| *k != "custom") {
+                return Err(format!(
+                    "tools.{i}: the server tool {kind:?} is not supported here (client tools only)"
+                ));
+            }
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("tools.{i}.name: a non-empty string is required"))?;
+            let schema = match tool.get("input_schema") {
+                Some(schema @ Value::Object(_)) => schema.clone(),
+                _ => return Err(format!("tools.{i}.input_schema: an object is required")),
+            };
+            let mut function = Map::with_capacity(3);
+            function.insert("name".to_owned(), Value::from(name));
+            match tool.get("description") {
+                None | Some(Value::Null) => {}
+                Some(d @ Value::String(_)) => {
+                    function.insert("description".to_owned(), d.clone());
+                }
+                Some(_) => return Err(format!("tools.{i}.description: must be a string")),
+            }
+            function.insert("parameters".to_owned(), schema);
+            Ok(json!({"type": "function", "function": function}))
+        })
+        .collect()
+}
+
+/// Sets `tool_choice` (and `parallel_tool_calls: false` when parallel use is disabled).
+fn tool_choice(choice: Option<&Value>, out: &mut Map<String, Value>) -> Result<(), Invalid> {
+    let Some(choice) = choice.filter(|c| !c.is_null()) else {
+        return Ok(());
+    };
+    let mapped = match choice.get("type").and_then(Value::as_str) {
+        Some("auto") => json!("auto"),
+        Some("any") => json!("required"),
+        Some("none") => json!("none"),
+        Some("tool") => {
+            let name = choice
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| "tool_choice.name: a string is required".to_owned())?;
+            json!({"type": "function", "function": {"name": name}})
+        }
+        _ => return Err("tool_choice.type: must be auto, any, tool or none".to_owned()),
+    };
+    out.insert("tool_choice".to_owned(), mapped);
+    if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
+        out.insert("parallel_tool_calls".to_owned(), Value::Bool(false));
+    }
+    Ok(())
+}
+
+/// The chat messages: `system` first, then each turn's messages.
+fn conversation(fields: &Map<String, Value>, keep_thinking: bool) -> Result<Vec<Value>, Invalid> {
+    let turns = match fields.get("messages") {
+        Some(Value::Array(turns)) if !turns.is_empty() => turns,
+        Some(Value::Array(_)) => return Err("messages: at least one message is required".to_owned()),
+        _ => return Err("messages: a list is required".to_owned()),
+    };
+    let mut out = Vec::with_capacity(turns.len() + 1);
+    if let Some(system) = system_message(fields.get("system"))? {
+        out.push(system);
+    }
+    for (i, turn) in turns.iter().enumerate() {
+        let at = format!("messages.{i}");
+        let role = turn.get("role").and_then(Value::as_str);
+        let content = turn.get("content");
+        match (role, content) {
+            (Some(role @ ("user" | "assistant")), Some(Value::String(text))) => {
+                out.push(json!({"role": role, "content": text}));
+            }
+            (Some("user"), Some(Value::Array(blocks))) => user_turn(&at, blocks, &mut out)?,
+            (Some("assistant"), Some(Value::Array(blocks))) => {
+                out.push(assistant_turn(&at, blocks, keep_thinking)?);
+            }
+            (Some("user" | "assistant"), _) => {
+                return Err(format!("{at}.content: a string or a list of blocks is required"))
+            }
+            _ => return Err(format!("{at}.role: must be user or assistant")),
+        }
+    }
+    Ok(out)
+}
+
+/// The `system` prompt as a system message: one string, or text parts for several blocks.
+fn system_message(system: Option<&Value>) -> Result<Option<Value>, Invalid> {
+    let content = match system {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) if text.is_empty() => return Ok(None),
+        Some(Value::String(text)) => Value::from(text.as_str()),
+        Some(Value::Array(blocks)) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (i, block) in blocks.iter().enumerate() {
+                if block.get("type").and_then(Value::as_str) != Some("text") {
+                    return Err(format!("system.{i}: only text blocks are allowed"));
+                }
+                parts.push(text_part(&format!("system.{i}"), block)?);
+            }
+            match parts.as_slice() {
+                [] => return Ok(None),
+                [only] => only["text"].clone(),
+                _ => Value::Array(parts),
+            }
+        }
+        Some(_) => return Err("system: a string or a list of text blocks is required".to_owned()),
+    };
+    Ok(Some(json!({"role": "system", "content": content})))
+}
+
+/// A text block as a text part.
+fn text_part(at: &str, block: &Value) -> Result<Value, Invalid> {
+    let text = block
+        .get("text")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{at}.text: a string is required"))?;
+    Ok(json!({"type": "text", "text": text}))
+}
+
+/// A user turn: its tool results as `tool` messages, then the rest as one user message.
+fn user_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<(), Invalid> {
+    let mut parts = Vec::with_capacity(blocks.len());
+    for (j, block) in blocks.iter().enumerate() {
+        let at = format!("{at}.content.{j}");
+        match block.get("type").and_then(Value::as_str) {
+            Some("tool_result") => out.push(tool_message(&at, block, &mut parts)?),
+            Some(_) => parts.push(user_part(&at, block)?),
+            None => return Err(format!("{at}.type: a string is required")),
+        }
+    }
+    let content = match parts.as_slice() {
+        [] => return Ok(()),
+        [only] if only["type"] == "text" => only["text"].clone(),
+        _ => Value::Array(parts),
+    };
+    out.push(json!({"role": "user", "content": content}));
+    Ok(())
+}
+
+/// A user content block (text, image or document) as a content part.
+fn user_part(at: &str, block: &Value) -> Result<Value, Invalid> {
+    match block.get("type").and_then(Value::as_str) {
+        Some("text") => text_part(at, block),
+        Some("image") => image_part(at, block),
+        Some("document") => document_part(at, block),
+        Some(other) => Err(format!("{at}: content blocks of type {other:?} are not supported here")),
+        None => Err(format!("{at}.type: a string is required")),
+    }
+}
+
+/// The `source` of an image or document block and its `type`.
+fn source<'a>(at: &str, block: &'a Value) -> Result<(&'a Value, &'a str), Invalid> {
+    let source = block
+        .get("source")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| format!("{at}.source: an object is required"))?;
+    let kind = source
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{at}.source.type: a string is required"))?;
+    Ok((source, kind))
+}
+
+/// A string field of a source.
+fn field<'a>(at: &str, source: &'a Value, key: &str) -> Result<&'a str, Invalid> {
+    source
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{at}.source.{key}: a non-empty string is required"))
+}
+
+/// An image block as an `image_url` part (a base64 source as a data URL).
+fn image_part(at: &str, block: &Value) -> Result<Value, Invalid> {
+    let url = match source(at, block)? {
+        (source, "base64") => {
+            let media_type = field(at, source, "media_type")?;
+            format!("data:{media_type};base64,{}", field(at, source, "data")?)
+        }
+        (source, "url") => field(at, source, "url")?.to_owned(),
+        (_, other) => {
+            return Err(format!(
+                "{at}.source.type: {other:?} is not supported here (base64 or url)"
+            ))
+        }
+    };
+    Ok(json!({"type": "image_url", "image_url": {"url": url}}))
+}
+
+/// A document block: a base64 PDF as a `file` part, a text source as a text part.
+fn document_part(at: &str, block: &Value) -> Result<Value, Invalid> {
+    match source(at, block)? {
+        (source, "base64") => {
+            let media_type = field(at, source, "media_type")?;
+            if media_type != "application/pdf" {
+                return Err(format!("{at}.source.media_type: only application/pdf is supported"));
+            }
+            let mut file = Map::with_capacity(2);
+            let data = format!("data:application/pdf;base64,{}", field(at, source, "data")?);
+            file.insert("file_data".to_owned(), Value::from(data));
+            if let Some(title) = block.get("title").and_then(Value::as_str) {
+                file.insert("filename".to_owned(), Value::from(title));
+            }
+            Ok(json!({"type": "file", "file": file}))
+        }
+        (source, "text") => Ok(json!({"type": "text", "text": field(at, source, "data")?})),
+        (_, other) => Err(format!(
+            "{at}.source.type: {other:?} is not supported here (base64 PDF or text)"
+        )),
+    }
+}
+
+/// A `tool_result` block as a `tool` message; its images are added to `images`, for the user
+/// message that follows.
+fn tool_message(at: &str, block: &Value, images: &mut Vec<Value>) -> Result<Value, Invalid> {
+    let id = block
+        .get("tool_use_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{at}.tool_use_id: a string is required"))?;
+    let content = match block.get("content") {
+        None | Some(Value::Null) => Value::from(""),
+        Some(Value::String(text)) => Value::from(text.as_str()),
+        Some(Value::Array(blocks)) => {
+            let mut texts = Vec::with_capacity(blocks.len());
+            for (k, inner) in blocks.iter().enumerate() {
+                let at = format!("{at}.content.{k}");
+                match inner.get("type").and_then(Value::as_str) {
+                    Some("text") => texts.push(text_part(&at, inner)?),
+                    Some("image") => images.push(image_part(&at, inner)?),
+                    _ => return Err(format!("{at}: tool results may hold text and image blocks only")),
+                }
+            }
+            match texts.as_slice() {
+                [] => Value::from(""),
+                [only] => only["text"].clone(),
+                _ => Value::Array(texts),
+            }
+        }
+        Some(_) => return Err(format!("{at}.content: a string or a list of blocks is required")),
+    };
+    Ok(json!({"role": "tool", "tool_call_id": id, "content": content}))
+}
+
+/// An assistant turn as one assistant message.
+fn assistant_turn(at: &str, blocks: &[Value], keep_thinking: bool) -> Result<Value, Invalid> {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    let mut thinking = Vec::new();
+    for (j, block) in blocks.iter().enumerate() {
+        let at = format!("{at}.content.{j}");
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let part = block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("{at}.text: a string is required"))?;
+                text.push_str(part);
+            }
+            Some("tool_use") => calls.push(tool_call(&at, block)?),
+            Some("thinking" | "redacted_thinking") => {
+                let signed = block
+                    .get("signature")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+                    || block.get("data").is_some_and(Value::is_string);
+                if keep_thinking && signed {
+                    thinking.push(block.clone());
+                }
+            }
+            Some(other) => return Err(format!("{at}: content blocks of type {other:?} are not supported here")),
+            None => return Err(format!("{at}.type: a string is required")),
+        }
+    }
+    let mut message = Map::with_capacity(4);
+    message.insert("role".to_owned(), Value::from("assistant"));
+    let content = if text.is_empty() && !calls.is_empty() {
+        Value::Null
+    } else {
+        Value::from(text)
+    };
+    message.insert("content".to_owned(), content);
+    if !calls.is_empty() {
+        message.insert("tool_calls".to_owned(), Value::Array(calls));
+    }
+    if !thinking.is_empty() {
+        message.insert("thinking_blocks".to_owned(), Value::Array(thinking));
+    }
+    Ok(Value::Object(message))
+}
+
+/// A `tool_use` block as a tool call.
+fn tool_call(at: &str, block: &Value) -> Result<Value, Invalid> {
+    let text = |key: &str| {
+        block
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{at}.{key}: a non-empty string is required"))
+    };
+    let (id, name) = (text("id")?, text("name")?);
+    let arguments = match block.get("input") {
+        Some(input @ Value::Object(_)) => input.to_string(),
+        _ => return Err(format!("{at}.input: an object is required")),
+    };
+    Ok(json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}))
+}
