@@ -16,7 +16,7 @@
 //!   user message that follows (`is_error` has no counterpart and is dropped).
 //! * Assistant content: text blocks are joined into `content`; `tool_use` blocks become
 //!   `tool_calls` (the `input` object as the JSON `arguments` string). Thinking blocks are
-//!   dropped, unless the request enables `thinking` and the block is signed (as Anthropic models
+//!   dropped, unless the request turns `thinking` on and the block is signed (as Anthropic models
 //!   return it): then it goes to the message's `thinking_blocks`, which the Anthropic provider
 //!   sends back first so signed thinking survives a tool-use round trip.
 //! * `cache_control` and `citations` on blocks are dropped.
@@ -25,10 +25,15 @@
 //!   function tools; `tool_choice` `auto`/`any`/`tool`/`none` becomes
 //!   `auto`/`required`/the named function/`none`, and its `disable_parallel_tool_use: true` sets
 //!   `parallel_tool_calls: false`. `thinking` `enabled` with a `budget_tokens` B becomes
-//!   `reasoning_effort` `low` (B < 2048), `medium` (B < 4096) or `high`; `disabled` sends none.
-//! * `top_k`, `service_tier` and `context_management` are dropped (not every provider takes
-//!   them). Any other key, Anthropic's server tools (a tool with a `type`) and content blocks
-//!   other than those above are a 400 before anything is sent.
+//!   `reasoning_effort` `low` (B < 2048), `medium` (B < 4096) or `high`; `adaptive` and
+//!   `between_tools` leave the effort to the model; `disabled` sends none.
+//!   `output_config.format` (a JSON schema) becomes a `json_schema` `response_format`; its
+//!   `effort` is a hint and is dropped.
+//! * `top_k`, `service_tier`, `speed`, `inference_geo` (hints not every provider takes),
+//!   `context_management`, top-level `cache_control`, `diagnostics`, `user_profile_id` and
+//!   `workspace_id` (Anthropic account and cache settings) are dropped. Any other key (such as
+//!   `container` or `mcp_servers`), Anthropic's server tools (a tool with a `type`) and content
+//!   blocks other than those above are a 400 before anything is sent.
 //! * A streamed request also asks for usage (`stream_options.include_usage`).
 //!
 //! # Answer

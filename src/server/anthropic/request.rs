@@ -25,8 +25,19 @@ pub(super) struct Translated {
 /// What is wrong with a request, as Anthropic's `invalid_request_error` message.
 type Invalid = String;
 
-/// Keys accepted and dropped (not every provider takes them).
-const DROPPED: &[&str] = &["top_k", "service_tier", "context_management"];
+/// Keys accepted and dropped: sampling or serving hints not every provider takes, and
+/// Anthropic account and cache settings with no meaning elsewhere.
+const DROPPED: &[&str] = &[
+    "top_k",
+    "service_tier",
+    "speed",
+    "inference_geo",
+    "context_management",
+    "cache_control",
+    "diagnostics",
+    "user_profile_id",
+    "workspace_id",
+];
 
 /// Translates the bytes of a Messages request.
 ///
@@ -48,12 +59,12 @@ pub(super) fn translate(body: &[u8], purpose: Purpose) -> Result<Translated, Inv
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err("stream: must be a boolean".to_owned()),
     };
-    let thinking = reasoning_effort(fields.get("thinking"))?;
+    let thinking = thinking_of(fields.get("thinking"))?;
     let mut out = Map::with_capacity(fields.len() + 2);
     out.insert("model".to_owned(), Value::from(model.as_str()));
     out.insert(
         "messages".to_owned(),
-        Value::Array(conversation(&fields, thinking.is_some())?),
+        Value::Array(conversation(&fields, thinking != Thinking::Off)?),
     );
     match (fields.get("max_tokens"), purpose) {
         (None | Some(Value::Null), Purpose::Count) => {}
@@ -62,15 +73,37 @@ pub(super) fn translate(body: &[u8], purpose: Purpose) -> Result<Translated, Inv
         }
         _ => return Err("max_tokens: a positive integer is required".to_owned()),
     }
-    if let Some(effort) = thinking {
+    if let Thinking::Effort(effort) = thinking {
         out.insert("reasoning_effort".to_owned(), Value::from(effort));
     }
-    for (key, value) in &fields {
+    parameters(&fields, &mut out)?;
+    if out.contains_key("tools") {
+        tool_choice(fields.get("tool_choice"), &mut out)?;
+    }
+    if stream {
+        out.insert("stream".to_owned(), Value::Bool(true));
+        out.insert("stream_options".to_owned(), json!({"include_usage": true}));
+    }
+    Ok(Translated {
+        model,
+        stream,
+        body: out,
+    })
+}
+
+/// The sampling, stop, user and tool parameters; an unknown key is an error.
+fn parameters(fields: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<(), Invalid> {
+    for (key, value) in fields {
         if value.is_null() {
             continue;
         }
         match key.as_str() {
             "model" | "messages" | "system" | "max_tokens" | "stream" | "thinking" | "tool_choice" => {}
+            "output_config" => {
+                if let Some(format) = response_format(value)? {
+                    out.insert("response_format".to_owned(), format);
+                }
+            }
             "temperature" | "top_p" => {
                 if !value.is_number() {
                     return Err(format!("{key}: must be a number"));
@@ -98,34 +131,53 @@ pub(super) fn translate(body: &[u8], purpose: Purpose) -> Result<Translated, Inv
             other => return Err(format!("{other}: unknown parameter")),
         }
     }
-    if out.contains_key("tools") {
-        tool_choice(fields.get("tool_choice"), &mut out)?;
-    }
-    if stream {
-        out.insert("stream".to_owned(), Value::Bool(true));
-        out.insert("stream_options".to_owned(), json!({"include_usage": true}));
-    }
-    Ok(Translated {
-        model,
-        stream,
-        body: out,
-    })
+    Ok(())
 }
 
-/// The `reasoning_effort` a `thinking` config asks for.
-fn reasoning_effort(thinking: Option<&Value>) -> Result<Option<&'static str>, Invalid> {
+/// What a `thinking` config asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Thinking {
+    /// No thinking.
+    Off,
+    /// The model decides (`adaptive`, `between_tools`): no effort is set.
+    Model,
+    /// A budget, as a `reasoning_effort`.
+    Effort(&'static str),
+}
+
+/// The thinking a `thinking` config asks for.
+fn thinking_of(thinking: Option<&Value>) -> Result<Thinking, Invalid> {
     let Some(thinking) = thinking.filter(|t| !t.is_null()) else {
-        return Ok(None);
+        return Ok(Thinking::Off);
     };
     match thinking.get("type").and_then(Value::as_str) {
-        Some("disabled") => Ok(None),
+        Some("disabled") => Ok(Thinking::Off),
+        Some("adaptive" | "between_tools") => Ok(Thinking::Model),
         Some("enabled") => match thinking.get("budget_tokens").and_then(Value::as_u64) {
-            Some(budget) if budget < 2048 => Ok(Some("low")),
-            Some(budget) if budget < 4096 => Ok(Some("medium")),
-            Some(_) => Ok(Some("high")),
+            Some(budget) if budget < 2048 => Ok(Thinking::Effort("low")),
+            Some(budget) if budget < 4096 => Ok(Thinking::Effort("medium")),
+            Some(_) => Ok(Thinking::Effort("high")),
             None => Err("thinking.budget_tokens: a non-negative integer is required".to_owned()),
         },
-        _ => Err("thinking.type: must be enabled or disabled".to_owned()),
+        _ => Err("thinking.type: must be enabled, adaptive, between_tools or disabled".to_owned()),
+    }
+}
+
+/// The `response_format` of `output_config.format` (a JSON schema); its `effort` is a hint and
+/// is dropped.
+fn response_format(config: &Value) -> Result<Option<Value>, Invalid> {
+    let Value::Object(config) = config else {
+        return Err("output_config: must be an object".to_owned());
+    };
+    let Some(format) = config.get("format").filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    match (format.get("type").and_then(Value::as_str), format.get("schema")) {
+        (Some("json_schema"), Some(schema @ Value::Object(_))) => Ok(Some(json!({
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema},
+        }))),
+        _ => Err("output_config.format: a json_schema format with a schema object is required".to_owned()),
     }
 }
 

@@ -161,10 +161,35 @@ fn thinking_maps_to_reasoning_effort_and_keeps_signed_blocks() {
         json!([{"type": "thinking", "thinking": "hmm", "signature": "sig"}, {"type": "redacted_thinking", "data": "opaque"}])
     );
     assert_eq!(kept["messages"][1]["content"], "Done");
+    body["thinking"] = json!({"type": "adaptive"});
+    let adaptive = create(&body).body;
+    assert!(adaptive.get("reasoning_effort").is_none());
+    assert_eq!(
+        adaptive["messages"][1]["thinking_blocks"],
+        kept["messages"][1]["thinking_blocks"]
+    );
     body["thinking"] = json!({"type": "disabled"});
     let off = create(&body).body;
     assert!(off.get("reasoning_effort").is_none());
     assert_eq!(off["messages"][1], json!({"role": "assistant", "content": "Done"}));
+}
+
+#[test]
+fn output_format_becomes_a_json_schema_and_hints_are_dropped() {
+    let mut body = base(json!([{"role": "user", "content": "x"}]));
+    body["output_config"] = json!({"effort": "high", "format": {"type": "json_schema", "schema": {"type": "object"}}});
+    body["cache_control"] = json!({"type": "ephemeral"});
+    body["speed"] = json!("fast");
+    let t = create(&body).body;
+    assert_eq!(
+        t["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"}}})
+    );
+    for dropped in ["output_config", "cache_control", "speed", "reasoning_effort"] {
+        assert!(t.get(dropped).is_none(), "{dropped}");
+    }
+    body["output_config"] = json!({"format": {"type": "text"}});
+    assert!(refused(&body).contains("output_config.format"));
 }
 
 #[test]
@@ -189,6 +214,10 @@ fn bad_input_names_the_field() {
         (
             json!({"model": "m", "max_tokens": 5, "messages": user, "n": 2}),
             "n: unknown parameter",
+        ),
+        (
+            json!({"model": "m", "max_tokens": 5, "messages": user, "container": "c"}),
+            "container: unknown",
         ),
         (
             json!({"model": "m", "max_tokens": 5, "messages": user, "stream": "yes"}),
