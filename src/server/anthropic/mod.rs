@@ -61,6 +61,7 @@
 //! Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`, with the status the
 //! OpenAI routes would answer (see [`super::errors::failure_of`]) and the error type for it.
 
+mod conversation;
 mod request;
 mod response;
 mod stream;
