@@ -224,3 +224,16 @@ def test_without_a_master_key_there_are_no_virtual_keys(tmp_path, upstream):
         assert status == 400 and "master_key" in refused["error"]["message"]
     finally:
         stop(proc)
+
+
+def test_anthropic_clients_are_held_to_the_same_key(proxy):
+    anthropic = pytest.importorskip("anthropic")
+    key = generate(proxy, models=["team-model"])
+    client = anthropic.Anthropic(api_key=key, base_url=proxy, max_retries=0)
+    answer = client.messages.create(
+        model="team-model", max_tokens=64, messages=[{"role": "user", "content": "via messages"}]
+    )
+    assert answer.content[0].text == "via messages"
+    assert info(proxy, key)["model_spend"]["team-model"] > 0
+    with pytest.raises(anthropic.PermissionDeniedError):
+        client.messages.create(model="other-model", max_tokens=8, messages=[{"role": "user", "content": "x"}])

@@ -97,6 +97,18 @@ impl Gate {
     }
 }
 
+/// A stream's admission until the stream ends; a caller that leaves first is charged the
+/// estimate (the provider bills what it generated).
+pub(crate) struct Held(pub(crate) Option<Gate>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(gate) = self.0.take() {
+            gate.abandon();
+        }
+    }
+}
+
 /// What an answer spent.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Spend<'a> {

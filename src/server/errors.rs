@@ -29,9 +29,18 @@ pub fn error_response(status: StatusCode, kind: &str, message: &str, code: Optio
     json_response(status, &error_body(kind, message, code))
 }
 
+/// How a core error answers, whatever the error format: its HTTP status and OpenAI error type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The upstream's status when it sent an error status, else the kind's.
+    pub status: StatusCode,
+    /// OpenAI's error `type` for the kind.
+    pub kind: &'static str,
+}
+
 /// The status and error type a core error answers with: the upstream's status when it sent
 /// one, else by kind.
-pub fn from_core(err: &Error) -> Response {
+pub fn failure_of(err: &Error) -> Failure {
     let (fallback, kind) = match err.kind() {
         Kind::InvalidArgument | Kind::BadRequest | Kind::InvalidHeader | Kind::Serialization => {
             (StatusCode::BAD_REQUEST, "invalid_request_error")
@@ -50,20 +59,32 @@ pub fn from_core(err: &Error) -> Response {
         .and_then(|s| StatusCode::from_u16(s).ok())
         .filter(|s| s.is_client_error() || s.is_server_error())
         .unwrap_or(fallback);
-    let response = error_response(status, kind, err.message(), None);
+    Failure { status, kind }
+}
+
+/// A core error as OpenAI's error JSON, with its status and `Retry-After`.
+pub fn from_core(err: &Error) -> Response {
+    let failure = failure_of(err);
+    let mut response = error_response(failure.status, failure.kind, err.message(), None);
+    add_retry_after(&mut response, err);
+    response
+}
+
+/// Sets `Retry-After` (whole seconds, rounded up) when the error says how long to wait.
+pub fn add_retry_after(response: &mut Response, err: &Error) {
     let wait = err.retry_after().map(|w| w.as_secs() + u64::from(w.subsec_nanos() > 0));
-    with_retry_after(response, wait)
+    set_retry_after(response, wait);
 }
 
 /// A request a key's settings refused: its status, with `Retry-After` on a 429.
 pub fn refused(refusal: &Refusal) -> Response {
-    let response = error_response(refusal.status, refusal.kind, &refusal.message, None);
-    with_retry_after(response, refusal.retry_after)
+    let mut response = error_response(refusal.status, refusal.kind, &refusal.message, None);
+    set_retry_after(&mut response, refusal.retry_after);
+    response
 }
 
-fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+fn set_retry_after(response: &mut Response, seconds: Option<u64>) {
     if let Some(value) = seconds.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         response.headers_mut().insert("retry-after", value);
     }
-    response
 }

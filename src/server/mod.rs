@@ -8,6 +8,7 @@
 //! client that disconnects drops the stream, which closes the upstream request.
 
 mod admit;
+mod anthropic;
 mod audio;
 mod errors;
 mod files;
@@ -103,6 +104,8 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         ("/audio/transcriptions", post(audio::transcriptions)),
         ("/rerank", post(openai::rerank)),
         ("/responses", post(openai::responses)),
+        ("/messages", post(anthropic::messages)),
+        ("/messages/count_tokens", post(anthropic::count_tokens)),
         ("/models", get(openai::models)),
         ("/files", post(files::create_file).get(files::list_files)),
         ("/files/{id}", get(files::retrieve_file).delete(files::delete_file)),
@@ -262,4 +265,4 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Map, Value};
 
-use super::admit::{admit, Gate, Spent};
+use super::admit::{admit, Gate, Held, Spent};
 use super::errors::{error_body, error_response, from_core, json_response, refused};
 use super::{AppState, Caller, Who};
 use crate::stream::ChatStream;
@@ -289,18 +289,6 @@ fn timed<T: serde::Serialize>(answer: &T, started: Instant) -> Response {
 enum Relay {
     Open(Box<ChatStream>, VecDeque<crate::types::ChatCompletionChunk>, Held),
     Done,
-}
-
-/// A stream's key admission until the stream ends; a caller that leaves first is charged the
-/// estimate (the provider bills what it generated).
-struct Held(Option<Gate>);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Some(gate) = self.0.take() {
-            gate.abandon();
-        }
-    }
 }
 
 /// A stream as server-sent events: each read's chunks in one write, `data: [DONE]` at the end

@@ -13,9 +13,19 @@ use crate::Client;
 
 /// A proxy in front of `upstream` with master key `sk-master`; its base URL.
 async fn proxy(upstream: &MockServer) -> (String, tokio::sync::oneshot::Sender<()>) {
+    proxy_with_hint(upstream, None).await
+}
+
+/// A proxy with master key `sk-master` in front of `upstream`, speaking the protocol
+/// `model_hint` selects; its base URL and the sender that stops it.
+pub(super) async fn proxy_with_hint(
+    upstream: &MockServer,
+    model_hint: Option<&str>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let client = Client::new(ClientConfig {
         api_key: Secret::new("sk-upstream"),
         base_url: Some(upstream.base_url()),
+        model_hint: model_hint.map(str::to_owned),
         max_retries: 0,
         ..ClientConfig::default()
     })
