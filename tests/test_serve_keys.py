@@ -189,7 +189,8 @@ async def test_max_parallel_requests_refuses_while_one_is_in_flight(tmp_path):
         first.cancel()
 
 
-async def test_streams_are_charged_and_a_restart_keeps_keys_and_spend(tmp_path, upstream):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+async def test_streams_are_charged_and_a_restart_keeps_keys_and_spend(tmp_path, upstream, stop_signal):
     path = config(
         tmp_path / "config.yaml",
         upstream.base_url,
@@ -203,8 +204,8 @@ async def test_streams_are_charged_and_a_restart_keeps_keys_and_spend(tmp_path, 
         assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "one two three"
         spent = info(base, key)["spend"]
         assert spent > 0, "a finished stream is charged before its [DONE]"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        proc.send_signal(stop_signal)
+        assert proc.wait(timeout=20) == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL)
     finally:
         stop(proc)
     proc, base = start("--config", path)
