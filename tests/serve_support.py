@@ -93,8 +93,13 @@ def _parsed(body: bytes) -> Any:
         return body.decode()
 
 
-def config(path, upstream_url: str, *, general: str = "", groups: tuple[str, ...] = ("team-model",)) -> str:
-    """Writes a LiteLLM config routing each group to ``openai/gpt-4o-mini`` at ``upstream_url``."""
+def config(
+    path, upstream_url: str, *, general: str = "", groups: tuple[str, ...] = ("team-model",), master: str = ""
+) -> str:
+    """Writes a LiteLLM config routing each group to ``openai/gpt-4o-mini`` at ``upstream_url``;
+    with ``master``, that master key and a key store beside the config."""
+    if master:
+        general = f"master_key: {master}\ndatabase_url: sqlite:///{path.parent}/keys.db\n{general}"
     lines = ["model_list:"]
     for group in groups:
         lines += [

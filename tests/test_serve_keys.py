@@ -30,7 +30,7 @@ def proxy(tmp_path, upstream):
         tmp_path / "config.yaml",
         upstream.base_url,
         groups=("team-model", "other-model"),
-        general=f"master_key: {MASTER}\ndatabase_url: sqlite:///{tmp_path}/keys.db",
+        master=MASTER,
     )
     proc, base = start("--config", path)
     yield base
@@ -169,7 +169,7 @@ async def test_max_parallel_requests_refuses_while_one_is_in_flight(tmp_path):
         path = config(
             tmp_path / "config.yaml",
             slow.base_url,
-            general=f"master_key: {MASTER}\ndatabase_url: sqlite:///{tmp_path}/keys.db",
+            master=MASTER,
         )
         proc, base = start("--config", path)
         try:
@@ -194,7 +194,7 @@ async def test_streams_are_charged_and_a_restart_keeps_keys_and_spend(tmp_path, 
     path = config(
         tmp_path / "config.yaml",
         upstream.base_url,
-        general=f"master_key: {MASTER}\ndatabase_url: sqlite:///{tmp_path}/keys.db",
+        master=MASTER,
     )
     proc, base = start("--config", path)
     try:

@@ -40,7 +40,7 @@ async def test_each_request_is_logged_and_counted(tmp_path, upstream):
     path = config(
         tmp_path / "config.yaml",
         upstream.base_url,
-        general=f"master_key: {MASTER}\ndatabase_url: sqlite:///{tmp_path}/keys.db",
+        master=MASTER,
     )
     proc, base = start("--config", path)
     try:

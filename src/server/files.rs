@@ -6,14 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use super::errors::{error_response, from_core, json_response};
 use super::{AppState, Caller, Who};
 use crate::api::{content_type_for, BatchParams, ListParams, Upload};
+use crate::deployments::Deployment;
 use crate::types::ToJson;
 use crate::Client;
 
@@ -67,8 +69,8 @@ pub(crate) async fn create_file(
     if fields.is_empty() {
         return bad_request("purpose is required (a form field)");
     }
-    let client = match target(&state, &caller, model.as_deref()) {
-        Ok(client) => client,
+    let provider = match Provider::pick(&state, &caller, model.as_deref()) {
+        Ok(provider) => provider,
         Err(response) => return *response,
     };
     let upload = Upload {
@@ -78,63 +80,30 @@ pub(crate) async fn create_file(
         filename,
         content_type,
     };
-    reply(client.create_file(upload, HeaderMap::new()).await)
+    reply(provider.client().create_file(upload, HeaderMap::new()).await)
 }
 
 /// `GET /v1/files`.
-pub(crate) async fn list_files(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-) -> Response {
-    let client = match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
+pub(crate) async fn list_files(provider: Provider, Query(query): Params) -> Response {
     match list_params(&query) {
-        Ok(params) => reply(client.list_files(params).await),
+        Ok(params) => reply(provider.client().list_files(params).await),
         Err(why) => bad_request(&why),
     }
 }
 
 /// `GET /v1/files/{id}`.
-pub(crate) async fn retrieve_file(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-    Path(id): Path<String>,
-) -> Response {
-    match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => reply(client.retrieve_file(&id).await),
-        Err(response) => *response,
-    }
+pub(crate) async fn retrieve_file(provider: Provider, Path(id): Path<String>) -> Response {
+    reply(provider.client().retrieve_file(&id).await)
 }
 
 /// `DELETE /v1/files/{id}`.
-pub(crate) async fn delete_file(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-    Path(id): Path<String>,
-) -> Response {
-    match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => reply(client.delete_file(&id).await),
-        Err(response) => *response,
-    }
+pub(crate) async fn delete_file(provider: Provider, Path(id): Path<String>) -> Response {
+    reply(provider.client().delete_file(&id).await)
 }
 
 /// `GET /v1/files/{id}/content`: the bytes as the provider sent them.
-pub(crate) async fn file_content(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-    Path(id): Path<String>,
-) -> Response {
-    let client = match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
-    match client.file_content(&id).await {
+pub(crate) async fn file_content(provider: Provider, Path(id): Path<String>) -> Response {
+    match provider.client().file_content(&id).await {
         Ok(content) => {
             let mut response = Response::new(Body::from(content.into_bytes()));
             response
@@ -147,102 +116,103 @@ pub(crate) async fn file_content(
 }
 
 /// `POST /v1/batches` (OpenAI's body: `input_file_id`, `endpoint`, `completion_window`).
-pub(crate) async fn create_batch(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn create_batch(provider: Provider, body: Bytes) -> Response {
     if !matches!(
         serde_json::from_slice::<serde_json::Value>(&body),
         Ok(serde_json::Value::Object(_))
     ) {
         return bad_request("the request body must be a JSON object");
     }
-    match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => reply(
-            client
-                .create_batch(BatchParams {
-                    body,
-                    headers: HeaderMap::new(),
-                })
-                .await,
-        ),
-        Err(response) => *response,
-    }
+    let params = BatchParams {
+        body,
+        headers: HeaderMap::new(),
+    };
+    reply(provider.client().create_batch(params).await)
 }
 
 /// `GET /v1/batches`.
-pub(crate) async fn list_batches(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-) -> Response {
-    let client = match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
+pub(crate) async fn list_batches(provider: Provider, Query(query): Params) -> Response {
     match list_params(&query) {
-        Ok(params) => reply(client.list_batches(params).await),
+        Ok(params) => reply(provider.client().list_batches(params).await),
         Err(why) => bad_request(&why),
     }
 }
 
 /// `GET /v1/batches/{id}`.
-pub(crate) async fn retrieve_batch(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-    Path(id): Path<String>,
-) -> Response {
-    match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => reply(client.retrieve_batch(&id).await),
-        Err(response) => *response,
-    }
+pub(crate) async fn retrieve_batch(provider: Provider, Path(id): Path<String>) -> Response {
+    reply(provider.client().retrieve_batch(&id).await)
 }
 
 /// `POST /v1/batches/{id}/cancel`.
-pub(crate) async fn cancel_batch(
-    State(state): State<Arc<AppState>>,
-    caller: Extension<Caller>,
-    query: Params,
-    Path(id): Path<String>,
-) -> Response {
-    match target(&state, &caller, query.get("model").map(String::as_str)) {
-        Ok(client) => reply(client.cancel_batch(&id).await),
-        Err(response) => *response,
+pub(crate) async fn cancel_batch(provider: Provider, Path(id): Path<String>) -> Response {
+    reply(provider.client().cancel_batch(&id).await)
+}
+
+/// The provider a files or batches call goes to, from its `?model=GROUP`.
+pub(crate) enum Provider {
+    /// The server's own client.
+    Own(Arc<AppState>),
+    /// The first deployment of the group named.
+    Deployment(Arc<Deployment>),
+}
+
+impl Provider {
+    fn client(&self) -> &Client {
+        match self {
+            Provider::Own(state) => &state.client,
+            Provider::Deployment(deployment) => &deployment.client,
+        }
+    }
+
+    /// The deployment holding the caller's files and batches: the first of the group `model`
+    /// (which a virtual key must be allowed), else the server's own provider.
+    fn pick(state: &Arc<AppState>, caller: &Caller, model: Option<&str>) -> Result<Self, Box<Response>> {
+        let Some(model) = model.filter(|m| !m.is_empty()) else {
+            return Ok(Provider::Own(Arc::clone(state)));
+        };
+        if let Who::Key(key) = &caller.who {
+            if !key.allows(model) {
+                return Err(Box::new(error_response(
+                    StatusCode::FORBIDDEN,
+                    "permission_error",
+                    &format!("this key may not use the model {model:?}"),
+                    None,
+                )));
+            }
+        }
+        let deployment = state
+            .client
+            .deployments()
+            .and_then(|d| d.group(model))
+            .and_then(|g| g.members.first());
+        match deployment {
+            Some(deployment) => Ok(Provider::Deployment(Arc::clone(deployment))),
+            None => Err(Box::new(error_response(
+                StatusCode::NOT_FOUND,
+                "not_found_error",
+                &format!("no model group named {model:?}"),
+                None,
+            ))),
+        }
     }
 }
 
-/// The client that holds the caller's files and batches: the first deployment of the group
-/// `model`, else the server's own provider. A virtual key must be allowed the group.
-fn target<'a>(state: &'a AppState, caller: &Caller, model: Option<&str>) -> Result<&'a Client, Box<Response>> {
-    let Some(model) = model.filter(|m| !m.is_empty()) else {
-        return Ok(&state.client);
-    };
-    if let Who::Key(key) = &caller.who {
-        if !key.allows(model) {
-            return Err(Box::new(error_response(
-                StatusCode::FORBIDDEN,
-                "permission_error",
-                &format!("this key may not use the model {model:?}"),
+impl FromRequestParts<Arc<AppState>> for Provider {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Response> {
+        let Query(query) = Params::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(caller) = parts.extensions.get::<Caller>() else {
+            return Err(error_response(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "no caller",
                 None,
-            )));
-        }
-    }
-    let deployment = state
-        .client
-        .deployments()
-        .and_then(|d| d.group(model))
-        .and_then(|g| g.members.first());
-    match deployment {
-        Some(deployment) => Ok(&deployment.client),
-        None => Err(Box::new(error_response(
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            &format!("no model group named {model:?}"),
-            None,
-        ))),
+            ));
+        };
+        Provider::pick(state, caller, query.get("model").map(String::as_str)).map_err(|r| *r)
     }
 }
 

@@ -9,18 +9,13 @@ use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
 
-use super::errors::{error_response, json_response};
-use super::{AppState, Caller, Who};
+use super::errors::json_response;
+use super::{master_only, AppState, Caller};
 
 /// `GET /health`.
 pub(crate) async fn health(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>) -> Response {
-    if matches!(caller.who, Who::Key(_)) {
-        return error_response(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "only the master key may run health checks",
-            None,
-        );
+    if let Some(refused) = master_only(&caller, "run health checks") {
+        return refused;
     }
     let deployments = state.client.deployments().map(|d| d.all()).unwrap_or_default();
     let checks = deployments.iter().map(|d| async move {

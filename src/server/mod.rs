@@ -202,13 +202,8 @@ async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, 
 
 /// `GET /metrics`: Prometheus' text format (the master key only, when one is set).
 async fn metrics(State(state): State<Arc<AppState>>, axum::Extension(caller): axum::Extension<Caller>) -> Response {
-    if matches!(caller.who, Who::Key(_)) {
-        return error_response(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "only the master key may read /metrics",
-            None,
-        );
+    if let Some(refused) = master_only(&caller, "read /metrics") {
+        return refused;
     }
     let mut response = Response::new(axum::body::Body::from(state.metrics.render()));
     response.headers_mut().insert(
@@ -216,6 +211,18 @@ async fn metrics(State(state): State<Arc<AppState>>, axum::Extension(caller): ax
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// A 403 for a virtual key on an admin route (`what` it may not do).
+pub(crate) fn master_only(caller: &Caller, what: &str) -> Option<Response> {
+    matches!(caller.who, Who::Key(_)).then(|| {
+        error_response(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            &format!("only the master key may {what}"),
+            None,
+        )
+    })
 }
 
 /// The key a request presents: `Authorization: Bearer KEY`, or Anthropic's `x-api-key: KEY`.

@@ -21,12 +21,8 @@ const MAX_PAGE_SIZE: usize = 1_000;
 
 /// `POST /key/generate`: a new key, shown this once, with its settings.
 pub(crate) async fn generate(State(state): State<Arc<AppState>>, caller: Extension<Caller>, body: Bytes) -> Response {
-    let keys = match admin(&state, &caller) {
-        Ok(keys) => keys,
-        Err(refusal) => return refused(&refusal),
-    };
-    let request = match read(&body) {
-        Ok(request) => request,
+    let (keys, request) = match admin_request(&state, &caller, &body) {
+        Ok(both) => both,
         Err(refusal) => return refused(&refusal),
     };
     match keys.generate(&request).await {
@@ -70,12 +66,8 @@ pub(crate) async fn info(
 
 /// `POST /key/update`: changes the fields sent for `key`.
 pub(crate) async fn update(State(state): State<Arc<AppState>>, caller: Extension<Caller>, body: Bytes) -> Response {
-    let keys = match admin(&state, &caller) {
-        Ok(keys) => keys,
-        Err(refusal) => return refused(&refusal),
-    };
-    let request = match read(&body) {
-        Ok(request) => request,
+    let (keys, request) = match admin_request(&state, &caller, &body) {
+        Ok(both) => both,
         Err(refusal) => return refused(&refusal),
     };
     match keys.update(&request).await {
@@ -162,10 +154,13 @@ fn admin<'a>(state: &'a AppState, caller: &Caller) -> Result<&'a Keys, Refusal> 
     }
 }
 
-fn read(body: &[u8]) -> Result<KeyRequest, Refusal> {
+/// The key store and the key request of an admin's `generate` or `update`.
+fn admin_request<'a>(state: &'a AppState, caller: &Caller, body: &[u8]) -> Result<(&'a Keys, KeyRequest), Refusal> {
+    let keys = admin(state, caller)?;
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Refusal::bad_request(&format!("the request body is not valid JSON: {e}")))?;
-    KeyRequest::parse(&value).map_err(|e| Refusal::bad_request(&e))
+    let request = KeyRequest::parse(&value).map_err(|e| Refusal::bad_request(&e))?;
+    Ok((keys, request))
 }
 
 fn no_keys() -> Refusal {
