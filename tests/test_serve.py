@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from conftest import user
 from liter_llm import AuthenticationError, LlmClient
+from serve_support import config as serve_config
 from serve_support import start, stop
 
 KEY = "sk-proxy-test"
@@ -104,16 +105,8 @@ async def test_sigterm_lets_a_stream_in_flight_finish(tmp_path, scenario):
 
     pieces = [f"piece{i} " for i in range(10)]
     scenario.script(ss.steady_stream(pieces, interval=0.1))
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "model_list:\n"
-        "  - model_name: slow\n"
-        "    litellm_params:\n"
-        "      model: openai/gpt-4o-mini\n"
-        f"      api_base: {scenario.base_url}\n"
-        "      api_key: sk-upstream\n"
-    )
-    proc, base = start("--config", str(config), "--master-key", KEY)
+    config = serve_config(tmp_path / "config.yaml", scenario.base_url, groups=("slow",))
+    proc, base = start("--config", config, "--master-key", KEY)
     try:
         client = LlmClient(api_key=KEY, base_url=f"{base}/v1", max_retries=0)
         stream = await client.chat_stream(model="slow", messages=user("go"))
@@ -176,16 +169,8 @@ async def test_a_stream_longer_than_the_grace_period_is_cut_off(tmp_path, scenar
     import scenario_server as ss
 
     scenario.script(ss.steady_stream([f"piece{i} " for i in range(300)], interval=0.2))
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "model_list:\n"
-        "  - model_name: slow\n"
-        "    litellm_params:\n"
-        "      model: openai/gpt-4o-mini\n"
-        f"      api_base: {scenario.base_url}\n"
-        "      api_key: sk-upstream\n"
-    )
-    proc, base = start("--config", str(config), "--grace-period", "0.5")
+    config = serve_config(tmp_path / "config.yaml", scenario.base_url, groups=("slow",))
+    proc, base = start("--config", config, "--grace-period", "0.5")
     try:
         client = LlmClient(api_key="anything", base_url=f"{base}/v1", max_retries=0)
         stream = await client.chat_stream(model="slow", messages=user("go"))
