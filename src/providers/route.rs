@@ -15,7 +15,9 @@
 //! provider's key from the environment (read once, when the client is built), and only at that
 //! provider's own host, never another provider's key. A provider that needs a key and has none at its default host fails with
 //! `Authentication`, naming the variable, before anything is sent (at a host of the user's
-//! choosing, such as a proxy or a local server, requests may go without a key).
+//! choosing, such as a proxy or a local server, requests may go without a key). A config with
+//! `credentials_from_env: false` reads nothing from the environment: no keys, no
+//! `AZURE_API_BASE`, no `AZURE_API_VERSION` (the proxy builds such clients for its callers).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -200,7 +202,7 @@ impl Router {
             let client_host = !custom_host && config.base_url.is_some();
             let base = if client_host {
                 config.base_url().to_owned()
-            } else if provider.base_url.is_empty() {
+            } else if provider.base_url.is_empty() && config.credentials_from_env {
                 std::env::var("AZURE_API_BASE").unwrap_or_default()
             } else {
                 provider.base_url.clone()
@@ -211,7 +213,8 @@ impl Router {
                 // to the client's base_url as the openai SDK does), never to a host standing in
                 // for another provider.
                 _ if client_host && !is_own => None,
-                _ => env_key(&provider),
+                _ if config.credentials_from_env => env_key(&provider),
+                _ => None,
             };
             // At a host of the user's choosing (a proxy, a local server) a key is optional; a
             // provider the user added is at its own default host.
@@ -220,11 +223,12 @@ impl Router {
                 provider.endpoints.push(Endpoint::Rerank);
             }
             let missing_key = match (&key, provider.needs_key && at_default_host) {
-                (None, true) => Some(format!(
+                (None, true) if config.credentials_from_env => Some(format!(
                     "no API key for provider {:?}: set {} or pass api_key=",
                     provider.name,
                     provider.key_env.join(" or ")
                 )),
+                (None, true) => Some(format!("no API key for provider {:?}: give its api_key", provider.name)),
                 _ => None,
             };
             let secret = Secret::new(key.clone().unwrap_or_default());
@@ -264,7 +268,12 @@ impl Router {
             azure_api_version: config
                 .api_version
                 .clone()
-                .or_else(|| std::env::var("AZURE_API_VERSION").ok())
+                .or_else(|| {
+                    config
+                        .credentials_from_env
+                        .then(|| std::env::var("AZURE_API_VERSION").ok())
+                        .flatten()
+                })
                 .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
         })
     }
@@ -426,6 +435,38 @@ mod tests {
         let r = router(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
         assert!(r.own().provider.supports(Endpoint::Rerank));
         assert!(!r.route("anthropic/claude").target.provider.supports(Endpoint::Rerank));
+    }
+
+    #[test]
+    fn a_client_without_environment_credentials_reads_no_key_from_the_environment() {
+        // PATH is set in every test process: as a provider's key variable it stands for the
+        // proxy's own secrets.
+        let env_keyed = ProviderConfig {
+            name: "acme".into(),
+            base_url: Some("http://127.0.0.1:11/v1".into()),
+            api_key_env: Some("PATH".into()),
+            ..ProviderConfig::default()
+        };
+        let with_env = router(|c| c.providers = vec![env_keyed.clone()]);
+        assert!(!with_env.route("acme/large").target.secret.expose().is_empty());
+        let r = router(|c| {
+            c.api_key = Secret::default();
+            c.base_url = Some("http://127.0.0.1:9/v1".into());
+            c.providers = vec![env_keyed];
+            c.credentials_from_env = false;
+        });
+        for model in ["acme/large", "gpt-4o", "anthropic/claude", "azure/gpt"] {
+            assert_eq!(r.route(model).target.secret.expose(), "", "{model}");
+        }
+        // At a provider's own host, a missing key is asked of the config, not the environment.
+        let r = router(|c| {
+            c.api_key = Secret::default();
+            c.credentials_from_env = false;
+        });
+        let err = r.route("anthropic/claude").target.check_key().unwrap_err();
+        assert_eq!(err.kind(), Kind::Authentication);
+        assert!(!err.message().contains("ANTHROPIC_API_KEY"), "{err}");
+        assert_eq!(r.route("azure/gpt").target.base, "", "AZURE_API_BASE is not read");
     }
 
     #[test]

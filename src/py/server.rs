@@ -18,6 +18,8 @@ use crate::server::{router, serve as serve_on, ServeOptions};
 /// Without `master_key`, the `general_settings.master_key` of `config` (a LiteLLM config's path
 /// or dict) applies, if any. With a master key, virtual keys are kept in the SQLite file of
 /// `general_settings.database_url` (default: `liter_llm/proxy.db` in the user's data directory).
+/// `general_settings.allow_user_config` and `allow_client_side_credentials` let requests bring
+/// their own model list or provider credentials.
 #[pyfunction]
 #[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0))]
 pub fn serve(
@@ -49,6 +51,8 @@ pub fn serve(
         master_key: general.master_key,
         max_body_bytes,
         keys,
+        allow_client_side_credentials: general.allow_client_side_credentials,
+        allow_user_config: general.allow_user_config,
     };
     let host = host.to_owned();
     py.detach(move || {

@@ -11,18 +11,26 @@ use crate::types::{
     ChatCompletionResponse, EmbeddingResponse, ImagesResponse, ModerationResponse, RerankResponse, ResponseObject,
 };
 use crate::usage::TokenBreakdown;
+use crate::Client;
 
 /// A request's hold on its key (nothing for the master key or a server without keys).
 #[derive(Debug, Default)]
 pub(crate) struct Gate(Option<(Arc<Keys>, Admission)>);
 
-/// Admits a request of `caller` to `model` with `body`, or answers why not.
-pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8]) -> Result<Gate, Response> {
+/// Admits a request of `caller` to `model` with `body`, served by `client` (whose groups price
+/// the estimate), or answers why not.
+pub(crate) fn admit(
+    state: &AppState,
+    client: &Client,
+    caller: &Caller,
+    model: &str,
+    body: &[u8],
+) -> Result<Gate, Response> {
     let (Caller::Key(key), Some(store)) = (caller, &state.keys) else {
         return Ok(Gate::default());
     };
     let estimate = if key.needs_estimate() {
-        let members = state.client.deployments().and_then(|d| d.group(model));
+        let members = client.deployments().and_then(|d| d.group(model));
         let prices: Vec<&str> = members.map_or_else(Vec::new, |g| g.members.iter().map(|m| m.model.as_str()).collect());
         keys::estimate(body, model, &prices)
     } else {

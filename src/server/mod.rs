@@ -6,8 +6,12 @@
 //! 413; with a master key, every route but the health checks wants `Authorization: Bearer KEY`
 //! (compared in constant time). Streams pass through chunk by chunk, never buffered whole; a
 //! client that disconnects drops the stream, which closes the upstream request.
+//!
+//! A request may bring its own routing (`user_config`) or provider credentials (`api_key`,
+//! `api_base`, `api_version`) only where `general_settings` allows it; see [`client_side`].
 
 mod admit;
+mod client_side;
 mod errors;
 pub mod keys;
 mod openai;
@@ -42,6 +46,12 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// The virtual keys (with a master key only).
     pub keys: Option<Arc<Keys>>,
+    /// `general_settings.allow_client_side_credentials`: a request may bring its own `api_key`,
+    /// `api_base` and `api_version` (the server's keys never go with it).
+    pub allow_client_side_credentials: bool,
+    /// `general_settings.allow_user_config`: a request may bring its own `user_config` (model
+    /// list and router settings).
+    pub allow_user_config: bool,
 }
 
 /// What every handler shares.
@@ -49,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) client: Arc<Client>,
     master_key: Option<Secret>,
     pub(crate) keys: Option<Arc<Keys>>,
+    allow_client_side_credentials: bool,
+    allow_user_config: bool,
 }
 
 /// Who sent a request, as its key says.
@@ -72,6 +84,8 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         client,
         keys: options.keys.filter(|_| options.master_key.is_some()),
         master_key: options.master_key,
+        allow_client_side_credentials: options.allow_client_side_credentials,
+        allow_user_config: options.allow_user_config,
     });
     let api = Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
@@ -185,5 +199,7 @@ async fn request_id(request: Request, next: Next) -> Response {
     response
 }
 
+#[cfg(test)]
+mod client_side_tests;
 #[cfg(test)]
 mod tests;

@@ -93,7 +93,9 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
 
 /// What reading a config needs besides the config: the environment, and the ignored keys found.
 pub(super) struct Ctx<'e> {
-    pub(super) env: &'e dyn Fn(&str) -> Option<String>,
+    /// Reads an environment variable; `None`: `os.environ/` values are refused (a config sent
+    /// by a proxy's caller, which must not read the proxy's environment).
+    pub(super) env: Option<&'e dyn Fn(&str) -> Option<String>>,
     /// `environment_variables`; they win over `env`.
     pub(super) vars: HashMap<String, String>,
     pub(super) ignored: Vec<String>,
@@ -108,7 +110,12 @@ impl Ctx<'_> {
         if name.is_empty() {
             return Err(invalid(format!("{path}: `{ENV_PREFIX}` names no environment variable")));
         }
-        match self.vars.get(name).cloned().or_else(|| (self.env)(name)) {
+        let Some(env) = self.env else {
+            return Err(invalid(format!(
+                "{path}: `{ENV_PREFIX}` is not read here (it would read the server's environment); give the value itself"
+            )));
+        };
+        match self.vars.get(name).cloned().or_else(|| env(name)) {
             Some(text) => Ok(Field {
                 path,
                 value: Cow::Owned(Value::String(text)),
