@@ -17,7 +17,7 @@ install: ## Create the venv and install build and test tools (and Debian's redis
 	command -v redis-server >/dev/null 2>&1 || $(APT) install -y -q redis-server \
 		|| ($(APT) update -q && $(APT) install -y -q redis-server)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest pytest-asyncio pytest-timeout aiohttp ruff mypy typing_extensions pydantic brotli zstandard opentelemetry-api opentelemetry-sdk
+	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest pytest-asyncio pytest-timeout aiohttp ruff mypy typing_extensions pydantic brotli zstandard opentelemetry-api opentelemetry-sdk openai
 
 .PHONY: build-dev
 build-dev: ## Build the extension (debug) into the venv

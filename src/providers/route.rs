@@ -8,7 +8,9 @@
 //! provider's model prefix, or a name pattern: `claude-*` is Anthropic's), or OpenAI(-compatible).
 //!
 //! Hosts: a provider's base URL is its `providers=[...]` override, else the client's
-//! `base_url`, else its default; the protocol never changes with the host.
+//! `base_url`, else its default; the protocol never changes with the host. A router's deployment
+//! (a config with `deployment` set) is the exception: its own provider is at its `base_url`
+//! (the deployment's `api_base`) even when `providers=[...]` moves that provider elsewhere.
 //!
 //! Keys: a key is bound to a host. The client's explicit `api_key` goes only to requests that go
 //! to the client's own provider or to the client's `base_url`; every other request uses its
@@ -198,7 +200,9 @@ impl Router {
         let mut own = None;
         for (index, mut provider) in providers.into_iter().enumerate() {
             let is_own = provider.name == own_name;
-            let custom_host = overridden.contains(&provider.name.as_str());
+            // A router's deployment is where its `api_base` says, whatever `providers=[...]` says.
+            let deployment_host = is_own && config.deployment.is_some() && config.base_url.is_some();
+            let custom_host = overridden.contains(&provider.name.as_str()) && !deployment_host;
             let client_host = !custom_host && config.base_url.is_some();
             let base = if client_host {
                 config.base_url().to_owned()
@@ -371,6 +375,27 @@ mod tests {
                 ..ProviderConfig::default()
             }];
         });
+        let t = r.route("anthropic/claude").target;
+        assert_eq!(t.base, "http://127.0.0.1:10/v1");
+        assert_ne!(t.secret.expose(), "sk-own");
+    }
+
+    #[test]
+    fn a_deployments_api_base_wins_over_a_provider_override_for_its_own_provider() {
+        let r = router(|c| {
+            c.base_url = Some("http://127.0.0.1:9/v1".into());
+            c.model_hint = Some("openai/gpt-4o".into());
+            c.deployment = Some("gpt-4o-1".into());
+            c.providers = ["openai", "anthropic"]
+                .map(|name| ProviderConfig {
+                    name: name.into(),
+                    base_url: Some("http://127.0.0.1:10/v1".into()),
+                    ..ProviderConfig::default()
+                })
+                .to_vec();
+        });
+        let t = r.route("openai/gpt-4o").target;
+        assert_eq!((t.base.as_str(), t.secret.expose()), ("http://127.0.0.1:9/v1", "sk-own"));
         let t = r.route("anthropic/claude").target;
         assert_eq!(t.base, "http://127.0.0.1:10/v1");
         assert_ne!(t.secret.expose(), "sk-own");

@@ -112,8 +112,8 @@ fn credentials(given: Vec<(&str, Value)>) -> Result<Credentials, String> {
                 if out.api_base.is_some() {
                     return Err("give api_base or its alias base_url, not both".to_owned());
                 }
-                let parsed = reqwest::Url::parse(&text).map_err(|_| format!("{name} is not a URL"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
+                let web = reqwest::Url::parse(&text).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+                if !web {
                     return Err(format!("{name} must be an http:// or https:// URL"));
                 }
                 out.api_base = Some(text);
