@@ -395,7 +395,10 @@ mod tests {
                 .to_vec();
         });
         let t = r.route("openai/gpt-4o").target;
-        assert_eq!((t.base.as_str(), t.secret.expose()), ("http://127.0.0.1:9/v1", "sk-own"));
+        assert_eq!(
+            (t.base.as_str(), t.secret.expose()),
+            ("http://127.0.0.1:9/v1", "sk-own")
+        );
         let t = r.route("anthropic/claude").target;
         assert_eq!(t.base, "http://127.0.0.1:10/v1");
         assert_ne!(t.secret.expose(), "sk-own");

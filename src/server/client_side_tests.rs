@@ -128,7 +128,10 @@ async fn bad_credentials_are_refused_before_anything_is_sent() {
             json!({"api_base": "ftp://127.0.0.1"}),
             "api_base must be an http:// or https:// URL",
         ),
-        (json!({"base_url": "not a url"}), "base_url must be an http:// or https:// URL"),
+        (
+            json!({"base_url": "not a url"}),
+            "base_url must be an http:// or https:// URL",
+        ),
         (json!({"api_key": 5}), "api_key must be a string"),
         (
             json!({"api_key": "a\nb"}),

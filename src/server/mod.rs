@@ -10,6 +10,10 @@
 //! A request may bring its own routing (`user_config`) or provider credentials (`api_key`,
 //! `api_base`, `api_version`) only where `general_settings` allows it; see [`client_side`].
 
+// Handlers answer a refusal as the axum `Response` it is (128 bytes), once per request: boxing
+// it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod admit;
 mod client_side;
 mod errors;

@@ -91,11 +91,14 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Reads an environment variable.
+pub(super) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
+
 /// What reading a config needs besides the config: the environment, and the ignored keys found.
 pub(super) struct Ctx<'e> {
-    /// Reads an environment variable; `None`: `os.environ/` values are refused (a config sent
-    /// by a proxy's caller, which must not read the proxy's environment).
-    pub(super) env: Option<&'e dyn Fn(&str) -> Option<String>>,
+    /// `None`: `os.environ/` values are refused (a config sent by a proxy's caller, which must
+    /// not read the proxy's environment).
+    pub(super) env: Option<Env<'e>>,
     /// `environment_variables`; they win over `env`.
     pub(super) vars: HashMap<String, String>,
     pub(super) ignored: Vec<String>,

@@ -50,9 +50,9 @@ pub(crate) async fn info(
     };
     let given = query.get("key").map(String::as_str);
     let key = match (&caller, given) {
-        (Caller::Key(own), None) => Some(Arc::clone(&own)),
+        (Caller::Key(own), None) => Some(Arc::clone(own)),
         (Caller::Key(own), Some(given)) => match keys.lookup(given) {
-            Some(key) if Arc::ptr_eq(&key, &own) => Some(key),
+            Some(key) if Arc::ptr_eq(&key, own) => Some(key),
             _ => return forbidden("a virtual key may only read its own info"),
         },
         (_, Some(given)) => keys.lookup(given),

@@ -152,7 +152,7 @@ async fn models_expiry_blocking_updates_and_deletes() {
 
     assert_eq!(
         keys.delete(&[value.clone(), "sk-nope".into()]).await.unwrap(),
-        [value.clone()]
+        std::slice::from_ref(&value)
     );
     assert!(keys.find(&value).is_none());
     let custom = keys.generate(&request(json!({"key": "sk-my-own-key"}))).await.unwrap();
