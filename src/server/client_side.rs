@@ -19,10 +19,12 @@
 //! config keys, extra headers or rate limiter; a deployment without its own `api_key` sends no
 //! key. The server's custom providers, timeouts, retries and size limits apply.
 //!
-//! Nothing is kept per caller: the client is built for its request and dropped after it (each
-//! deployment builds its provider routes, tens of microseconds, and the first client of a
-//! request its connection pool). The server's response cache is not used: another caller's
-//! `model_name` may mean another model. Virtual-key admission and spend apply as to any request.
+//! Nothing is kept per caller: the client is built for its request and dropped after it; its
+//! deployments build their provider routes, the cost of such a request over a plain one. They
+//! send through one connection pool the server keeps for all callers' clients (its default
+//! headers carry nothing of the server's), so connections are reused across requests. The
+//! server's response cache is not used: another caller's `model_name` may mean another model.
+//! Virtual-key admission and spend apply as to any request.
 
 use std::sync::Arc;
 
@@ -32,6 +34,8 @@ use super::AppState;
 use crate::config::{ClientConfig, Secret};
 use crate::deployments::config::parse_router_config;
 use crate::deployments::spec::{DeploymentSpec, RouterSettings, RouterSpec};
+use crate::deployments::Deployments;
+use crate::error::{Error, Kind};
 use crate::ratelimit::RateLimitConfig;
 use crate::Client;
 
@@ -127,21 +131,30 @@ fn credentials(given: Vec<(&str, Value)>) -> Result<Credentials, String> {
 }
 
 /// The client that serves a request for `models` (one, or those of `model="a,b"`): the
-/// server's own, or one built for what the caller brought. Why not, for a malformed
-/// `user_config` or one without these models.
-pub(crate) fn client_for(state: &AppState, brought: Brought, models: &[&str]) -> Result<Arc<Client>, String> {
+/// server's own, or one built for what the caller brought.
+///
+/// # Errors
+/// `InvalidArgument` for a malformed `user_config` or one without these models; `Network` when
+/// the callers' connection pool cannot be made.
+pub(crate) fn client_for(state: &AppState, brought: Brought, models: &[&str]) -> crate::Result<Arc<Client>> {
     let spec = match brought {
         Brought::Nothing => return Ok(Arc::clone(&state.client)),
         Brought::UserConfig(config) => user_spec(&config, models)?,
         Brought::Credentials(credentials) => credentials_spec(&state.client, &credentials, models),
     };
-    let max_wait = state.client.deployments().map_or(
-        RateLimitConfig::default().max_delay,
-        crate::deployments::Deployments::max_wait,
-    );
-    Client::with_deployments(caller_config(state.client.config()), spec, max_wait)
-        .map(Arc::new)
-        .map_err(|e| e.message().to_owned())
+    let config = caller_config(state.client.config());
+    let http = match state.callers_http.get() {
+        Some(http) => http.clone(),
+        None => {
+            let made = crate::http::build(&config)?;
+            state.callers_http.get_or_init(|| made).clone()
+        }
+    };
+    let max_wait = state
+        .client
+        .deployments()
+        .map_or(RateLimitConfig::default().max_delay, Deployments::max_wait);
+    Client::with_deployments_over(http, config, spec, max_wait).map(Arc::new)
 }
 
 /// The config a caller's client is built from: the server's timeouts, retries, size limits
@@ -162,22 +175,23 @@ fn caller_config(server: &ClientConfig) -> ClientConfig {
 }
 
 /// A caller's `user_config`, checked, with every model of the request among its groups.
-fn user_spec(config: &Value, models: &[&str]) -> Result<RouterSpec, String> {
+fn user_spec(config: &Value, models: &[&str]) -> crate::Result<RouterSpec> {
+    let invalid = |message: String| Error::new(Kind::InvalidArgument, message);
     let count = config.get("model_list").and_then(Value::as_array).map_or(0, Vec::len);
     if count > MAX_USER_DEPLOYMENTS {
-        return Err(format!(
+        return Err(invalid(format!(
             "user_config.model_list: at most {MAX_USER_DEPLOYMENTS} deployments, got {count}"
-        ));
+        )));
     }
-    let spec = parse_router_config(config, "user_config").map_err(|e| e.message().to_owned())?;
+    let spec = parse_router_config(config, "user_config")?;
     if let Some(missing) = models
         .iter()
         .find(|model| !spec.deployments.iter().any(|d| d.group == **model))
     {
-        return Err(format!(
+        return Err(invalid(format!(
             "model {}: no deployment in user_config.model_list has this model_name",
             Value::from(*missing)
-        ));
+        )));
     }
     Ok(spec)
 }

@@ -22,7 +22,7 @@ mod openai;
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -65,6 +65,9 @@ pub(crate) struct AppState {
     pub(crate) keys: Option<Arc<Keys>>,
     allow_client_side_credentials: bool,
     allow_user_config: bool,
+    /// The connection pool of the clients built for what callers bring (no credential in it),
+    /// made on first use.
+    callers_http: OnceLock<reqwest::Client>,
 }
 
 /// Who sent a request, as its key says.
@@ -85,6 +88,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         n => n,
     };
     let state = Arc::new(AppState {
+        callers_http: OnceLock::new(),
         client,
         keys: options.keys.filter(|_| options.master_key.is_some()),
         master_key: options.master_key,

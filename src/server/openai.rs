@@ -268,7 +268,7 @@ fn parse(state: &AppState, body: Bytes) -> Result<Parsed, Response> {
     } else {
         Bytes::from(serde_json::to_vec(&fields).map_err(|e| bad_request(&e.to_string()))?)
     };
-    let client = client_side::client_for(state, brought, &models_of(&model)).map_err(|why| bad_request(&why))?;
+    let client = client_side::client_for(state, brought, &models_of(&model)).map_err(|e| from_core(&e))?;
     let request = Request {
         body,
         model,
