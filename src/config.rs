@@ -70,6 +70,11 @@ pub struct ClientConfig {
     /// The id of the deployment this client serves, when a router built it: its calls are
     /// also recorded under that id in `usage`.
     pub deployment: Option<Arc<str>>,
+    /// Whether providers' keys (`OPENAI_API_KEY`, ...), `AZURE_API_BASE` and `AZURE_API_VERSION`
+    /// are read from the environment (default `true`). `false` for a client built from what a
+    /// proxy's caller sent: the server's environment holds the server's secrets, which must never
+    /// go to a host the caller chose.
+    pub credentials_from_env: bool,
 }
 
 /// Default [`Limits::max_response_bytes`]: 128 MiB (a 2,048-input embeddings answer at 3,072
@@ -153,6 +158,7 @@ impl Default for ClientConfig {
             limits: Limits::default(),
             total_timeout: None,
             deployment: None,
+            credentials_from_env: true,
         }
     }
 }

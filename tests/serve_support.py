@@ -13,21 +13,40 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+# Registers the providers given as JSON in argv[1], then runs the CLI on the rest of argv.
+_WITH_PROVIDERS = (
+    "import json, sys\n"
+    "from liter_llm import LlmClient\n"
+    "from liter_llm.cli import main\n"
+    "for provider in json.loads(sys.argv[1]):\n"
+    "    LlmClient.register_provider(provider)\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
 
-def start(*args: str, data_home: str | None = None):
+
+def start(
+    *args: str,
+    data_home: str | None = None,
+    env: dict[str, str] | None = None,
+    providers: list[dict[str, Any]] | None = None,
+):
     """Starts `liter-llm serve ARGS --port 0`; the process and its base URL once it listens.
 
     The key store's default place is a temporary directory (or ``data_home``), never the user's.
+    ``env`` adds to the server's environment; ``providers`` are registered in the server process
+    first (``LlmClient.register_provider``), e.g. to move a built-in provider's host to a mock.
     """
-    env = dict(os.environ)
-    env.pop("LITELLM_MASTER_KEY", None)
-    env["XDG_DATA_HOME"] = data_home or tempfile.mkdtemp(prefix="liter-llm-serve-")
+    server_env = dict(os.environ)
+    server_env.pop("LITELLM_MASTER_KEY", None)
+    server_env["XDG_DATA_HOME"] = data_home or tempfile.mkdtemp(prefix="liter-llm-serve-")
+    server_env.update(env or {})
+    launch = ["-m", "liter_llm"] if providers is None else ["-c", _WITH_PROVIDERS, json.dumps(providers)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liter_llm", "serve", *args, "--port", "0"],
+        [sys.executable, *launch, "serve", *args, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=server_env,
     )
     line = proc.stdout.readline()
     assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")

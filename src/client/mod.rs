@@ -115,7 +115,19 @@ impl Client {
     /// # Errors
     /// As [`Client::new`], for the client and for each deployment.
     pub fn with_deployments(config: ClientConfig, spec: RouterSpec, max_wait: Duration) -> Result<Self> {
-        let mut client = Client::new(config)?;
+        let http = http::build(&config)?;
+        Self::with_deployments_over(http, config, spec, max_wait)
+    }
+
+    /// [`Client::with_deployments`], sending through `http`: a connection pool shared with other
+    /// clients (its default headers go with every request, so it must carry no credential).
+    pub(crate) fn with_deployments_over(
+        http: reqwest::Client,
+        config: ClientConfig,
+        spec: RouterSpec,
+        max_wait: Duration,
+    ) -> Result<Self> {
+        let mut client = Client::with_http(config, http)?;
         let deployments = Deployments::build(spec, &client.config, max_wait, |config| {
             Client::with_http(config, client.http.clone())
         })?;

@@ -314,6 +314,11 @@ impl Deployments {
     pub fn settings(&self) -> &RouterSettings {
         &self.settings
     }
+
+    /// The longest wait for a cooling group, or for room under a deployment's limits.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
 }
 
 /// A stable id for a deployment without `model_info.id`: its group, model and host.

@@ -1,7 +1,8 @@
 //! The built-in mock LLM provider: an OpenAI-compatible HTTP/1.1 server running inside the
 //! process, on the shared runtime.
 //!
-//! It serves `POST /v1/chat/completions` (plain and streamed), echoes the last user message (or
+//! It serves `POST /v1/chat/completions` (plain and streamed; also at Azure OpenAI's
+//! `/openai/deployments/{name}/chat/completions`), echoes the last user message (or
 //! a configured reply), estimates token usage deterministically, records requests and replays
 //! scripted [`Fault`]s. `POST /v1/embeddings` answers with deterministic vectors derived from
 //! each input (float or base64), and rejects more than `max_embedding_inputs` inputs. Chat answers

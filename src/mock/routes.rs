@@ -1,5 +1,5 @@
 //! Routing of every mock endpoint: chat completions and embeddings (405 for a method other
-//! than POST), Anthropic's messages, Gemini's model methods, and the rest of the OpenAI surface
+//! than POST; also at Azure OpenAI's deployment URLs), Anthropic's messages, Gemini's model methods, and the rest of the OpenAI surface
 //! (models, images, audio, moderation, rerank, files, batches and responses, answered here);
 //! anything else is a 404 `unknown_url`. Every route goes through
 //! [`answer`](super::respond::answer), so queued faults (error statuses, delays, Retry-After
@@ -66,10 +66,19 @@ fn endpoint<'a>(method: &Method, path: &'a str) -> Option<Endpoint<'a>> {
         "/v1/chat/completions" | "/chat/completions" if post => Endpoint::Chat,
         "/v1/embeddings" | "/embeddings" if post => Endpoint::Embeddings,
         "/v1/chat/completions" | "/chat/completions" | "/v1/embeddings" | "/embeddings" => Endpoint::MethodNotAllowed,
+        p if post && azure_action(p) == Some("chat/completions") => Endpoint::Chat,
+        p if post && azure_action(p) == Some("embeddings") => Endpoint::Embeddings,
         "/v1/messages" | "/messages" if post => Endpoint::Messages,
         p if p.starts_with("/v1beta/models/") || (p.starts_with("/v1/models/") && p.contains(':')) => Endpoint::Gemini,
         _ => Endpoint::Other(route(method, path)?),
     })
+}
+
+/// The action of an Azure OpenAI deployment URL (`[/v1]/openai/deployments/{name}/{action}`).
+fn azure_action(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v1").unwrap_or(path);
+    let (name, action) = rest.strip_prefix("/openai/deployments/")?.split_once('/')?;
+    (!name.is_empty()).then_some(action)
 }
 
 /// Answers a request, whatever its URL.

@@ -8,14 +8,18 @@
 //! provider's model prefix, or a name pattern: `claude-*` is Anthropic's), or OpenAI(-compatible).
 //!
 //! Hosts: a provider's base URL is its `providers=[...]` override, else the client's
-//! `base_url`, else its default; the protocol never changes with the host.
+//! `base_url`, else its default; the protocol never changes with the host. A router's deployment
+//! (a config with `deployment` set) is the exception: its own provider is at its `base_url`
+//! (the deployment's `api_base`) even when `providers=[...]` moves that provider elsewhere.
 //!
 //! Keys: a key is bound to a host. The client's explicit `api_key` goes only to requests that go
 //! to the client's own provider or to the client's `base_url`; every other request uses its
 //! provider's key from the environment (read once, when the client is built), and only at that
 //! provider's own host, never another provider's key. A provider that needs a key and has none at its default host fails with
 //! `Authentication`, naming the variable, before anything is sent (at a host of the user's
-//! choosing, such as a proxy or a local server, requests may go without a key).
+//! choosing, such as a proxy or a local server, requests may go without a key). A config with
+//! `credentials_from_env: false` reads nothing from the environment: no keys, no
+//! `AZURE_API_BASE`, no `AZURE_API_VERSION` (the proxy builds such clients for its callers).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -196,11 +200,13 @@ impl Router {
         let mut own = None;
         for (index, mut provider) in providers.into_iter().enumerate() {
             let is_own = provider.name == own_name;
-            let custom_host = overridden.contains(&provider.name.as_str());
+            // A router's deployment is where its `api_base` says, whatever `providers=[...]` says.
+            let deployment_host = is_own && config.deployment.is_some() && config.base_url.is_some();
+            let custom_host = overridden.contains(&provider.name.as_str()) && !deployment_host;
             let client_host = !custom_host && config.base_url.is_some();
             let base = if client_host {
                 config.base_url().to_owned()
-            } else if provider.base_url.is_empty() {
+            } else if provider.base_url.is_empty() && config.credentials_from_env {
                 std::env::var("AZURE_API_BASE").unwrap_or_default()
             } else {
                 provider.base_url.clone()
@@ -211,7 +217,8 @@ impl Router {
                 // to the client's base_url as the openai SDK does), never to a host standing in
                 // for another provider.
                 _ if client_host && !is_own => None,
-                _ => env_key(&provider),
+                _ if config.credentials_from_env => env_key(&provider),
+                _ => None,
             };
             // At a host of the user's choosing (a proxy, a local server) a key is optional; a
             // provider the user added is at its own default host.
@@ -220,11 +227,12 @@ impl Router {
                 provider.endpoints.push(Endpoint::Rerank);
             }
             let missing_key = match (&key, provider.needs_key && at_default_host) {
-                (None, true) => Some(format!(
+                (None, true) if config.credentials_from_env => Some(format!(
                     "no API key for provider {:?}: set {} or pass api_key=",
                     provider.name,
                     provider.key_env.join(" or ")
                 )),
+                (None, true) => Some(format!("no API key for provider {:?}: give its api_key", provider.name)),
                 _ => None,
             };
             let secret = Secret::new(key.clone().unwrap_or_default());
@@ -264,7 +272,12 @@ impl Router {
             azure_api_version: config
                 .api_version
                 .clone()
-                .or_else(|| std::env::var("AZURE_API_VERSION").ok())
+                .or_else(|| {
+                    config
+                        .credentials_from_env
+                        .then(|| std::env::var("AZURE_API_VERSION").ok())
+                        .flatten()
+                })
                 .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
         })
     }
@@ -368,6 +381,30 @@ mod tests {
     }
 
     #[test]
+    fn a_deployments_api_base_wins_over_a_provider_override_for_its_own_provider() {
+        let r = router(|c| {
+            c.base_url = Some("http://127.0.0.1:9/v1".into());
+            c.model_hint = Some("openai/gpt-4o".into());
+            c.deployment = Some("gpt-4o-1".into());
+            c.providers = ["openai", "anthropic"]
+                .map(|name| ProviderConfig {
+                    name: name.into(),
+                    base_url: Some("http://127.0.0.1:10/v1".into()),
+                    ..ProviderConfig::default()
+                })
+                .to_vec();
+        });
+        let t = r.route("openai/gpt-4o").target;
+        assert_eq!(
+            (t.base.as_str(), t.secret.expose()),
+            ("http://127.0.0.1:9/v1", "sk-own")
+        );
+        let t = r.route("anthropic/claude").target;
+        assert_eq!(t.base, "http://127.0.0.1:10/v1");
+        assert_ne!(t.secret.expose(), "sk-own");
+    }
+
+    #[test]
     fn a_bare_model_hint_makes_its_providers_host_the_home_of_the_explicit_key() {
         let r = router(|c| c.model_hint = Some("claude-sonnet-4-5".into()));
         assert_eq!(r.own().name(), "anthropic");
@@ -426,6 +463,38 @@ mod tests {
         let r = router(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
         assert!(r.own().provider.supports(Endpoint::Rerank));
         assert!(!r.route("anthropic/claude").target.provider.supports(Endpoint::Rerank));
+    }
+
+    #[test]
+    fn a_client_without_environment_credentials_reads_no_key_from_the_environment() {
+        // PATH is set in every test process: as a provider's key variable it stands for the
+        // proxy's own secrets.
+        let env_keyed = ProviderConfig {
+            name: "acme".into(),
+            base_url: Some("http://127.0.0.1:11/v1".into()),
+            api_key_env: Some("PATH".into()),
+            ..ProviderConfig::default()
+        };
+        let with_env = router(|c| c.providers = vec![env_keyed.clone()]);
+        assert!(!with_env.route("acme/large").target.secret.expose().is_empty());
+        let r = router(|c| {
+            c.api_key = Secret::default();
+            c.base_url = Some("http://127.0.0.1:9/v1".into());
+            c.providers = vec![env_keyed];
+            c.credentials_from_env = false;
+        });
+        for model in ["acme/large", "gpt-4o", "anthropic/claude", "azure/gpt"] {
+            assert_eq!(r.route(model).target.secret.expose(), "", "{model}");
+        }
+        // At a provider's own host, a missing key is asked of the config, not the environment.
+        let r = router(|c| {
+            c.api_key = Secret::default();
+            c.credentials_from_env = false;
+        });
+        let err = r.route("anthropic/claude").target.check_key().unwrap_err();
+        assert_eq!(err.kind(), Kind::Authentication);
+        assert!(!err.message().contains("ANTHROPIC_API_KEY"), "{err}");
+        assert_eq!(r.route("azure/gpt").target.base, "", "AZURE_API_BASE is not read");
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::server::{router, serve as serve_on, AccessLog, LogTarget, ServeOption
 /// `access_log` (else `general_settings.access_log`) is `"stdout"` (the default), `"off"` or a
 /// file path: one JSON line per request. After a stop signal, requests in flight get
 /// `grace_period` seconds to finish.
+/// `general_settings.allow_user_config` and `allow_client_side_credentials` let requests bring
+/// their own model list or provider credentials.
 #[pyfunction]
 #[pyo3(signature = (client, *, host="127.0.0.1", port=4000, master_key=None, config=None, max_body_bytes=0, access_log=None, grace_period=30.0))]
 #[allow(clippy::too_many_arguments)]
@@ -81,6 +83,8 @@ pub fn serve(
         max_body_bytes,
         keys,
         access_log,
+        allow_client_side_credentials: general.allow_client_side_credentials,
+        allow_user_config: general.allow_user_config,
     };
     let host = host.to_owned();
     py.detach(move || {

@@ -13,6 +13,7 @@ use crate::types::{
     Usage,
 };
 use crate::usage::TokenBreakdown;
+use crate::Client;
 
 /// A request's hold on its key (none for the master key or a server without keys) and its trail.
 #[derive(Debug)]
@@ -21,9 +22,16 @@ pub(crate) struct Gate {
     trail: Arc<Trail>,
 }
 
-/// Admits a request of `caller` to `model` with `body`, or says why not.
-pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8]) -> Result<Gate, Refusal> {
-    if let Some(deployments) = state.client.deployments() {
+/// Admits a request of `caller` to `model` with `body`, served by `client` (whose groups are
+/// the models it knows and price the estimate), or says why not.
+pub(crate) fn admit(
+    state: &AppState,
+    client: &Client,
+    caller: &Caller,
+    model: &str,
+    body: &[u8],
+) -> Result<Gate, Refusal> {
+    if let Some(deployments) = client.deployments() {
         if deployments.group(model).is_none() {
             return Err(unknown_model(model, &deployments.group_names()));
         }
@@ -37,7 +45,7 @@ pub(crate) fn admit(state: &AppState, caller: &Caller, model: &str, body: &[u8])
         return Ok(gate);
     };
     let estimate = if key.needs_estimate() {
-        let members = state.client.deployments().and_then(|d| d.group(model));
+        let members = client.deployments().and_then(|d| d.group(model));
         let prices: Vec<&str> = members.map_or_else(Vec::new, |g| g.members.iter().map(|m| m.model.as_str()).collect());
         keys::estimate(body, model, &prices)
     } else {

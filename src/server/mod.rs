@@ -6,10 +6,14 @@
 //! 413; with a master key, every route but the health checks wants `Authorization: Bearer KEY`
 //! (compared in constant time). Streams pass through chunk by chunk, never buffered whole; a
 //! client that disconnects drops the stream, which closes the upstream request.
+//!
+//! A request may bring its own routing (`user_config`) or provider credentials (`api_key`,
+//! `api_base`, `api_version`) only where `general_settings` allows it; see [`client_side`].
 
 mod admit;
 mod anthropic;
 mod audio;
+mod client_side;
 mod errors;
 mod files;
 mod health;
@@ -20,7 +24,7 @@ mod openai;
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -52,6 +56,12 @@ pub struct ServeOptions {
     pub keys: Option<Arc<Keys>>,
     /// The access log's writer (`None`: no access log).
     pub access_log: Option<AccessLog>,
+    /// `general_settings.allow_client_side_credentials`: a request may bring its own `api_key`,
+    /// `api_base` and `api_version` (the server's keys never go with it).
+    pub allow_client_side_credentials: bool,
+    /// `general_settings.allow_user_config`: a request may bring its own `user_config` (model
+    /// list and router settings).
+    pub allow_user_config: bool,
 }
 
 /// What every handler shares.
@@ -59,6 +69,11 @@ pub(crate) struct AppState {
     pub(crate) client: Arc<Client>,
     master_key: Option<Secret>,
     pub(crate) keys: Option<Arc<Keys>>,
+    allow_client_side_credentials: bool,
+    allow_user_config: bool,
+    /// The connection pool of the clients built for what callers bring (no credential in it),
+    /// made on first use.
+    callers_http: OnceLock<reqwest::Client>,
     metrics: metrics::Metrics,
     access_log: Option<AccessLog>,
 }
@@ -88,11 +103,14 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         n => n,
     };
     let state = Arc::new(AppState {
+        callers_http: OnceLock::new(),
         client,
         keys: options.keys.filter(|_| options.master_key.is_some()),
         master_key: options.master_key,
         metrics: metrics::Metrics::new(),
         access_log: options.access_log,
+        allow_client_side_credentials: options.allow_client_side_credentials,
+        allow_user_config: options.allow_user_config,
     });
     // OpenAI's routes, each with and without the `/v1` prefix.
     let openai_routes = [
@@ -271,5 +289,7 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+#[cfg(test)]
+mod client_side_tests;
 #[cfg(test)]
 pub(crate) mod tests;

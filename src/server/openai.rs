@@ -1,5 +1,6 @@
 //! The OpenAI-shaped routes: chat completions (plain and streamed), embeddings and the model
-//! list. A request's `metadata` is the caller's own and is never forwarded upstream.
+//! list. A request's `metadata` is the caller's own and is never forwarded upstream, nor are
+//! its `user_config` and credentials (see [`super::client_side`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -14,11 +15,12 @@ use axum::Extension;
 use serde_json::{json, Map, Value};
 
 use super::admit::{admit, Gate, Held, Spent};
+use super::client_side;
 use super::errors::{error_body, error_response, from_core, json_response, refused};
 use super::{AppState, Caller, Who};
 use crate::stream::ChatStream;
 use crate::types::ToJson;
-use crate::Request;
+use crate::{Client, Request};
 
 /// `POST /v1/chat/completions`: answered whole, or as server-sent events when `stream` is true.
 pub(crate) async fn chat_completions(
@@ -27,27 +29,31 @@ pub(crate) async fn chat_completions(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let (request, stream) = match request_of(body, &caller) {
+    let Parsed {
+        request,
+        stream,
+        client,
+    } = match parse(&state, &caller, body) {
         Ok(parsed) => parsed,
-        Err(why) => return bad_request(&why),
+        Err(refused) => return *refused,
     };
     if request.model.contains(',') {
         if stream {
             return bad_request("a stream goes to one model; model names several");
         }
-        return fan_out(&state, &caller, request).await;
+        return fan_out(&state, &client, &caller, request).await;
     }
-    let gate = match admit(&state, &caller, &request.model, &request.body) {
+    let gate = match admit(&state, &client, &caller, &request.model, &request.body) {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };
     if stream {
-        return match state.client.chat_stream(request).await {
+        return match client.chat_stream(request).await {
             Ok(stream) => events(stream, gate),
             Err(err) => from_core(&err),
         };
     }
-    match state.client.chat(request).await {
+    match client.chat(request).await {
         Ok(answer) => {
             gate.settle(answer.spent()).await;
             timed(&answer, started)
@@ -58,23 +64,18 @@ pub(crate) async fn chat_completions(
 
 /// `model="a,b"`: the same request to each model at once; a JSON list of their answers, in
 /// order (a failure is its error object).
-async fn fan_out(state: &AppState, caller: &Caller, request: Request) -> Response {
+async fn fan_out(state: &AppState, client: &Client, caller: &Caller, request: Request) -> Response {
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&request.body) else {
         return bad_request("the request body must be a JSON object");
     };
-    let models: Vec<&str> = request
-        .model
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .collect();
+    let models = models_of(&request.model);
     let mut requests = Vec::with_capacity(models.len());
     for model in models {
         let mut fields = fields.clone();
         fields.insert("model".to_owned(), Value::String(model.to_owned()));
         let body = Bytes::from(Value::Object(fields).to_string());
         // Every model is admitted before any is called: a refusal sends nothing.
-        match admit(state, caller, model, &body) {
+        match admit(state, client, caller, model, &body) {
             Ok(gate) => requests.push((
                 Request {
                     body,
@@ -87,7 +88,7 @@ async fn fan_out(state: &AppState, caller: &Caller, request: Request) -> Respons
         }
     }
     let calls = requests.into_iter().map(|(one, gate)| async move {
-        let answer = state.client.chat(one).await;
+        let answer = client.chat(one).await;
         if let Ok(answer) = &answer {
             gate.settle(answer.spent()).await;
         }
@@ -159,7 +160,7 @@ pub(crate) async fn responses(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    if matches!(request_of(body.clone(), &caller), Ok((_, true))) {
+    if matches!(parse(&state, &caller, body.clone()), Ok(Parsed { stream: true, .. })) {
         return bad_request("stream is not supported on /v1/responses by this proxy; stream /v1/chat/completions");
     }
     answer(state, &caller, body, |client, request| async move {
@@ -172,19 +173,19 @@ pub(crate) async fn responses(
 async fn answer<T, F, Fut>(state: Arc<AppState>, caller: &Caller, body: Bytes, call: F) -> Response
 where
     T: serde::Serialize + Spent,
-    F: FnOnce(Arc<crate::Client>, Request) -> Fut,
+    F: FnOnce(Arc<Client>, Request) -> Fut,
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
     let started = Instant::now();
-    let (request, _) = match request_of(body, caller) {
+    let Parsed { request, client, .. } = match parse(&state, caller, body) {
         Ok(parsed) => parsed,
-        Err(why) => return bad_request(&why),
+        Err(refused) => return *refused,
     };
-    let gate = match admit(&state, caller, &request.model, &request.body) {
+    let gate = match admit(&state, &client, caller, &request.model, &request.body) {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };
-    match call(Arc::clone(&state.client), request).await {
+    match call(client, request).await {
         Ok(answer) => {
             gate.settle(answer.spent()).await;
             timed(&answer, started)
@@ -194,7 +195,7 @@ where
 }
 
 /// `body` with `model` set to `model` when it names none (a body that is not an object is
-/// left for [`request_of`] to refuse).
+/// left for [`parse`] to refuse).
 fn with_default_model(body: Bytes, model: &str) -> Bytes {
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(mut fields)) if !fields.contains_key("model") => {
@@ -232,35 +233,64 @@ fn bad_request(message: &str) -> Response {
     error_response(StatusCode::BAD_REQUEST, "invalid_request_error", message, None)
 }
 
-/// The core request of a body: its `model` (required), whether it streams, and the body to send
-/// (without `metadata`, which goes to the caller's trail); what is wrong with it otherwise.
-fn request_of(body: Bytes, caller: &Caller) -> Result<(Request, bool), String> {
+/// A request as the server takes it.
+struct Parsed {
+    /// Its `model` and the body to send (without `metadata`, `user_config` or credentials).
+    request: Request,
+    /// Whether it asks for a stream.
+    stream: bool,
+    /// The client that serves it: the server's, or one built for what the caller brought.
+    client: Arc<Client>,
+}
+
+/// Reads a request body: its `model` (required), whether it streams, what the caller brought of
+/// its own, and the body to send (its `metadata` goes to the caller's trail); a 400 saying what
+/// is wrong with it otherwise.
+fn parse(state: &AppState, caller: &Caller, body: Bytes) -> Result<Parsed, Box<Response>> {
     let mut fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(fields)) => fields,
-        Ok(_) => return Err("the request body must be a JSON object".to_owned()),
-        Err(e) => return Err(format!("the request body is not valid JSON: {e}")),
+        Ok(_) => return Err(Box::new(bad_request("the request body must be a JSON object"))),
+        Err(e) => {
+            return Err(Box::new(bad_request(&format!(
+                "the request body is not valid JSON: {e}"
+            ))))
+        }
     };
     let model = match fields.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err("model is required (a non-empty string)".to_owned()),
+        _ => return Err(Box::new(bad_request("model is required (a non-empty string)"))),
     };
     let stream = match fields.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err("stream must be a boolean".to_owned()),
+        Some(_) => return Err(Box::new(bad_request("stream must be a boolean"))),
     };
-    let body = if let Some(metadata) = fields.remove("metadata") {
+    let given = fields.len();
+    if let Some(metadata) = fields.remove("metadata") {
         caller.trail.note_metadata(metadata);
-        Bytes::from(serde_json::to_vec(&fields).map_err(|e| e.to_string())?)
-    } else {
+    }
+    let brought = client_side::take(state, &mut fields).map_err(|why| Box::new(bad_request(&why)))?;
+    let body = if fields.len() == given {
         body
+    } else {
+        Bytes::from(serde_json::to_vec(&fields).map_err(|e| Box::new(bad_request(&e.to_string())))?)
     };
+    let client = client_side::client_for(state, brought, &models_of(&model)).map_err(|e| Box::new(from_core(&e)))?;
     let request = Request {
         body,
         model,
         ..Request::default()
     };
-    Ok((request, stream))
+    Ok(Parsed {
+        request,
+        stream,
+        client,
+    })
+}
+
+/// The models `model` names: one, or several as `"a,b"`.
+fn models_of(model: &str) -> Vec<&str> {
+    model.split(',').map(str::trim).filter(|m| !m.is_empty()).collect()
 }
 
 /// A JSON answer with LiteLLM's `_response_ms` (time spent answering), written straight from

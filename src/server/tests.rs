@@ -34,6 +34,12 @@ pub(super) async fn proxy_with_hint(
         master_key: Some(Secret::new("sk-master")),
         ..ServeOptions::default()
     };
+    spawn(client, options).await
+}
+
+/// Serves `client` with `options` on a free port until the returned sender is dropped or
+/// fired; its base URL.
+pub(super) async fn spawn(client: Client, options: ServeOptions) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

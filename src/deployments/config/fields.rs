@@ -91,9 +91,14 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Reads an environment variable.
+pub(super) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
+
 /// What reading a config needs besides the config: the environment, and the ignored keys found.
 pub(super) struct Ctx<'e> {
-    pub(super) env: &'e dyn Fn(&str) -> Option<String>,
+    /// `None`: `os.environ/` values are refused (a config sent by a proxy's caller, which must
+    /// not read the proxy's environment).
+    pub(super) env: Option<Env<'e>>,
     /// `environment_variables`; they win over `env`.
     pub(super) vars: HashMap<String, String>,
     pub(super) ignored: Vec<String>,
@@ -108,7 +113,12 @@ impl Ctx<'_> {
         if name.is_empty() {
             return Err(invalid(format!("{path}: `{ENV_PREFIX}` names no environment variable")));
         }
-        match self.vars.get(name).cloned().or_else(|| (self.env)(name)) {
+        let Some(env) = self.env else {
+            return Err(invalid(format!(
+                "{path}: `{ENV_PREFIX}` is not read here (it would read the server's environment); give the value itself"
+            )));
+        };
+        match self.vars.get(name).cloned().or_else(|| env(name)) {
             Some(text) => Ok(Field {
                 path,
                 value: Cow::Owned(Value::String(text)),

@@ -47,7 +47,7 @@ pub fn general_settings(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> R
     let whole = Field::at(String::new(), Some(root));
     let root_map = whole.map()?;
     let ctx = Ctx {
-        env,
+        env: Some(env),
         vars: environment_variables(root_map)?,
         ignored: Vec::new(),
     };

@@ -19,6 +19,10 @@
 //! - Errors read `<path>: <what is wrong>, got <value>`; values of secret-looking keys (and of
 //!   secret-looking variables) show as `<hidden>`.
 //!
+//! [`parse_router_config`] reads the other shape LiteLLM takes, a `RouterConfig` (`model_list`
+//! and the router's settings at one level), as a proxy's caller sends it in `user_config`; it
+//! never reads the environment.
+//!
 //! [`super::yaml::load_yaml`] turns YAML (or JSON) text of at most 16 MiB into the value
 //! [`parse`] takes: one document, string keys only, no duplicate keys, merge keys (`<<: *base`)
 //! applied, and anchors expanded up to 1,000,000 values and 64 MiB of text so an alias bomb
@@ -31,6 +35,8 @@ mod cache;
 mod fields;
 mod general;
 mod model_list;
+#[cfg(test)]
+mod router_config_tests;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -70,7 +76,7 @@ const IGNORED_SECTIONS: &[&str] = &[
 pub fn parse(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<RouterSpec> {
     let root = Field::at(String::new(), Some(root));
     let mut ctx = Ctx {
-        env,
+        env: Some(env),
         vars: environment_variables(root.map()?)?,
         ignored: Vec::new(),
     };
@@ -90,6 +96,44 @@ pub fn parse(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Route
         cache: cache::settings(on, params),
         deployments: sections.deployments,
         settings,
+        ignored: ctx.ignored,
+    })
+}
+
+/// Checks a LiteLLM `RouterConfig` given at `path` (a proxy caller's `user_config`):
+/// `model_list` and the router's settings side by side (`num_retries`, `allowed_fails`,
+/// `fallbacks`, `timeout`, ... as in `router_settings`). Errors name paths under `path`.
+/// `os.environ/NAME` values are refused: they would read the environment of whoever parses
+/// the config, not of whoever wrote it.
+///
+/// # Errors
+/// [`Kind::InvalidArgument`] naming the path of the first wrong value or unknown key.
+pub fn parse_router_config(root: &Value, path: &str) -> Result<RouterSpec> {
+    let whole = Field::at(path.to_owned(), Some(root));
+    let mut ctx = Ctx {
+        env: None,
+        vars: HashMap::new(),
+        ignored: Vec::new(),
+    };
+    let mut sections = Sections::default();
+    let mut settings = whole.map()?.clone();
+    let model_list = settings.remove("model_list").unwrap_or(Value::Null);
+    let model_list = Field::at(child(path, "model_list"), Some(&model_list));
+    if model_list.value.is_null() {
+        return Err(model_list.fail("is required"));
+    }
+    model_list::model_list(&mut ctx, &model_list, &mut sections.deployments)?;
+    let settings = Value::Object(settings);
+    walk(
+        &mut ctx,
+        &Field::at(path.to_owned(), Some(&settings)),
+        &ROUTER_SETTINGS,
+        &mut sections.router_settings,
+    )?;
+    Ok(RouterSpec {
+        settings: settings::settings(&sections)?,
+        deployments: sections.deployments,
+        cache: None,
         ignored: ctx.ignored,
     })
 }

@@ -88,6 +88,8 @@ pub(super) const ENTRY: Section<DeploymentSpec> = Section {
         ("model_name", |d, _, _, f| store(&mut d.group, f.text()?)),
         ("litellm_params", |d, ctx, _, f| walk(ctx, f, &PARAMS, d)),
         ("model_info", model_info),
+        ("rpm", limit),
+        ("tpm", limit),
     ],
     ignored: &[],
     lenient: false,
@@ -134,8 +136,8 @@ pub(super) const PARAMS: Section<DeploymentSpec> = Section {
         ("api_base", api_base),
         ("base_url", api_base),
         ("api_version", |d, _, _, f| store(&mut d.api_version, Some(f.text()?))),
-        ("rpm", |d, _, _, f| store(&mut d.rpm, Some(f.int(1, i64::MAX)?))),
-        ("tpm", |d, _, _, f| store(&mut d.tpm, Some(f.int(1, i64::MAX)?))),
+        ("rpm", limit),
+        ("tpm", limit),
         ("timeout", |d, _, _, f| {
             store(&mut d.timeout, Some(f.seconds(true, YEAR)?))
         }),
@@ -167,6 +169,17 @@ pub(super) const PARAMS: Section<DeploymentSpec> = Section {
     ignored: IGNORED_PARAMS,
     lenient: false,
 };
+
+/// `rpm` or `tpm`, in `litellm_params` or beside it (LiteLLM reads both places); given in
+/// both, the two must agree.
+pub(super) fn limit(d: &mut DeploymentSpec, _: &mut Ctx<'_>, key: &str, field: &Field<'_>) -> Result<()> {
+    let value = field.int(1, i64::MAX)?;
+    let slot = if key == "rpm" { &mut d.rpm } else { &mut d.tpm };
+    match slot {
+        Some(other) if *other != value => Err(field.fail(format!("the deployment also sets {key} to {other}"))),
+        _ => store(slot, Some(value)),
+    }
+}
 
 /// `api_base`, or its alias `base_url` (not both).
 pub(super) fn api_base(d: &mut DeploymentSpec, _: &mut Ctx<'_>, _: &str, field: &Field<'_>) -> Result<()> {

@@ -227,8 +227,12 @@ fn entries_need_a_name_params_and_a_model() {
         "model_list[1]: expected a mapping, got \"gpt-4o\""
     );
     assert_eq!(
-        entry(json!({"model_name": "a", "litellm_params": {"model": "m"}, "rpm": 1})),
-        "model_list[1].rpm: unknown key"
+        entry(json!({"model_name": "a", "litellm_params": {"model": "m", "rpm": 2}, "rpm": 1})),
+        "model_list[1].rpm: the deployment also sets rpm to 2, got 1"
+    );
+    assert_eq!(
+        entry(json!({"model_name": "a", "litellm_params": {"model": "m"}, "tpn": 1})),
+        "model_list[1].tpn: unknown key; did you mean `tpm`?"
     );
     assert_eq!(
         err(json!({"model_list": []})),
