@@ -35,6 +35,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_clients import measure_import, measure_size  # noqa: E402
+
 from server import free_port  # noqa: E402
 
 VENVS = Path(os.environ.get("BENCH_VENVS", ROOT / ".bench-venvs"))
@@ -47,6 +48,7 @@ STREAM_CHUNKS = 1000
 STREAM_PROMPT = " ".join(f"w{i}" for i in range(STREAM_CHUNKS))
 LIMITS = {"rpm": 100_000_000, "tpm": 10_000_000_000}  # high enough never to bind
 KEY_REQUEST = {"models": [GROUP], "rpm_limit": LIMITS["rpm"], "tpm_limit": LIMITS["tpm"], "max_budget": 1_000_000.0}
+MASTER_ONLY = "MASTER KEY ONLY"
 READY = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 PROXIES = ("floor", "ours", "litellm")
 LABELS = {
@@ -238,7 +240,7 @@ def start_proxy(name: str, floor_bin: Path, config: Path, upstream: str, log_dir
 def virtual_key(proc: Proc) -> tuple[str, str]:
     """A key from ``POST /key/generate`` (LiteLLM's shape), or the master key; and a note saying which."""
     if proc.name == "floor":
-        return MASTER_KEY, "bearer check only"
+        return MASTER_KEY, "bearer check"
     request = urllib.request.Request(
         f"{proc.base_url}/key/generate",
         data=json.dumps(KEY_REQUEST).encode(),
@@ -249,14 +251,14 @@ def virtual_key(proc: Proc) -> tuple[str, str]:
         with urllib.request.urlopen(request, timeout=30) as resp:
             key = json.loads(resp.read()).get("key")
             if isinstance(key, str) and key:
-                return key, "virtual key from /key/generate (rpm/tpm limits, max_budget)"
+                return key, "virtual key"
             why = "no key in the answer"
     except urllib.error.HTTPError as e:
         with e:
             why = f"/key/generate answered {e.code}: {e.read()[:200].decode(errors='replace')}"
     except (OSError, ValueError) as e:
         why = f"/key/generate failed: {e}"
-    return MASTER_KEY, f"MASTER KEY ONLY ({why})"
+    return MASTER_KEY, f"{MASTER_ONLY} ({why})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,12 +282,14 @@ def load(load_bin: Path, port: int, key: str, watch: dict[str, int], **opts: Any
 
 
 def workloads(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The three runs; ``warmup`` is per connection (LiteLLM's streams take seconds each)."""
     return {
-        "latency": {"conns": 1, "duration": args.duration_1, "prompt": PROMPT, "expect": PROMPT},
-        "load": {"conns": args.conns, "duration": args.duration_load, "prompt": PROMPT, "expect": PROMPT},
+        "latency": {"conns": 1, "duration": args.duration_1, "warmup": 20, "prompt": PROMPT, "expect": PROMPT},
+        "load": {"conns": args.conns, "duration": args.duration_load, "warmup": 2, "prompt": PROMPT, "expect": PROMPT},
         "stream": {
             "conns": args.stream_conns,
             "duration": args.duration_stream,
+            "warmup": 1,
             "prompt": STREAM_PROMPT,
             "stream": True,
             "expect_chunks": STREAM_CHUNKS,
@@ -296,19 +300,15 @@ def workloads(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def run_proxy(
     name: str, proc: Proc, key: str, upstream: Proc, load_bin: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Every workload through one proxy; warm-up first (LiteLLM gets a longer one)."""
+    """Every workload through one proxy."""
     watch = {"proxy": proc.proc.pid, "upstream": upstream.proc.pid}
-    warmup = 20 if name == "litellm" else 5
-    out = {}
-    for wl_name, wl in workloads(args).items():
-        out[wl_name] = load(load_bin, proc.port, key, watch, warmup=warmup, **wl)
-    return out
+    return {wl_name: load(load_bin, proc.port, key, watch, **wl) for wl_name, wl in workloads(args).items()}
 
 
 def run_direct(upstream: Proc, load_bin: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The 1-connection latency straight to the upstream: the baseline of added latency."""
     wl = workloads(args)["latency"]
-    return {"latency": load(load_bin, upstream.port, "sk-upstream", {"upstream": upstream.proc.pid}, warmup=20, **wl)}
+    return {"latency": load(load_bin, upstream.port, "sk-upstream", {"upstream": upstream.proc.pid}, **wl)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -343,7 +343,13 @@ def figures(run: dict[str, Any], direct: dict[str, Any]) -> dict[str, float | No
         "rss_load_mb": max(ld["watch"]["proxy"]["rss_kb"], st["watch"]["proxy"]["rss_kb"]) / 1024,
         "hwm_mb": st["watch"]["proxy"]["hwm_kb"] / 1024,
         "errors": sum(run[w]["errors"] + run[w]["warmup_errors"] for w in ("latency", "load", "stream")),
+        "other_cpu_s": sum(other_cpu(run[w]) for w in ("latency", "load", "stream")),
     }
+
+
+def other_cpu(ms: dict[str, Any]) -> float:
+    """Machine busy time in a run not used by the proxy, the upstream or the load generator."""
+    return ms["machine_busy_s"] - ms["load_cpu_s"] - sum(w["cpu_s"] for w in ms["watch"].values())
 
 
 def median(values: list[float | None]) -> float | None:
@@ -374,8 +380,8 @@ def render(result: dict[str, Any]) -> str:
         "",
         "| proxy | auth | added p50 µs (1 conn) | added p99 µs (1 conn) | req/s (64 conn) | p99 ms (64 conn) "
         "| CPU µs/req (64 conn) | CPU µs/req (1 conn) | CPU µs/chunk | RSS idle MB | RSS load MB | peak RSS MB "
-        "| errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| errors | other CPU s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in names:
         m = med[n]
@@ -384,7 +390,7 @@ def render(result: dict[str, Any]) -> str:
             f"| {LABELS[n]} | {result['auth'][n]} | {fmt(m['added_p50_us'])} | {fmt(m['added_p99_us'])} "
             f"| {fmt(m['rps_load'], 0)} | {fmt(p99_ms, 2)} | {fmt(m['cpu_us_req'])} | {fmt(m['cpu_us_req_1'])} "
             f"| {fmt(m['cpu_us_chunk'], 2)} | {fmt(result['rss_idle_mb'].get(n))} | {fmt(m['rss_load_mb'])} "
-            f"| {fmt(m['hwm_mb'])} | {m['errors']} |"
+            f"| {fmt(m['hwm_mb'])} | {m['errors']} | {fmt(m['other_cpu_s'], 2)} |"
         )
     if "ours" in med:
         o = med["ours"]
@@ -427,7 +433,8 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
 
     def row(label: str, value: float | None, goal: float, higher: bool, unit: str = "x") -> None:
         ok = None if value is None else (value >= goal if higher else value <= goal)
-        rows.append((label, "-" if value is None else f"{value:.2f}{unit}", f"{'>=' if higher else '<='} {goal}{unit}", ok))
+        shown = "-" if value is None else f"{value:.2f}{unit}"
+        rows.append((label, shown, f"{'>=' if higher else '<='} {goal}{unit}", ok))
 
     row("added p50 vs floor", rel(o.get("added_p50_us"), f.get("added_p50_us")), TARGETS["added_p50"], False)
     row("req/s vs floor", rel(o.get("rps_load"), f.get("rps_load")), TARGETS["rps"], True)
@@ -438,6 +445,15 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     row("installed package", static.get("package_mb"), TARGETS["package_mb"], False, " MB")
     row("import liter_llm (net)", static.get("import_ms"), TARGETS["import_ms"], False, " ms")
     return rows
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def save(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -471,6 +487,8 @@ def main() -> None:
         notes.append(f"LiteLLM skipped: {litellm_bin()} missing (run benches/setup_proxy_peers.sh)")
         wanted.remove("litellm")
 
+    # A SIGTERM (a `timeout`, a CI stop) unwinds like Ctrl-C, so the servers are stopped.
+    signal.signal(signal.SIGTERM, interrupt)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_path = args.out or HERE / "results" / f"proxy-{stamp}.json"
     log_dir = HERE / "results" / "logs" / f"proxy-{stamp}"
@@ -505,12 +523,14 @@ def main() -> None:
                 print(f"[bench] starting {name} ...", flush=True)
                 procs[name] = start_proxy(name, floor_bin, config, upstream.base_url, log_dir)
                 keys[name], result["auth"][name] = virtual_key(procs[name])
-                if result["auth"][name].startswith("MASTER KEY ONLY"):
-                    banner = f"NOTE: {name} runs with the master key only: {result['auth'][name]}"
+                if result["auth"][name].startswith(MASTER_ONLY):
+                    banner = f"NOTE: {name} runs with the master key only, no virtual key: {result['auth'][name]}"
                     print("!" * 100 + f"\n{banner}\n" + "!" * 100, flush=True)
                     notes.append(banner)
+                    result["auth"][name] = MASTER_ONLY
                 # Idle RSS: after start-up and a few requests (lazy set-up done), before the measured runs.
-                load(load_bin, procs[name].port, keys[name], {}, conns=1, duration=0.5, warmup=5, prompt=PROMPT)
+                settle = 3.0 if name == "litellm" else 0.5  # LiteLLM's first requests are slow (lazy imports)
+                load(load_bin, procs[name].port, keys[name], {}, conns=1, duration=settle, warmup=5, prompt=PROMPT)
                 result["rss_idle_mb"][name] = procs[name].rss_kb() / 1024
             for r in range(args.repeats):
                 order = wanted[r % len(wanted) :] + wanted[: r % len(wanted)]
@@ -519,6 +539,7 @@ def main() -> None:
                     print(f"[bench] repeat {r + 1}/{args.repeats}: {name}", flush=True)
                     rep[name] = run_proxy(name, procs[name], keys[name], upstream, load_bin, args)
                 result["runs"].append(rep)
+                save(out_path, result)  # what is measured so far survives an interrupted run
     finally:
         for proc in procs.values():
             proc.stop()
@@ -547,8 +568,7 @@ def main() -> None:
         }
 
     result["markdown"] = render(result)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    save(out_path, result)
     print()
     print(result["markdown"])
     print(f"\n[bench] wrote {out_path} (logs in {log_dir})")

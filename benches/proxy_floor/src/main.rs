@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Prints `proxy floor listening on http://127.0.0.1:PORT` once it accepts connections and serves until
-//! killed. The runtime is a multi-thread tokio runtime with `--threads` workers (default 1, as the
+//! killed. Accepted connections get TCP_NODELAY. The runtime is a multi-thread tokio runtime with `--threads` workers (default 1, as the
 //! package's runtime); only 127.0.0.1 is bound.
 
 use std::io::Write;
@@ -23,6 +23,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::Value;
 
@@ -119,6 +120,11 @@ fn main() {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         let at = listener.local_addr().expect("address");
+        // Streams are many small writes: without TCP_NODELAY, Nagle holds each one back until the
+        // client's (delayed, up to 40 ms) ACK of the previous one.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let mut out = std::io::stdout();
         writeln!(out, "proxy floor listening on http://{at}").expect("stdout");
         out.flush().expect("stdout");

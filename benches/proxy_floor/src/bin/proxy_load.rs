@@ -8,7 +8,9 @@
 //! at least `--expect-chunks` SSE `data:` events before `[DONE]` (a stream, `--stream`).
 //!
 //! Around the measured window it reads `/proc` for each `--watch NAME=PID` (the process and its
-//! descendants): CPU seconds used in the window, VmRSS at its end, VmHWM. Prints one JSON line:
+//! descendants): CPU seconds used in the window, the largest VmRSS seen in it, VmHWM; and its own
+//! CPU and the whole machine's busy time in the window. A request without a whole answer within
+//! `--timeout` seconds (default 60) is an error. Prints one JSON line:
 //! requests, errors (wrong or failed answers, the first one quoted), wall, requests/s, latency
 //! percentiles in µs (per request; per whole stream with `--stream`), data events, and the watch
 //! figures. Only 127.0.0.1 is ever addressed.
@@ -42,6 +44,7 @@ struct Args {
     expect: String,
     expect_chunks: usize,
     body: String,
+    timeout: Duration,
     watch: Vec<(String, u32)>,
 }
 
@@ -99,6 +102,7 @@ impl Args {
             expect: one("--expect", Some("")),
             expect_chunks: num("--expect-chunks", "0") as usize,
             body: body.to_string(),
+            timeout: Duration::from_secs_f64(num("--timeout", "60")),
             watch,
         }
     }
@@ -152,11 +156,26 @@ fn status_kb(pids: &[u32], field: &str) -> u64 {
         .sum()
 }
 
+/// Busy CPU seconds of the whole machine (all CPUs, `/proc/stat`: user, nice, system, irq, softirq).
+fn machine_busy() -> f64 {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum::<u64>() as f64 / CLOCK_TICKS
+}
+
 // ===== HTTP/1.1 =====
 
 /// One kept-alive connection and its read buffer.
 struct Conn {
     port: u16,
+    timeout: Duration,
     request: Vec<u8>,
     tcp: Option<TcpStream>,
     buf: Vec<u8>,
@@ -180,6 +199,7 @@ impl Conn {
         );
         Conn {
             port: args.port,
+            timeout: args.timeout,
             request: [head.as_bytes(), args.body.as_bytes()].concat(),
             tcp: None,
             buf: Vec::with_capacity(1 << 16),
@@ -195,7 +215,11 @@ impl Conn {
             self.tcp = Some(tcp);
             self.buf.clear();
         }
-        let result = self.exchange_on_open().await;
+        let timeout = self.timeout;
+        let result = match tokio::time::timeout(timeout, self.exchange_on_open()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no whole answer within {timeout:?}")),
+        };
         if !matches!(result, Ok((_, true))) {
             self.tcp = None; // an error, or the server closes: the next request opens a new connection
         }
@@ -375,6 +399,7 @@ async fn run(args: Arc<Args>) -> serde_json::Value {
         .collect();
     barrier.wait().await;
     let cpu_before: Vec<f64> = args.watch.iter().map(|(_, pid)| tree_cpu(*pid)).collect();
+    let (busy_before, own_before) = (machine_busy(), tree_cpu(std::process::id()));
     let started = Instant::now();
     let timer = {
         let stop = stop.clone();
@@ -408,6 +433,7 @@ async fn run(args: Arc<Args>) -> serde_json::Value {
     timer.abort();
     stop.store(true, Ordering::Relaxed); // ended by --max-requests before --duration
     let under_load = sampler.await.expect("sampler");
+    let (busy, own) = (machine_busy() - busy_before, tree_cpu(std::process::id()) - own_before);
     let mut watch = serde_json::Map::new();
     for (((name, pid), before), rss) in args.watch.iter().zip(cpu_before).zip(under_load) {
         watch.insert(
@@ -444,5 +470,7 @@ async fn run(args: Arc<Args>) -> serde_json::Value {
         "mean_us": mean,
         "events": tallies.iter().map(|t| t.events).sum::<usize>(),
         "watch": watch,
+        "load_cpu_s": own,
+        "machine_busy_s": busy,
     })
 }
