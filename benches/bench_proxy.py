@@ -71,8 +71,11 @@ TARGETS = {
 }
 
 
+OURS_VENV = VENVS / "proxy-ours"
+
+
 def ours_python() -> Path:
-    return VENVS / "proxy-ours" / "bin" / "python"
+    return OURS_VENV / "bin" / "python"
 
 
 def litellm_bin() -> Path:
@@ -472,7 +475,11 @@ def main() -> None:
     ap.add_argument("--import-runs", type=int, default=9)
     ap.add_argument("--no-static", action="store_true", help="skip package size and import time")
     ap.add_argument("--out", type=Path, default=None, help="result JSON (default benches/results/proxy-<time>.json)")
+    ap.add_argument("--ours-venv", type=Path, default=None, help=f"venv of ours (default {OURS_VENV})")
     args = ap.parse_args()
+    if args.ours_venv:
+        global OURS_VENV
+        OURS_VENV = args.ours_venv.resolve()
     if args.quick:
         args.repeats, args.duration_1, args.duration_load, args.duration_stream = 1, 1.0, 1.0, 1.0
         args.import_runs = 3
@@ -497,7 +504,7 @@ def main() -> None:
 
     result: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "args": vars(args) | {"out": str(out_path)},
+        "args": vars(args) | {"out": str(out_path), "ours_venv": str(OURS_VENV)},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "repeats": args.repeats,
         "runs": [],
@@ -505,6 +512,8 @@ def main() -> None:
         "rss_idle_mb": {},
         "notes": notes,
     }
+    pins = OURS_VENV / ".bench-proxy-pins"
+    result["ours_origin"] = pins.read_text().strip() if pins.exists() else "unknown (not from setup_proxy_peers.sh)"
     versions = VENVS / "proxy-versions.json"
     if versions.exists():
         result["versions"] = json.loads(versions.read_text())
