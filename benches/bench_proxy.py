@@ -74,10 +74,6 @@ TARGETS = {
 OURS_VENV = VENVS / "proxy-ours"
 
 
-def ours_python() -> Path:
-    return OURS_VENV / "bin" / "python"
-
-
 def litellm_bin() -> Path:
     return VENVS / "litellm-proxy" / "bin" / "litellm"
 
@@ -218,7 +214,7 @@ def write_config(path: Path, upstream: str) -> None:
     path.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def start_proxy(name: str, floor_bin: Path, config: Path, upstream: str, log_dir: Path) -> Proc:
+def start_proxy(name: str, floor_bin: Path, ours_py: Path, config: Path, upstream: str, log_dir: Path) -> Proc:
     if name == "floor":
         proc = Proc(
             name,
@@ -227,7 +223,7 @@ def start_proxy(name: str, floor_bin: Path, config: Path, upstream: str, log_dir
         )
         proc.wait_line(30)
     elif name == "ours":
-        cmd = [str(ours_python()), "-m", "liter_llm", "serve", "--config", str(config), "--port", "0"]
+        cmd = [str(ours_py), "-m", "liter_llm", "serve", "--config", str(config), "--port", "0"]
         proc = Proc(name, cmd, log_dir, clean_env())
         proc.wait_line(60)
     else:
@@ -477,9 +473,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="result JSON (default benches/results/proxy-<time>.json)")
     ap.add_argument("--ours-venv", type=Path, default=None, help=f"venv of ours (default {OURS_VENV})")
     args = ap.parse_args()
-    if args.ours_venv:
-        global OURS_VENV
-        OURS_VENV = args.ours_venv.resolve()
+    ours_venv = (args.ours_venv or OURS_VENV).resolve()
+    ours_py = ours_venv / "bin" / "python"
     if args.quick:
         args.repeats, args.duration_1, args.duration_load, args.duration_stream = 1, 1.0, 1.0, 1.0
         args.import_runs = 3
@@ -487,8 +482,8 @@ def main() -> None:
     unknown = set(wanted) - set(PROXIES)
     if unknown:
         sys.exit(f"unknown proxies: {sorted(unknown)}")
-    if not ours_python().exists():
-        sys.exit(f"{ours_python()} missing: run OURS_WHEEL=... bash benches/setup_proxy_peers.sh")
+    if not ours_py.exists():
+        sys.exit(f"{ours_py} missing: run OURS_WHEEL=... bash benches/setup_proxy_peers.sh")
     notes: list[str] = []
     if "litellm" in wanted and not litellm_bin().exists():
         notes.append(f"LiteLLM skipped: {litellm_bin()} missing (run benches/setup_proxy_peers.sh)")
@@ -504,7 +499,7 @@ def main() -> None:
 
     result: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "args": vars(args) | {"out": str(out_path), "ours_venv": str(OURS_VENV)},
+        "args": vars(args) | {"out": str(out_path), "ours_venv": str(ours_venv)},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "repeats": args.repeats,
         "runs": [],
@@ -512,7 +507,7 @@ def main() -> None:
         "rss_idle_mb": {},
         "notes": notes,
     }
-    pins = OURS_VENV / ".bench-proxy-pins"
+    pins = ours_venv / ".bench-proxy-pins"
     result["ours_origin"] = pins.read_text().strip() if pins.exists() else "unknown (not from setup_proxy_peers.sh)"
     versions = VENVS / "proxy-versions.json"
     if versions.exists():
@@ -520,7 +515,7 @@ def main() -> None:
 
     procs: dict[str, Proc] = {}
     keys: dict[str, str] = {}
-    upstream_cmd = [str(ours_python()), "-m", "liter_llm.testing", "serve", "--port", "0"]
+    upstream_cmd = [str(ours_py), "-m", "liter_llm.testing", "serve", "--port", "0"]
     upstream_cmd += ["--stream-chunks", str(STREAM_CHUNKS), "--no-record"]
     upstream = Proc("upstream", upstream_cmd, log_dir, clean_env())
     try:
@@ -530,7 +525,7 @@ def main() -> None:
             write_config(config, upstream.base_url)
             for name in wanted:
                 print(f"[bench] starting {name} ...", flush=True)
-                procs[name] = start_proxy(name, floor_bin, config, upstream.base_url, log_dir)
+                procs[name] = start_proxy(name, floor_bin, ours_py, config, upstream.base_url, log_dir)
                 keys[name], result["auth"][name] = virtual_key(procs[name])
                 if result["auth"][name].startswith(MASTER_ONLY):
                     banner = f"NOTE: {name} runs with the master key only, no virtual key: {result['auth'][name]}"
@@ -567,8 +562,8 @@ def main() -> None:
 
     if not args.no_static:
         print("[bench] package size and import time ...", flush=True)
-        size = measure_size(str(ours_python()), "liter-llm", "liter_llm")
-        imp = measure_import(str(ours_python()), "import liter_llm", "liter_llm", args.import_runs)
+        size = measure_size(str(ours_py), "liter-llm", "liter_llm")
+        imp = measure_import(str(ours_py), "import liter_llm", "liter_llm", args.import_runs)
         result["static"] = {
             "size": size,
             "import": imp,
