@@ -151,7 +151,12 @@ fn status_kb(pids: &[u32], field: &str) -> u64 {
         .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/status")).ok())
         .filter_map(|s| {
             let line = s.lines().find(|l| l.starts_with(field))?;
-            line[field.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+            line[field.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
         })
         .sum()
 }
@@ -258,7 +263,13 @@ impl Conn {
             self.buf.drain(..len).collect()
         } else {
             while tcp.read_buf(&mut self.buf).await.map_err(|e| e.to_string())? > 0 {}
-            return Ok((Answer { status, body: std::mem::take(&mut self.buf) }, false));
+            return Ok((
+                Answer {
+                    status,
+                    body: std::mem::take(&mut self.buf),
+                },
+                false,
+            ));
         };
         Ok((Answer { status, body }, keep))
     }
@@ -314,11 +325,18 @@ fn check(args: &Args, answer: &Answer) -> (Option<String>, usize) {
     if args.stream {
         let events = data_events(&answer.body);
         if events < args.expect_chunks {
-            return (Some(format!("{events} data events, expected {}", args.expect_chunks)), events);
+            return (
+                Some(format!("{events} data events, expected {}", args.expect_chunks)),
+                events,
+            );
         }
         return (None, events);
     }
-    let found = args.expect.is_empty() || answer.body.windows(args.expect.len()).any(|w| w == args.expect.as_bytes());
+    let found = args.expect.is_empty()
+        || answer
+            .body
+            .windows(args.expect.len())
+            .any(|w| w == args.expect.as_bytes());
     if found {
         (None, 0)
     } else {
@@ -362,7 +380,9 @@ async fn connection(args: Arc<Args>, barrier: Arc<Barrier>, sent: Arc<AtomicUsiz
             Err(e) => Some(e),
         };
         match problem {
-            None => tally.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX)),
+            None => tally
+                .latencies_us
+                .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX)),
             Some(p) => {
                 tally.errors += 1;
                 tally.first_error.get_or_insert(p);
