@@ -138,9 +138,11 @@ def ours_build_info() -> dict[str, Any]:
 
 
 def import_time(key: str, runs: int) -> dict[str, Any]:
-    py = str(py_of(key))
-    stmt = CLIENTS[key]["stmt"]
-    module = CLIENTS[key]["module"]
+    return measure_import(str(py_of(key)), CLIENTS[key]["stmt"], CLIENTS[key]["module"], runs)
+
+
+def measure_import(py: str, stmt: str, module: str, runs: int) -> dict[str, Any]:
+    """Net import time of ``stmt`` with the interpreter ``py`` (see README, "import ms")."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     sh([py, "-c", stmt], env=env)  # warm-up: writes .pyc files, warms the page cache
     base, full, cumulative = [], [], []
@@ -165,7 +167,12 @@ def import_time(key: str, runs: int) -> dict[str, Any]:
 
 
 def installed_size(key: str) -> dict[str, Any]:
-    res = sh([str(py_of(key)), str(HERE / "pkginfo.py"), CLIENTS[key]["dist"], CLIENTS[key]["module"]])
+    return measure_size(str(py_of(key)), CLIENTS[key]["dist"], CLIENTS[key]["module"])
+
+
+def measure_size(py: str, dist: str, module: str) -> dict[str, Any]:
+    """Installed size of ``dist`` in the venv of ``py`` (benches/pkginfo.py)."""
+    res = sh([py, str(HERE / "pkginfo.py"), dist, module])
     if res.returncode != 0:
         return {"error": res.stderr.strip()[-300:]}
     return json.loads(res.stdout)

@@ -5,7 +5,8 @@
 //! Built on axum. Every response carries an `x-request-id`; a body past `max_body_bytes` is a
 //! 413; with a master key, every route but the health checks wants `Authorization: Bearer KEY`
 //! (compared in constant time). Streams pass through chunk by chunk, never buffered whole; a
-//! client that disconnects drops the stream, which closes the upstream request.
+//! client that disconnects drops the stream, which closes the upstream request. Accepted
+//! connections get TCP_NODELAY, so each relayed event leaves at once.
 //!
 //! A request may bring its own routing (`user_config`) or provider credentials (`api_key`,
 //! `api_base`, `api_version`) only where `general_settings` allows it; see [`client_side`].
@@ -32,6 +33,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -167,6 +169,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> io::Result<()> {
+    // Streams are many small writes: without TCP_NODELAY, Nagle holds each one back until the
+    // client's delayed ACK (up to 40 ms) of the one before.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            log::debug!("serve: TCP_NODELAY not set: {err}");
+        }
+    });
     let stopping = Arc::new(tokio::sync::Notify::new());
     let told = Arc::clone(&stopping);
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Venvs for the proxy benchmark (benches/bench_proxy.py). Idempotent: a venv whose pins are already installed is
+# left alone.
+#
+#   OURS_WHEEL=/path/liter_llm-....whl bash benches/setup_proxy_peers.sh   # a RELEASE wheel (maturin build --release)
+#
+# Layout (under .bench-venvs/ of the repo, or $BENCH_VENVS; gitignored):
+#   proxy-ours/     our package from $OURS_WHEEL (`liter-llm serve`, and the mock used as the upstream)
+#   litellm-proxy/  litellm[proxy] (uvicorn, FastAPI; no prisma: its engines are downloaded at run time, which
+#                   cannot work offline, so LiteLLM runs without a database: master key, in-memory limits)
+# Versions go to .bench-venvs/proxy-versions.json.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENVS="${BENCH_VENVS:-$ROOT/.bench-venvs}"
+PY="${PYTHON:-python3}"
+
+LITELLM_PIN="litellm[proxy]==1.108.7"
+
+mkdir -p "$VENVS"
+
+make_venv() {  # name, pip requirements...
+  local name="$1"
+  shift
+  local dir="$VENVS/$name"
+  local stamp="$dir/.bench-proxy-pins"
+  local want="$*"
+  if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "[setup-proxy] $name: up to date ($want)"
+    return
+  fi
+  echo "[setup-proxy] $name: installing $want"
+  [[ -x "$dir/bin/python" ]] || "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  echo "$want" >"$stamp"
+}
+
+make_venv litellm-proxy "$LITELLM_PIN"
+
+OURS="$VENVS/proxy-ours"
+if [[ -n "${OURS_WHEEL:-}" ]]; then
+  wheel="$(realpath "$OURS_WHEEL")"
+  [[ -x "$OURS/bin/python" ]] || "$PY" -m venv "$OURS"
+  echo "[setup-proxy] proxy-ours: installing $wheel"
+  "$OURS/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall "$wheel"
+  echo "wheel $wheel $(sha256sum "$wheel" | cut -c1-16)" >"$OURS/.bench-proxy-pins"
+elif [[ ! -x "$OURS/bin/python" ]]; then
+  echo "[setup-proxy] proxy-ours missing: set OURS_WHEEL to a release wheel (maturin build --release)" >&2
+  exit 1
+else
+  echo "[setup-proxy] proxy-ours: kept ($(cat "$OURS/.bench-proxy-pins" 2>/dev/null || echo '?'))"
+fi
+
+"$PY" - "$VENVS" <<'PYEOF'
+import json, subprocess, sys
+from pathlib import Path
+
+venvs = Path(sys.argv[1])
+dists = {"litellm-proxy": ["litellm", "uvicorn", "fastapi", "prisma"], "proxy-ours": ["liter-llm"]}
+code = (
+    "import json, platform, sys\n"
+    "from importlib import metadata\n"
+    "out = {'python': platform.python_version()}\n"
+    "for d in sys.argv[1:]:\n"
+    "    try: out[d] = metadata.version(d)\n"
+    "    except metadata.PackageNotFoundError: out[d] = None\n"
+    "print(json.dumps(out))\n"
+)
+versions = {}
+for name, ds in dists.items():
+    py = venvs / name / "bin" / "python"
+    if not py.exists():
+        versions[name] = None
+        continue
+    res = subprocess.run([str(py), "-c", code, *ds], capture_output=True, text=True)
+    versions[name] = json.loads(res.stdout) if res.returncode == 0 else {"error": res.stderr.strip()[-300:]}
+pins = venvs / "proxy-ours" / ".bench-proxy-pins"
+if pins.exists() and versions.get("proxy-ours"):
+    versions["proxy-ours"]["origin"] = pins.read_text().strip()
+(venvs / "proxy-versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+for name, v in versions.items():
+    print(f"[setup-proxy] {name}: {v}")
+PYEOF
