@@ -78,6 +78,7 @@ pub fn serve(
         Some(path) => LogTarget::File(path.into()),
     };
     let access_log = AccessLog::open(&target).map_err(|e| PyOSError::new_err(format!("access log: {e}")))?;
+    let log_closer = access_log.as_ref().map(AccessLog::closer);
     let options = ServeOptions {
         master_key: general.master_key,
         max_body_bytes,
@@ -96,7 +97,12 @@ pub fn serve(
             let mut out = std::io::stdout();
             writeln!(out, "listening on http://{at}")?;
             out.flush()?;
-            serve_on(listener, router(inner, options), stop, grace).await
+            let served = serve_on(listener, router(inner, options), stop, grace).await;
+            // Requests cut off after the grace period may still hold the server's state.
+            if let Some(closer) = log_closer {
+                closer.close();
+            }
+            served
         })
     })
     .map_err(|e| PyOSError::new_err(format!("serve: {e}")))

@@ -42,7 +42,7 @@ use crate::config::Secret;
 use crate::Client;
 
 pub use errors::{error_response, from_core};
-pub use observe::{AccessLog, LogTarget};
+pub use observe::{AccessLog, LogCloser, LogTarget};
 
 /// The largest request body accepted by default (LiteLLM-sized prompts with images fit).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;

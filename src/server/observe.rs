@@ -8,7 +8,6 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,9 +24,11 @@ use super::keys::record::{iso8601, now};
 use super::metrics::Observation;
 use super::AppState;
 
-/// Lines queued for the writer before new ones are dropped (a stalled stdout never holds up
-/// requests).
-const QUEUE: usize = 16_384;
+/// How often the writer writes out the lines gathered (requests never wake it).
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// The most bytes gathered between two writes; past it new lines are dropped (a stalled stdout
+/// never holds up requests, nor grows without bound).
+const MAX_PENDING_BYTES: usize = 16 << 20;
 /// The largest `metadata` a log line carries, serialized.
 const MAX_METADATA_BYTES: usize = 8 << 10;
 
@@ -43,11 +44,43 @@ pub enum LogTarget {
     Off,
 }
 
-/// The access log's writer: a thread fed through a bounded queue.
+/// The access log: requests append lines to a buffer; a thread writes it out every
+/// [`FLUSH_EVERY`], and once more when the log is dropped (the server stopped).
 #[derive(Debug)]
 pub struct AccessLog {
-    lines: SyncSender<String>,
+    shared: Arc<Pending>,
+}
+
+/// A handle that closes the access log (writes out what is gathered and stops its thread)
+/// from outside the server.
+#[derive(Debug, Clone)]
+pub struct LogCloser(Arc<Pending>);
+
+#[derive(Debug, Default)]
+struct Pending {
+    lines: Mutex<Vec<u8>>,
     dropped: AtomicU64,
+    closed: std::sync::atomic::AtomicBool,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Pending {
+    /// Writes out what is gathered and stops the writer (once; later calls do nothing).
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(writer) = writer {
+            writer.thread().unpark();
+            let _ = writer.join();
+        }
+    }
+}
+
+impl LogCloser {
+    /// Writes out the lines gathered so far and stops the log.
+    pub fn close(&self) {
+        self.0.close();
+    }
 }
 
 impl AccessLog {
@@ -61,35 +94,60 @@ impl AccessLog {
             LogTarget::Stdout => Box::new(io::stdout()),
             LogTarget::File(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
         };
-        let (lines, queue) = mpsc::sync_channel::<String>(QUEUE);
-        std::thread::Builder::new()
+        let shared = Arc::new(Pending::default());
+        let gathered = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
             .name("liter-llm-access-log".into())
-            .spawn(move || write_all(out, &queue))?;
-        Ok(Some(AccessLog {
-            lines,
-            dropped: AtomicU64::new(0),
-        }))
+            .spawn(move || write_all(out, &gathered))?;
+        *shared.writer.lock().unwrap_or_else(PoisonError::into_inner) = Some(writer);
+        Ok(Some(AccessLog { shared }))
     }
 
-    fn write(&self, line: String) {
-        if let Err(TrySendError::Full(_)) = self.lines.try_send(line) {
-            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                log::warn!("access log: the writer cannot keep up; lines are being dropped");
+    /// A handle that closes this log from outside the server.
+    pub fn closer(&self) -> LogCloser {
+        LogCloser(Arc::clone(&self.shared))
+    }
+
+    fn write(&self, line: &Value) {
+        let mut lines = self.shared.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.len() >= MAX_PENDING_BYTES {
+            drop(lines);
+            if self.shared.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                log::warn!("access log: the output cannot keep up; lines are being dropped");
             }
+            return;
+        }
+        if serde_json::to_writer(&mut *lines, line).is_ok() {
+            lines.push(b'\n');
         }
     }
 }
 
-fn write_all(out: Box<dyn Write + Send>, queue: &mpsc::Receiver<String>) {
-    let mut out = io::BufWriter::new(out);
-    while let Ok(line) = queue.recv() {
-        let mut ok = writeln!(out, "{line}").is_ok();
-        while let Ok(line) = queue.try_recv() {
-            ok &= writeln!(out, "{line}").is_ok();
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// The writer thread: every [`FLUSH_EVERY`] (or when the log closes), what was gathered.
+fn write_all(mut out: Box<dyn Write + Send>, pending: &Pending) {
+    let mut spare = Vec::new();
+    loop {
+        let closing = pending.closed.load(Ordering::Acquire);
+        std::mem::swap(
+            &mut spare,
+            &mut *pending.lines.lock().unwrap_or_else(PoisonError::into_inner),
+        );
+        if !spare.is_empty() {
+            if out.write_all(&spare).and_then(|()| out.flush()).is_err() {
+                return;
+            }
+            spare.clear();
         }
-        if !(ok && out.flush().is_ok()) {
+        if closing {
             return;
         }
+        std::thread::park_timeout(FLUSH_EVERY);
     }
 }
 
@@ -214,7 +272,7 @@ impl Drop for Done {
             "cache_hit": seen.cache_hit,
             "metadata": seen.metadata,
         });
-        log.write(line.to_string());
+        log.write(&line);
     }
 }
 

@@ -247,6 +247,9 @@ struct Parsed {
 /// its own, and the body to send (its `metadata` goes to the caller's trail); a 400 saying what
 /// is wrong with it otherwise.
 fn parse(state: &AppState, caller: &Caller, body: Bytes) -> Result<Parsed, Box<Response>> {
+    if let Some(parsed) = plain(state, &body) {
+        return Ok(parsed);
+    }
     let mut fields: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(fields)) => fields,
         Ok(_) => return Err(Box::new(bad_request("the request body must be a JSON object"))),
@@ -285,6 +288,55 @@ fn parse(state: &AppState, caller: &Caller, body: Bytes) -> Result<Parsed, Box<R
         request,
         stream,
         client,
+    })
+}
+
+/// What the common request needs read: its model and whether it streams; the fields that
+/// send it down the full path are only looked for (their values skipped unread).
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    stream: Option<bool>,
+    #[serde(borrow)]
+    metadata: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    user_config: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    api_key: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    api_base: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    base_url: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    api_version: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A request with a model and nothing to take out of its body (no `metadata`, `user_config`
+/// or credentials): served by the server's client with the body as sent, without building a
+/// JSON tree. `None` for every other body (the full path reads it, and says what is wrong).
+fn plain(state: &AppState, body: &Bytes) -> Option<Parsed> {
+    let head: Head<'_> = serde_json::from_slice(body).ok()?;
+    let extras = [
+        head.metadata,
+        head.user_config,
+        head.api_key,
+        head.api_base,
+        head.base_url,
+        head.api_version,
+    ];
+    let model = head.model.filter(|m| !m.is_empty())?;
+    if extras.iter().any(Option::is_some) {
+        return None;
+    }
+    Some(Parsed {
+        request: Request {
+            body: body.clone(),
+            model: model.into_owned(),
+            ..Request::default()
+        },
+        stream: head.stream.unwrap_or(false),
+        client: Arc::clone(&state.client),
     })
 }
 

@@ -1,12 +1,13 @@
 //! The key store's SQLite file: keys (hashed), their settings and spend, spend per model.
 //!
-//! One writer thread owns the connection and commits whatever has queued up in one transaction
-//! (group commit), then answers each write: a request's spend is on disk before its answer is.
-//! WAL mode with `synchronous=NORMAL`: a killed process loses nothing committed.
+//! Writes are committed on the caller's thread, without a hand-off: the caller that finds the
+//! connection free commits everything queued so far in one transaction (group commit) and
+//! answers each write; the others wait for their answer. A request's spend is on disk before its
+//! answer is. WAL mode with `synchronous=NORMAL`: a killed process loses nothing committed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
@@ -15,9 +16,6 @@ use crate::sqlite_file::{self, OpenError, Schema};
 
 /// "LLMK" in the file header.
 const APPLICATION_ID: i64 = 0x4C4C_4D4B;
-/// The most writes one transaction takes.
-const GROUP: usize = 512;
-
 /// Schema version 1.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS keys (
@@ -90,10 +88,14 @@ pub enum Write {
 /// What a write is answered with.
 pub type Done = Result<(), String>;
 
-/// The open file: writes go to its writer thread.
+/// A queued write and who waits for its answer.
+type Pending = (Write, oneshot::Sender<Done>);
+
+/// The open file.
 #[derive(Debug)]
 pub struct KeyDb {
-    writes: mpsc::Sender<(Write, oneshot::Sender<Done>)>,
+    conn: Mutex<Connection>,
+    pending: Mutex<Vec<Pending>>,
     path: PathBuf,
 }
 
@@ -109,40 +111,62 @@ impl KeyDb {
             OpenError::Refused(why) => format!("key store {shown}: {why}"),
         })?;
         let keys = load(&conn).map_err(|e| format!("key store {shown}: {e}"))?;
-        let (writes, queue) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("liter-llm-keys".into())
-            .spawn(move || write_all(conn, &queue))
-            .map_err(|e| format!("key store {shown}: cannot start its writer: {e}"))?;
-        Ok((
-            KeyDb {
-                writes,
-                path: path.to_owned(),
-            },
-            keys,
-        ))
+        let db = KeyDb {
+            conn: Mutex::new(conn),
+            pending: Mutex::new(Vec::new()),
+            path: path.to_owned(),
+        };
+        Ok((db, keys))
     }
 
-    /// Queues `write`; resolves once it is committed.
+    /// Writes `write`; resolves once it is committed.
     pub async fn write(&self, write: Write) -> Done {
-        let (done, committed) = oneshot::channel();
-        self.writes
-            .send((write, done))
-            .map_err(|_| "the key store's writer has stopped".to_owned())?;
-        committed
+        let answer = self.submit(write);
+        answer
             .await
-            .map_err(|_| "the key store's writer has stopped".to_owned())?
+            .unwrap_or_else(|_| Err("key store: the write was dropped".to_owned()))
     }
 
-    /// Queues `write` without waiting for its commit (a failure is logged).
+    /// Writes `write` without waiting for its commit (a failure is logged).
     pub fn queue(&self, write: Write) {
-        let (done, committed) = oneshot::channel();
-        if self.writes.send((write, done)).is_ok() {
-            tokio::spawn(async move {
-                if let Ok(Err(e)) = committed.await {
-                    log::warn!("{e}");
+        drop(self.submit(write));
+    }
+
+    /// Queues `write` and commits what is queued unless another caller is committing (it then
+    /// commits this write too).
+    fn submit(&self, write: Write) -> oneshot::Receiver<Done> {
+        let (done, answer) = oneshot::channel();
+        lock(&self.pending).push((write, done));
+        self.commit_queued();
+        answer
+    }
+
+    /// Commits every queued write, in batches, while this caller holds the connection; checks
+    /// again after letting it go, so a write queued meanwhile is never left behind.
+    fn commit_queued(&self) {
+        loop {
+            let mut conn = match self.conn.try_lock() {
+                Ok(conn) => conn,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            loop {
+                let batch = std::mem::take(&mut *lock(&self.pending));
+                if batch.is_empty() {
+                    break;
                 }
-            });
+                let outcome = commit(&mut conn, batch.iter().map(|(w, _)| w)).map_err(|e| format!("key store: {e}"));
+                for (_, done) in batch {
+                    if let (Err(_), Err(e)) = (done.send(outcome.clone()), &outcome) {
+                        // Nobody waits for this one's answer: say it here.
+                        log::warn!("{e}");
+                    }
+                }
+            }
+            drop(conn);
+            if lock(&self.pending).is_empty() {
+                return;
+            }
         }
     }
 
@@ -183,21 +207,8 @@ fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredKey>> {
     Ok(keys)
 }
 
-/// The writer thread: one transaction per batch of queued writes, then their answers.
-fn write_all(mut conn: Connection, queue: &mpsc::Receiver<(Write, oneshot::Sender<Done>)>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < GROUP {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let outcome = commit(&mut conn, batch.iter().map(|(w, _)| w)).map_err(|e| format!("key store: {e}"));
-        for (_, done) in batch {
-            let _ = done.send(outcome.clone());
-        }
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn commit<'a>(conn: &mut Connection, writes: impl Iterator<Item = &'a Write>) -> rusqlite::Result<()> {

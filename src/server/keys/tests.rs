@@ -211,3 +211,28 @@ fn new_keys_are_random_and_masked_in_lists() {
     assert!(a[3..].bytes().all(|c| c.is_ascii_alphanumeric()));
     assert_eq!(masked(&a), format!("sk-...{}", &a[31..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_spend_is_committed_whole() {
+    let (dir, keys) = store();
+    let keys = Arc::new(keys);
+    let (value, key) = keys.generate(&request(json!({}))).await.unwrap();
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let (keys, key) = (Arc::clone(&keys), Arc::clone(&key));
+            tokio::spawn(async move {
+                let model = if i % 2 == 0 { "a" } else { "b" };
+                let admission = keys.admit(&key, model, Estimate::default()).unwrap();
+                keys.settle(admission, Some(0.25), None).await;
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(keys);
+    let keys = Keys::open(&dir.path().join("keys.db")).unwrap();
+    let info = keys.find(&value).unwrap().info();
+    assert_eq!(info["spend"], json!(100.0));
+    assert_eq!(info["model_spend"], json!({"a": 50.0, "b": 50.0}));
+}
