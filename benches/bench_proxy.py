@@ -224,7 +224,8 @@ def start_proxy(name: str, floor_bin: Path, ours_py: Path, config: Path, upstrea
         proc.wait_line(30)
     elif name == "ours":
         cmd = [str(ours_py), "-m", "liter_llm", "serve", "--config", str(config), "--port", "0"]
-        proc = Proc(name, cmd, log_dir, clean_env())
+        # Its virtual keys go to a fresh key store beside the logs, never the user's.
+        proc = Proc(name, cmd, log_dir, clean_env(XDG_DATA_HOME=str(log_dir)))
         proc.wait_line(60)
     else:
         port = free_port()

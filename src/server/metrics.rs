@@ -135,12 +135,11 @@ impl Metrics {
     /// Counts a finished request.
     pub(crate) fn finished(&self, seen: &Observation<'_>) {
         self.in_flight.dec();
-        let group = self.bounded(seen.model_group);
-        let alias = self.bounded(seen.key_alias);
+        let [group, deployment, alias] = self.bounded([seen.model_group, seen.deployment, seen.key_alias]);
         let labels = RequestLabels {
             route: seen.route.to_owned(),
             model_group: group.clone(),
-            deployment: self.bounded(seen.deployment),
+            deployment,
             key_alias: alias.clone(),
             status: seen.status,
         };
@@ -190,20 +189,18 @@ impl Metrics {
         out
     }
 
-    /// `value` as a label value: empty when absent, `other` once too many distinct values were
+    /// `values` as label values: empty when absent, `other` once too many distinct values were
     /// seen.
-    fn bounded(&self, value: Option<&str>) -> String {
-        let Some(value) = value else {
-            return String::new();
-        };
+    fn bounded<const N: usize>(&self, values: [Option<&str>; N]) -> [String; N] {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.contains(value) {
-            return value.to_owned();
-        }
-        if seen.len() >= MAX_LABEL_VALUES {
-            return "other".to_owned();
-        }
-        seen.insert(value.to_owned());
-        value.to_owned()
+        values.map(|value| match value {
+            None => String::new(),
+            Some(value) if seen.contains(value) => value.to_owned(),
+            Some(_) if seen.len() >= MAX_LABEL_VALUES => "other".to_owned(),
+            Some(value) => {
+                seen.insert(value.to_owned());
+                value.to_owned()
+            }
+        })
     }
 }

@@ -108,7 +108,7 @@ impl AccessLog {
         LogCloser(Arc::clone(&self.shared))
     }
 
-    fn write(&self, line: &Value) {
+    fn write(&self, line: &Line<'_>) {
         let mut lines = self.shared.lines.lock().unwrap_or_else(PoisonError::into_inner);
         if lines.len() >= MAX_PENDING_BYTES {
             drop(lines);
@@ -255,25 +255,45 @@ impl Drop for Done {
         let Some(log) = &self.state.access_log else {
             return;
         };
-        let line = json!({
-            "time": iso8601(now()),
-            "request_id": self.id.as_ref().and_then(|v| v.to_str().ok()),
-            "method": self.method,
-            "route": self.route,
-            "status": self.status,
-            "latency_ms": round3(elapsed.as_secs_f64() * 1e3),
-            "ttft_ms": seen.first_token.map(|d| round3(d.as_secs_f64() * 1e3)),
-            "key_alias": seen.key_alias,
-            "model_group": seen.model_group,
-            "deployment": seen.deployment,
-            "prompt_tokens": seen.prompt_tokens,
-            "completion_tokens": seen.completion_tokens,
-            "cost": seen.cost,
-            "cache_hit": seen.cache_hit,
-            "metadata": seen.metadata,
-        });
+        let line = Line {
+            time: iso8601(now()),
+            request_id: self.id.as_ref().and_then(|v| v.to_str().ok()),
+            method: &self.method,
+            route: &self.route,
+            status: self.status,
+            latency_ms: round3(elapsed.as_secs_f64() * 1e3),
+            ttft_ms: seen.first_token.map(|d| round3(d.as_secs_f64() * 1e3)),
+            key_alias: seen.key_alias.as_deref(),
+            model_group: seen.model_group.as_deref(),
+            deployment: seen.deployment.as_deref(),
+            prompt_tokens: seen.prompt_tokens,
+            completion_tokens: seen.completion_tokens,
+            cost: seen.cost,
+            cache_hit: seen.cache_hit,
+            metadata: seen.metadata.as_ref(),
+        };
         log.write(&line);
     }
+}
+
+/// One access-log line, in field order.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    time: String,
+    request_id: Option<&'a str>,
+    method: &'a str,
+    route: &'a str,
+    status: u16,
+    latency_ms: f64,
+    ttft_ms: Option<f64>,
+    key_alias: Option<&'a str>,
+    model_group: Option<&'a str>,
+    deployment: Option<&'a str>,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    cost: Option<f64>,
+    cache_hit: bool,
+    metadata: Option<&'a Value>,
 }
 
 fn round3(x: f64) -> f64 {
