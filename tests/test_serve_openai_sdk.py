@@ -204,3 +204,27 @@ def test_files_and_batches_through_the_proxy(proxy, tmp_path):
     assert client.files.delete(uploaded.id).deleted is True
     with pytest.raises(openai.NotFoundError):
         openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0).files.list(extra_query={"model": "nope"})
+
+
+def test_fallbacks_from_the_config_through_the_proxy(tmp_path):
+    with MockServer() as primary, MockServer(reply="from the backup") as backup:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            "model_list:\n"
+            "  - model_name: primary\n"
+            "    litellm_params: {model: openai/gpt-4o-mini, api_base: " + primary.base_url + ", api_key: sk-a}\n"
+            "  - model_name: backup\n"
+            "    litellm_params: {model: openai/gpt-4o-mini, api_base: " + backup.base_url + ", api_key: sk-b}\n"
+            "router_settings:\n"
+            "  num_retries: 0\n"
+            "  fallbacks: [{primary: [backup]}]\n"
+        )
+        proc, base = start("--config", str(config), "--access-log", "off")
+        try:
+            primary.push_faults([{"status": 500}])
+            client = openai.OpenAI(api_key="anything", base_url=base, max_retries=0)
+            answer = client.chat.completions.create(model="primary", messages=[{"role": "user", "content": "x"}])
+            assert answer.choices[0].message.content == "from the backup"
+            assert primary.request_count == 1 and backup.request_count == 1
+        finally:
+            stop(proc)
