@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
+
 # Registers the providers given as JSON in argv[1], then runs the CLI on the rest of argv.
 _WITH_PROVIDERS = (
     "import json, sys\n"
@@ -132,3 +134,24 @@ def config(
         lines += ["general_settings:", *[f"  {line}" for line in general.strip().splitlines()]]
     path.write_text("\n".join(lines) + "\n")
     return str(path)
+
+
+_open_clients: list = []
+
+
+@pytest.fixture(autouse=True)
+def close_sdk_clients():
+    """Closes the SDK clients a test made with :func:`sdk` (their pooled sockets), whatever the
+    outcome. Import it into a test module to use it there."""
+    yield
+    while _open_clients:
+        _open_clients.pop().close()
+
+
+def sdk(**kwargs: Any) -> Any:
+    """An ``openai.OpenAI`` client, closed after the test (with :func:`close_sdk_clients`)."""
+    import openai
+
+    client = openai.OpenAI(**kwargs)
+    _open_clients.append(client)
+    return client

@@ -5,7 +5,9 @@ Upstream is the mock provider, counting what reaches it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -202,8 +204,15 @@ async def test_streams_are_charged_and_a_restart_keeps_keys_and_spend(tmp_path, 
         client = LlmClient(api_key=key, base_url=f"{base}/v1", max_retries=0)
         stream = await client.chat_stream(model="team-model", messages=user("one two three"))
         assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "one two three"
-        spent = info(base, key)["spend"]
+        shown = info(base, key)
+        spent = shown["spend"]
         assert spent > 0, "a finished stream is charged before its [DONE]"
+        if stop_signal == signal.SIGKILL:
+            # Spend reaches the file within 10 ms of the answer; kill -9 loses only what has not.
+            deadline = time.monotonic() + 30
+            while spend_on_disk(tmp_path / "keys.db", shown["token"]) != spent:
+                assert time.monotonic() < deadline, "the spend never reached the key store"
+                await asyncio.sleep(0.005)
         proc.send_signal(stop_signal)
         assert proc.wait(timeout=20) == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL)
     finally:
@@ -218,6 +227,13 @@ async def test_streams_are_charged_and_a_restart_keeps_keys_and_spend(tmp_path, 
         stop(proc)
 
 
+def spend_on_disk(path, token: str) -> float | None:
+    """A key's spend as committed to the key store (read-only, as another process would)."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT spend FROM keys WHERE token = ?", (token,)).fetchone()
+    return None if row is None else row[0]
+
+
 def test_without_a_master_key_there_are_no_virtual_keys(tmp_path, upstream):
     proc, base = start("--config", config(tmp_path / "config.yaml", upstream.base_url))
     try:
@@ -230,11 +246,11 @@ def test_without_a_master_key_there_are_no_virtual_keys(tmp_path, upstream):
 def test_anthropic_clients_are_held_to_the_same_key(proxy):
     anthropic = pytest.importorskip("anthropic")
     key = generate(proxy, models=["team-model"])
-    client = anthropic.Anthropic(api_key=key, base_url=proxy, max_retries=0)
-    answer = client.messages.create(
-        model="team-model", max_tokens=64, messages=[{"role": "user", "content": "via messages"}]
-    )
-    assert answer.content[0].text == "via messages"
-    assert info(proxy, key)["model_spend"]["team-model"] > 0
-    with pytest.raises(anthropic.PermissionDeniedError):
-        client.messages.create(model="other-model", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    with anthropic.Anthropic(api_key=key, base_url=proxy, max_retries=0) as client:
+        answer = client.messages.create(
+            model="team-model", max_tokens=64, messages=[{"role": "user", "content": "via messages"}]
+        )
+        assert answer.content[0].text == "via messages"
+        assert info(proxy, key)["model_spend"]["team-model"] > 0
+        with pytest.raises(anthropic.PermissionDeniedError):
+            client.messages.create(model="other-model", max_tokens=8, messages=[{"role": "user", "content": "x"}])

@@ -7,9 +7,10 @@ import json
 
 import pytest
 from liter_llm.testing import MockServer
-from serve_support import call, start, stop
+from serve_support import call, close_sdk_clients, sdk, start, stop  # noqa: F401 (an autouse fixture)
 
 openai = pytest.importorskip("openai")
+
 
 MASTER = "sk-1234"
 
@@ -44,7 +45,7 @@ def proxy(tmp_path_factory):
 
 def test_chat_with_metadata_as_in_the_guide(proxy):
     base, upstream = proxy
-    client = openai.OpenAI(api_key=MASTER, base_url=base)
+    client = sdk(api_key=MASTER, base_url=base)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-3.5-turbo",
         messages=[{"role": "user", "content": "this is a test request, write a short poem"}],
@@ -69,7 +70,7 @@ def test_chat_with_metadata_as_in_the_guide(proxy):
 
 def test_embeddings_and_moderations_as_in_the_guide(proxy):
     base, _ = proxy
-    client = openai.OpenAI(api_key=MASTER, base_url=base)
+    client = sdk(api_key=MASTER, base_url=base)
     response = client.embeddings.create(input=["hello from litellm"], model="text-embedding-ada-002")
     assert response.object == "list" and len(response.data) == 1
     assert response.data[0].index == 0 and len(response.data[0].embedding) > 0
@@ -81,7 +82,7 @@ def test_embeddings_and_moderations_as_in_the_guide(proxy):
 
 def test_one_request_to_two_models_as_in_the_guide(proxy):
     base, _ = proxy
-    client = openai.OpenAI(api_key=MASTER, base_url=base)
+    client = sdk(api_key=MASTER, base_url=base)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-3.5-turbo,llama3",
         messages=[{"role": "user", "content": "this is a test request, write a short poem"}],
@@ -94,7 +95,7 @@ def test_one_request_to_two_models_as_in_the_guide(proxy):
 
 def test_streaming_sync_and_async(proxy):
     base, _ = proxy
-    client = openai.OpenAI(api_key=MASTER, base_url=base)
+    client = sdk(api_key=MASTER, base_url=base)
     stream = client.chat.completions.create(
         model="gpt-3.5-turbo",
         messages=[{"role": "user", "content": "one two three four"}],
@@ -129,10 +130,10 @@ def test_errors_map_to_the_sdks_exceptions(proxy):
     base, _ = proxy
     message = [{"role": "user", "content": "x"}]
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(api_key="sk-wrong", base_url=base, max_retries=0).chat.completions.create(
+        sdk(api_key="sk-wrong", base_url=base, max_retries=0).chat.completions.create(
             model="gpt-3.5-turbo", messages=message
         )
-    admin = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0)
+    admin = sdk(api_key=MASTER, base_url=base, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         admin.chat.completions.create(model="no-such-group", messages=message)
     with pytest.raises(openai.BadRequestError):
@@ -140,7 +141,7 @@ def test_errors_map_to_the_sdks_exceptions(proxy):
 
     status, _, made = call("POST", f"{base}/key/generate", MASTER, {"models": ["llama3"], "rpm_limit": 1})
     assert status == 200
-    limited = openai.OpenAI(api_key=made["key"], base_url=base, max_retries=0)
+    limited = sdk(api_key=made["key"], base_url=base, max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
         limited.chat.completions.create(model="gpt-3.5-turbo", messages=message)
     limited.chat.completions.create(model="llama3", messages=message)
@@ -149,7 +150,7 @@ def test_errors_map_to_the_sdks_exceptions(proxy):
     assert int(caught.value.response.headers["retry-after"]) >= 1
 
     status, _, made = call("POST", f"{base}/key/generate", MASTER, {"max_budget": 0})
-    broke = openai.OpenAI(api_key=made["key"], base_url=base, max_retries=0)
+    broke = sdk(api_key=made["key"], base_url=base, max_retries=0)
     with pytest.raises(openai.BadRequestError) as caught:
         broke.chat.completions.create(model="llama3", messages=message)
     assert caught.value.body["type"] == "budget_exceeded"
@@ -157,7 +158,7 @@ def test_errors_map_to_the_sdks_exceptions(proxy):
 
 def test_audio_through_the_proxy(proxy, tmp_path):
     base, upstream = proxy
-    client = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0)
+    client = sdk(api_key=MASTER, base_url=base, max_retries=0)
     speech = client.audio.speech.create(model="gpt-3.5-turbo", voice="alloy", input="say this")
     assert speech.response.headers["content-type"] == "audio/mpeg" and len(speech.content) > 0
     audio = tmp_path / "hello.wav"
@@ -178,7 +179,7 @@ def test_audio_through_the_proxy(proxy, tmp_path):
 def test_files_and_batches_through_the_proxy(proxy, tmp_path):
     base, _ = proxy
     # Files and batches live at the provider of the group named by ?model=.
-    client = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0, default_query={"model": "llama3"})
+    client = sdk(api_key=MASTER, base_url=base, max_retries=0, default_query={"model": "llama3"})
     lines = tmp_path / "batch.jsonl"
     lines.write_text(
         json.dumps(
@@ -203,7 +204,7 @@ def test_files_and_batches_through_the_proxy(proxy, tmp_path):
     assert client.batches.cancel(batch.id).status in {"cancelling", "cancelled"}
     assert client.files.delete(uploaded.id).deleted is True
     with pytest.raises(openai.NotFoundError):
-        openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0).files.list(extra_query={"model": "nope"})
+        sdk(api_key=MASTER, base_url=base, max_retries=0).files.list(extra_query={"model": "nope"})
 
 
 def test_fallbacks_from_the_config_through_the_proxy(tmp_path):
@@ -222,7 +223,7 @@ def test_fallbacks_from_the_config_through_the_proxy(tmp_path):
         proc, base = start("--config", str(config), "--access-log", "off")
         try:
             primary.push_faults([{"status": 500}])
-            client = openai.OpenAI(api_key="anything", base_url=base, max_retries=0)
+            client = sdk(api_key="anything", base_url=base, max_retries=0)
             answer = client.chat.completions.create(model="primary", messages=[{"role": "user", "content": "x"}])
             assert answer.choices[0].message.content == "from the backup"
             assert primary.request_count == 1 and backup.request_count == 1

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 from liter_llm.testing import MockServer
-from serve_support import call, config, start, stop
+from serve_support import call, close_sdk_clients, config, sdk, start, stop  # noqa: F401 (an autouse fixture)
 
 MASTER = "sk-1234"
 # The server's own secrets: its environment and its config's deployment key.
@@ -130,7 +130,7 @@ def test_the_guides_user_config_runs_as_written_and_falls_back(serve, hosts, cal
     user_config = guide_user_config()
 
     # Step 2, as written.
-    client = openai.OpenAI(api_key="sk-1234", base_url=base)
+    client = sdk(api_key="sk-1234", base_url=base)
 
     # send request to `user-azure-instance`
     response = client.chat.completions.create(
@@ -176,7 +176,7 @@ def test_the_guides_user_config_runs_as_written_and_falls_back(serve, hosts, cal
 def test_the_guides_client_side_credentials_run_as_written(serve, hosts):
     base = serve(ALLOW)
 
-    client = openai.OpenAI(api_key="sk-1234", base_url=base)
+    client = sdk(api_key="sk-1234", base_url=base)
 
     # request sent to model set on litellm proxy, `litellm --model`
     response = client.chat.completions.create(
@@ -232,7 +232,7 @@ def test_the_guides_client_side_credentials_run_as_written(serve, hosts):
 
 def test_both_are_refused_by_default_naming_the_setting(serve, hosts, caller_env):
     base = serve()
-    client = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0)
+    client = sdk(api_key=MASTER, base_url=base, max_retries=0)
     messages = [{"role": "user", "content": "hi"}]
     with pytest.raises(openai.BadRequestError, match="general_settings.allow_user_config"):
         client.chat.completions.create(
@@ -252,7 +252,7 @@ def test_both_are_refused_by_default_naming_the_setting(serve, hosts, caller_env
 
 def test_the_servers_keys_never_reach_a_callers_deployment(serve, hosts):
     base = serve(ALLOW)
-    client = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0)
+    client = sdk(api_key=MASTER, base_url=base, max_retries=0)
     user_config = {
         "model_list": [
             {
@@ -289,7 +289,7 @@ def test_the_servers_keys_never_reach_a_callers_deployment(serve, hosts):
 
 def test_a_bad_user_config_is_a_400_with_the_path_of_the_field(serve, hosts):
     base = serve(ALLOW)
-    client = openai.OpenAI(api_key=MASTER, base_url=base, max_retries=0)
+    client = sdk(api_key=MASTER, base_url=base, max_retries=0)
     good = {
         "model_list": [
             {"model_name": "mine", "litellm_params": {"model": "openai/m", "api_base": hosts.caller.base_url}}
@@ -327,7 +327,7 @@ def test_virtual_keys_still_admit_and_are_charged(serve, hosts):
     base = serve(ALLOW)
     status, _, made = call("POST", f"{base}/key/generate", MASTER, {"models": ["gpt-3.5-turbo"]})
     assert status == 200
-    client = openai.OpenAI(api_key=made["key"], base_url=base, max_retries=0)
+    client = sdk(api_key=made["key"], base_url=base, max_retries=0)
     user_config = {
         "model_list": [
             {"model_name": "mine", "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": hosts.caller.base_url}}

@@ -79,6 +79,7 @@ pub fn serve(
     };
     let access_log = AccessLog::open(&target).map_err(|e| PyOSError::new_err(format!("access log: {e}")))?;
     let log_closer = access_log.as_ref().map(AccessLog::closer);
+    let store = keys.clone();
     let options = ServeOptions {
         master_key: general.master_key,
         max_body_bytes,
@@ -98,7 +99,11 @@ pub fn serve(
             writeln!(out, "listening on http://{at}")?;
             out.flush()?;
             let served = serve_on(listener, router(inner, options), stop, grace).await;
-            // Requests cut off after the grace period may still hold the server's state.
+            // Requests cut off after the grace period may still hold the server's state: write
+            // out the spend and the log lines now.
+            if let Some(store) = store {
+                store.close();
+            }
             if let Some(closer) = log_closer {
                 closer.close();
             }

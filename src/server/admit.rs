@@ -77,9 +77,8 @@ fn unknown_model(model: &str, groups: &[String]) -> Refusal {
 }
 
 impl Gate {
-    /// Settles with what the request spent (an unknown cost charges the estimate); resolves
-    /// once the spend is written.
-    pub(crate) async fn settle(self, spend: Spend<'_>) {
+    /// Settles with what the request spent (an unknown cost charges the estimate).
+    pub(crate) fn settle(self, spend: Spend<'_>) {
         self.trail.note(|seen| {
             seen.deployment = spend.deployment.map(str::to_owned);
             seen.prompt_tokens = spend.usage.map(|u| u.prompt_tokens);
@@ -89,18 +88,14 @@ impl Gate {
             seen.cache_hit = spend.cache_hit;
         });
         if let Some((store, admission)) = self.hold {
-            store
-                .settle(admission, spend.cost, spend.usage.map(|u| u.total_tokens))
-                .await;
+            store.settle(admission, spend.cost, spend.usage.map(|u| u.total_tokens));
         }
     }
 
-    /// Settles in the background with the estimate: for a stream its caller left.
+    /// Settles with the estimate: for a stream its caller left.
     pub(crate) fn abandon(self) {
         if self.hold.is_some() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(self.settle(Spend::default()));
-            }
+            self.settle(Spend::default());
         }
     }
 }

@@ -53,7 +53,7 @@ pub(crate) async fn speech(
     };
     match state.client.speech(request).await {
         Ok(audio) => {
-            gate.settle(Spend::default()).await;
+            gate.settle(Spend::default());
             let mut response = Response::new(Body::from(audio.into_bytes()));
             response
                 .headers_mut()
@@ -86,7 +86,7 @@ pub(crate) async fn transcriptions(
     };
     match state.client.transcribe(upload, model, HeaderMap::new()).await {
         Ok(text) => {
-            gate.settle(Spend::default()).await;
+            gate.settle(Spend::default());
             if plain {
                 let mut response = Response::new(Body::from(text.text));
                 response

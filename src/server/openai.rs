@@ -55,7 +55,7 @@ pub(crate) async fn chat_completions(
     }
     match client.chat(request).await {
         Ok(answer) => {
-            gate.settle(answer.spent()).await;
+            gate.settle(answer.spent());
             timed(&answer, started)
         }
         Err(err) => from_core(&err),
@@ -90,7 +90,7 @@ async fn fan_out(state: &AppState, client: &Client, caller: &Caller, request: Re
     let calls = requests.into_iter().map(|(one, gate)| async move {
         let answer = client.chat(one).await;
         if let Ok(answer) = &answer {
-            gate.settle(answer.spent()).await;
+            gate.settle(answer.spent());
         }
         answer
     });
@@ -187,7 +187,7 @@ where
     };
     match call(client, request).await {
         Ok(answer) => {
-            gate.settle(answer.spent()).await;
+            gate.settle(answer.spent());
             timed(&answer, started)
         }
         Err(err) => from_core(&err),
@@ -395,7 +395,7 @@ fn events(stream: ChatStream, gate: Gate) -> Response {
             }
             Ok(false) => {
                 if let Some(gate) = held.0.take() {
-                    gate.settle(stream.spent()).await;
+                    gate.settle(stream.spent());
                 }
                 Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), Relay::Done))
             }

@@ -124,7 +124,7 @@ pub(crate) async fn messages(
     }
     match state.client.chat(request).await {
         Ok(answer) => {
-            gate.settle(answer.spent()).await;
+            gate.settle(answer.spent());
             json_response(StatusCode::OK, &response::message_of(&answer, &translated.model))
         }
         Err(err) => from_core(&err),
@@ -221,7 +221,7 @@ fn events(stream: ChatStream, model: &str, gate: Gate) -> Response {
             }
             Ok(false) => {
                 if let Some(gate) = held.0.take() {
-                    gate.settle(stream.spent()).await;
+                    gate.settle(stream.spent());
                 }
                 writer.finish(&mut out);
                 Some((Ok(Bytes::from(out)), Relay::Done))

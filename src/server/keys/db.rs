@@ -1,18 +1,27 @@
 //! The key store's SQLite file: keys (hashed), their settings and spend, spend per model.
 //!
-//! Writes are committed on the caller's thread, without a hand-off: the caller that finds the
-//! connection free commits everything queued so far in one transaction (group commit) and
-//! answers each write; the others wait for their answer. A request's spend is on disk before its
-//! answer is. WAL mode with `synchronous=NORMAL`: a killed process loses nothing committed.
+//! Admin writes (a key made, changed or deleted) are committed on the caller's thread before it
+//! answers: the caller that finds the connection free commits everything queued so far in one
+//! transaction and answers each write. Spend is queued instead, and a flusher thread commits it
+//! [`SPEND_FLUSH`] after the first of a batch (one transaction for all the answers of that time,
+//! one row update per key and model), and everything at once when the store closes. WAL mode
+//! with `synchronous=NORMAL`: a killed process loses nothing committed, so at most the spend of
+//! the requests answered in the last [`SPEND_FLUSH`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use crate::sqlite_file::{self, OpenError, Schema};
+
+/// How long spend waits in memory before it is committed (with all spend of that time).
+pub const SPEND_FLUSH: Duration = Duration::from_millis(10);
 
 /// "LLMK" in the file header.
 const APPLICATION_ID: i64 = 0x4C4C_4D4B;
@@ -88,15 +97,24 @@ pub enum Write {
 /// What a write is answered with.
 pub type Done = Result<(), String>;
 
-/// A queued write and who waits for its answer.
-type Pending = (Write, oneshot::Sender<Done>);
+/// A queued write and who waits for its answer (nobody, for spend).
+type Pending = (Write, Option<oneshot::Sender<Done>>);
 
 /// The open file.
 #[derive(Debug)]
 pub struct KeyDb {
-    conn: Mutex<Connection>,
-    pending: Mutex<Vec<Pending>>,
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+}
+
+/// What the callers and the flusher share.
+#[derive(Debug)]
+struct Shared {
+    conn: Mutex<Connection>,
+    /// Writes in the order they were made.
+    pending: Mutex<Vec<Pending>>,
+    closed: AtomicBool,
 }
 
 impl KeyDb {
@@ -111,43 +129,83 @@ impl KeyDb {
             OpenError::Refused(why) => format!("key store {shown}: {why}"),
         })?;
         let keys = load(&conn).map_err(|e| format!("key store {shown}: {e}"))?;
-        let db = KeyDb {
+        let shared = Arc::new(Shared {
             conn: Mutex::new(conn),
             pending: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
+        let flushing = Arc::clone(&shared);
+        let flusher = std::thread::Builder::new()
+            .name("liter-llm-spend".into())
+            .spawn(move || flush_all(&flushing))
+            .map_err(|e| format!("key store {shown}: cannot start its flusher: {e}"))?;
+        let db = KeyDb {
+            shared,
+            flusher: Mutex::new(Some(flusher)),
             path: path.to_owned(),
         };
         Ok((db, keys))
     }
 
-    /// Writes `write`; resolves once it is committed.
+    /// Writes `write` now (after every write queued before it); resolves once it is committed.
     pub async fn write(&self, write: Write) -> Done {
-        let answer = self.submit(write);
+        let (done, answer) = oneshot::channel();
+        lock(&self.shared.pending).push((write, Some(done)));
+        self.shared.commit_queued(false);
         answer
             .await
             .unwrap_or_else(|_| Err("key store: the write was dropped".to_owned()))
     }
 
-    /// Writes `write` without waiting for its commit (a failure is logged).
-    pub fn queue(&self, write: Write) {
-        drop(self.submit(write));
+    /// Queues `write` (spend, a budget reset) for the flusher's next commit, after every write
+    /// queued before it.
+    pub fn defer(&self, write: Write) {
+        let first = {
+            let mut pending = lock(&self.shared.pending);
+            pending.push((write, None));
+            pending.len() == 1
+        };
+        if first {
+            if let Some(flusher) = lock(&self.flusher).as_ref() {
+                flusher.thread().unpark();
+            }
+        }
     }
 
-    /// Queues `write` and commits what is queued unless another caller is committing (it then
-    /// commits this write too).
-    fn submit(&self, write: Write) -> oneshot::Receiver<Done> {
-        let (done, answer) = oneshot::channel();
-        lock(&self.pending).push((write, done));
-        self.commit_queued();
-        answer
+    /// Commits everything queued and stops the flusher (once; later writes commit when made).
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        let flusher = lock(&self.flusher).take();
+        if let Some(flusher) = flusher {
+            flusher.thread().unpark();
+            let _ = flusher.join();
+        }
+        self.shared.commit_queued(true);
     }
 
-    /// Commits every queued write, in batches, while this caller holds the connection; checks
-    /// again after letting it go, so a write queued meanwhile is never left behind.
-    fn commit_queued(&self) {
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for KeyDb {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Shared {
+    /// Commits every queued write, in batches, while this caller holds the connection (with
+    /// `wait`, waiting for it; else only when it is free, since whoever holds it commits this
+    /// caller's writes too). Checks again after letting it go, so a write queued meanwhile is
+    /// never left behind.
+    fn commit_queued(&self, wait: bool) {
         loop {
             let mut conn = match self.conn.try_lock() {
                 Ok(conn) => conn,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) if wait => lock(&self.conn),
                 Err(TryLockError::WouldBlock) => return,
             };
             loop {
@@ -156,11 +214,13 @@ impl KeyDb {
                     break;
                 }
                 let outcome = commit(&mut conn, batch.iter().map(|(w, _)| w)).map_err(|e| format!("key store: {e}"));
-                for (_, done) in batch {
-                    if let (Err(_), Err(e)) = (done.send(outcome.clone()), &outcome) {
-                        // Nobody waits for this one's answer: say it here.
-                        log::warn!("{e}");
-                    }
+                let mut told = false;
+                for done in batch.into_iter().filter_map(|(_, done)| done) {
+                    told |= done.send(outcome.clone()).is_ok();
+                }
+                if let (false, Err(e)) = (told, &outcome) {
+                    // Nobody waits for these writes' answer: say it here.
+                    log::warn!("{e}");
                 }
             }
             drop(conn);
@@ -169,10 +229,18 @@ impl KeyDb {
             }
         }
     }
+}
 
-    /// Where the file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+/// The flusher: [`SPEND_FLUSH`] after writes are queued, it commits them (asleep while none
+/// are), until the store closes.
+fn flush_all(shared: &Shared) {
+    while !shared.closed.load(Ordering::Acquire) {
+        if lock(&shared.pending).is_empty() {
+            std::thread::park();
+            continue;
+        }
+        std::thread::park_timeout(SPEND_FLUSH);
+        shared.commit_queued(true);
     }
 }
 
@@ -213,7 +281,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn commit<'a>(conn: &mut Connection, writes: impl Iterator<Item = &'a Write>) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    // Spend is summed per key and model between other writes: one row update each.
+    let mut spends: BTreeMap<(&str, &str), f64> = BTreeMap::new();
     for write in writes {
+        if let Write::Spend { token, model, amount } = write {
+            *spends.entry((token, model)).or_default() += amount;
+            continue;
+        }
+        add_spend(&tx, &mut spends)?;
         match write {
             Write::Put(key) => {
                 tx.prepare_cached(
@@ -237,24 +312,31 @@ fn commit<'a>(conn: &mut Connection, writes: impl Iterator<Item = &'a Write>) ->
                 tx.prepare_cached("DELETE FROM model_spend WHERE token = ?1")?
                     .execute([token])?;
             }
-            Write::Spend { token, model, amount } => {
-                let known = tx
-                    .prepare_cached("UPDATE keys SET spend = spend + ?2 WHERE token = ?1 RETURNING 1")?
-                    .query_row(params![token, amount], |_| Ok(()))
-                    .optional()?;
-                if known.is_some() {
-                    tx.prepare_cached(
-                        "INSERT INTO model_spend (token, model, spend) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (token, model) DO UPDATE SET spend = spend + excluded.spend",
-                    )?
-                    .execute(params![token, model, amount])?;
-                }
-            }
             Write::Reset { token, next } => {
                 tx.prepare_cached("UPDATE keys SET spend = 0, budget_reset_at = ?2 WHERE token = ?1")?
                     .execute(params![token, next])?;
             }
+            Write::Spend { .. } => {}
         }
     }
+    add_spend(&tx, &mut spends)?;
     tx.commit()
+}
+
+/// Writes the spend summed so far (a deleted key's is dropped) and empties the sums.
+fn add_spend(tx: &rusqlite::Transaction<'_>, spends: &mut BTreeMap<(&str, &str), f64>) -> rusqlite::Result<()> {
+    for ((token, model), amount) in std::mem::take(spends) {
+        let known = tx
+            .prepare_cached("UPDATE keys SET spend = spend + ?2 WHERE token = ?1 RETURNING 1")?
+            .query_row(params![token, amount], |_| Ok(()))
+            .optional()?;
+        if known.is_some() {
+            tx.prepare_cached(
+                "INSERT INTO model_spend (token, model, spend) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (token, model) DO UPDATE SET spend = spend + excluded.spend",
+            )?
+            .execute(params![token, model, amount])?;
+        }
+    }
+    Ok(())
 }

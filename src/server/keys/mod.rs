@@ -329,7 +329,7 @@ impl Keys {
         };
         if let Some(next) = reset {
             // Queued now, so the spend that follows is written after it.
-            self.db.queue(Write::Reset {
+            self.db.defer(Write::Reset {
                 token: key.token.clone(),
                 next: Some(next),
             });
@@ -337,21 +337,24 @@ impl Keys {
         Ok(admission)
     }
 
-    /// Settles an admitted request with what it spent (`None`: unknown, charge the estimate)
-    /// and writes the spend; resolves once it is on disk.
-    pub async fn settle(&self, mut admission: Admission, cost: Option<f64>, tokens: Option<u64>) {
+    /// Settles an admitted request with what it spent (`None`: unknown, charge the estimate);
+    /// the spend is on disk within [`db::SPEND_FLUSH`].
+    pub fn settle(&self, mut admission: Admission, cost: Option<f64>, tokens: Option<u64>) {
         let cost = cost.unwrap_or(admission.estimate.cost).max(0.0);
         admission.release(self.clock(), cost, tokens);
         if cost > 0.0 {
-            let write = Write::Spend {
+            self.db.defer(Write::Spend {
                 token: admission.key.token.clone(),
                 model: std::mem::take(&mut admission.model),
                 amount: cost,
-            };
-            if let Err(e) = self.db.write(write).await {
-                log::warn!("{e}");
-            }
+            });
         }
+    }
+
+    /// Writes out the spend not yet on disk and stops the background writer: for a server
+    /// that stops while requests cut off after its grace period still hold the store.
+    pub fn close(&self) {
+        self.db.close();
     }
 
     fn clock(&self) -> u64 {

@@ -50,7 +50,7 @@ async fn keys_are_stored_hashed_and_survive_a_reopen_with_their_spend() {
     assert!(keys.find(&value).is_some());
     assert!(keys.find("sk-wrong").is_none());
     let admission = keys.admit(&key, "m", Estimate { tokens: 10, cost: 0.25 }).unwrap();
-    keys.settle(admission, Some(0.125), Some(9)).await;
+    keys.settle(admission, Some(0.125), Some(9));
     drop(keys);
 
     let raw = std::fs::read(dir.path().join("keys.db")).unwrap();
@@ -78,11 +78,11 @@ async fn budgets_count_what_requests_in_flight_reserved() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.kind, "budget_exceeded");
     // An answer cheaper than reserved frees room; a failed request frees all of its reservation.
-    keys.settle(first, Some(0.1), None).await;
+    keys.settle(first, Some(0.1), None);
     drop(second);
     let fourth = keys.admit(&key, "m", estimate).unwrap();
-    keys.settle(third, Some(0.5), None).await;
-    keys.settle(fourth, Some(0.5), None).await;
+    keys.settle(third, Some(0.5), None);
+    keys.settle(fourth, Some(0.5), None);
     assert_eq!(key.info()["spend"], json!(1.1));
     assert_eq!(keys.admit(&key, "m", estimate).unwrap_err().kind, "budget_exceeded");
 }
@@ -123,7 +123,7 @@ async fn limits_answer_429_with_a_retry_after() {
         StatusCode::TOO_MANY_REQUESTS
     );
     // It used 10 of the 90 reserved: the rest is free again.
-    keys.settle(big, Some(0.0), Some(10)).await;
+    keys.settle(big, Some(0.0), Some(10));
     assert!(keys.admit(&key, "m", Estimate { tokens: 20, cost: 0.0 }).is_ok());
 }
 
@@ -173,7 +173,7 @@ async fn a_budget_period_starts_the_spend_again() {
         .await
         .unwrap();
     let admission = keys.admit(&key, "m", Estimate::default()).unwrap();
-    keys.settle(admission, Some(1.0), None).await;
+    keys.settle(admission, Some(1.0), None);
     assert_eq!(
         keys.admit(&key, "m", Estimate::default()).unwrap_err().kind,
         "budget_exceeded"
@@ -223,7 +223,7 @@ async fn concurrent_spend_is_committed_whole() {
             tokio::spawn(async move {
                 let model = if i % 2 == 0 { "a" } else { "b" };
                 let admission = keys.admit(&key, model, Estimate::default()).unwrap();
-                keys.settle(admission, Some(0.25), None).await;
+                keys.settle(admission, Some(0.25), None);
             })
         })
         .collect();
