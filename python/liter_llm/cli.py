@@ -23,7 +23,6 @@ The API key is read from the environment variable named by ``--api-key-env`` (de
 from __future__ import annotations
 
 import argparse
-import asyncio
 import codecs
 import json
 import logging
@@ -45,6 +44,14 @@ CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
 DEFAULT_MODEL = "gpt-4o-mini"
 MOCK_LATENCY_MS = 300.0
 _POSITION = re.compile(r"^requests\[(\d+)\]: ")
+
+
+def asyncio_run(main: Any) -> Any:
+    """``asyncio.run``, imported on first use: ``serve`` never needs asyncio (nor the ssl
+    module it loads, several MB of resident memory)."""
+    import asyncio
+
+    return asyncio.run(main)
 
 
 class UsageError(Exception):
@@ -590,7 +597,7 @@ def run_batch(args: argparse.Namespace) -> int:
                 tally.failed += 1
             try:
                 if todo:
-                    asyncio.run(_run_items(client, todo, out, args, tally))
+                    asyncio_run(_run_items(client, todo, out, args, tally))
             except KeyboardInterrupt:
                 interrupted = True
             finally:
@@ -638,7 +645,7 @@ def run_chat(args: argparse.Namespace) -> int:
     with _MockContext(args.mock, min(args.mock_latency_ms, 50.0)) as mock_url:
         client = _make_client(args, mock_url or args.base_url, args.mock)
         try:
-            asyncio.run(_chat(client, args, prompt))
+            asyncio_run(_chat(client, args, prompt))
         except KeyboardInterrupt:
             return 130
     return 0
