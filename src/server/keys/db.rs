@@ -165,14 +165,18 @@ impl KeyDb {
             pending.push((write, None));
             pending.len() == 1
         };
-        if first {
+        if self.shared.closed.load(Ordering::Acquire) {
+            // No flusher any more (the server stopped): commit now.
+            self.shared.commit_queued(true);
+        } else if first {
             if let Some(flusher) = lock(&self.flusher).as_ref() {
                 flusher.thread().unpark();
             }
         }
     }
 
-    /// Commits everything queued and stops the flusher (once; later writes commit when made).
+    /// Commits everything queued and stops the flusher (once); later spend is committed as it
+    /// comes.
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
         let flusher = lock(&self.flusher).take();

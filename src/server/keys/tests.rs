@@ -236,3 +236,14 @@ async fn concurrent_spend_is_committed_whole() {
     assert_eq!(info["spend"], json!(100.0));
     assert_eq!(info["model_spend"], json!({"a": 50.0, "b": 50.0}));
 }
+
+#[tokio::test]
+async fn spend_after_close_is_still_written() {
+    let (dir, keys) = store();
+    let (value, key) = keys.generate(&request(json!({}))).await.unwrap();
+    keys.close();
+    let admission = keys.admit(&key, "m", Estimate::default()).unwrap();
+    keys.settle(admission, Some(0.5), None);
+    let reopened = Keys::open(&dir.path().join("keys.db")).unwrap();
+    assert_eq!(reopened.find(&value).unwrap().info()["spend"], json!(0.5));
+}
