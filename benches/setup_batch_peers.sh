@@ -13,32 +13,15 @@
 # Versions go to .bench-venvs/batch-versions.json.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENVS="${BENCH_VENVS:-$ROOT/.bench-venvs}"
-PY="${PYTHON:-python3}"
+TAG=setup-batch
+STAMP=.bench-batch-pins
+# shellcheck source=benches/venvs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/venvs.sh"
 
 LITELLM_PIN="litellm==1.106.2"
 AIOLIMITER_PIN="aiolimiter==1.3.0"
 LLM_API_CLIENT_PIN="llm-api-client==0.1.8"
 LM_DELUGE_PIN="lm-deluge==0.0.168"
-
-mkdir -p "$VENVS"
-
-make_venv() {  # name, pip requirements...
-  local name="$1"
-  shift
-  local dir="$VENVS/$name"
-  local stamp="$dir/.bench-batch-pins"
-  local want="$*"
-  if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    echo "[setup-batch] $name: up to date ($want)"
-    return
-  fi
-  echo "[setup-batch] $name: installing $want"
-  [[ -x "$dir/bin/python" ]] || "$PY" -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
-  echo "$want" >"$stamp"
-}
 
 make_venv litellm "$LITELLM_PIN" "$AIOLIMITER_PIN"
 make_venv llmapiclient "$LLM_API_CLIENT_PIN"

@@ -16,31 +16,14 @@
 # Installed versions are written to .bench-venvs/versions.json.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENVS="${BENCH_VENVS:-$ROOT/.bench-venvs}"
-PY="${PYTHON:-python3}"
+TAG=setup
+STAMP=.bench-pins
+# shellcheck source=benches/venvs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/venvs.sh"
 
 LITER_OLD_PIN="liter-llm==1.2.2"
 OPENAI_PIN="openai==3.54.0"
 AIOHTTP_PIN="aiohttp==3.14.5"
-
-mkdir -p "$VENVS"
-
-make_venv() {  # name, pip requirements...
-  local name="$1"
-  shift
-  local dir="$VENVS/$name"
-  local stamp="$dir/.bench-pins"
-  local want="$*"
-  if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    echo "[setup] $name: up to date ($want)"
-    return
-  fi
-  echo "[setup] $name: installing $want"
-  [[ -x "$dir/bin/python" ]] || "$PY" -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
-  echo "$want" >"$stamp"
-}
 
 make_venv liter121 "$LITER_OLD_PIN"
 make_venv openai "$OPENAI_PIN"

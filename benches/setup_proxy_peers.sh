@@ -11,29 +11,12 @@
 # Versions go to .bench-venvs/proxy-versions.json.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENVS="${BENCH_VENVS:-$ROOT/.bench-venvs}"
-PY="${PYTHON:-python3}"
+TAG=setup-proxy
+STAMP=.bench-proxy-pins
+# shellcheck source=benches/venvs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/venvs.sh"
 
 LITELLM_PIN="litellm[proxy]==1.108.7"
-
-mkdir -p "$VENVS"
-
-make_venv() {  # name, pip requirements...
-  local name="$1"
-  shift
-  local dir="$VENVS/$name"
-  local stamp="$dir/.bench-proxy-pins"
-  local want="$*"
-  if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    echo "[setup-proxy] $name: up to date ($want)"
-    return
-  fi
-  echo "[setup-proxy] $name: installing $want"
-  [[ -x "$dir/bin/python" ]] || "$PY" -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
-  echo "$want" >"$stamp"
-}
 
 make_venv litellm-proxy "$LITELLM_PIN"
 
