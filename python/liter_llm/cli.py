@@ -148,9 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the OpenAI-compatible proxy server",
-        description="Serve the OpenAI API (chat completions, streamed or not, embeddings, models) in front of "
-        "the model groups of a LiteLLM config, or of one provider. Stops on SIGINT/SIGTERM after the requests in "
-        "flight finish.",
+        description="Serve the OpenAI API (chat completions, streamed or not, embeddings, audio, files, batches, "
+        "models...) and Anthropic's /v1/messages in front of the model groups of a LiteLLM config, or of one "
+        "provider, with virtual keys (/key/*), budgets, per-key limits, Prometheus /metrics and a JSON access log. "
+        "Stops on SIGINT/SIGTERM after the requests in flight finish.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=_argtypes.port, default=4000, help="port to bind (default: 4000; 0 picks one)")
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--grace-period",
-        type=float,
+        type=_argtypes.non_negative_float,
         default=30.0,
         metavar="SECONDS",
         help="after SIGINT/SIGTERM, how long requests in flight may take to finish (default: 30)",
