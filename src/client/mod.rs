@@ -59,6 +59,9 @@ pub struct Request {
     pub aimed: bool,
     /// How this call uses the client's response cache.
     pub cache: Control,
+    /// A token estimate already made for this body (the proxy's key admission): a token
+    /// limiter reserves it instead of counting the body again.
+    pub tokens: Option<u64>,
 }
 
 /// An immutable, cheaply shareable LLM client.

@@ -132,9 +132,9 @@ impl Client {
             .filter(|l| l.is_limited(&request.model));
         let tokens = match limiter {
             // An empty source marks a call that spends no model tokens (listings, uploads).
-            Some(l) if !call.source.is_empty() && l.counts_tokens(&request.model) => {
-                estimate_tokens(&call.source, &call.model)
-            }
+            Some(l) if !call.source.is_empty() && l.counts_tokens(&request.model) => request
+                .tokens
+                .unwrap_or_else(|| estimate_tokens(&call.source, &call.model)),
             _ => 0,
         };
         Plan {

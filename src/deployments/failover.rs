@@ -451,6 +451,7 @@ impl Routable for Request {
             trace: self.trace.clone(),
             aimed: true,
             cache: crate::cache::Control::default(),
+            tokens: self.tokens,
         })
     }
 }

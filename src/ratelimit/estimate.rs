@@ -41,23 +41,29 @@ fn input_tokens(counter: &Counter, input: &Value) -> u64 {
 ///
 /// Always at least 1.
 pub fn estimate_tokens(body: &[u8], model: &str) -> u64 {
+    estimate_split(body, model).0
+}
+
+/// [`estimate_tokens`], and the part of it that is the completion budget (0 for embeddings).
+pub fn estimate_split(body: &[u8], model: &str) -> (u64, u64) {
     let Ok(map) = serde_json::from_slice::<Map<String, Value>>(body) else {
-        return unreadable(body);
+        return (unreadable(body), DEFAULT_COMPLETION_TOKENS);
     };
     let counter = Counter::for_model(model);
-    let total = if map.contains_key("messages") {
+    let (total, completion) = if map.contains_key("messages") {
         let completion = match (count(&map, "max_tokens"), count(&map, "max_completion_tokens")) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b).unwrap_or(DEFAULT_COMPLETION_TOKENS),
         };
         let n = count(&map, "n").unwrap_or(1).max(1);
-        counter.request(&map).saturating_add(completion.saturating_mul(n))
+        let completion = completion.saturating_mul(n);
+        (counter.request(&map).saturating_add(completion), completion)
     } else if let Some(input) = map.get("input") {
-        input_tokens(&counter, input)
+        (input_tokens(&counter, input), 0)
     } else {
-        unreadable(body)
+        (unreadable(body), DEFAULT_COMPLETION_TOKENS)
     };
-    total.max(1)
+    (total.max(1), completion.min(total.max(1)))
 }
 
 #[cfg(test)]

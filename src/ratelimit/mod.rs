@@ -59,7 +59,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, SemaphorePermit};
 use tokio::time::Instant;
 
-pub use estimate::{estimate_tokens, DEFAULT_COMPLETION_TOKENS};
+pub use estimate::{estimate_split, estimate_tokens, DEFAULT_COMPLETION_TOKENS};
 pub use key::MAX_LIMIT;
 use key::{Key, KeySpec, Reason};
 

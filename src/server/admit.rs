@@ -77,6 +77,14 @@ fn unknown_model(model: &str, groups: &[String]) -> Refusal {
 }
 
 impl Gate {
+    /// The token estimate admission made (for the client's limiter to reuse), if any.
+    pub(crate) fn tokens(&self) -> Option<u64> {
+        self.hold
+            .as_ref()
+            .map(|(_, admission)| admission.tokens())
+            .filter(|t| *t > 0)
+    }
+
     /// Settles with what the request spent (an unknown cost charges the estimate).
     pub(crate) fn settle(self, spend: Spend<'_>) {
         self.trail.note(|seen| {

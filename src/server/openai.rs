@@ -30,7 +30,7 @@ pub(crate) async fn chat_completions(
 ) -> Response {
     let started = Instant::now();
     let Parsed {
-        request,
+        mut request,
         stream,
         client,
     } = match parse(&state, &caller, body) {
@@ -47,6 +47,7 @@ pub(crate) async fn chat_completions(
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };
+    request.tokens = gate.tokens();
     if stream {
         return match client.chat_stream(request).await {
             Ok(stream) => events(stream, gate),
@@ -80,6 +81,7 @@ async fn fan_out(state: &AppState, client: &Client, caller: &Caller, request: Re
                 Request {
                     body,
                     model: model.to_owned(),
+                    tokens: gate.tokens(),
                     ..Request::default()
                 },
                 gate,
@@ -177,7 +179,9 @@ where
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
     let started = Instant::now();
-    let Parsed { request, client, .. } = match parse(&state, caller, body) {
+    let Parsed {
+        mut request, client, ..
+    } = match parse(&state, caller, body) {
         Ok(parsed) => parsed,
         Err(refused) => return *refused,
     };
@@ -185,6 +189,7 @@ where
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };
+    request.tokens = gate.tokens();
     match call(client, request).await {
         Ok(answer) => {
             gate.settle(answer.spent());

@@ -114,6 +114,7 @@ pub(crate) async fn messages(
     let request = Request {
         body: Bytes::from(encoded),
         model: translated.model.clone(),
+        tokens: gate.tokens(),
         ..Request::default()
     };
     if translated.stream {

@@ -363,6 +363,11 @@ impl Keys {
 }
 
 impl Admission {
+    /// The tokens it reserved (0: none were estimated).
+    pub fn tokens(&self) -> u64 {
+        self.estimate.tokens
+    }
+
     /// Gives back the reservation and counts `cost` and `tokens` instead.
     fn release(&mut self, clock: u64, cost: f64, tokens: Option<u64>) {
         if !std::mem::replace(&mut self.open, false) {
@@ -517,11 +522,12 @@ impl Refusal {
     }
 }
 
-/// What a request to `model` is expected to spend: its estimated tokens, priced at the most
-/// expensive of the deployments it may go to (`prices` gives their models).
+/// What a request to `model` is expected to spend: its estimated tokens (counted as the
+/// group's first deployment's model when `prices` names them), priced at the most expensive of
+/// the deployments it may go to (`prices` gives their models).
 pub fn estimate(body: &[u8], model: &str, prices: &[&str]) -> Estimate {
-    let tokens = crate::ratelimit::estimate_tokens(body, model);
-    let completion = completion_budget(body).min(tokens);
+    let counted_as = prices.first().map_or(model, |m| m.rsplit('/').next().unwrap_or(m));
+    let (tokens, completion) = crate::ratelimit::estimate_split(body, counted_as);
     let breakdown = TokenBreakdown {
         prompt: tokens - completion,
         input: tokens - completion,
@@ -534,30 +540,6 @@ pub fn estimate(body: &[u8], model: &str, prices: &[&str]) -> Estimate {
         .filter_map(|m| crate::pricing::price(m, None, &breakdown))
         .fold(0.0, f64::max);
     Estimate { tokens, cost }
-}
-
-/// The completion tokens a chat body may spend (`max_tokens`/`max_completion_tokens`, else the
-/// limiter's default).
-fn completion_budget(body: &[u8]) -> u64 {
-    #[derive(serde::Deserialize)]
-    struct Caps {
-        max_tokens: Option<u64>,
-        max_completion_tokens: Option<u64>,
-    }
-    match serde_json::from_slice::<Caps>(body) {
-        Ok(Caps {
-            max_tokens: Some(a),
-            max_completion_tokens: Some(b),
-        }) => a.min(b),
-        Ok(Caps {
-            max_tokens: Some(n), ..
-        })
-        | Ok(Caps {
-            max_completion_tokens: Some(n),
-            ..
-        }) => n,
-        _ => crate::ratelimit::DEFAULT_COMPLETION_TOKENS,
-    }
 }
 
 /// The rpm/tpm window of `settings`, if it sets either limit.
