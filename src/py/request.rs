@@ -310,6 +310,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         trace: None,
         aimed: false,
         cache,
+        tokens: None,
     };
     Ok((request, parse))
 }
