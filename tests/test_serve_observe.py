@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 
 import pytest
 from conftest import user
@@ -26,10 +27,10 @@ def sample(metrics: str, name: str, **labels: str) -> float:
     """The value of the sample `name` whose labels include `labels` (summed over the rest)."""
     total, found = 0.0, False
     for line in metrics.splitlines():
-        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
+        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
         if not match:
             continue
-        have = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        have = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
         if all(have.get(k) == v for k, v in labels.items()):
             total, found = total + float(match.group(2)), True
     assert found, f"no {name} with {labels}"
@@ -109,3 +110,21 @@ def test_the_access_log_can_go_to_a_file_or_nowhere(tmp_path, upstream):
     finally:
         stop(proc)
     assert proc.log_lines == []
+
+
+def test_a_caller_that_leaves_before_the_answer_is_logged_as_499(tmp_path):
+    with MockServer(latency_ms=30_000) as slow:
+        proc, base = start("--config", config(tmp_path / "config.yaml", slow.base_url))
+        try:
+            body = json.dumps({"model": "team-model", "messages": user("never answered")}).encode()
+            request = urllib.request.Request(
+                f"{base}/v1/chat/completions", data=body, headers={"x-request-id": "req-left"}, method="POST"
+            )
+            with pytest.raises(OSError):  # the caller gives up first
+                urllib.request.urlopen(request, timeout=0.5)
+            entry = log_entry(proc, "req-left")
+            assert entry["status"] == 499 and entry["model_group"] == "team-model"
+            metrics = call("GET", f"{base}/metrics")[2]
+            assert sample(metrics, "liter_llm_proxy_requests_in_flight") == 1, "only this /metrics request"
+        finally:
+            stop(proc)

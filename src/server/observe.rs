@@ -202,16 +202,19 @@ pub(crate) async fn observe(State(state): State<Arc<AppState>>, mut request: Req
     let id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
     let method = request.method().as_str().to_owned();
     state.metrics.started();
-    let response = next.run(request).await;
-    let done = Done {
+    // Held across the handler: a caller that leaves before the answer is logged and counted
+    // too, with nginx's 499 (client closed request).
+    let mut done = Done {
         state,
         trail,
         started,
         route,
         method,
         id,
-        status: response.status().as_u16(),
+        status: 499,
     };
+    let response = next.run(request).await;
+    done.status = response.status().as_u16();
     // A whole body is sent at once: done now. A stream is done when its body ends or is dropped.
     if response.body().size_hint().exact().is_some() {
         drop(done);
