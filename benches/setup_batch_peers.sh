@@ -32,32 +32,6 @@ else
   echo "[setup-batch] openai venv missing: run benches/setup_peers.sh first"
 fi
 
-"$PY" - "$VENVS" <<'PYEOF'
-import json, subprocess, sys
-from pathlib import Path
-
-venvs = Path(sys.argv[1])
-dists = {"litellm": ["litellm", "aiolimiter", "openai", "httpx", "aiohttp"],
-         "llmapiclient": ["llm-api-client", "litellm", "pyrate-limiter", "openai"],
-         "lmdeluge": ["lm-deluge", "aiohttp"], "openai": ["openai", "aiolimiter"], "ours": ["liter-llm"]}
-code = (
-    "import json, platform, sys\n"
-    "from importlib import metadata\n"
-    "out = {'python': platform.python_version()}\n"
-    "for d in sys.argv[1:]:\n"
-    "    try: out[d] = metadata.version(d)\n"
-    "    except metadata.PackageNotFoundError: out[d] = None\n"
-    "print(json.dumps(out))\n"
-)
-versions = {}
-for name, ds in dists.items():
-    py = venvs / name / "bin" / "python"
-    if not py.exists():
-        versions[name] = None
-        continue
-    res = subprocess.run([str(py), "-c", code, *ds], capture_output=True, text=True)
-    versions[name] = json.loads(res.stdout) if res.returncode == 0 else {"error": res.stderr.strip()[-300:]}
-(venvs / "batch-versions.json").write_text(json.dumps(versions, indent=2) + "\n")
-for name, v in versions.items():
-    print(f"[setup-batch] {name}: {v}")
-PYEOF
+"$PY" "$ROOT/benches/venv_versions.py" "$VENVS" batch-versions.json setup-batch \
+  litellm=litellm,aiolimiter,openai,httpx,aiohttp llmapiclient=llm-api-client,litellm,pyrate-limiter,openai \
+  lmdeluge=lm-deluge,aiohttp openai=openai,aiolimiter ours=liter-llm

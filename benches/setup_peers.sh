@@ -75,37 +75,5 @@ wheel_venv ours-base "${OURS_BASE_WHEEL:-}"
 # ours' optional deps that the benchmark does not need are not installed; the mock server needs none.
 
 # Record versions (the import name is liter_llm for both liter venvs, so query distributions).
-"$PY" - "$VENVS" <<'EOF'
-import json, subprocess, sys
-from pathlib import Path
-
-venvs = Path(sys.argv[1])
-dists = {"liter121": ["liter-llm"], "openai": ["openai", "httpx2", "httpcore2", "pydantic", "pydantic_core"], "aiohttp": ["aiohttp"],
-         "ours": ["liter-llm"]}
-code = (
-    "import json, platform, sys\n"
-    "from importlib import metadata\n"
-    "out = {'python': platform.python_version()}\n"
-    "for d in sys.argv[1:]:\n"
-    "    try: out[d] = metadata.version(d)\n"
-    "    except metadata.PackageNotFoundError: out[d] = None\n"
-    "print(json.dumps(out))\n"
-)
-versions = {}
-for name, ds in dists.items():
-    py = venvs / name / "bin" / "python"
-    if not py.exists():
-        versions[name] = None
-        continue
-    res = subprocess.run([str(py), "-c", code, *ds], capture_output=True, text=True)
-    versions[name] = json.loads(res.stdout) if res.returncode == 0 else {"error": res.stderr.strip()[-300:]}
-    pins = venvs / name / ".bench-pins"
-    if isinstance(versions[name], dict) and pins.exists():
-        versions[name]["source"] = pins.read_text().strip()
-    if name in ("ours", "liter121"):
-        res = subprocess.run([str(py), "-c", "import liter_llm; print(liter_llm.__version__)"], capture_output=True, text=True)
-        versions[name]["liter_llm.__version__"] = res.stdout.strip() or None
-(venvs / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
-for name, v in versions.items():
-    print(f"[setup] {name}: {v}")
-EOF
+"$PY" "$ROOT/benches/venv_versions.py" "$VENVS" versions.json setup --pins .bench-pins --key source \
+  liter121=liter-llm openai=openai,httpx2,httpcore2,pydantic,pydantic_core aiohttp=aiohttp ours=liter-llm

@@ -34,33 +34,5 @@ else
   echo "[setup-proxy] proxy-ours: kept ($(cat "$OURS/.bench-proxy-pins" 2>/dev/null || echo '?'))"
 fi
 
-"$PY" - "$VENVS" <<'PYEOF'
-import json, subprocess, sys
-from pathlib import Path
-
-venvs = Path(sys.argv[1])
-dists = {"litellm-proxy": ["litellm", "uvicorn", "fastapi", "prisma"], "proxy-ours": ["liter-llm"]}
-code = (
-    "import json, platform, sys\n"
-    "from importlib import metadata\n"
-    "out = {'python': platform.python_version()}\n"
-    "for d in sys.argv[1:]:\n"
-    "    try: out[d] = metadata.version(d)\n"
-    "    except metadata.PackageNotFoundError: out[d] = None\n"
-    "print(json.dumps(out))\n"
-)
-versions = {}
-for name, ds in dists.items():
-    py = venvs / name / "bin" / "python"
-    if not py.exists():
-        versions[name] = None
-        continue
-    res = subprocess.run([str(py), "-c", code, *ds], capture_output=True, text=True)
-    versions[name] = json.loads(res.stdout) if res.returncode == 0 else {"error": res.stderr.strip()[-300:]}
-pins = venvs / "proxy-ours" / ".bench-proxy-pins"
-if pins.exists() and versions.get("proxy-ours"):
-    versions["proxy-ours"]["origin"] = pins.read_text().strip()
-(venvs / "proxy-versions.json").write_text(json.dumps(versions, indent=2) + "\n")
-for name, v in versions.items():
-    print(f"[setup-proxy] {name}: {v}")
-PYEOF
+"$PY" "$ROOT/benches/venv_versions.py" "$VENVS" proxy-versions.json setup-proxy --pins .bench-proxy-pins --key origin \
+  litellm-proxy=litellm,uvicorn,fastapi,prisma proxy-ours=liter-llm
