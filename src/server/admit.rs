@@ -31,11 +31,13 @@ pub(crate) fn admit(
     model: &str,
     body: &[u8],
 ) -> Result<Gate, Refusal> {
-    if let Some(deployments) = client.deployments() {
-        if deployments.group(model).is_none() {
-            return Err(unknown_model(model, &deployments.group_names()));
-        }
-    }
+    let group = match client.deployments() {
+        Some(deployments) => match deployments.group(model) {
+            None => return Err(unknown_model(model, &deployments.group_names())),
+            group => group,
+        },
+        None => None,
+    };
     caller.trail.note(|seen| seen.model_group = Some(model.to_owned()));
     let mut gate = Gate {
         hold: None,
@@ -45,8 +47,7 @@ pub(crate) fn admit(
         return Ok(gate);
     };
     let estimate = if key.needs_estimate() {
-        let members = client.deployments().and_then(|d| d.group(model));
-        let prices: Vec<&str> = members.map_or_else(Vec::new, |g| g.members.iter().map(|m| m.model.as_str()).collect());
+        let prices: Vec<&str> = group.map_or_else(Vec::new, |g| g.members.iter().map(|m| m.model.as_str()).collect());
         keys::estimate(body, model, &prices)
     } else {
         Estimate::default()

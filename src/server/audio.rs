@@ -12,13 +12,11 @@ use serde_json::Value;
 
 use super::admit::{admit, Spend};
 use super::errors::{error_response, from_core, json_response, refused};
+use super::multipart;
 use super::{AppState, Caller};
-use crate::api::{content_type_for, Upload};
 use crate::types::ToJson;
 use crate::Request;
 
-/// The most form fields a transcription upload may carry besides its file.
-const MAX_FIELDS: usize = 32;
 /// The longest text field of a transcription upload.
 const MAX_FIELD_BYTES: usize = 64 << 10;
 
@@ -71,7 +69,10 @@ pub(crate) async fn transcriptions(
     Extension(caller): Extension<Caller>,
     form: Multipart,
 ) -> Response {
-    let upload = match read_form(form).await {
+    let upload = match multipart::read(form, "audio", MAX_FIELD_BYTES)
+        .await
+        .and_then(multipart::Form::into_upload)
+    {
         Ok(upload) => upload,
         Err(why) => return bad_request(&why),
     };
@@ -99,51 +100,6 @@ pub(crate) async fn transcriptions(
         }
         Err(err) => from_core(&err),
     }
-}
-
-/// The upload of a multipart form: its `file` part and its text fields, bounded.
-async fn read_form(mut form: Multipart) -> Result<Upload, String> {
-    let mut fields = Vec::new();
-    let mut file = None;
-    while let Some(part) = form
-        .next_field()
-        .await
-        .map_err(|e| format!("the form is malformed: {e}"))?
-    {
-        let name = part.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            let filename = part.file_name().unwrap_or("audio").to_owned();
-            let content_type = part
-                .content_type()
-                .and_then(|t| HeaderValue::from_str(t).ok())
-                .unwrap_or_else(|| HeaderValue::from_static(content_type_for(&filename)));
-            let data = part
-                .bytes()
-                .await
-                .map_err(|e| format!("the file could not be read: {e}"))?;
-            file = Some((data, filename, content_type));
-        } else {
-            if fields.len() >= MAX_FIELDS {
-                return Err(format!("the form has more than {MAX_FIELDS} fields"));
-            }
-            let value = part
-                .text()
-                .await
-                .map_err(|e| format!("the field {name} could not be read: {e}"))?;
-            if value.len() > MAX_FIELD_BYTES {
-                return Err(format!("the field {name} is longer than {MAX_FIELD_BYTES} bytes"));
-            }
-            fields.push((name, value));
-        }
-    }
-    let (data, filename, content_type) = file.ok_or("file is required (a form part)")?;
-    Ok(Upload {
-        fields,
-        field: "file".to_owned(),
-        data,
-        filename,
-        content_type,
-    })
 }
 
 /// The content type of a speech `response_format`.

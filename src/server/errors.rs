@@ -83,7 +83,8 @@ pub fn refused(refusal: &Refusal) -> Response {
     response
 }
 
-fn set_retry_after(response: &mut Response, seconds: Option<u64>) {
+/// Sets `Retry-After` to `seconds`, when given.
+pub fn set_retry_after(response: &mut Response, seconds: Option<u64>) {
     if let Some(value) = seconds.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         response.headers_mut().insert("retry-after", value);
     }

@@ -13,12 +13,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use super::errors::{error_response, from_core, json_response};
+use super::multipart;
 use super::{AppState, Caller, Who};
-use crate::api::{content_type_for, BatchParams, ListParams, Upload};
+use crate::api::{BatchParams, ListParams};
 use crate::deployments::Deployment;
 use crate::types::ToJson;
 use crate::Client;
 
+/// The longest text field of an upload form.
+const MAX_FIELD_BYTES: usize = 1024;
 /// The largest page size passed on.
 const MAX_LIMIT: u64 = 10_000;
 
@@ -29,56 +32,25 @@ pub(crate) async fn create_file(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Query(query): Params,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
-    let mut fields = Vec::new();
-    let mut model = query.get("model").cloned();
-    let mut file = None;
-    loop {
-        let part = match form.next_field().await {
-            Ok(Some(part)) => part,
-            Ok(None) => break,
-            Err(e) => return bad_request(&format!("the form is malformed: {e}")),
-        };
-        let name = part.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            let filename = part.file_name().unwrap_or("upload.jsonl").to_owned();
-            let content_type = part
-                .content_type()
-                .and_then(|t| HeaderValue::from_str(t).ok())
-                .unwrap_or_else(|| HeaderValue::from_static(content_type_for(&filename)));
-            match part.bytes().await {
-                Ok(data) => file = Some((data, filename, content_type)),
-                Err(e) => return bad_request(&format!("the file could not be read: {e}")),
-            }
-        } else {
-            let value = match part.text().await {
-                Ok(value) if value.len() <= 1024 => value,
-                _ => return bad_request(&format!("the field {name} is not a short text")),
-            };
-            match name.as_str() {
-                "model" => model = Some(value),
-                "purpose" if fields.is_empty() => fields.push((name, value)),
-                _ => return bad_request(&format!("unexpected form field {name:?} (purpose, file, model)")),
-            }
-        }
-    }
-    let Some((data, filename, content_type)) = file else {
-        return bad_request("file is required (a form part)");
+    let mut form = match multipart::read(form, "upload.jsonl", MAX_FIELD_BYTES).await {
+        Ok(form) => form,
+        Err(why) => return bad_request(&why),
     };
-    if fields.is_empty() {
-        return bad_request("purpose is required (a form field)");
+    let model = form.take("model").or_else(|| query.get("model").cloned());
+    match form.fields.as_slice() {
+        [(name, _)] if name == "purpose" => {}
+        [] => return bad_request("purpose is required (a form field)"),
+        _ => return bad_request("unexpected form fields: a file upload takes purpose, file and model"),
     }
+    let upload = match form.into_upload() {
+        Ok(upload) => upload,
+        Err(why) => return bad_request(&why),
+    };
     let provider = match Provider::pick(&state, &caller, model.as_deref()) {
         Ok(provider) => provider,
         Err(response) => return *response,
-    };
-    let upload = Upload {
-        fields,
-        field: "file".to_owned(),
-        data,
-        filename,
-        content_type,
     };
     reply(provider.client().create_file(upload, HeaderMap::new()).await)
 }

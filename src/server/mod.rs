@@ -20,6 +20,7 @@ mod files;
 mod health;
 pub mod keys;
 mod metrics;
+mod multipart;
 mod observe;
 mod openai;
 

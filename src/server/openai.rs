@@ -113,7 +113,7 @@ pub(crate) async fn embeddings(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    answer(state, &caller, body, |client, request| async move {
+    answer(state, &caller, body, None, |client, request| async move {
         client.embeddings(request).await
     })
     .await
@@ -126,7 +126,7 @@ pub(crate) async fn moderations(
     body: Bytes,
 ) -> Response {
     let body = with_default_model(body, "omni-moderation-latest");
-    answer(state, &caller, body, |client, request| async move {
+    answer(state, &caller, body, None, |client, request| async move {
         client.moderate(request).await
     })
     .await
@@ -138,7 +138,7 @@ pub(crate) async fn images(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    answer(state, &caller, body, |client, request| async move {
+    answer(state, &caller, body, None, |client, request| async move {
         client.image_generate(request).await
     })
     .await
@@ -150,7 +150,7 @@ pub(crate) async fn rerank(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    answer(state, &caller, body, |client, request| async move {
+    answer(state, &caller, body, None, |client, request| async move {
         client.rerank(request).await
     })
     .await
@@ -162,17 +162,22 @@ pub(crate) async fn responses(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    if matches!(parse(&state, &caller, body.clone()), Ok(Parsed { stream: true, .. })) {
-        return bad_request("stream is not supported on /v1/responses by this proxy; stream /v1/chat/completions");
-    }
-    answer(state, &caller, body, |client, request| async move {
+    let refused = Some("stream is not supported on /v1/responses by this proxy; stream /v1/chat/completions");
+    answer(state, &caller, body, refused, |client, request| async move {
         client.create_response(request).await
     })
     .await
 }
 
-/// Runs one call of the client on a body's request and answers its result as JSON.
-async fn answer<T, F, Fut>(state: Arc<AppState>, caller: &Caller, body: Bytes, call: F) -> Response
+/// Runs one call of the client on a body's request and answers its result as JSON; a request
+/// asking for a stream is refused with `no_stream` when given.
+async fn answer<T, F, Fut>(
+    state: Arc<AppState>,
+    caller: &Caller,
+    body: Bytes,
+    no_stream: Option<&str>,
+    call: F,
+) -> Response
 where
     T: serde::Serialize + Spent,
     F: FnOnce(Arc<Client>, Request) -> Fut,
@@ -180,11 +185,16 @@ where
 {
     let started = Instant::now();
     let Parsed {
-        mut request, client, ..
+        mut request,
+        client,
+        stream,
     } = match parse(&state, caller, body) {
         Ok(parsed) => parsed,
         Err(refused) => return *refused,
     };
+    if let (true, Some(why)) = (stream, no_stream) {
+        return bad_request(why);
+    }
     let gate = match admit(&state, &client, caller, &request.model, &request.body) {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),

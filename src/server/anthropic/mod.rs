@@ -81,7 +81,7 @@ use axum::Extension;
 use serde_json::json;
 
 use super::admit::{admit, Gate, Held, Spent};
-use super::errors::{add_retry_after, failure_of, json_response};
+use super::errors::{add_retry_after, failure_of, json_response, set_retry_after};
 use super::keys::Refusal;
 use super::{AppState, Caller};
 use crate::error::Error;
@@ -172,12 +172,7 @@ fn invalid_request(message: &str) -> Response {
 /// A key's refusal in Anthropic's shape, with its `Retry-After`.
 fn refused(refusal: &Refusal) -> Response {
     let mut response = error_response(refusal.status, &refusal.message);
-    if let Some(value) = refusal
-        .retry_after
-        .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
-    {
-        response.headers_mut().insert("retry-after", value);
-    }
+    set_retry_after(&mut response, refusal.retry_after);
     response
 }
 
