@@ -229,3 +229,13 @@ def test_fallbacks_from_the_config_through_the_proxy(tmp_path):
             assert primary.request_count == 1 and backup.request_count == 1
         finally:
             stop(proc)
+
+
+def test_responses_are_answered_whole_and_a_stream_is_refused(proxy):
+    base, _ = proxy
+    client = sdk(api_key=MASTER, base_url=base, max_retries=0)
+    answer = client.responses.create(model="llama3", input="respond please")
+    assert answer.status == "completed" and answer.output_text
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="llama3", input="x", stream=True)
+    assert "stream" in str(refused.value)
