@@ -31,6 +31,10 @@ mod usage;
 
 use pyo3::prelude::*;
 
+/// Every allocation of the extension (Python's own objects keep Python's allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The native extension module.
 #[pymodule(gil_used = false)]
 fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
