@@ -1,8 +1,9 @@
 //! Prometheus metrics of the proxy (`GET /metrics`, text format): requests, latency, time to
 //! first token, tokens, spend and errors, by route, model group, deployment, key alias and status.
 
-use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,6 +15,10 @@ use prometheus_client::registry::Registry;
 /// The most distinct model groups or key aliases the labels take; past it they read `other`
 /// (model names come from callers, and a label set per name would grow without bound).
 const MAX_LABEL_VALUES: usize = 1_000;
+
+/// The most label combinations whose metric handles are kept ready; past it a request looks
+/// its metrics up in each family.
+const MAX_READY: usize = 4_096;
 
 /// Latency buckets in seconds: 5 ms to 5 minutes.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -80,6 +85,43 @@ pub(crate) struct Metrics {
     spend: Family<SpendLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     in_flight: Gauge,
     seen: Mutex<HashSet<String>>,
+    /// The handles of each label combination seen, by the hash of its label values: a request
+    /// counts itself without building labels or looking up a family.
+    ready: Mutex<HashMap<u64, Arc<Handles>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// The label values of one finished request.
+type Key<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>, u16);
+
+/// The metrics one label combination counts in (each shares its family's value). Those not
+/// every request has are made on first use, so that /metrics shows no series never counted.
+#[derive(Debug)]
+struct Handles {
+    key: (String, Option<String>, Option<String>, Option<String>, u16),
+    /// The bounded `model_group` and `key_alias` label values.
+    group: String,
+    alias: String,
+    requests: Counter,
+    errors: Option<Counter>,
+    latency: Histogram,
+    first_token: OnceLock<Histogram>,
+    prompt_tokens: OnceLock<Counter>,
+    completion_tokens: OnceLock<Counter>,
+    spend: OnceLock<Counter<f64, std::sync::atomic::AtomicU64>>,
+}
+
+impl Handles {
+    fn is(&self, key: &Key<'_>) -> bool {
+        let (route, group, deployment, alias, status) = &self.key;
+        (
+            route.as_str(),
+            group.as_deref(),
+            deployment.as_deref(),
+            alias.as_deref(),
+            *status,
+        ) == *key
+    }
 }
 
 impl Metrics {
@@ -124,6 +166,8 @@ impl Metrics {
             spend,
             in_flight,
             seen: Mutex::new(HashSet::new()),
+            ready: Mutex::new(HashMap::new()),
+            hasher: std::collections::hash_map::RandomState::new(),
         }
     }
 
@@ -135,49 +179,105 @@ impl Metrics {
     /// Counts a finished request.
     pub(crate) fn finished(&self, seen: &Observation<'_>) {
         self.in_flight.dec();
-        let [group, deployment, alias] = self.bounded([seen.model_group, seen.deployment, seen.key_alias]);
-        let labels = RequestLabels {
-            route: seen.route.to_owned(),
-            model_group: group.clone(),
-            deployment,
-            key_alias: alias.clone(),
-            status: seen.status,
-        };
-        self.requests.get_or_create(&labels).inc();
-        if seen.status >= 400 {
-            self.errors.get_or_create(&labels).inc();
+        let handles = self.handles(&(
+            seen.route,
+            seen.model_group,
+            seen.deployment,
+            seen.key_alias,
+            seen.status,
+        ));
+        handles.requests.inc();
+        if let Some(errors) = &handles.errors {
+            errors.inc();
         }
-        self.latency
-            .get_or_create(&LatencyLabels {
-                route: labels.route,
-                model_group: group.clone(),
-            })
-            .observe(seen.seconds);
+        handles.latency.observe(seen.seconds);
+        let (group, alias) = (&handles.group, &handles.alias);
         if let Some(first) = seen.first_token_seconds {
-            self.first_token
-                .get_or_create(&GroupLabels {
+            let histogram = handles.first_token.get_or_init(|| {
+                let labels = GroupLabels {
                     model_group: group.clone(),
-                })
-                .observe(first);
+                };
+                self.first_token.get_or_create(&labels).clone()
+            });
+            histogram.observe(first);
         }
-        for (kind, count) in [("prompt", seen.prompt_tokens), ("completion", seen.completion_tokens)] {
+        let tokens = [
+            ("prompt", seen.prompt_tokens, &handles.prompt_tokens),
+            ("completion", seen.completion_tokens, &handles.completion_tokens),
+        ];
+        for (kind, count, counter) in tokens {
             if let Some(count) = count.filter(|c| *c > 0) {
-                self.tokens
-                    .get_or_create(&TokenLabels {
+                let counter = counter.get_or_init(|| {
+                    let labels = TokenLabels {
                         model_group: group.clone(),
                         key_alias: alias.clone(),
                         kind,
-                    })
-                    .inc_by(count);
+                    };
+                    self.tokens.get_or_create(&labels).clone()
+                });
+                counter.inc_by(count);
             }
         }
         if let Some(cost) = seen.cost.filter(|c| *c > 0.0) {
-            self.spend
-                .get_or_create(&SpendLabels {
-                    model_group: group,
-                    key_alias: alias,
+            let counter = handles.spend.get_or_init(|| {
+                let labels = SpendLabels {
+                    model_group: group.clone(),
+                    key_alias: alias.clone(),
+                };
+                self.spend.get_or_create(&labels).clone()
+            });
+            counter.inc_by(cost);
+        }
+    }
+
+    /// The handles of `key`'s label combination: kept ready, or looked up in each family.
+    fn handles(&self, key: &Key<'_>) -> Arc<Handles> {
+        let hash = self.hasher.hash_one(key);
+        let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handles) = ready.get(&hash).filter(|h| h.is(key)) {
+            return Arc::clone(handles);
+        }
+        let handles = Arc::new(self.look_up(key));
+        if ready.len() < MAX_READY && !ready.contains_key(&hash) {
+            ready.insert(hash, Arc::clone(&handles));
+        }
+        handles
+    }
+
+    /// The metrics of one label combination, from each family (created on first use).
+    fn look_up(&self, key: &Key<'_>) -> Handles {
+        let &(route, group, deployment, alias, status) = key;
+        let [group_label, deployment_label, alias_label] = self.bounded([group, deployment, alias]);
+        let labels = RequestLabels {
+            route: route.to_owned(),
+            model_group: group_label.clone(),
+            deployment: deployment_label,
+            key_alias: alias_label.clone(),
+            status,
+        };
+        Handles {
+            key: (
+                route.to_owned(),
+                group.map(str::to_owned),
+                deployment.map(str::to_owned),
+                alias.map(str::to_owned),
+                status,
+            ),
+            requests: self.requests.get_or_create(&labels).clone(),
+            errors: (status >= 400).then(|| self.errors.get_or_create(&labels).clone()),
+            latency: self
+                .latency
+                .get_or_create(&LatencyLabels {
+                    route: labels.route.clone(),
+                    model_group: group_label.clone(),
                 })
-                .inc_by(cost);
+                .clone(),
+            group: group_label,
+            alias: alias_label,
+            first_token: OnceLock::new(),
+            prompt_tokens: OnceLock::new(),
+            completion_tokens: OnceLock::new(),
+            spend: OnceLock::new(),
         }
     }
 

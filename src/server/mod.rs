@@ -29,9 +29,9 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -146,16 +146,16 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         .route("/key/delete", post(keys::delete))
         .route("/key/list", get(keys::list))
         .route("/metrics", get(metrics))
-        .route("/health", get(health::health))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
+        .route("/health", get(health::health));
     Router::new()
         .route("/health/liveliness", get(|| async { "I'm alive!" }))
         .route("/health/readiness", get(openai::readiness))
         .merge(api)
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found_error", "no such route", None) })
         .layer(DefaultBodyLimit::max(limit))
+        // One middleware for every request (each layer costs a boxed future and a service
+        // clone per request): its id, its caller, and its log line and metrics.
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe::observe))
-        .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 
@@ -197,35 +197,29 @@ pub async fn serve(
 
 /// Finds who is calling: the master key, a virtual key that may be used now, or (without a
 /// master key) anyone. Refuses the rest with a 401.
-async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
-    let who = match &state.master_key {
-        None => Who::Open,
-        Some(master) => {
-            let given = presented_key(request.headers()).unwrap_or("");
-            if constant_time_eq(given.as_bytes(), master.expose().as_bytes()) {
-                Who::Master
-            } else {
-                match state.keys.as_ref().and_then(|keys| keys.find(given)) {
-                    Some(key) => match key.unusable() {
-                        None => Who::Key(key),
-                        Some(why) => return unauthorized(why),
-                    },
-                    None => return unauthorized("missing or invalid API key: send Authorization: Bearer <key>"),
-                }
-            }
-        }
+pub(crate) fn identify(state: &AppState, headers: &HeaderMap) -> Result<Who, Box<Response>> {
+    let Some(master) = &state.master_key else {
+        return Ok(Who::Open);
     };
-    let trail = request
-        .extensions()
-        .get::<Arc<observe::Trail>>()
-        .cloned()
-        .unwrap_or_default();
-    if let Who::Key(key) = &who {
-        let alias = key.alias();
-        trail.note(|seen| seen.key_alias = alias);
+    let given = presented_key(headers).unwrap_or("");
+    if constant_time_eq(given.as_bytes(), master.expose().as_bytes()) {
+        return Ok(Who::Master);
     }
-    request.extensions_mut().insert(Caller { who, trail });
-    next.run(request).await
+    match state.keys.as_ref().and_then(|keys| keys.find(given)) {
+        Some(key) => match key.unusable() {
+            None => Ok(Who::Key(key)),
+            Some(why) => Err(Box::new(unauthorized(why))),
+        },
+        None => Err(Box::new(unauthorized(
+            "missing or invalid API key: send Authorization: Bearer <key>",
+        ))),
+    }
+}
+
+/// The routes anyone may call: liveness and readiness probes (and unknown paths, which the
+/// fallback answers with a 404).
+pub(crate) fn is_open(route: Option<&str>) -> bool {
+    matches!(route, None | Some("/health/liveliness" | "/health/readiness"))
 }
 
 /// `GET /metrics`: Prometheus' text format (the master key only, when one is set).
@@ -281,22 +275,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Gives every request an id (the caller's `x-request-id`, when it sent a sane one), answered
-/// in `x-request-id`.
-async fn request_id(mut request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
+/// The id a request is answered with: the caller's `x-request-id`, when it sent a sane one,
+/// else a new random one.
+pub(crate) fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let given = headers
         .get("x-request-id")
         .filter(|v| v.len() <= 128 && v.to_str().is_ok_and(|s| s.bytes().all(|b| b.is_ascii_graphic())))
         .cloned();
-    let id = given.unwrap_or_else(|| {
+    given.unwrap_or_else(|| {
         HeaderValue::from_str(&format!("req_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)))
             .unwrap_or(HeaderValue::from_static("req_unknown"))
-    });
-    request.extensions_mut().insert(observe::RequestId(id.clone()));
-    let mut response = next.run(request).await;
-    response.headers_mut().insert("x-request-id", id);
-    response
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::keys::record::{iso8601, now};
 use super::metrics::Observation;
-use super::AppState;
+use super::{AppState, Caller, Who};
 
 /// How often the writer writes out the lines gathered (requests never wake it).
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -186,34 +186,45 @@ impl Trail {
     }
 }
 
-/// The id the request is answered with (set by the request-id middleware).
-#[derive(Clone, Debug)]
-pub(crate) struct RequestId(pub(crate) HeaderValue);
-
-/// Gives each request a [`Trail`], and logs and counts it when its answer ends.
+/// The middleware of every request: gives it an id (answered in `x-request-id`) and a
+/// [`Trail`], finds its [`Caller`] (a 401 for a route that needs a key and has none), and logs
+/// and counts it when its answer ends.
 pub(crate) async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let id = super::request_id(request.headers());
     let trail = Arc::new(Trail::default());
-    request.extensions_mut().insert(Arc::clone(&trail));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let who = if super::is_open(route) {
+        Ok(Who::Open)
+    } else {
+        super::identify(&state, request.headers())
+    };
+    let route = route.map_or_else(|| "unmatched".to_owned(), str::to_owned);
     let method = request.method().as_str().to_owned();
     state.metrics.started();
     // Held across the handler: a caller that leaves before the answer is logged and counted
     // too, with nginx's 499 (client closed request).
     let mut done = Done {
         state,
-        trail,
+        trail: Arc::clone(&trail),
         started,
         route,
         method,
-        id,
+        id: id.clone(),
         status: 499,
     };
-    let response = next.run(request).await;
+    let mut response = match who {
+        Ok(who) => {
+            if let Who::Key(key) = &who {
+                let alias = key.alias();
+                trail.note(|seen| seen.key_alias = alias);
+            }
+            request.extensions_mut().insert(Caller { who, trail });
+            next.run(request).await
+        }
+        Err(refused) => *refused,
+    };
+    response.headers_mut().insert("x-request-id", id);
     done.status = response.status().as_u16();
     // A whole body is sent at once: done now. A stream is done when its body ends or is dropped.
     if response.body().size_hint().exact().is_some() {
@@ -235,7 +246,7 @@ struct Done {
     started: Instant,
     route: String,
     method: String,
-    id: Option<HeaderValue>,
+    id: HeaderValue,
     status: u16,
 }
 
@@ -260,7 +271,7 @@ impl Drop for Done {
         };
         let line = Line {
             time: iso8601(now()),
-            request_id: self.id.as_ref().and_then(|v| v.to_str().ok()),
+            request_id: self.id.to_str().ok(),
             method: &self.method,
             route: &self.route,
             status: self.status,

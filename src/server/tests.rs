@@ -231,3 +231,69 @@ async fn moderations_images_rerank_and_responses_go_through() {
     assert_eq!(response["object"], "response");
     assert_eq!(upstream.request_count(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_but_the_probes_needs_a_key() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy(&upstream).await;
+    let http = reqwest::Client::new();
+    let guarded = [
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/embeddings"),
+        ("POST", "/v1/messages"),
+        ("POST", "/v1/messages/count_tokens"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/files"),
+        ("DELETE", "/v1/files/file-1"),
+        ("GET", "/batches/batch-1"),
+        ("POST", "/key/generate"),
+        ("GET", "/key/list"),
+        ("GET", "/metrics"),
+        ("GET", "/health"),
+    ];
+    for (method, path) in guarded {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = http
+            .request(method.clone(), format!("{at}{path}"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401, "{method} {path} without a key");
+        assert!(answer.headers().contains_key("x-request-id"));
+    }
+    for path in ["/health/liveliness", "/health/readiness"] {
+        let answer = http.get(format!("{at}{path}")).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path} is open");
+    }
+    let unknown = http.get(format!("{at}/no/such/route")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        upstream.request_count(),
+        0,
+        "nothing unauthenticated reaches the provider"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_request_id_is_answered_back_and_a_bad_one_replaced() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy(&upstream).await;
+    let http = reqwest::Client::new();
+    let given = http
+        .get(format!("{at}/health/liveliness"))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-123");
+    let bad = http
+        .get(format!("{at}/v1/models"))
+        .header("x-request-id", "two words")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let id = bad.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.starts_with("req_") && id.len() == 36, "{id}");
+}
