@@ -89,7 +89,9 @@ impl Client {
             };
             let timing = *timing.get_or_insert_with(|| Timing::new(self.config.timeout, plan.total));
             let sent_at = SystemTime::now();
-            let tried = self.attempt(call, timing, permit, retries).await;
+            // Boxed: an attempt's state (the request in flight, its timeouts, reading an error
+            // body) is most of a call's, and every future above would otherwise move it inline.
+            let tried = Box::pin(self.attempt(call, timing, permit, retries)).await;
             if let Some(trace) = &call.request.trace {
                 self.trace(trace, call, sent_at, &tried);
             }

@@ -297,7 +297,9 @@ impl Deployments {
         let started = Instant::now();
         deployment.count(1, 0);
         let busy = Busy::enter(deployment);
-        let mut result = op(&deployment.client, request).await;
+        // Boxed: the deployment's call is the bulk of a routed call's state, and every future
+        // above it would otherwise carry (and move) it inline.
+        let mut result = Box::pin(op(&deployment.client, request)).await;
         match &mut result {
             Ok(answer) => {
                 deployment.record_latency(started.elapsed().as_secs_f64());
