@@ -298,4 +298,15 @@ mod tests {
         assert_eq!(lookup("gpt-5").unwrap().prompt_budget(1000), Some(272_000));
         assert_eq!(lookup("gpt-4o").unwrap().prompt_budget(1000), Some(127_000));
     }
+
+    #[test]
+    fn a_name_looked_up_before_register_gets_the_new_entry() {
+        use crate::catalog::register;
+        let u = usage(json!({"prompt_tokens": 1_000_000, "completion_tokens": 0}));
+        assert_eq!(cost("acme/remembered-model-q", &u), None);
+        register(ModelInfo::new("remembered-model-q", 4.0, 8.0));
+        close(cost("acme/remembered-model-q", &u).unwrap(), 4.0);
+        register(ModelInfo::new("remembered-model-q", 5.0, 8.0));
+        close(cost("acme/remembered-model-q", &u).unwrap(), 5.0);
+    }
 }

@@ -90,8 +90,38 @@ fn find(table: &Table, name: &str) -> Option<Arc<ModelInfo>> {
     None
 }
 
+type Memo = HashMap<Box<str>, Option<Arc<ModelInfo>>>;
+
+/// The answers [`lookup`] gave, by the name it was asked (cleared by [`register`]): the proxy
+/// and the client price the same few models on every call.
+fn memo() -> &'static RwLock<Memo> {
+    static MEMO: OnceLock<RwLock<Memo>> = OnceLock::new();
+    MEMO.get_or_init(RwLock::default)
+}
+
+/// The most names remembered; past it answers are worked out each time (callers name models).
+const MAX_MEMO: usize = 4096;
+
 /// The table entry for `model` (see the module docs for how names resolve).
 pub fn lookup(model: &str) -> Option<Arc<ModelInfo>> {
+    if let Some(known) = memo()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(model)
+    {
+        return known.clone();
+    }
+    let table = registry().read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let found = resolve(&table, model);
+    let mut memo = memo().write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if memo.len() < MAX_MEMO {
+        memo.insert(model.into(), found.clone());
+    }
+    found
+}
+
+/// [`lookup`] in `table`.
+fn resolve(table: &Table, model: &str) -> Option<Arc<ModelInfo>> {
     let mut lower = model.trim().to_ascii_lowercase();
     let last = lower.rfind('/').map_or(0, |i| i + 1);
     if family_of(&lower[last..]) == Some(Family::Claude) {
@@ -99,10 +129,9 @@ pub fn lookup(model: &str) -> Option<Arc<ModelInfo>> {
         let fixed = lower[last..].replace('.', "-");
         lower.replace_range(last.., &fixed);
     }
-    let table = registry().read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut candidate = lower.as_str();
     loop {
-        if let Some(info) = find(&table, candidate) {
+        if let Some(info) = find(table, candidate) {
             return Some(info);
         }
         match candidate.split_once('/') {
@@ -118,6 +147,11 @@ pub fn register(info: ModelInfo) {
     info.name = info.name.trim().to_ascii_lowercase();
     let mut table = registry().write().unwrap_or_else(std::sync::PoisonError::into_inner);
     table.insert(info.name.clone(), Arc::new(info));
+    // Under the table's lock: a lookup resolving against the old table cannot land after this.
+    memo()
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }
 
 /// Names of every entry in the table, sorted.

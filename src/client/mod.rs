@@ -260,7 +260,8 @@ impl Client {
                 return Err(err);
             }
         };
-        let Attempts { outcome, retries } = self.send(&call).await;
+        // Boxed, as `run` boxes its exchange: the attempts are most of a call's state.
+        let Attempts { outcome, retries } = Box::pin(self.send(&call)).await;
         meter.retries = retries;
         let Sent { resp, permit, timing } = match outcome {
             Ok(sent) => sent,

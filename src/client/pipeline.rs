@@ -162,7 +162,10 @@ impl Client {
         decode: impl FnOnce(&Call, Received) -> Result<T>,
     ) -> Result<T> {
         let mut meter = Meter::start(&self.config, label);
-        match self.exchange(call, cap, &mut meter, decode).await {
+        // Boxed: the exchange (the call, its attempts and the body read) is most of a call's
+        // state; inline, every future above it (the router's, the cache's, the proxy's
+        // handler) would carry it and copy it each time one is created.
+        match Box::pin(self.exchange(call, cap, &mut meter, decode)).await {
             Ok(mut answer) => {
                 let tokens = answer.tokens();
                 let cost = meter.success(answer.price_model(), tokens.as_ref(), None);

@@ -88,11 +88,11 @@ impl Client {
                 Err(err) => return done(Err(err)),
             };
             let timing = *timing.get_or_insert_with(|| Timing::new(self.config.timeout, plan.total));
-            let sent_at = SystemTime::now();
+            let sent_at = call.request.trace.as_ref().map(|_| SystemTime::now());
             // Boxed: an attempt's state (the request in flight, its timeouts, reading an error
             // body) is most of a call's, and every future above would otherwise move it inline.
             let tried = Box::pin(self.attempt(call, timing, permit, retries)).await;
-            if let Some(trace) = &call.request.trace {
+            if let (Some(trace), Some(sent_at)) = (&call.request.trace, sent_at) {
                 self.trace(trace, call, sent_at, &tried);
             }
             let (err, hint) = match tried {

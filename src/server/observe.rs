@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt;
@@ -193,14 +193,13 @@ pub(crate) async fn observe(State(state): State<Arc<AppState>>, mut request: Req
     let started = Instant::now();
     let id = super::request_id(request.headers());
     let trail = Arc::new(Trail::default());
-    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-    let who = if super::is_open(route) {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let who = if super::is_open(route.as_ref().map(MatchedPath::as_str)) {
         Ok(Who::Open)
     } else {
         super::identify(&state, request.headers())
     };
-    let route = route.map_or_else(|| "unmatched".to_owned(), str::to_owned);
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     state.metrics.started();
     // Held across the handler: a caller that leaves before the answer is logged and counted
     // too, with nginx's 499 (client closed request).
@@ -244,8 +243,9 @@ struct Done {
     state: Arc<AppState>,
     trail: Arc<Trail>,
     started: Instant,
-    route: String,
-    method: String,
+    /// The route's pattern; `None` for a path no route matched.
+    route: Option<MatchedPath>,
+    method: Method,
     id: HeaderValue,
     status: u16,
 }
@@ -253,9 +253,10 @@ struct Done {
 impl Drop for Done {
     fn drop(&mut self) {
         let elapsed = self.started.elapsed();
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
         let seen = self.trail.0.lock().unwrap_or_else(PoisonError::into_inner);
         self.state.metrics.finished(&Observation {
-            route: &self.route,
+            route,
             model_group: seen.model_group.as_deref(),
             deployment: seen.deployment.as_deref(),
             key_alias: seen.key_alias.as_deref(),
@@ -272,8 +273,8 @@ impl Drop for Done {
         let line = Line {
             time: iso8601(now()),
             request_id: self.id.to_str().ok(),
-            method: &self.method,
-            route: &self.route,
+            method: self.method.as_str(),
+            route,
             status: self.status,
             latency_ms: round3(elapsed.as_secs_f64() * 1e3),
             ttft_ms: seen.first_token.map(|d| round3(d.as_secs_f64() * 1e3)),
