@@ -1,0 +1,103 @@
+"""A/B of builds of ``liter-llm serve`` beside the floor, in one run (issue 15's CPU and latency figures).
+
+    python3 benches/proxy_ab.py before=/path/venv-a after=/path/venv-b --repeats 5
+
+Each NAME=VENV is a venv with a release wheel of ours installed. One upstream (the first venv's mock), the floor and
+every build start once; each repeat measures them in rotating order: 64 connections for CPU per request and req/s,
+then one connection for added p50 (minus the direct p50 measured at the start of the repeat). Ours runs with a
+virtual key, as in ``bench_proxy.py``. Prints one line per repeat and the medians with their ratios to the floor.
+Stdlib only; the machine's state moves every figure, so compare builds only within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_proxy as bp  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("builds", nargs="+", help="NAME=VENV, one per build of ours")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--duration-load", type=float, default=4.0)
+    ap.add_argument("--duration-1", type=float, default=2.0)
+    args = ap.parse_args()
+    venvs = {}
+    for spec in args.builds:
+        name, sep, venv = spec.partition("=")
+        if not sep or name == "floor" or not (Path(venv) / "bin" / "python").exists():
+            sys.exit(f"not NAME=VENV with a python in VENV/bin (and NAME not 'floor'): {spec}")
+        venvs[name] = Path(venv)
+
+    floor_bin, load_bin = bp.build_floor()
+    log = Path(tempfile.mkdtemp(prefix="proxy-ab-"))
+    first = next(iter(venvs.values())) / "bin" / "python"
+    upstream = bp.Proc(
+        "upstream",
+        [str(first), "-m", "liter_llm.testing", "serve", "--port", "0", "--no-record"],
+        log,
+        bp.clean_env(),
+    )
+    procs: dict[str, bp.Proc] = {}
+    keys: dict[str, str] = {}
+    try:
+        upstream.wait_line(60)
+        config = log / "proxy.yaml"
+        bp.write_config(config, upstream.base_url)
+        procs["floor"] = bp.start_proxy("floor", floor_bin, first, config, upstream.base_url, log)
+        keys["floor"] = bp.MASTER_KEY
+        for name, venv in venvs.items():
+            (log / name).mkdir()
+            python = venv / "bin" / "python"
+            procs[name] = bp.start_proxy("ours", floor_bin, python, config, upstream.base_url, log / name)
+            keys[name], auth = bp.virtual_key(procs[name])
+            if auth != "virtual key":
+                sys.exit(f"{name}: {auth}")
+        one = {"prompt": bp.PROMPT, "expect": bp.PROMPT}
+        for name, proc in procs.items():
+            bp.load(load_bin, proc.port, keys[name], {}, conns=1, duration=0.5, warmup=5, **one)
+        figures: dict[str, dict[str, list[float]]] = {n: {"cpu": [], "rps": [], "added": []} for n in procs}
+        for r in range(args.repeats):
+            direct = bp.load(
+                load_bin, upstream.port, "sk-upstream", {}, conns=1, duration=args.duration_1, warmup=20, **one
+            )
+            names = list(procs)
+            names = names[r % len(names) :] + names[: r % len(names)]
+            for name in names:
+                proc, watch = procs[name], {"proxy": procs[name].proc.pid}
+                load = bp.load(
+                    load_bin, proc.port, keys[name], watch, conns=64, duration=args.duration_load, warmup=2, **one
+                )
+                lat = bp.load(load_bin, proc.port, keys[name], {}, conns=1, duration=args.duration_1, warmup=20, **one)
+                if load["errors"] or lat["errors"]:
+                    sys.exit(f"{name}: errors: {load['first_error'] or lat['first_error']}")
+                figures[name]["cpu"].append(load["watch"]["proxy"]["cpu_s"] / load["requests"] * 1e6)
+                figures[name]["rps"].append(load["rps"])
+                figures[name]["added"].append(lat["p50_us"] - direct["p50_us"])
+            line = "  ".join(f"{n} {figures[n]['cpu'][-1]:.1f} µs +{figures[n]['added'][-1]:.0f} µs" for n in procs)
+            print(f"repeat {r + 1}: {line}", flush=True)
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        upstream.stop()
+
+    med = {n: {k: statistics.median(v) for k, v in f.items()} for n, f in figures.items()}
+    floor = med["floor"]
+    print("\n| build | CPU µs/req (64 conn) | vs floor | req/s (64 conn) | vs floor | added p50 µs | vs floor |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, m in med.items():
+        print(
+            f"| {name} | {m['cpu']:.1f} | {m['cpu'] / floor['cpu']:.2f}x | {m['rps']:,.0f} | "
+            f"{m['rps'] / floor['rps']:.2f}x | {m['added']:.0f} | {m['added'] / floor['added']:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
