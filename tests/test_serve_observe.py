@@ -7,6 +7,7 @@ import json
 import re
 import time
 import urllib.request
+from datetime import datetime
 
 import pytest
 from conftest import user
@@ -61,6 +62,8 @@ async def test_each_request_is_logged_and_counted(tmp_path, upstream):
         assert entry["prompt_tokens"] == answer["usage"]["prompt_tokens"]
         assert entry["completion_tokens"] == answer["usage"]["completion_tokens"]
         assert entry["cost"] > 0 and entry["latency_ms"] > 0 and entry["time"].endswith("Z")
+        logged_at = datetime.fromisoformat(entry["time"][:-1] + "+00:00").timestamp()
+        assert abs(logged_at - time.time()) < 120, "the line carries the time it was written"
         assert key not in json.dumps(entry) and MASTER not in "".join(proc.log_lines)
 
         client = LlmClient(api_key=key, base_url=f"{base}/v1", max_retries=0)

@@ -9,7 +9,8 @@
 //! (one per given token id). A body that cannot be read costs `ceil(bytes / 4)` plus the default
 //! completion budget.
 
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::tokens::Counter;
 
@@ -23,8 +24,32 @@ fn unreadable(body: &[u8]) -> u64 {
         .saturating_add(DEFAULT_COMPLETION_TOKENS)
 }
 
-fn count(body: &Map<String, Value>, key: &str) -> Option<u64> {
-    body.get(key).and_then(Value::as_u64)
+/// The members of a request body an estimate reads; the others are skipped, not kept. A member
+/// that is present is `Some`, even when it is `null`.
+#[derive(Deserialize)]
+struct Members {
+    #[serde(default, deserialize_with = "present")]
+    messages: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    input: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    tools: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    functions: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    max_tokens: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    max_completion_tokens: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    n: Option<Value>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+fn count(value: Option<&Value>) -> Option<u64> {
+    value.and_then(Value::as_u64)
 }
 
 /// Tokens of an embeddings `input`: strings are counted, token ids are one each.
@@ -46,19 +71,27 @@ pub fn estimate_tokens(body: &[u8], model: &str) -> u64 {
 
 /// [`estimate_tokens`], and the part of it that is the completion budget (0 for embeddings).
 pub fn estimate_split(body: &[u8], model: &str) -> (u64, u64) {
-    let Ok(map) = serde_json::from_slice::<Map<String, Value>>(body) else {
+    // Only an object is a body (a derived struct would also take an array, member by position);
+    // a duplicated member is an error too.
+    let object = body.trim_ascii_start().first() == Some(&b'{');
+    let Some(body_of) = object.then(|| serde_json::from_slice::<Members>(body).ok()).flatten() else {
         return (unreadable(body), DEFAULT_COMPLETION_TOKENS);
     };
     let counter = Counter::for_model(model);
-    let (total, completion) = if map.contains_key("messages") {
-        let completion = match (count(&map, "max_tokens"), count(&map, "max_completion_tokens")) {
+    let (total, completion) = if body_of.messages.is_some() {
+        let completion = match (
+            count(body_of.max_tokens.as_ref()),
+            count(body_of.max_completion_tokens.as_ref()),
+        ) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b).unwrap_or(DEFAULT_COMPLETION_TOKENS),
         };
-        let n = count(&map, "n").unwrap_or(1).max(1);
+        let n = count(body_of.n.as_ref()).unwrap_or(1).max(1);
         let completion = completion.saturating_mul(n);
-        (counter.request(&map).saturating_add(completion), completion)
-    } else if let Some(input) = map.get("input") {
+        let tools = [body_of.tools.as_ref(), body_of.functions.as_ref()];
+        let prompt = counter.prompt(body_of.messages.as_ref(), tools);
+        (prompt.saturating_add(completion), completion)
+    } else if let Some(input) = &body_of.input {
         (input_tokens(&counter, input), 0)
     } else {
         (unreadable(body), DEFAULT_COMPLETION_TOKENS)
@@ -102,6 +135,17 @@ mod tests {
         assert_eq!(estimate_tokens(body, "gpt-4o"), prompt + 60);
         let body = br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":null}"#;
         assert_eq!(estimate_tokens(body, "gpt-4o"), prompt + DEFAULT_COMPLETION_TOKENS);
+    }
+
+    #[test]
+    fn only_an_object_is_read_and_a_null_member_is_still_present() {
+        let odd = br#"[{"role":"user","content":"hello"}]"#;
+        assert_eq!(estimate_split(odd, "gpt-4o"), (unreadable(odd), DEFAULT_COMPLETION_TOKENS));
+        let twice = br#"{"messages":[],"messages":[]}"#;
+        assert_eq!(estimate_split(twice, "gpt-4o"), (unreadable(twice), DEFAULT_COMPLETION_TOKENS));
+        // `messages: null` is a chat body with nothing in it: just the completion budget.
+        let empty = br#"{"messages":null,"max_tokens":7,"temperature":0.2,"model":"x"}"#;
+        assert_eq!(estimate_split(empty, "gpt-4o"), (7, 7));
     }
 
     #[test]

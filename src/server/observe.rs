@@ -270,31 +270,62 @@ impl Drop for Done {
         let Some(log) = &self.state.access_log else {
             return;
         };
-        let line = Line {
-            time: iso8601(now()),
-            request_id: self.id.to_str().ok(),
-            method: self.method.as_str(),
-            route,
-            status: self.status,
-            latency_ms: round3(elapsed.as_secs_f64() * 1e3),
-            ttft_ms: seen.first_token.map(|d| round3(d.as_secs_f64() * 1e3)),
-            key_alias: seen.key_alias.as_deref(),
-            model_group: seen.model_group.as_deref(),
-            deployment: seen.deployment.as_deref(),
-            prompt_tokens: seen.prompt_tokens,
-            completion_tokens: seen.completion_tokens,
-            cost: seen.cost,
-            cache_hit: seen.cache_hit,
-            metadata: seen.metadata.as_ref(),
+        let write = |time: &str| {
+            log.write(&Line {
+                time,
+                request_id: self.id.to_str().ok(),
+                method: self.method.as_str(),
+                route,
+                status: self.status,
+                latency_ms: round3(elapsed.as_secs_f64() * 1e3),
+                ttft_ms: seen.first_token.map(|d| round3(d.as_secs_f64() * 1e3)),
+                key_alias: seen.key_alias.as_deref(),
+                model_group: seen.model_group.as_deref(),
+                deployment: seen.deployment.as_deref(),
+                prompt_tokens: seen.prompt_tokens,
+                completion_tokens: seen.completion_tokens,
+                cost: seen.cost,
+                cache_hit: seen.cache_hit,
+                metadata: seen.metadata.as_ref(),
+            });
         };
-        log.write(&line);
+        // The thread's stamp is gone only while the thread itself ends.
+        if STAMP.try_with(|stamp| write(stamp.borrow_mut().now())).is_err() {
+            write(&iso8601(now()));
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's last access-log timestamp: one line in a second formats it once.
+    static STAMP: std::cell::RefCell<Stamp> = const { std::cell::RefCell::new(Stamp { second: -1, text: String::new() }) };
+}
+
+/// A whole second and its ISO 8601 text.
+struct Stamp {
+    second: i64,
+    text: String,
+}
+
+impl Stamp {
+    /// The text of the current second.
+    fn now(&mut self) -> &str {
+        let unix = now();
+        // Whole seconds, as `iso8601` writes them.
+        #[allow(clippy::cast_possible_truncation)]
+        let second = unix.floor() as i64;
+        if second != self.second {
+            self.second = second;
+            self.text = iso8601(unix);
+        }
+        &self.text
     }
 }
 
 /// One access-log line, in field order.
 #[derive(serde::Serialize)]
 struct Line<'a> {
-    time: String,
+    time: &'a str,
     request_id: Option<&'a str>,
     method: &'a str,
     route: &'a str,

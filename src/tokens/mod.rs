@@ -283,13 +283,13 @@ impl Counter {
 
     /// Prompt tokens of a whole request body: its messages plus its tool definitions.
     pub fn request(&self, body: &Map<String, Value>) -> u64 {
-        let mut n = body.get("messages").map_or(0, |m| self.messages(m));
-        for key in ["tools", "functions"] {
-            if let Some(tools) = body.get(key) {
-                n += self.json(tools);
-            }
-        }
-        n
+        self.prompt(body.get("messages"), [body.get("tools"), body.get("functions")])
+    }
+
+    /// [`Counter::request`] of a body's `messages` and its `tools` and `functions`.
+    pub fn prompt(&self, messages: Option<&Value>, tools: [Option<&Value>; 2]) -> u64 {
+        let n = messages.map_or(0, |m| self.messages(m));
+        tools.into_iter().flatten().fold(n, |n, t| n + self.json(t))
     }
 }
 
