@@ -140,9 +140,15 @@ mod tests {
     #[test]
     fn only_an_object_is_read_and_a_null_member_is_still_present() {
         let odd = br#"[{"role":"user","content":"hello"}]"#;
-        assert_eq!(estimate_split(odd, "gpt-4o"), (unreadable(odd), DEFAULT_COMPLETION_TOKENS));
+        assert_eq!(
+            estimate_split(odd, "gpt-4o"),
+            (unreadable(odd), DEFAULT_COMPLETION_TOKENS)
+        );
         let twice = br#"{"messages":[],"messages":[]}"#;
-        assert_eq!(estimate_split(twice, "gpt-4o"), (unreadable(twice), DEFAULT_COMPLETION_TOKENS));
+        assert_eq!(
+            estimate_split(twice, "gpt-4o"),
+            (unreadable(twice), DEFAULT_COMPLETION_TOKENS)
+        );
         // `messages: null` is a chat body with nothing in it: just the completion budget.
         let empty = br#"{"messages":null,"max_tokens":7,"temperature":0.2,"model":"x"}"#;
         assert_eq!(estimate_split(empty, "gpt-4o"), (7, 7));
