@@ -7,6 +7,7 @@ mod cached;
 mod cached_embeddings;
 mod call;
 pub(crate) mod pipeline;
+pub(crate) mod relay;
 mod send;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ use crate::types::{ChatCompletionResponse, EmbeddingResponse};
 pub(crate) use call::Call;
 pub use pipeline::Meter;
 pub(crate) use pipeline::Metered;
+pub(crate) use relay::Relayed;
 pub(crate) use send::{Attempts, Sent};
 pub use trace::{Attempt, Trace};
 
@@ -205,14 +207,45 @@ impl Client {
 
     /// [`Client::chat`] without routing.
     async fn chat_direct(&self, request: Request) -> Result<ChatCompletionResponse> {
-        let request = self.prepare(request)?;
-        let label = request.model.clone();
-        let call = self.model_call(request, Endpoint::Chat, false);
-        self.run(call, label, self.config.limits.response(), |call, received| {
+        self.chat_decoded(request, |call, received| {
             let body = received.body.into_bytes();
             let mut response = call.target.adapter().chat_response(&body, &call.model)?;
             response.request_id = received.request_id;
             Ok(response)
+        })
+        .await
+    }
+
+    /// A chat call on the provider `request.model` names, its answer read by `decode`.
+    async fn chat_decoded<T: Metered>(
+        &self,
+        request: Request,
+        decode: impl FnOnce(&Call, pipeline::Received) -> Result<T>,
+    ) -> Result<T> {
+        let request = self.prepare(request)?;
+        let label = request.model.clone();
+        let call = self.model_call(request, Endpoint::Chat, false);
+        self.run(call, label, self.config.limits.response(), decode).await
+    }
+
+    /// [`Client::chat`] for a relay (the proxy): the answer as OpenAI-shaped JSON text, the
+    /// provider's own bytes when they already are. With a response cache, the cached path.
+    pub(crate) async fn chat_relay(&self, request: Request) -> Result<Relayed> {
+        if self.cache.is_some() {
+            return Relayed::typed(self.chat(request).await?);
+        }
+        match self.routed(&request.model) {
+            Some(router) => Box::pin(router.run(self, request, |c, r| c.relay_direct(r))).await,
+            None => self.relay_direct(request).await,
+        }
+    }
+
+    /// [`Client::chat_relay`] without routing.
+    async fn relay_direct(&self, request: Request) -> Result<Relayed> {
+        self.chat_decoded(request, |call, received| {
+            call.target
+                .adapter()
+                .chat_relay(received.body.into_bytes(), &call.model)
         })
         .await
     }

@@ -9,9 +9,11 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
+use crate::client::relay::Relayed;
 use crate::error::{Error, Kind, Result};
 use crate::providers::registry::{Endpoint, Protocol};
 use crate::sse::Event;
@@ -111,6 +113,20 @@ pub trait Adapter: Send + Sync + fmt::Debug {
                 format!("the response is not a valid chat completion: {e}"),
             )
         })
+    }
+
+    /// A chat answer as OpenAI-shaped JSON text for a relay (the proxy): the body as sent when
+    /// it already is one. An adapter that overrides [`Adapter::chat_response`] overrides this
+    /// too, to translate.
+    ///
+    /// # Errors
+    /// As [`Adapter::chat_response`].
+    fn chat_relay(&self, body: Bytes, model: &str) -> Result<Relayed> {
+        match Relayed::raw(body.clone()) {
+            Some(relayed) => Ok(relayed),
+            // Not an answer: the typed decoder says why (or, lenient, reads it after all).
+            None => Relayed::typed(self.chat_response(&body, model)?),
+        }
     }
 
     /// Decodes an embeddings answer.

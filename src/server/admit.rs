@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::keys::{self, Admission, Estimate, Keys, Refusal};
 use super::observe::Trail;
 use super::{AppState, Caller, Who};
+use crate::client::Relayed;
 use crate::stream::ChatStream;
 use crate::types::{
     ChatCompletionResponse, EmbeddingResponse, ImagesResponse, ModerationResponse, RerankResponse, ResponseObject,
@@ -144,6 +145,18 @@ pub(crate) trait Spent {
 }
 
 impl Spent for ChatCompletionResponse {
+    fn spent(&self) -> Spend<'_> {
+        Spend {
+            cost: self.cost,
+            usage: self.usage.as_ref(),
+            deployment: self.deployment.as_deref(),
+            first_token: None,
+            cache_hit: self.cache_hit,
+        }
+    }
+}
+
+impl Spent for Relayed {
     fn spent(&self) -> Spend<'_> {
         Spend {
             cost: self.cost,

@@ -54,10 +54,10 @@ pub(crate) async fn chat_completions(
             Err(err) => from_core(&err),
         };
     }
-    match client.chat(request).await {
+    match client.chat_relay(request).await {
         Ok(answer) => {
             gate.settle(answer.spent());
-            timed(&answer, started)
+            timed(&answer.body, started)
         }
         Err(err) => from_core(&err),
     }
@@ -203,7 +203,10 @@ where
     match call(client, request).await {
         Ok(answer) => {
             gate.settle(answer.spent());
-            timed(&answer, started)
+            match serde_json::to_vec(&answer) {
+                Ok(body) => timed(&body, started),
+                Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "api_error", &e.to_string(), None),
+            }
         }
         Err(err) => from_core(&err),
     }
@@ -360,16 +363,19 @@ fn models_of(model: &str) -> Vec<&str> {
     model.split(',').map(str::trim).filter(|m| !m.is_empty()).collect()
 }
 
-/// A JSON answer with LiteLLM's `_response_ms` (time spent answering), written straight from
-/// the typed answer.
-fn timed<T: serde::Serialize>(answer: &T, started: Instant) -> Response {
-    let mut out = Vec::with_capacity(1024);
-    if let Err(e) = serde_json::to_writer(&mut out, answer) {
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "api_error", &e.to_string(), None);
-    }
+/// A JSON object answer with LiteLLM's `_response_ms` (time spent answering) added as its
+/// last member.
+fn timed(answer: &[u8], started: Instant) -> Response {
+    let end = answer
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    let mut out = Vec::with_capacity(end + 32);
+    out.extend_from_slice(&answer[..end]);
     if out.last() == Some(&b'}') {
         out.pop();
-        if out.len() > 1 {
+        let empty = out.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !empty {
             out.push(b',');
         }
         let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -425,4 +431,29 @@ fn events(stream: ChatStream, gate: Gate) -> Response {
     headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn text_of(response: Response) -> String {
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn response_ms_closes_any_object_the_upstream_sent() {
+        for (sent, kept) in [
+            (&b"{\"id\":\"c\"}\n"[..], Some("c")),
+            (b"{\"id\":\"c\"} \r\n", Some("c")),
+            (b"{}", None),
+            (b"{ \n}", None),
+        ] {
+            let text = text_of(timed(sent, Instant::now())).await;
+            let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(answer["id"].as_str(), kept);
+            assert!(answer["_response_ms"].as_f64().unwrap() >= 0.0, "{text}");
+        }
+    }
 }

@@ -118,6 +118,26 @@ async fn chat_plain_and_streamed_pass_through_with_auth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_from_an_anthropic_upstream_is_answered_in_openai_shape() {
+    let upstream = MockServer::start(MockConfig::default()).unwrap();
+    let (at, _stop) = proxy_with_hint(&upstream, Some("anthropic")).await;
+    let body = json!({"model": "claude-x", "max_tokens": 64, "messages": [{"role": "user", "content": "hi there"}]});
+
+    let answer = post(&format!("{at}/v1/chat/completions"), "sk-master", &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer = json_of(answer).await;
+    assert_eq!(answer["object"], "chat.completion");
+    assert_eq!(answer["choices"][0]["message"]["content"], "hi there");
+    assert!(answer["usage"]["total_tokens"].as_u64().unwrap() > 0, "{answer}");
+    assert!(answer["_response_ms"].as_f64().unwrap() >= 0.0);
+    assert!(answer.get("content").is_none(), "no Anthropic members: {answer}");
+    assert!(upstream.requests()[0].path.ends_with("/messages"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_have_openai_shape_and_status() {
     let upstream = MockServer::start(MockConfig::default()).unwrap();
     let (at, _stop) = proxy(&upstream).await;

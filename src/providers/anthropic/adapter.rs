@@ -1,9 +1,11 @@
 //! The Anthropic Messages protocol as an [`Adapter`].
 
+use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use serde_json::{Map, Value};
 
 use super::{chat_request, chat_response, error_from_response, StreamState, API_VERSION};
+use crate::client::relay::Relayed;
 use crate::error::Result;
 use crate::providers::adapter::{Adapter, Encoded, StreamTranslator, Wire};
 use crate::providers::model_list;
@@ -42,6 +44,10 @@ impl Adapter for Anthropic {
 
     fn chat_response(&self, body: &[u8], _model: &str) -> Result<ChatCompletionResponse> {
         chat_response(body)
+    }
+
+    fn chat_relay(&self, body: Bytes, model: &str) -> Result<Relayed> {
+        Relayed::typed(self.chat_response(&body, model)?)
     }
 
     fn stream(&self, _model: &str) -> Option<Box<dyn StreamTranslator>> {

@@ -1,11 +1,13 @@
 //! The Gemini `generateContent` protocol as an [`Adapter`].
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::{
     chat_path, chat_request, chat_response, embed_request, embed_response, error_from_response, StreamState,
     MAX_BATCH_EMBED,
 };
+use crate::client::relay::Relayed;
 use crate::error::{Error, Kind, Result};
 use crate::providers::adapter::{Adapter, Encoded, StreamTranslator, Wire};
 use crate::providers::model_list;
@@ -49,6 +51,10 @@ impl Adapter for Gemini {
 
     fn chat_response(&self, body: &[u8], model: &str) -> Result<ChatCompletionResponse> {
         chat_response(body, model)
+    }
+
+    fn chat_relay(&self, body: Bytes, model: &str) -> Result<Relayed> {
+        Relayed::typed(self.chat_response(&body, model)?)
     }
 
     fn embeddings_response(&self, body: &[u8], model: &str) -> Result<EmbeddingResponse> {
