@@ -20,6 +20,7 @@ pub mod progress;
 pub mod providers;
 pub mod ratelimit;
 pub mod redact;
+pub mod redis_link;
 pub mod retry;
 pub mod runtime;
 pub mod sanitize;

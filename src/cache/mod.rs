@@ -56,7 +56,7 @@ pub struct CacheSettings {
 impl fmt::Debug for CacheSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheSettings")
-            .field("url", &redis::shown(&self.url))
+            .field("url", &crate::redis_link::shown(&self.url))
             .field("ttl", &self.ttl)
             .field("max_bytes", &self.max_bytes)
             .field("namespace", &self.namespace)
@@ -153,7 +153,12 @@ impl Cache {
     /// `InvalidArgument` for an unknown scheme or a malformed URL.
     pub fn open(settings: CacheSettings) -> Result<Cache> {
         let url = settings.url.trim();
-        let bad = |why: &str| Error::new(Kind::InvalidArgument, format!("cache {:?}: {why}", redis::shown(url)));
+        let bad = |why: &str| {
+            Error::new(
+                Kind::InvalidArgument,
+                format!("cache {:?}: {why}", crate::redis_link::shown(url)),
+            )
+        };
         let backend = if url == "memory" || url == "memory://" {
             Backend::Memory(MemoryStore::new(settings.max_bytes.unwrap_or(DEFAULT_MEMORY_BYTES)))
         } else if let Some(path) = url.strip_prefix("sqlite://") {
@@ -186,7 +191,7 @@ impl Cache {
 
     /// The URL without its password.
     pub fn shown_url(&self) -> String {
-        redis::shown(&self.settings.url)
+        crate::redis_link::shown(&self.settings.url)
     }
 
     /// The backend's kind: `memory`, `sqlite` or `redis`.
