@@ -90,6 +90,11 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
+    def pid(self) -> int | None:
+        """The running server's process id (for its CPU time in benches)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

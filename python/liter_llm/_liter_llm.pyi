@@ -581,6 +581,17 @@ class RateLimiter:
             together at the slot's end (never before their even-pace time), so a paced job wakes
             once per slot instead of once per request. None: 1/1200 of the window, at most 0.05;
             0 paces every request on its own.
+        backend: A `redis://[user:password@]host[:port][/db]` URL: every process (on any host) whose
+            limiter has the same backend and `name` shares one budget. Each grant is one atomic script
+            on the Redis server, timed by its clock; processes go in arrival order, a provider 429
+            pauses all of them, and concurrency slots are leases a dead process gives back.
+        name: The shared budget's name (letters, digits and `._:-`); needed with `backend`.
+        lease_seconds: How long a concurrency slot outlives a process that died holding it
+            (renewed every third of it while a request runs).
+        backend_outage: While Redis cannot be reached: "wait" (calls wait, nothing is sent, and
+            after `max_delay_seconds` raise ServiceUnavailableError) or "local" (calls are paced
+            by this process's share, each limit divided by `expected_processes`).
+        expected_processes: How many processes share the budget (with backend_outage="local").
     """
 
     def __new__(
@@ -594,7 +605,27 @@ class RateLimiter:
         burst: bool | int | dict[str, int] = False,
         window_seconds: float = 60.0,
         pacing_granularity_seconds: float | None = None,
+        backend: str | None = None,
+        name: str | None = None,
+        lease_seconds: float = 30.0,
+        backend_outage: Literal["wait", "local"] = "wait",
+        expected_processes: int | None = None,
     ) -> RateLimiter: ...
+    @property
+    def backend(self) -> str | None:
+        """The Redis server the budget is shared through (credentials hidden), or None."""
+    @property
+    def name(self) -> str | None:
+        """The shared budget's name, or None."""
+    @property
+    def lease_seconds(self) -> float:
+        """How long a concurrency slot outlives a process that died holding it."""
+    @property
+    def backend_outage(self) -> Literal["wait", "local"]:
+        """What calls do while the backend is unreachable."""
+    @property
+    def expected_processes(self) -> int | None:
+        """With backend_outage="local": how many processes share the limits."""
     @property
     def max_requests_per_minute(self) -> int | None:
         """Requests per window over all models."""

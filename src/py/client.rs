@@ -129,7 +129,7 @@ fn limiter_from(
     args: &LimitArgs<'_, '_>,
     shared: Option<&Bound<'_, PyRateLimiter>>,
 ) -> PyResult<(Option<Arc<RateLimiter>>, Duration)> {
-    let config = args.config(None, None, None)?;
+    let config = args.config(None, None, None, None)?;
     let limiter = shared_or_own(args, shared, &config)?;
     let max_wait = limiter.as_ref().map_or(config.max_delay, |l| l.config().max_delay);
     Ok((limiter, max_wait))

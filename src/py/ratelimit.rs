@@ -16,6 +16,7 @@ use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 use crate::py::convert::{seconds_arg, MAX_SECONDS};
 use crate::py::json::{dict_items, type_name};
 use crate::ratelimit::key::MAX_LIMIT;
+use crate::ratelimit::shared::{Outage, SharedConfig, DEFAULT_LEASE};
 use crate::ratelimit::{
     default_granularity, Burst, Limits, RateLimitConfig, RateLimiter, DEFAULT_MAX_DELAY, MAX_WINDOW,
 };
@@ -197,6 +198,7 @@ impl LimitArgs<'_, '_> {
         burst: Option<&Bound<'_, PyAny>>,
         window: Option<&Bound<'_, PyAny>>,
         granularity: Option<&Bound<'_, PyAny>>,
+        shared: Option<SharedConfig>,
     ) -> PyResult<RateLimitConfig> {
         let global = Limits {
             rpm: positive_int("max_requests_per_minute", self.rpm, MAX_LIMIT)?,
@@ -222,7 +224,94 @@ impl LimitArgs<'_, '_> {
                 .filter(|v| !v.is_none())
                 .map(|g| seconds_arg("pacing_granularity_seconds", g, false, MAX_WINDOW.as_secs_f64()))
                 .transpose()?,
+            shared,
         })
+    }
+}
+
+/// Default of `lease_seconds`.
+pub const DEFAULT_LEASE_SECONDS: f64 = 30.0;
+
+/// The arguments that share a limiter's budget through Redis.
+pub struct SharedArgs<'a, 'py> {
+    /// `backend`: a `redis://` URL, or `None` (this process alone).
+    pub backend: Option<&'a Bound<'py, PyAny>>,
+    /// `name`: the budget's name.
+    pub name: Option<&'a Bound<'py, PyAny>>,
+    /// `lease_seconds`.
+    pub lease: Option<&'a Bound<'py, PyAny>>,
+    /// `backend_outage`: `"wait"` or `"local"`.
+    pub outage: Option<&'a Bound<'py, PyAny>>,
+    /// `expected_processes`.
+    pub processes: Option<&'a Bound<'py, PyAny>>,
+}
+
+fn optional_str(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    match value.filter(|v| !v.is_none()) {
+        None => Ok(None),
+        Some(v) => v
+            .cast::<PyString>()
+            .map(|s| s.to_string())
+            .map(Some)
+            .map_err(|_| PyTypeError::new_err(format!("{name} must be a str or None, not {}", type_name(v)))),
+    }
+}
+
+impl SharedArgs<'_, '_> {
+    /// Validates the arguments: `None` when no backend is given (then no other may be).
+    ///
+    /// # Errors
+    /// `TypeError` / `ValueError` for wrong types and values, or arguments without a backend.
+    pub fn config(&self) -> PyResult<Option<SharedConfig>> {
+        let url = optional_str("backend", self.backend)?;
+        let name = optional_str("name", self.name)?;
+        let outage = optional_str("backend_outage", self.outage)?;
+        let processes = positive_int("expected_processes", self.processes, u64::from(u32::MAX))?;
+        let lease = self
+            .lease
+            .filter(|v| !v.is_none())
+            .map(|v| seconds_arg("lease_seconds", v, true, 86_400.0))
+            .transpose()?;
+        let Some(url) = url else {
+            let given = [
+                ("name", name.is_some()),
+                ("lease_seconds", lease.is_some()),
+                ("expected_processes", processes.is_some()),
+            ];
+            if let Some((arg, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(PyValueError::new_err(format!("{arg} needs backend= (a redis:// URL)")));
+            }
+            return Ok(None);
+        };
+        let Some(name) = name else {
+            return Err(PyValueError::new_err(
+                "backend= needs name=: the budget's name, the same in every process that shares it",
+            ));
+        };
+        let outage = match (outage.as_deref().unwrap_or("wait"), processes) {
+            ("wait", None) => Outage::Wait,
+            ("wait", Some(_)) => {
+                return Err(PyValueError::new_err(
+                    "expected_processes is used only with backend_outage='local'",
+                ))
+            }
+            ("local", Some(n)) => Outage::Local { processes: n as u32 },
+            ("local", None) => return Err(PyValueError::new_err(
+                "backend_outage='local' needs expected_processes (each process then takes limit / expected_processes)",
+            )),
+            (other, _) => {
+                return Err(PyValueError::new_err(format!(
+                    "backend_outage must be 'wait' or 'local', got {}",
+                    py_str(other)
+                )))
+            }
+        };
+        Ok(Some(SharedConfig {
+            url,
+            name,
+            lease: lease.unwrap_or(DEFAULT_LEASE),
+            outage,
+        }))
     }
 }
 
@@ -250,8 +339,8 @@ fn limits_dict<'py>(py: Python<'py>, limits: &Limits) -> PyResult<Bound<'py, PyD
 impl PyRateLimiter {
     #[new]
     #[pyo3(
-        signature = (*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, burst=None, window_seconds=None, pacing_granularity_seconds=None),
-        text_signature = "(*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, burst=False, window_seconds=60.0, pacing_granularity_seconds=None)"
+        signature = (*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, burst=None, window_seconds=None, pacing_granularity_seconds=None, backend=None, name=None, lease_seconds=None, backend_outage=None, expected_processes=None),
+        text_signature = "(*, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, burst=False, window_seconds=60.0, pacing_granularity_seconds=None, backend=None, name=None, lease_seconds=30.0, backend_outage='wait', expected_processes=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -263,6 +352,11 @@ impl PyRateLimiter {
         burst: Option<&Bound<'_, PyAny>>,
         window_seconds: Option<&Bound<'_, PyAny>>,
         pacing_granularity_seconds: Option<&Bound<'_, PyAny>>,
+        backend: Option<&Bound<'_, PyAny>>,
+        name: Option<&Bound<'_, PyAny>>,
+        lease_seconds: Option<&Bound<'_, PyAny>>,
+        backend_outage: Option<&Bound<'_, PyAny>>,
+        expected_processes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let args = LimitArgs {
             rpm: max_requests_per_minute,
@@ -271,7 +365,15 @@ impl PyRateLimiter {
             max_delay: max_delay_seconds,
             rate_limits,
         };
-        let config = args.config(burst, window_seconds, pacing_granularity_seconds)?;
+        let shared = SharedArgs {
+            backend,
+            name,
+            lease: lease_seconds,
+            outage: backend_outage,
+            processes: expected_processes,
+        }
+        .config()?;
+        let config = args.config(burst, window_seconds, pacing_granularity_seconds, shared)?;
         if !args.any_limit() {
             return Err(PyValueError::new_err(
                 "RateLimiter needs at least one limit: max_requests_per_minute, max_tokens_per_minute, \
@@ -281,6 +383,50 @@ impl PyRateLimiter {
         Ok(PyRateLimiter {
             inner: Arc::new(RateLimiter::new(config)?),
         })
+    }
+
+    /// Where the budget is shared (the `redis://` URL without credentials), or `None`.
+    #[getter]
+    fn backend(&self) -> Option<String> {
+        self.inner
+            .config()
+            .shared
+            .as_ref()
+            .map(|s| crate::redis_link::shown(&s.url))
+    }
+
+    /// The shared budget's name, or `None`.
+    #[getter]
+    fn name(&self) -> Option<String> {
+        self.inner.config().shared.as_ref().map(|s| s.name.clone())
+    }
+
+    /// How long a concurrency slot outlives a process that died holding it (shared budgets).
+    #[getter]
+    fn lease_seconds(&self) -> f64 {
+        self.inner
+            .config()
+            .shared
+            .as_ref()
+            .map_or(DEFAULT_LEASE_SECONDS, |s| s.lease.as_secs_f64())
+    }
+
+    /// What calls do while the backend is down: `'wait'` or `'local'`.
+    #[getter]
+    fn backend_outage(&self) -> &'static str {
+        match self.inner.config().shared.as_ref().map(|s| s.outage) {
+            Some(Outage::Local { .. }) => "local",
+            _ => "wait",
+        }
+    }
+
+    /// With `backend_outage='local'`: how many processes share the limits.
+    #[getter]
+    fn expected_processes(&self) -> Option<u32> {
+        match self.inner.config().shared.as_ref().map(|s| s.outage) {
+            Some(Outage::Local { processes }) => Some(processes),
+            _ => None,
+        }
     }
 
     /// Requests per window shared by every request (`None`: not limited globally).
@@ -409,6 +555,16 @@ pub fn repr(limiter: &RateLimiter) -> String {
     }
     if let Some(g) = c.granularity.filter(|g| *g != default_granularity(c.window)) {
         parts.push(format!("pacing_granularity_seconds={}", g.as_secs_f64()));
+    }
+    if let Some(shared) = &c.shared {
+        parts.push(format!("backend={}", py_str(&crate::redis_link::shown(&shared.url))));
+        parts.push(format!("name={}", py_str(&shared.name)));
+        if shared.lease != DEFAULT_LEASE {
+            parts.push(format!("lease_seconds={}", shared.lease.as_secs_f64()));
+        }
+        if let Outage::Local { processes } = shared.outage {
+            parts.push(format!("backend_outage='local', expected_processes={processes}"));
+        }
     }
     format!("RateLimiter({})", parts.join(", "))
 }

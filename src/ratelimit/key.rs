@@ -144,6 +144,8 @@ pub struct Key {
     pub(crate) wake: Notify,
     pub(crate) concurrency: Option<Arc<Semaphore>>,
     pub(crate) waiting: AtomicU64,
+    /// Shared limiters: the latest time (limiter clock) this process saw a grant booked for.
+    pub(crate) booked: AtomicU64,
 }
 
 impl std::fmt::Debug for Key {
@@ -179,6 +181,7 @@ impl Key {
             wake: Notify::new(),
             concurrency: spec.max_concurrency.map(|n| Arc::new(Semaphore::new(n as usize))),
             waiting: AtomicU64::new(0),
+            booked: AtomicU64::new(0),
             spec,
         };
         key.req_tolerance = key.req_cost.saturating_mul(key.spec.burst_requests);
@@ -195,6 +198,27 @@ impl Key {
     /// The nominal window length in nanoseconds.
     pub fn window(&self) -> u64 {
         self.spec.window
+    }
+
+    /// Window plus margin, in nanoseconds: how long a grant counts.
+    pub fn span_ns(&self) -> u64 {
+        self.span
+    }
+
+    /// The key's settings as the shared limiter's script reads them: rpm, tpm, max concurrency
+    /// (0: none), then span, bucket, request cost, requests and tokens tolerance in microseconds.
+    pub(crate) fn wire_spec(&self) -> [u64; 8] {
+        let us = |ns: u64| ns.div_ceil(1000);
+        [
+            self.spec.rpm.unwrap_or(0),
+            self.spec.tpm.unwrap_or(0),
+            self.spec.max_concurrency.map_or(0, u64::from),
+            us(self.span),
+            us(self.bucket).max(1),
+            us(self.req_cost),
+            us(self.req_tolerance),
+            us(self.tok_tolerance),
+        ]
     }
 
     fn read(&self, field: fn(&Slot) -> &AtomicU64, bucket: u64) -> u64 {

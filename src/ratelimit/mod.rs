@@ -47,6 +47,7 @@
 
 mod estimate;
 pub mod key;
+pub mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -62,6 +63,7 @@ use tokio::time::Instant;
 pub use estimate::{estimate_split, estimate_tokens, DEFAULT_COMPLETION_TOKENS};
 pub use key::MAX_LIMIT;
 use key::{Key, KeySpec, Reason};
+use shared::{Granted, Outage, Shared, SharedConfig};
 
 use crate::error::{Error, Kind, Result};
 
@@ -137,6 +139,8 @@ pub struct RateLimitConfig {
     /// Pacing granularity: requests falling due within one such slot go together at its end;
     /// `None` means [`default_granularity`], zero paces every request on its own.
     pub granularity: Option<Duration>,
+    /// Where the limits are shared with other processes (`None`: this process alone).
+    pub shared: Option<SharedConfig>,
 }
 
 impl Default for RateLimitConfig {
@@ -149,6 +153,7 @@ impl Default for RateLimitConfig {
             burst: Burst::None,
             margin: None,
             granularity: None,
+            shared: None,
         }
     }
 }
@@ -174,6 +179,10 @@ pub struct RateLimiter {
     clock: Clock,
     global: Option<Arc<Key>>,
     models: HashMap<String, Arc<Key>>,
+    /// The shared state, when the limits are shared.
+    shared: Option<Arc<Shared>>,
+    /// With [`Outage::Local`]: this process's share of the limits, used while Redis is down.
+    fallback: Option<Box<RateLimiter>>,
 }
 
 impl fmt::Debug for RateLimiter {
@@ -278,12 +287,19 @@ impl RateLimiter {
             // Reservations count prompts with the tokenizer: load it off the runtime, now.
             std::thread::spawn(|| crate::tokens::Encoding::O200kBase.preload());
         }
+        let shared = config.shared.as_ref().map(Shared::new).transpose()?.map(Arc::new);
+        let fallback = match config.shared.as_ref().map(|s| s.outage) {
+            Some(Outage::Local { processes }) => Some(Box::new(RateLimiter::new(local_share(&config, processes))?)),
+            _ => None,
+        };
         Ok(RateLimiter {
             granularity,
             clock: Clock { epoch: Instant::now() },
             config,
             global,
             models,
+            shared,
+            fallback,
         })
     }
 
@@ -321,11 +337,15 @@ impl RateLimiter {
             tokens,
             clock: self.clock,
             concurrency: [None, None],
+            shared: None,
         };
         if keys.iter().all(Option::is_none) {
             return Ok(permit);
         }
         self.check_fits(&keys, tokens)?;
+        if let Some(shared) = &self.shared {
+            return Box::pin(self.acquire_shared(shared, &keys, model, tokens)).await;
+        }
         let started = Instant::now();
         let deadline = started + self.config.max_delay;
         self.check_queue_bound(&keys)?;
@@ -339,6 +359,105 @@ impl RateLimiter {
         };
         permit.grants = self.wait_and_grant(&keys, &wait, heads).await?;
         Ok(permit)
+    }
+
+    /// [`RateLimiter::acquire`] on the shared state: one booking on the server, then a local
+    /// sleep until the booked time (see [`shared`]).
+    async fn acquire_shared(&self, shared: &Arc<Shared>, keys: &Keys<'_>, model: &str, tokens: u64) -> Result<Permit> {
+        let list: Vec<&Arc<Key>> = keys.iter().flatten().copied().collect();
+        let refs: Vec<&Key> = list.iter().map(|k| k.as_ref()).collect();
+        let started = Instant::now();
+        let deadline = started + self.config.max_delay;
+        let who = shared.caller();
+        loop {
+            // Registered before asking, so a release between the answer and the wait still wakes.
+            let released = shared.free.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let left = deadline.saturating_duration_since(Instant::now());
+            match shared.grant(&refs, tokens, left, self.granularity, &who).await {
+                Ok(Granted::Go { delay, buckets }) => {
+                    let go = Instant::now() + delay;
+                    let on_clock = self
+                        .clock
+                        .now()
+                        .saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
+                    let mut held = Vec::with_capacity(list.len());
+                    let mut lease = None;
+                    for (key, bucket) in list.iter().zip(buckets) {
+                        key.booked.fetch_max(on_clock, Ordering::AcqRel);
+                        if key.spec.max_concurrency.is_some() {
+                            shared.hold(key, &who);
+                            lease = Some(who.clone());
+                        }
+                        held.push((Arc::clone(key), bucket));
+                    }
+                    let permit = Permit {
+                        grants: [None, None],
+                        tokens,
+                        clock: self.clock,
+                        concurrency: [None, None],
+                        shared: Some(Box::new(SharedGrant {
+                            shared: Arc::clone(shared),
+                            keys: held,
+                            lease,
+                        })),
+                    };
+                    // Cancelled while sleeping: the permit's drop gives the slot back.
+                    tokio::time::sleep_until(go).await;
+                    let waited = started.elapsed();
+                    if waited > LOG_WAIT && list.iter().any(|k| k.may_log(self.clock.now())) {
+                        log::info!(target: "liter_llm", "rate limiter: waited {:.1}s for {model} (shared)", waited.as_secs_f64());
+                    }
+                    return Ok(permit);
+                }
+                Ok(Granted::Queued { hint }) => {
+                    if Instant::now() >= deadline {
+                        return Err(self.fail(
+                            format!(
+                                "no concurrency slot became free within max_delay_seconds={}",
+                                self.config.max_delay.as_secs_f64()
+                            ),
+                            None,
+                        ));
+                    }
+                    shared.listen();
+                    let wake = (Instant::now() + hint).min(deadline);
+                    tokio::select! {
+                        () = &mut released => {}
+                        () = tokio::time::sleep_until(wake) => {}
+                    }
+                }
+                Ok(Granted::TooLong { wait, key, .. }) => {
+                    let key = list.get(key).copied().unwrap_or(list[0]);
+                    return Err(self.too_long(key, u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX)));
+                }
+                Err(failed) if !failed.down => {
+                    return Err(Error::new(
+                        Kind::ServiceUnavailable,
+                        format!("rate limiter: the shared limits failed: {failed}; nothing was sent"),
+                    ));
+                }
+                Err(why) => {
+                    if let Some(fallback) = &self.fallback {
+                        log::warn!(target: "liter_llm", "rate limiter: {why}; granting from this process's share of the limits");
+                        return Box::pin(fallback.acquire(model, tokens)).await;
+                    }
+                    if Instant::now() + shared::reconnect_pause() >= deadline {
+                        return Err(Error::new(
+                            Kind::ServiceUnavailable,
+                            format!(
+                                "rate limiter: the shared limits at {} could not be reached within \
+                                 max_delay_seconds={} ({why}); nothing was sent",
+                                shared.shown(),
+                                self.config.max_delay.as_secs_f64()
+                            ),
+                        ));
+                    }
+                    tokio::time::sleep(shared::reconnect_pause()).await;
+                }
+            }
+        }
     }
 
     /// Fails at once when `tokens` exceed a key's tokens limit: such a request can never go.
@@ -494,11 +613,19 @@ impl RateLimiter {
     /// uses it to pass over a deployment that is at its limit.
     pub fn wait_for(&self, model: &str, tokens: u64) -> Duration {
         let now = self.clock.now();
+        let shared = self.shared.is_some();
         let ready = self
             .keys(model)
             .iter()
             .flatten()
-            .map(|k| k.ready_at(now, tokens).at)
+            // Shared: the latest booking this process saw (the server's queue, as last known).
+            .map(|k| {
+                if shared {
+                    k.booked.load(Ordering::Acquire)
+                } else {
+                    k.ready_at(now, tokens).at
+                }
+            })
             .max()
             .unwrap_or(now);
         Duration::from_nanos(ready.saturating_sub(now))
@@ -647,6 +774,46 @@ impl Drop for Queued<'_> {
     }
 }
 
+/// The limits of `config` divided among `processes` (each at least 1), unshared.
+fn local_share(config: &RateLimitConfig, processes: u32) -> RateLimitConfig {
+    let n = u64::from(processes.max(1));
+    let share = |l: &Limits| Limits {
+        rpm: l.rpm.map(|v| (v / n).max(1)),
+        tpm: l.tpm.map(|v| (v / n).max(1)),
+        max_concurrency: l.max_concurrency.map(|v| (v / processes.max(1)).max(1)),
+    };
+    RateLimitConfig {
+        global: share(&config.global),
+        models: config.models.iter().map(|(m, l)| (m.clone(), share(l))).collect(),
+        shared: None,
+        ..config.clone()
+    }
+}
+
+/// A grant booked on the shared state.
+#[derive(Debug)]
+struct SharedGrant {
+    shared: Arc<Shared>,
+    /// Each key with the bucket it was booked in.
+    keys: Vec<(Arc<Key>, u64)>,
+    /// The concurrency lease, when a key caps concurrency.
+    lease: Option<String>,
+}
+
+impl SharedGrant {
+    /// Settles in the background (`actual`: `None` keeps the estimate) and gives the lease back.
+    fn settle(self, reserved: u64, actual: Option<u64>) {
+        if actual.is_none() && self.lease.is_none() {
+            return;
+        }
+        crate::runtime::get().spawn(async move {
+            if let Err(why) = self.shared.settle(&self.keys, reserved, actual, self.lease.as_deref()).await {
+                log::debug!(target: "liter_llm", "rate limiter: settlement not recorded ({why}); the estimate stays counted");
+            }
+        });
+    }
+}
+
 #[derive(Debug)]
 struct Grant {
     key: Arc<Key>,
@@ -662,6 +829,16 @@ pub struct Permit {
     tokens: u64,
     clock: Clock,
     concurrency: [Option<OwnedSemaphorePermit>; 2],
+    /// Boxed: most permits are local, and a permit travels inside every call's future.
+    shared: Option<Box<SharedGrant>>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(grant) = self.shared.take() {
+            grant.settle(self.tokens, None);
+        }
+    }
 }
 
 impl Permit {
@@ -672,14 +849,19 @@ impl Permit {
 
     /// Whether any limit applied to the request.
     pub fn is_limited(&self) -> bool {
-        self.grants.iter().any(Option::is_some) || self.concurrency.iter().any(Option::is_some)
+        self.grants.iter().any(Option::is_some) || self.concurrency.iter().any(Option::is_some) || self.shared.is_some()
     }
 
     /// Replaces the reserved tokens by the actual usage (`None`, or a count past
     /// `usage::MAX_CALL_TOKENS`, keeps the estimate) and releases the permit.
-    pub fn settle(self, actual: Option<u64>) {
+    pub fn settle(mut self, actual: Option<u64>) {
         // A count no call could spend is a server's error: keep the estimate instead.
-        if let Some(actual) = actual.and_then(crate::usage::plausible_tokens) {
+        let actual = actual.and_then(crate::usage::plausible_tokens);
+        if let Some(grant) = self.shared.take() {
+            grant.settle(self.tokens, actual.filter(|a| *a != self.tokens));
+            return;
+        }
+        if let Some(actual) = actual {
             let now = self.clock.now();
             for grant in self.grants.iter().flatten() {
                 grant.key.adjust(now, grant.bucket, self.tokens, actual);
@@ -690,6 +872,15 @@ impl Permit {
     /// Pauses the request's most specific key (its model's, else the global one) for every
     /// caller for `period`, as after a provider 429.
     pub fn pause(&self, period: Duration) {
+        if let Some(grant) = &self.shared {
+            let (shared, key) = (Arc::clone(&grant.shared), Arc::clone(&grant.keys[0].0));
+            crate::runtime::get().spawn(async move {
+                if let Err(why) = shared.pause(&key, period).await {
+                    log::warn!(target: "liter_llm", "rate limiter: the provider's 429 pause was not shared ({why})");
+                }
+            });
+            return;
+        }
         if let Some(grant) = self.grants.iter().flatten().next() {
             let until = self
                 .clock

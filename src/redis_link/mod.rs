@@ -184,6 +184,15 @@ impl RedisLink {
         }
     }
 
+    /// A new connection for subscriptions (pub/sub needs its own), within `op_timeout`.
+    pub(crate) async fn pubsub(&self) -> Result<::redis::aio::PubSub, String> {
+        match tokio::time::timeout(self.op_timeout, self.client.get_async_pubsub()).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(e)) => Err(self.down(&self.describe(&e))),
+            Err(_) => Err(self.down(&self.no_answer())),
+        }
+    }
+
     /// The live manager, `Ok(None)` when it is time to connect, or the outage still in force.
     fn current(&self) -> Result<Option<(ConnectionManager, u64)>, String> {
         self.usable(&self.link())
