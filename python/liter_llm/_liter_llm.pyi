@@ -54,6 +54,9 @@ class LlmClient:
         max_delay_seconds: Longest a request waits for the limits before raising RateLimitedError.
         rate_limits: Per-model limits, e.g. `{"gpt-4o-mini": {"rpm": 500, "tpm": 200_000, "max_concurrency": 20}}`.
         rate_limiter: A `RateLimiter` shared with other clients (instead of the limit arguments above).
+        rate_limit_backend: A `redis://` URL sharing the limits above with every process (on any
+            host) that uses the same URL and `rate_limit_name` (see `RateLimiter(backend=...)`).
+        rate_limit_name: The shared budget's name; needed with `rate_limit_backend`.
         sanitize: Sanitise chat requests for their model: drop or rename parameters it rejects and
             drop the oldest non-system messages to fit its context window (logged at INFO).
         providers: Custom providers or overrides of built-in ones: dicts with `name` (also the model
@@ -120,6 +123,8 @@ class LlmClient:
         callbacks: Sequence[Any] | None = None,
         tracer: Any = None,
         cache: str | bool | Cache | None = None,
+        rate_limit_backend: str | None = None,
+        rate_limit_name: str | None = None,
     ) -> LlmClient: ...
     @classmethod
     def from_config(cls, config: str | os.PathLike[str] | dict[str, Any], **kwargs: Any) -> LlmClient:

@@ -2,7 +2,8 @@
 
 Commands::
 
-    liter-llm batch INPUT.jsonl -o OUTPUT.jsonl [--model M] [--mock] [--rpm N] [--tpm N] [--concurrency N] ...
+    liter-llm batch INPUT.jsonl -o OUTPUT.jsonl [--model M] [--mock] [--rpm N] [--tpm N] [--concurrency N]
+        [--rate-limit-backend redis://HOST:PORT/DB [--rate-limit-name NAME]] ...
     liter-llm chat "prompt" [--model M] [--stream] [--mock]
     liter-llm mock-server [--port N] [--latency-ms MS] ...
 
@@ -130,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=_argtypes.positive_int, default=None, help="max requests in flight (default: 64)"
     )
     batch.add_argument(
+        "--rate-limit-backend",
+        default=None,
+        metavar="URL",
+        help="redis://host:port/db: share --rpm/--tpm/--concurrency with every process using the same URL and name",
+    )
+    batch.add_argument(
+        "--rate-limit-name",
+        default="liter-llm",
+        metavar="NAME",
+        help="the shared budget's name with --rate-limit-backend (default: liter-llm)",
+    )
+    batch.add_argument(
         "--retry-failed",
         action="store_true",
         help="re-send requests whose earlier result in OUTPUT is an error (the newest line of a custom_id wins)",
@@ -230,17 +243,7 @@ def _make_client(args: argparse.Namespace, base_url: str | None, mock: bool) -> 
         kwargs["total_timeout"] = args.total_timeout
     if args.cache is not None:
         kwargs["cache"] = args.cache
-    given = _limits(args)
-    try:
-        return LlmClient(**kwargs, **given)
-    except TypeError as exc:
-        if not given or "argument" not in str(exc):
-            raise
-    # This build has no client-side rate limiter yet: concurrency is still applied per batch.
-    ignored = [name for name in ("rpm", "tpm") if getattr(args, name, None) is not None]
-    if ignored:
-        _eprint(f"warning: this liter_llm build has no rate limiter; ignoring --{' and --'.join(ignored)}")
-    return LlmClient(**kwargs)
+    return LlmClient(**kwargs, **_limits(args))
 
 
 def _limits(args: argparse.Namespace) -> dict[str, Any]:
@@ -250,7 +253,14 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens_per_minute": getattr(args, "tpm", None),
         "max_concurrency": getattr(args, "concurrency", None),
     }
-    return {k: v for k, v in limits.items() if v is not None}
+    given = {k: v for k, v in limits.items() if v is not None}
+    backend = getattr(args, "rate_limit_backend", None)
+    if backend is not None:
+        if not given:
+            raise UsageError("--rate-limit-backend shares limits: give --rpm, --tpm or --concurrency too")
+        given["rate_limit_backend"] = backend
+        given["rate_limit_name"] = args.rate_limit_name
+    return given
 
 
 def _routed_client(args: argparse.Namespace, config: str, mock: bool) -> Any:

@@ -239,6 +239,7 @@ impl Deployments {
                 let limiter = RateLimiter::new(RateLimitConfig {
                     global: limits,
                     max_delay: max_wait,
+                    shared: spec.settings.redis.as_ref().map(|url| shared_limits(url, &id)),
                     ..RateLimitConfig::default()
                 })
                 .map_err(context)?;
@@ -334,6 +335,18 @@ fn generated_id(d: &spec::DeploymentSpec) -> String {
 }
 
 /// `id`, or `id-2`, `id-3`... when taken (two deployments of one model at one host).
+/// The shared budget of deployment `id`: named by a digest of the id (any text), so every
+/// process routing the same deployment shares it.
+fn shared_limits(url: &crate::config::Secret, id: &str) -> ratelimit::shared::SharedConfig {
+    let digest = blake3::hash(id.as_bytes()).to_hex();
+    ratelimit::shared::SharedConfig {
+        url: url.expose().to_owned(),
+        name: format!("deployment-{}", &digest[..16]),
+        lease: ratelimit::shared::DEFAULT_LEASE,
+        outage: ratelimit::shared::Outage::Wait,
+    }
+}
+
 fn unique(taken: &mut HashMap<String, usize>, id: String) -> String {
     match taken.get_mut(&id) {
         None => id,

@@ -102,6 +102,10 @@ pub struct RouterSettings {
     pub content_policy_fallbacks: Fallbacks,
     /// Per-read timeout of every deployment without its own.
     pub timeout: Option<Duration>,
+    /// `redis://` URL through which the deployments' rpm/tpm limits are shared with every
+    /// process routing the same deployments (`router_settings.redis_url`, or `redis_host`,
+    /// `redis_port`, `redis_password`, `redis_db`).
+    pub redis: Option<crate::config::Secret>,
 }
 
 /// Default `allowed_fails` (as LiteLLM's).
@@ -122,6 +126,7 @@ impl Default for RouterSettings {
             context_window_fallbacks: Vec::new(),
             content_policy_fallbacks: Vec::new(),
             timeout: None,
+            redis: None,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::py::json::to_value;
 use crate::py::observe::{Observers, Outcome, Watch, Watching};
 use crate::py::params::positive_int;
 use crate::py::parsed::{attach, ParseMode};
-use crate::py::ratelimit::{LimitArgs, PyRateLimiter};
+use crate::py::ratelimit::{LimitArgs, PyRateLimiter, SharedArgs};
 use crate::py::request::chat_request;
 use crate::py::stream::PyChatStream;
 use crate::py::types::PyChatCompletionResponse;
@@ -127,9 +127,17 @@ impl<'py> SafetyArgs<'_, 'py> {
 /// and the longest a request may wait (`max_delay_seconds`, the shared limiter's, or the default).
 fn limiter_from(
     args: &LimitArgs<'_, '_>,
+    backend: &SharedArgs<'_, '_>,
     shared: Option<&Bound<'_, PyRateLimiter>>,
 ) -> PyResult<(Option<Arc<RateLimiter>>, Duration)> {
-    let config = args.config(None, None, None, None)?;
+    let backend = backend.config()?;
+    let config = args.config(None, None, None, backend.clone())?;
+    if backend.is_some() && (shared.is_some() || !args.any_limit()) {
+        return Err(PyValueError::new_err(
+            "rate_limit_backend shares this client's own limits (max_requests_per_minute, max_tokens_per_minute, \
+             max_concurrency, rate_limits): give them, and not rate_limiter= (a RateLimiter takes backend= itself)",
+        ));
+    }
     let limiter = shared_or_own(args, shared, &config)?;
     let max_wait = limiter.as_ref().map_or(config.max_delay, |l| l.config().max_delay);
     Ok((limiter, max_wait))
@@ -342,8 +350,8 @@ pub(crate) fn chat_outcome(response: &ChatCompletionResponse) -> Outcome {
 impl PyLlmClient {
     #[new]
     #[pyo3(
-        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None, model_list=None, router_settings=None, callbacks=None, tracer=None, cache=None),
-        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None, total_timeout=None, max_response_bytes=134217728, max_download_bytes=2147483648, max_stream_event_bytes=16777216, max_error_body_bytes=65536, model_list=None, router_settings=None, callbacks=None, tracer=None, cache=None)"
+        signature = (*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=None, rate_limits=None, rate_limiter=None, sanitize=false, providers=None, api_version=None, total_timeout=None, max_response_bytes=None, max_download_bytes=None, max_stream_event_bytes=None, max_error_body_bytes=None, model_list=None, router_settings=None, callbacks=None, tracer=None, cache=None, rate_limit_backend=None, rate_limit_name=None),
+        text_signature = "(*, api_key=None, base_url=None, model_hint=None, max_retries=3, timeout=60.0, extra_headers=None, max_requests_per_minute=None, max_tokens_per_minute=None, max_concurrency=None, max_delay_seconds=300.0, rate_limits=None, rate_limiter=None, sanitize=False, providers=None, api_version=None, total_timeout=None, max_response_bytes=134217728, max_download_bytes=2147483648, max_stream_event_bytes=16777216, max_error_body_bytes=65536, model_list=None, router_settings=None, callbacks=None, tracer=None, cache=None, rate_limit_backend=None, rate_limit_name=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -373,6 +381,8 @@ impl PyLlmClient {
         callbacks: Option<&Bound<'_, PyAny>>,
         tracer: Option<&Bound<'_, PyAny>>,
         cache: Option<&Bound<'_, PyAny>>,
+        rate_limit_backend: Option<&Bound<'_, PyAny>>,
+        rate_limit_name: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let cache = client_cache(cache)?;
         let mut config = config_from(
@@ -401,7 +411,15 @@ impl PyLlmClient {
             max_delay: max_delay_seconds,
             rate_limits,
         };
-        let (limiter, max_wait) = limiter_from(&limits, rate_limiter)?;
+        let shared = SharedArgs {
+            prefix: "rate_limit_",
+            backend: rate_limit_backend,
+            name: rate_limit_name,
+            lease: None,
+            outage: None,
+            processes: None,
+        };
+        let (limiter, max_wait) = limiter_from(&limits, &shared, rate_limiter)?;
         config.rate_limiter = limiter;
         let observers = Observers::new(py, callbacks, tracer)?;
         let client = match router_args(py, model_list, router_settings)? {

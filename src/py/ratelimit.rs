@@ -234,6 +234,8 @@ pub const DEFAULT_LEASE_SECONDS: f64 = 30.0;
 
 /// The arguments that share a limiter's budget through Redis.
 pub struct SharedArgs<'a, 'py> {
+    /// Put before `backend` and `name` in messages (`rate_limit_` for `LlmClient`).
+    pub prefix: &'static str,
     /// `backend`: a `redis://` URL, or `None` (this process alone).
     pub backend: Option<&'a Bound<'py, PyAny>>,
     /// `name`: the budget's name.
@@ -263,8 +265,9 @@ impl SharedArgs<'_, '_> {
     /// # Errors
     /// `TypeError` / `ValueError` for wrong types and values, or arguments without a backend.
     pub fn config(&self) -> PyResult<Option<SharedConfig>> {
-        let url = optional_str("backend", self.backend)?;
-        let name = optional_str("name", self.name)?;
+        let (backend_arg, name_arg) = (format!("{}backend", self.prefix), format!("{}name", self.prefix));
+        let url = optional_str(&backend_arg, self.backend)?;
+        let name = optional_str(&name_arg, self.name)?;
         let outage = optional_str("backend_outage", self.outage)?;
         let processes = positive_int("expected_processes", self.processes, u64::from(u32::MAX))?;
         let lease = self
@@ -274,19 +277,21 @@ impl SharedArgs<'_, '_> {
             .transpose()?;
         let Some(url) = url else {
             let given = [
-                ("name", name.is_some()),
+                (name_arg.as_str(), name.is_some()),
                 ("lease_seconds", lease.is_some()),
                 ("expected_processes", processes.is_some()),
             ];
             if let Some((arg, _)) = given.iter().find(|(_, set)| *set) {
-                return Err(PyValueError::new_err(format!("{arg} needs backend= (a redis:// URL)")));
+                return Err(PyValueError::new_err(format!(
+                    "{arg} needs {backend_arg}= (a redis:// URL)"
+                )));
             }
             return Ok(None);
         };
         let Some(name) = name else {
-            return Err(PyValueError::new_err(
-                "backend= needs name=: the budget's name, the same in every process that shares it",
-            ));
+            return Err(PyValueError::new_err(format!(
+                "{backend_arg}= needs {name_arg}=: the budget's name, the same in every process that shares it"
+            )));
         };
         let outage = match (outage.as_deref().unwrap_or("wait"), processes) {
             ("wait", None) => Outage::Wait,
@@ -366,6 +371,7 @@ impl PyRateLimiter {
             rate_limits,
         };
         let shared = SharedArgs {
+            prefix: "",
             backend,
             name,
             lease: lease_seconds,

@@ -146,6 +146,8 @@ pub struct Key {
     pub(crate) waiting: AtomicU64,
     /// Shared limiters: the latest time (limiter clock) this process saw a grant booked for.
     pub(crate) booked: AtomicU64,
+    /// Shared limiters: the generation of the server's state this process last saw (0: none).
+    pub(crate) generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Key {
@@ -182,6 +184,7 @@ impl Key {
             concurrency: spec.max_concurrency.map(|n| Arc::new(Semaphore::new(n as usize))),
             waiting: AtomicU64::new(0),
             booked: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             spec,
         };
         key.req_tolerance = key.req_cost.saturating_mul(key.spec.burst_requests);

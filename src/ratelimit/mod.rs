@@ -375,7 +375,10 @@ impl RateLimiter {
             tokio::pin!(released);
             released.as_mut().enable();
             let left = deadline.saturating_duration_since(Instant::now());
-            match shared.grant(&refs, tokens, left, self.granularity, &who).await {
+            match shared
+                .grant(self.clock.now(), &refs, tokens, left, self.granularity, &who)
+                .await
+            {
                 Ok(Granted::Go { delay, buckets }) => {
                     let go = Instant::now() + delay;
                     let on_clock = self
@@ -403,8 +406,11 @@ impl RateLimiter {
                             lease,
                         })),
                     };
-                    // Cancelled while sleeping: the permit's drop gives the slot back.
-                    tokio::time::sleep_until(go).await;
+                    // Cancelled while sleeping: the permit's drop gives the slot back. No timer for
+                    // no wait: tokio's timer would round it up to its next millisecond tick.
+                    if !delay.is_zero() {
+                        tokio::time::sleep_until(go).await;
+                    }
                     let waited = started.elapsed();
                     if waited > LOG_WAIT && list.iter().any(|k| k.may_log(self.clock.now())) {
                         log::info!(target: "liter_llm", "rate limiter: waited {:.1}s for {model} (shared)", waited.as_secs_f64());

@@ -222,6 +222,8 @@ fn credentials_spec(server: &Client, credentials: &Credentials, models: &[&str])
             default_fallbacks: Vec::new(),
             context_window_fallbacks: Vec::new(),
             content_policy_fallbacks: Vec::new(),
+            // The caller's own deployments share no state with the server's.
+            redis: None,
             ..d.settings().clone()
         });
     RouterSpec {

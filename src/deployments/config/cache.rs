@@ -111,14 +111,13 @@ pub(super) fn settings(on: bool, params: Option<&CacheParams>) -> Option<CacheSe
             format!("sqlite://{dir}/{DISK_FILE}")
         }
         "redis" => p.url.clone().unwrap_or_else(|| {
-            let auth = match (&p.username, &p.password) {
-                (Some(user), Some(pass)) => format!("{}:{}@", escaped(user), escaped(pass)),
-                (None, Some(pass)) => format!(":{}@", escaped(pass)),
-                _ => String::new(),
-            };
-            let host = p.host.as_deref().unwrap_or("127.0.0.1");
-            let port = p.port.unwrap_or(6379);
-            format!("redis://{auth}{host}:{port}/{}", p.db.unwrap_or(0))
+            redis_url(
+                p.host.as_deref(),
+                p.port,
+                p.username.as_deref(),
+                p.password.as_deref(),
+                p.db,
+            )
         }),
         _ => "memory".to_owned(),
     };
@@ -133,6 +132,23 @@ pub(super) fn settings(on: bool, params: Option<&CacheParams>) -> Option<CacheSe
         max_bytes: p.max_bytes,
         namespace: p.namespace.unwrap_or_default(),
     })
+}
+
+/// A `redis://` URL from LiteLLM's separate settings (127.0.0.1:6379/0 by default).
+pub(super) fn redis_url(
+    host: Option<&str>,
+    port: Option<u16>,
+    username: Option<&str>,
+    password: Option<&str>,
+    db: Option<u32>,
+) -> String {
+    let auth = match (username, password) {
+        (Some(user), Some(pass)) => format!("{}:{}@", escaped(user), escaped(pass)),
+        (None, Some(pass)) => format!(":{}@", escaped(pass)),
+        _ => String::new(),
+    };
+    let host = host.unwrap_or("127.0.0.1");
+    format!("redis://{auth}{host}:{}/{}", port.unwrap_or(6379), db.unwrap_or(0))
 }
 
 /// `text` percent-encoded for the user-info part of a URL (all but unreserved characters).

@@ -17,11 +17,6 @@ use crate::deployments::spec::{Fallbacks, RouterSettings, Strategy};
 /// (Redis, caching), per-group policies and aliases, pre-call checks, budgets, tag filtering,
 /// alerting and logging switches.
 pub(super) const IGNORED_ROUTER_KEYS: &[&str] = &[
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
-    "redis_db",
     "client_ttl",
     "cache_responses",
     "cache_kwargs",
@@ -61,6 +56,17 @@ pub(super) enum Setting {
     Cache(bool),
     /// `litellm_settings.cache_params`.
     CacheParams(Box<super::cache::CacheParams>),
+    /// One of `router_settings.redis_*`.
+    Redis(RedisPart),
+}
+
+/// One `router_settings.redis_*` key.
+pub(super) enum RedisPart {
+    Url(String),
+    Host(String),
+    Port(u16),
+    Password(String),
+    Db(u32),
 }
 
 /// Which of the three fallback lists a `Setting::Fallbacks` sets.
@@ -93,6 +99,21 @@ pub(super) const ROUTER_SETTINGS: Section<Vec<Setting>> = Section {
         ("context_window_fallbacks", fallbacks),
         ("content_policy_fallbacks", fallbacks),
         ("default_fallbacks", default_fallbacks),
+        ("redis_url", |s, _, _, f| {
+            add(s, Setting::Redis(RedisPart::Url(f.text()?)))
+        }),
+        ("redis_host", |s, _, _, f| {
+            add(s, Setting::Redis(RedisPart::Host(f.text()?)))
+        }),
+        ("redis_port", |s, _, _, f| {
+            add(s, Setting::Redis(RedisPart::Port(f.int(1, 65_535)?)))
+        }),
+        ("redis_password", |s, _, _, f| {
+            add(s, Setting::Redis(RedisPart::Password(f.text()?)))
+        }),
+        ("redis_db", |s, _, _, f| {
+            add(s, Setting::Redis(RedisPart::Db(f.int(0, 1 << 20)?)))
+        }),
     ],
     ignored: IGNORED_ROUTER_KEYS,
     lenient: false,
@@ -217,6 +238,7 @@ pub(super) fn add_rules(ctx: &Ctx<'_>, path: &str, map: &Map<String, Value>, rul
 pub(super) fn settings(sections: &Sections) -> Result<RouterSettings> {
     let groups: HashSet<&str> = sections.deployments.iter().map(|d| d.group.as_str()).collect();
     let mut settings = RouterSettings::default();
+    let (mut url, mut host, mut port, mut password, mut db) = (None, None, None, None, None);
     for setting in sections.litellm_settings.iter().chain(&sections.router_settings) {
         match setting {
             Setting::Strategy(strategy) => settings.strategy = *strategy,
@@ -234,8 +256,22 @@ pub(super) fn settings(sections: &Sections) -> Result<RouterSettings> {
                 };
                 *list = checked_fallbacks(rules, &groups)?;
             }
+            Setting::Redis(part) => match part {
+                RedisPart::Url(v) => url = Some(v.as_str()),
+                RedisPart::Host(v) => host = Some(v.as_str()),
+                RedisPart::Port(v) => port = Some(*v),
+                RedisPart::Password(v) => password = Some(v.as_str()),
+                RedisPart::Db(v) => db = Some(*v),
+            },
             Setting::Cache(_) | Setting::CacheParams(_) => {}
         }
+    }
+    if url.is_some() || host.is_some() || port.is_some() {
+        let url = url.map_or_else(
+            || super::cache::redis_url(host, port, None, password, db),
+            str::to_owned,
+        );
+        settings.redis = Some(crate::config::Secret::new(url));
     }
     Ok(settings)
 }

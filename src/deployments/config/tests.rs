@@ -464,6 +464,8 @@ fn router_settings_are_read() {
         "timeout": "30",
         "default_fallbacks": ["c"],
         "redis_host": "localhost",
+        "redis_password": "p@ss",
+        "client_ttl": 60,
     })));
     let s = &spec.settings;
     assert_eq!(
@@ -478,7 +480,15 @@ fn router_settings_are_read() {
         (s.timeout, s.default_fallbacks.clone()),
         (Some(Duration::from_secs(30)), vec!["c".to_owned()])
     );
-    assert_eq!(spec.ignored, ["router_settings.redis_host"]);
+    assert_eq!(spec.ignored, ["router_settings.client_ttl"]);
+    let redis = s.redis.as_ref().map(crate::config::Secret::expose);
+    assert_eq!(redis, Some("redis://:p%40ss@localhost:6379/0"));
+    assert!(!format!("{s:?}").contains("p%40ss"));
+    let url = ok(router(json!({"redis_url": "redis://r:1/2", "redis_host": "ignored"})))
+        .settings
+        .redis
+        .unwrap();
+    assert_eq!(url.expose(), "redis://r:1/2");
 }
 
 #[test]
@@ -684,10 +694,15 @@ fn ignored_keys_come_in_document_order() {
 #[test]
 fn the_example_config_loads() {
     let value = load_yaml(include_str!("../../../examples/config.yaml")).unwrap();
-    let spec = parse(&value, &|name: &str| {
-        name.contains("API_KEY").then(|| format!("test-{name}"))
+    let spec = parse(&value, &|name: &str| match name {
+        "REDIS_HOST" => Some("127.0.0.1".to_owned()),
+        _ => name.contains("API_KEY").then(|| format!("test-{name}")),
     })
     .unwrap();
+    assert_eq!(
+        spec.settings.redis.as_ref().map(crate::config::Secret::expose),
+        Some("redis://127.0.0.1:6379/0")
+    );
     let groups: Vec<&str> = spec.deployments.iter().map(|d| d.group.as_str()).collect();
     let expected = [
         "gpt-4o",

@@ -4,7 +4,7 @@
 -- Per limiter key (a model, or the global key) five Redis keys, in KEYS in this order:
 --   state   hash: tr/tt (requests/tokens pacer TAT), cr (tokens credit), pa (paused until),
 --                 lo (oldest bucket still counted), hi (newest bucket booked), R/T (requests/tokens
---                 counted in buckets lo..hi), seq (waiter tickets)
+--                 counted in buckets lo..hi), seq (waiter tickets), gen (when the state was made)
 --   ring    hash: r<b>/t<b>, the requests/tokens booked in bucket b (b = floor(time / bucket))
 --   leases  zset: concurrency lease id -> expiry
 --   queue   zset: waiting caller id -> ticket (arrival order)
@@ -42,14 +42,39 @@ local function token_cost(tokens, s)
   return math.ceil(tokens * s.span / s.tpm)
 end
 
--- Drops the buckets that no longer count at `now` from the totals.
-local function evict(i, s)
+-- Counts a full window's requests and tokens now: nothing more goes until it has passed.
+local function seed_full(i, s)
+  local state, ring = key(i, 1), key(i, 2)
+  local b = math.floor(now / s.bucket)
+  redis.call('HINCRBY', ring, 'r' .. b, f(s.rpm))
+  redis.call('HINCRBY', ring, 't' .. b, f(s.tpm))
+  redis.call('HINCRBY', state, 'R', f(s.rpm))
+  redis.call('HINCRBY', state, 'T', f(s.tpm))
+  if b > num(redis.call('HGET', state, 'hi')) then
+    redis.call('HSET', state, 'hi', f(b))
+  end
+  redis.call('HSET', state, 'seeded', 1)
+end
+
+-- Drops the buckets that no longer count at `now` from the totals; makes the state when there
+-- is none. A caller that saw an older state (`known` generation) and was granted within the
+-- window (`recent`) proves the server lost what it counted (a restart without persistence):
+-- the window is then taken as full, so the grants it forgot cannot be repeated on top of it.
+local function evict(i, s, known, recent)
   local state, ring = key(i, 1), key(i, 2)
   local target = math.floor((now - s.span) / s.bucket)
   local lo = redis.call('HGET', state, 'lo')
   if not lo then
-    redis.call('HSET', state, 'lo', f(target), 'hi', f(target - 1), 'R', 0, 'T', 0)
+    redis.call('DEL', ring)
+    redis.call('HSET', state, 'lo', f(target), 'hi', f(target - 1), 'R', 0, 'T', 0, 'gen', f(now))
+    if known > 0 and recent then
+      seed_full(i, s)
+    end
     return
+  end
+  local gen = num(redis.call('HGET', state, 'gen'))
+  if known > 0 and known ~= gen and recent and not redis.call('HGET', state, 'seeded') then
+    seed_full(i, s)
   end
   lo = tonumber(lo)
   if lo >= target then
@@ -179,12 +204,18 @@ end
 
 if op == 'grant' then
   -- ARGV: n, tokens, max_delay, granularity, lease (us), lease id, caller id, waiter ttl (us),
-  -- keep (ms), then n specs. Returns {0, delay, bucket per key} granted, {1, hint} waiting for a
-  -- concurrency slot, {2, wait, why, key} the wait would pass max_delay (nothing taken).
+  -- keep (ms), then n specs, then per key the state generation the caller last saw (0: none)
+  -- and 1 if it was granted within the window. Returns {0, delay, bucket per key, generation
+  -- per key} granted, {1, hint} waiting for a concurrency slot, {2, wait, why, key} the wait
+  -- would pass max_delay (nothing taken).
   local n, tokens = num(ARGV[2]), num(ARGV[3])
   local max_delay, granularity, lease = num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
   local lease_id, who, waiter_ttl, keep_ms = ARGV[7], ARGV[8], num(ARGV[9]), num(ARGV[10])
   local s = specs(n, 11)
+  for i = 1, n do
+    local o = 11 + n * 8 + (i - 1) * 2
+    evict(i, s[i], num(ARGV[o]), ARGV[o + 1] == '1')
+  end
   local blocked = false
   for i = 1, n do
     if s[i].conc > 0 and not slot_free(i, s[i], who) then
@@ -212,7 +243,6 @@ if op == 'grant' then
   end
   local at, why, which = now, 0, 0
   for i = 1, n do
-    evict(i, s[i])
     local ready_at, w = ready(i, s[i], tokens)
     if ready_at > at then
       at, why, which = ready_at, w, i
@@ -233,6 +263,7 @@ if op == 'grant' then
   local out = {0, go - now}
   for i = 1, n do
     out[i + 2] = book(i, s[i], tokens, go, at, granularity, keep_ms)
+    out[n + i + 2] = num(redis.call('HGET', key(i, 1), 'gen'))
     if s[i].conc > 0 then
       redis.call('ZADD', key(i, 3), f(now + lease), lease_id)
       redis.call('PEXPIRE', key(i, 3), f(keep_ms))

@@ -23,7 +23,10 @@
 //! `ServiceUnavailable`; nothing is sent meanwhile. [`Outage::Local`] instead grants from an
 //! in-process limiter holding `limit / processes` while Redis is down (opt-in: it trusts the
 //! process count). Settlements and lease releases lost in an outage are safe: the estimate stays
-//! counted and the lease expires.
+//! counted and the lease expires. A Redis restarted without persistence forgets the window: every
+//! key's state carries a generation, and a process that was granted within the window and finds a
+//! new generation has the window counted as full, so nothing goes until it has passed (a fresh
+//! start, with no process remembering grants, goes at once).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -271,9 +274,11 @@ impl Shared {
         }
     }
 
-    /// Asks for a grant of `tokens` on `keys` (at most two) for caller `who`.
+    /// Asks for a grant of `tokens` on `keys` (at most two) for caller `who`; `now` is the
+    /// limiter's clock (to tell whether this process was granted within the window).
     pub(crate) async fn grant(
         &self,
+        now: u64,
         keys: &[&Key],
         tokens: u64,
         max_delay: Duration,
@@ -304,14 +309,26 @@ impl Shared {
         for key in keys {
             args.extend(key.wire_spec().into_iter().map(a));
         }
+        for key in keys {
+            let booked = key.booked.load(Ordering::Acquire);
+            let recent = booked > 0 && now.saturating_sub(key.span_ns()) < booked;
+            args.push(a(key.generation.load(Ordering::Acquire)));
+            args.push(a(u8::from(recent)));
+        }
         let answer: Vec<i64> = self.eval(&redis_keys, &args).await?;
         let at = |i: usize| answer.get(i).copied().unwrap_or(0);
         let us = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
         Ok(match at(0) {
-            0 => Granted::Go {
-                delay: us(at(1)),
-                buckets: (0..keys.len()).map(|i| u64::try_from(at(i + 2)).unwrap_or(0)).collect(),
-            },
+            0 => {
+                for (i, key) in keys.iter().enumerate() {
+                    let seen = u64::try_from(at(keys.len() + i + 2)).unwrap_or(0);
+                    key.generation.store(seen, Ordering::Release);
+                }
+                Granted::Go {
+                    delay: us(at(1)),
+                    buckets: (0..keys.len()).map(|i| u64::try_from(at(i + 2)).unwrap_or(0)).collect(),
+                }
+            }
             1 => Granted::Queued {
                 hint: match us(at(1)) {
                     Duration::ZERO => POLL,

@@ -186,7 +186,7 @@ async fn a_released_slot_goes_to_the_waiting_process_and_a_dead_holder_returns_i
     let dead = Shared::new(&config).unwrap();
     let key = a.global.as_ref().unwrap();
     let answer = dead
-        .grant(&[key.as_ref()], 0, Duration::from_secs(1), 0, "dead:1")
+        .grant(0, &[key.as_ref()], 0, Duration::from_secs(1), 0, "dead:1")
         .await
         .unwrap();
     assert!(matches!(answer, Granted::Go { .. }));
@@ -255,12 +255,11 @@ async fn a_provider_429_pauses_every_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_waits_then_fails_clearly_and_recovers_when_it_returns() {
     let mut server = RedisServer::start();
-    let window = Duration::from_secs(60);
     let a = limiter(
         &server.url(),
         "down",
         rpm(100),
-        window,
+        Duration::from_secs(60),
         Burst::Full,
         Duration::from_millis(400),
     );
@@ -276,13 +275,51 @@ async fn redis_down_waits_then_fails_clearly_and_recovers_when_it_returns() {
         started.elapsed()
     );
     server.restart();
+    // The restarted server forgot the grant made a moment ago: this process remembers it, so
+    // the window counts as full (the wait passes max_delay) rather than starting empty.
     let started = Instant::now();
     loop {
         match a.acquire("m", 0).await {
-            Ok(_) => break,
-            Err(err) => assert!(started.elapsed() < PATIENCE, "never recovered: {err}"),
+            Ok(_) => panic!("granted into a window the server forgot"),
+            Err(err) if err.kind() == Kind::RateLimited => break,
+            Err(err) => assert!(started.elapsed() < PATIENCE, "never came back: {err}"),
         }
     }
+    assert_eq!(state_field(&server, "down", "seeded").await, Some(1));
+    // A process with nothing granted within the window starts on the new state at once.
+    let fresh = limiter(
+        &server.url(),
+        "down-fresh",
+        rpm(100),
+        Duration::from_secs(60),
+        Burst::Full,
+        Duration::from_millis(400),
+    );
+    fresh.acquire("m", 0).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_forgotten_window_passes_before_the_next_grant() {
+    let mut server = RedisServer::start();
+    let window = Duration::from_secs(1);
+    let a = limiter(
+        &server.url(),
+        "restart",
+        rpm(100),
+        window,
+        Burst::Full,
+        Duration::from_secs(30),
+    );
+    a.acquire("m", 0).await.unwrap();
+    server.stop();
+    server.restart();
+    let started = Instant::now();
+    a.acquire("m", 0).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "went {:?} after the restart, inside the window the server forgot",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
