@@ -307,6 +307,10 @@ impl Deployments {
                 answer.keep_busy(busy);
             }
             Err(err) => {
+                if let (Some(shared), Some(at_once)) = (&self.shared, super::health::blame(err)) {
+                    let period = super::health::period(err, &self.settings);
+                    shared.failed(deployment, at_once, self.settings.allowed_fails, period);
+                }
                 if let Some(period) = deployment.health.failed(err, &self.settings, Instant::now()) {
                     log::warn!(
                         target: "liter_llm",

@@ -73,18 +73,36 @@ impl Health {
         if !at_once && state.fails <= settings.allowed_fails {
             return None;
         }
-        let period = err
-            .retry_after()
-            .map_or(settings.cooldown_time, |r| r.max(settings.cooldown_time));
-        let until = now + period;
-        state.until = Some(state.until.map_or(until, |u| u.max(until)));
-        state.fails = 0;
-        state.window = None;
+        let period = period(err, settings);
+        state.cool(now, period);
         Some(period)
+    }
+
+    /// Takes it out for `period` from `now` (a cooldown another process started).
+    pub(super) fn cool_for(&self, period: Duration, now: Instant) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cool(now, period);
     }
 }
 
+/// How long a failure that takes a deployment out keeps it out: `cooldown_time`, or the
+/// server's Retry-After when longer.
+pub(super) fn period(err: &Error, settings: &RouterSettings) -> Duration {
+    err.retry_after()
+        .map_or(settings.cooldown_time, |r| r.max(settings.cooldown_time))
+}
+
 impl State {
+    /// Out until `now + period` (never shortening a cooldown in force); failures forgotten.
+    fn cool(&mut self, now: Instant, period: Duration) {
+        let until = now + period;
+        self.until = Some(self.until.map_or(until, |u| u.max(until)));
+        self.fails = 0;
+        self.window = None;
+    }
+
     /// Forgets failures older than the window.
     fn expire(&mut self, now: Instant) {
         if self.window.is_some_and(|w| now.duration_since(w) >= FAIL_WINDOW) {

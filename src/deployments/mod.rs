@@ -14,6 +14,7 @@ mod health;
 mod pick;
 mod probe;
 mod session;
+mod shared;
 pub mod spec;
 pub mod yaml;
 
@@ -179,6 +180,8 @@ pub struct Deployments {
     sessions: Sessions,
     /// Backoff when the only deployment left is the one that just failed.
     policy: crate::retry::RetryPolicy,
+    /// Failures and cooldowns shared with other processes (`router_settings.redis_url`).
+    shared: Option<Arc<shared::SharedRouter>>,
 }
 
 impl Deployments {
@@ -282,7 +285,18 @@ impl Deployments {
                 .members
                 .push(Arc::new(deployment));
         }
+        let shared = match &spec.settings.redis {
+            Some(url) => {
+                let all: Vec<&Arc<Deployment>> = groups.values().flat_map(|g| g.members.iter()).collect();
+                let shared = shared::SharedRouter::new(url.expose(), &all)
+                    .map_err(|e| Error::new(Kind::InvalidArgument, format!("router_settings: {e}")))?;
+                shared.listen();
+                Some(shared)
+            }
+            None => None,
+        };
         Ok(Deployments {
+            shared,
             groups,
             num_retries: spec.settings.num_retries.unwrap_or(parent.max_retries),
             settings: spec.settings,
@@ -338,10 +352,9 @@ fn generated_id(d: &spec::DeploymentSpec) -> String {
 /// The shared budget of deployment `id`: named by a digest of the id (any text), so every
 /// process routing the same deployment shares it.
 fn shared_limits(url: &crate::config::Secret, id: &str) -> ratelimit::shared::SharedConfig {
-    let digest = blake3::hash(id.as_bytes()).to_hex();
     ratelimit::shared::SharedConfig {
         url: url.expose().to_owned(),
-        name: format!("deployment-{}", &digest[..16]),
+        name: format!("deployment-{}", shared::digest(id)),
         lease: ratelimit::shared::DEFAULT_LEASE,
         outage: ratelimit::shared::Outage::Wait,
     }

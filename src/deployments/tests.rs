@@ -1,5 +1,6 @@
 //! Routing over real mock servers: failover, cooldowns, fallbacks, order and key isolation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -178,4 +179,50 @@ fn models_that_are_not_groups_go_as_before() {
     let answer = block_on(c.chat(chat("gpt-4o"))).expect("answer");
     assert_eq!(answer.deployment, None);
     assert_eq!(plain.request_count(), 1);
+}
+
+#[test]
+fn a_cooldown_one_process_starts_takes_the_deployment_out_for_every_process() {
+    let redis = crate::redis_link::server::RedisServer::start();
+    let (bad, good) = (server(), server());
+    bad.push_faults(faults(50, &Fault::with_status(500)));
+    let settings = RouterSettings {
+        strategy: Strategy::Order,
+        allowed_fails: 1,
+        cooldown_time: Duration::from_secs(60),
+        redis: Some(Secret::new(redis.url())),
+        ..RouterSettings::default()
+    };
+    let specs = || {
+        vec![
+            deployment("g", "bad", &bad, "sk-bad", Some(1)),
+            deployment("g", "good", &good, "sk-good", Some(2)),
+        ]
+    };
+    let (a, b) = (client(specs(), settings.clone()), client(specs(), settings.clone()));
+    let bad_of = |c: &Client| Arc::clone(&c.deployments().unwrap().group("g").unwrap().members[0]);
+    // Two failures on `a` (allowed_fails = 1) take `bad` out: for `b` too, which never saw one.
+    for _ in 0..2 {
+        block_on(a.chat(chat("g"))).expect("routed around the failing deployment");
+    }
+    assert!(bad_of(&a).cooling_left().is_some());
+    let started = std::time::Instant::now();
+    while bad_of(&b).cooling_left().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "b never heard of the cooldown"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let answer = block_on(b.chat(chat("g"))).unwrap();
+    assert_eq!(answer.deployment.as_deref(), Some("good"));
+    assert_eq!(bad.request_count(), 2, "b sent nothing to the cooling deployment");
+    // A process that starts later reads the cooldown in force.
+    let c = client(specs(), settings);
+    let started = std::time::Instant::now();
+    while bad_of(&c).cooling_left().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(10), "c never read the cooldown");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(bad_of(&c).cooling_left().unwrap() > Duration::from_secs(50));
 }
