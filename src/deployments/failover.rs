@@ -287,6 +287,15 @@ impl Deployments {
         }
     }
 
+    /// Counts use of `deployment` this minute (usage-based routing), here and, when shared,
+    /// for every process.
+    fn count(&self, deployment: &Deployment, requests: u64, tokens: u64) {
+        deployment.count(requests, tokens);
+        if let Some(shared) = &self.shared {
+            shared.count(deployment, super::minute_now(), requests, tokens);
+        }
+    }
+
     /// One call on one deployment, with its in-flight count, latency and health kept.
     async fn attempt<'c, R, T, F, Fut>(&self, deployment: &'c Arc<Deployment>, request: R, op: &F) -> Result<T>
     where
@@ -295,7 +304,7 @@ impl Deployments {
         Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
-        deployment.count(1, 0);
+        self.count(deployment, 1, 0);
         let busy = Busy::enter(deployment);
         // Boxed: the deployment's call is the bulk of a routed call's state, and every future
         // above it would otherwise carry (and move) it inline.
@@ -303,7 +312,7 @@ impl Deployments {
         match &mut result {
             Ok(answer) => {
                 deployment.record_latency(started.elapsed().as_secs_f64());
-                deployment.count(0, answer.tokens());
+                self.count(deployment, 0, answer.tokens());
                 answer.keep_busy(busy);
             }
             Err(err) => {

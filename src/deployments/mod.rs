@@ -73,6 +73,9 @@ pub struct Deployment {
     latency: AtomicU64,
     health: Health,
     minute: Mutex<MinuteUse>,
+    /// This minute's use by every process, as last read from Redis (usage-based routing with
+    /// `router_settings.redis_url`).
+    shared_minute: Mutex<MinuteUse>,
 }
 
 /// Requests and tokens of the current minute (usage-based routing).
@@ -129,16 +132,33 @@ impl Deployment {
         m.tokens = m.tokens.saturating_add(tokens);
     }
 
+    /// Notes every process's use of this minute, as read from Redis.
+    fn set_shared_use(&self, minute: u64, requests: u64, tokens: u64) {
+        *self.shared_minute.lock().unwrap_or_else(PoisonError::into_inner) = MinuteUse {
+            minute,
+            requests,
+            tokens,
+        };
+    }
+
     /// The share of its limits used this minute (requests alone when it has none, scaled
-    /// down so that a limited deployment with room is not always preferred).
+    /// down so that a limited deployment with room is not always preferred): this process's
+    /// use, or every process's as last read when that is more.
     fn usage_share(&self) -> f64 {
-        let m = self.minute.lock().unwrap_or_else(PoisonError::into_inner);
-        if m.minute != minute_now() {
-            return 0.0;
-        }
+        let now = minute_now();
+        let read = |m: &Mutex<MinuteUse>| {
+            let m = m.lock().unwrap_or_else(PoisonError::into_inner);
+            if m.minute == now {
+                (m.requests, m.tokens)
+            } else {
+                (0, 0)
+            }
+        };
+        let (local, shared) = (read(&self.minute), read(&self.shared_minute));
+        let (requests, tokens) = (local.0.max(shared.0), local.1.max(shared.1));
         let share = |used: u64, limit: Option<u64>| limit.map(|l| used as f64 / l.max(1) as f64);
-        match (share(m.requests, self.rpm), share(m.tokens, self.tpm)) {
-            (None, None) => m.requests as f64 / 1e6,
+        match (share(requests, self.rpm), share(tokens, self.tpm)) {
+            (None, None) => requests as f64 / 1e6,
             (a, b) => a.unwrap_or(0.0).max(b.unwrap_or(0.0)),
         }
     }
@@ -154,9 +174,14 @@ impl Deployment {
 
 /// Minutes since the Unix epoch.
 fn minute_now() -> u64 {
+    minute_clock_seconds() / 60
+}
+
+/// Seconds since the Unix epoch (the clock usage minutes are counted on).
+fn minute_clock_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 60)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The deployments of one group.
@@ -273,6 +298,7 @@ impl Deployments {
                 latency: AtomicU64::new(0),
                 health: Health::default(),
                 minute: Mutex::new(MinuteUse::default()),
+                shared_minute: Mutex::new(MinuteUse::default()),
                 model: d.model,
                 group: d.group.clone(),
             };
@@ -288,7 +314,8 @@ impl Deployments {
         let shared = match &spec.settings.redis {
             Some(url) => {
                 let all: Vec<&Arc<Deployment>> = groups.values().flat_map(|g| g.members.iter()).collect();
-                let shared = shared::SharedRouter::new(url.expose(), &all)
+                let usage = spec.settings.strategy == spec::Strategy::UsageBased;
+                let shared = shared::SharedRouter::new(url.expose(), &all, usage)
                     .map_err(|e| Error::new(Kind::InvalidArgument, format!("router_settings: {e}")))?;
                 shared.listen();
                 Some(shared)

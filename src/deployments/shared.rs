@@ -1,6 +1,8 @@
 //! Router state shared through Redis (`router_settings.redis_url`): every process routing the
 //! same deployments counts their failures together, and a cooldown one of them starts takes the
-//! deployment out for all.
+//! deployment out for all. Under usage-based routing they also count each deployment's requests
+//! and tokens of the current minute together: each process adds its own in the background and
+//! reads the totals every [`USAGE_EVERY`].
 //!
 //! A failure is one script call, in the background: it counts the failure in a one-minute
 //! counter and, when the deployment must go out (at once, or past `allowed_fails`), sets its
@@ -23,6 +25,17 @@ use crate::redis_link::RedisLink;
 const CHANNEL: &str = "liter_llm:rt:cool";
 /// Each Redis command gives up after this.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the shared usage counters are read (usage-based routing).
+pub(super) const USAGE_EVERY: Duration = Duration::from_secs(1);
+
+/// Adds to a deployment's counters of one minute.
+const COUNT: &str = r"
+-- KEYS: the minute's hash. ARGV: requests, tokens.
+redis.call('HINCRBY', KEYS[1], 'r', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 't', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], 120000)
+return 1
+";
 
 /// Counts a failure; starts and publishes a cooldown when it is due.
 const FAIL: &str = r"
@@ -51,6 +64,8 @@ pub(super) struct SharedRouter {
     /// Deployments by digest (weak: the router owns them).
     by_digest: HashMap<String, Weak<Deployment>>,
     listening: AtomicBool,
+    /// Whether usage counters are shared (usage-based routing).
+    usage: bool,
 }
 
 impl std::fmt::Debug for SharedRouter {
@@ -66,14 +81,39 @@ impl SharedRouter {
     ///
     /// # Errors
     /// A malformed URL.
-    pub(super) fn new(url: &str, deployments: &[&Arc<Deployment>]) -> Result<Arc<SharedRouter>, String> {
+    pub(super) fn new(url: &str, deployments: &[&Arc<Deployment>], usage: bool) -> Result<Arc<SharedRouter>, String> {
         let link = RedisLink::new(url, OP_TIMEOUT)?;
         let by_digest = deployments.iter().map(|d| (digest(&d.id), Arc::downgrade(d))).collect();
-        Ok(Arc::new(SharedRouter {
+        let shared = Arc::new(SharedRouter {
             link,
             by_digest,
             listening: AtomicBool::new(false),
-        }))
+            usage,
+        });
+        if usage {
+            crate::runtime::get().spawn(read_usage(Arc::downgrade(&shared)));
+        }
+        Ok(shared)
+    }
+
+    /// Adds `requests` and `tokens` to `deployment`'s shared counters of this minute, in the
+    /// background (usage-based routing only).
+    pub(super) fn count(self: &Arc<Self>, deployment: &Deployment, minute: u64, requests: u64, tokens: u64) {
+        if !self.usage || (requests == 0 && tokens == 0) {
+            return;
+        }
+        let mut cmd = ::redis::cmd("EVAL");
+        cmd.arg(COUNT)
+            .arg(1)
+            .arg(usage_key(&digest(&deployment.id), minute))
+            .arg(requests)
+            .arg(tokens);
+        let me = Arc::clone(self);
+        crate::runtime::get().spawn(async move {
+            if let Err(failure) = me.link.query::<i64>(&cmd).await {
+                log::debug!(target: "liter_llm", "router: usage not shared ({})", me.link.failed("EVAL", failure));
+            }
+        });
     }
 
     /// Starts listening for cooldowns (and reads those in force), once; again after the
@@ -112,6 +152,33 @@ impl SharedRouter {
     fn cool(&self, digest: &str, period: Duration) {
         if let Some(d) = self.by_digest.get(digest).and_then(Weak::upgrade) {
             d.health.cool_for(period, std::time::Instant::now());
+        }
+    }
+}
+
+/// The hash of a deployment's counters for one minute.
+fn usage_key(digest: &str, minute: u64) -> String {
+    format!("liter_llm:rt:{digest}:m:{minute}")
+}
+
+/// Reads every deployment's shared counters of this minute, every [`USAGE_EVERY`], while the
+/// router lives.
+async fn read_usage(shared: Weak<SharedRouter>) {
+    loop {
+        tokio::time::sleep(USAGE_EVERY).await;
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        let minute = super::minute_now();
+        for (digest, deployment) in &s.by_digest {
+            let Some(deployment) = deployment.upgrade() else {
+                continue;
+            };
+            let mut hmget = ::redis::cmd("HMGET");
+            hmget.arg(usage_key(digest, minute)).arg("r").arg("t");
+            if let Ok([requests, tokens]) = s.link.query::<[Option<u64>; 2]>(&hmget).await {
+                deployment.set_shared_use(minute, requests.unwrap_or(0), tokens.unwrap_or(0));
+            }
         }
     }
 }

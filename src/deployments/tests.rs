@@ -226,3 +226,46 @@ fn a_cooldown_one_process_starts_takes_the_deployment_out_for_every_process() {
     }
     assert!(bad_of(&c).cooling_left().unwrap() > Duration::from_secs(50));
 }
+
+#[test]
+fn usage_based_routing_counts_every_process_use() {
+    // Counters are per minute: start with the minute's end well ahead (at most 10 s of waiting).
+    let second_of_minute = || super::minute_clock_seconds() % 60;
+    while second_of_minute() >= 50 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let redis = crate::redis_link::server::RedisServer::start();
+    let (x, y) = (server(), server());
+    let settings = RouterSettings {
+        strategy: Strategy::UsageBased,
+        redis: Some(Secret::new(redis.url())),
+        ..RouterSettings::default()
+    };
+    // `a` uses deployment x alone (another group, the same deployment id).
+    let a = client(vec![deployment("solo", "x", &x, "sk-x", None)], settings.clone());
+    let b = client(
+        vec![
+            deployment("g", "x", &x, "sk-x", None),
+            deployment("g", "y", &y, "sk-y", None),
+        ],
+        settings,
+    );
+    for _ in 0..5 {
+        block_on(a.chat(chat("solo"))).unwrap();
+    }
+    let x_in_b = Arc::clone(&b.deployments().unwrap().group("g").unwrap().members[0]);
+    let started = std::time::Instant::now();
+    while x_in_b.usage_share() < 5.0 / 1e6 {
+        assert!(started.elapsed() < Duration::from_secs(10), "b never read a's use of x");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..3 {
+        let answer = block_on(b.chat(chat("g"))).unwrap();
+        assert_eq!(
+            answer.deployment.as_deref(),
+            Some("y"),
+            "x is the busier one, counting a's calls"
+        );
+    }
+    assert_eq!((x.request_count(), y.request_count()), (5, 3));
+}
