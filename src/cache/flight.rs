@@ -55,6 +55,7 @@ impl Flights {
             key,
             id,
             flight,
+            on_end: None,
         })
     }
 
@@ -84,16 +85,33 @@ pub async fn follow(flight: Arc<Flight>) -> Option<Landing> {
     }
 }
 
+/// Work to do once a lead ends (give a cross-process claim back).
+pub type OnEnd = Box<dyn FnOnce() + Send + Sync>;
+
 /// The leader's side of a flight; dropping it ends the flight.
-#[derive(Debug)]
 pub struct Lead {
     flights: Arc<Flights>,
     key: Key,
     id: u64,
     flight: Arc<Flight>,
+    on_end: Option<OnEnd>,
+}
+
+impl std::fmt::Debug for Lead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lead")
+            .field("key", &self.key)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Lead {
+    /// Runs `work` when this lead ends (after its answer is stored, or when it failed).
+    pub fn on_end(&mut self, work: OnEnd) {
+        self.on_end = Some(work);
+    }
+
     /// Hands the outcome to every follower; callers joining until this lead is dropped get it
     /// at once (keep it while the answer is being stored, so none of them misses it).
     pub fn land(&self, landing: Landing) {
@@ -112,6 +130,9 @@ impl Drop for Lead {
         }
         self.flight.gone.store(true, Ordering::Release);
         self.flight.notify.notify_waiters();
+        if let Some(work) = self.on_end.take() {
+            work();
+        }
     }
 }
 

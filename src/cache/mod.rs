@@ -39,6 +39,11 @@ pub const DEFAULT_DISK_BYTES: u64 = 1 << 30;
 pub const MAX_ENTRY_BYTES: usize = 64 << 20;
 /// How long one Redis operation may take before the call goes on uncached.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long another process's claim on a call in flight is waited for at most: a process that
+/// dies holding one delays the callers of that request by no more than this.
+pub const CLAIM_TTL: Duration = Duration::from_secs(30);
+/// How often a caller waiting for another process's call asks for its answer.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(20);
 
 /// How a cache is built: where, and its defaults. Its `Debug` masks the URL's password.
 #[derive(Clone, Default)]
@@ -132,6 +137,8 @@ pub struct Cache {
     counters: Counters,
     /// The kinds of operation failing now ([`READS`], [`WRITES`]): an outage while not 0.
     failing: AtomicU8,
+    /// This cache's id as the owner of cross-process claims.
+    owner: String,
 }
 
 /// Lookups, for [`Cache`]'s outage tracking.
@@ -181,6 +188,7 @@ impl Cache {
             flights: Arc::default(),
             counters: Counters::default(),
             failing: AtomicU8::new(0),
+            owner: format!("{:016x}", fastrand::u64(..)),
         })
     }
 
@@ -356,6 +364,50 @@ impl Cache {
         }
         let cache = Arc::clone(self);
         tokio::spawn(async move { cache.store(key, payload, &control, lead).await });
+    }
+
+    /// Claims the call of `key` across processes for `lead` (shared backends): `true` when
+    /// this process makes the call (also when the backend cannot say), `false` when another
+    /// process has it in flight. A claim is given back when the lead ends.
+    pub async fn claim(self: &Arc<Self>, key: Key, lead: &mut Lead) -> bool {
+        let Backend::Shared(store) = &self.backend else {
+            return true;
+        };
+        match self.guard(READS, store.claim(&key, &self.owner, CLAIM_TTL)).await {
+            Some(false) => false,
+            Some(true) => {
+                let cache = Arc::clone(self);
+                lead.on_end(Box::new(move || {
+                    crate::runtime::get().spawn(async move {
+                        if let Backend::Shared(store) = &cache.backend {
+                            let _ = cache.guard(WRITES, store.release(&key, &cache.owner)).await;
+                        }
+                    });
+                }));
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Waits for another process's call of `key`: its stored answer, or `None` once its claim
+    /// is gone without one (it failed, did not store, or its process died and the claim ran
+    /// out after [`CLAIM_TTL`]). Asks every [`FOLLOW_POLL`].
+    pub async fn await_other(&self, key: &Key, control: &Control) -> Option<Arc<Payload>> {
+        let Backend::Shared(store) = &self.backend else {
+            return None;
+        };
+        let deadline = tokio::time::Instant::now() + CLAIM_TTL + FOLLOW_POLL;
+        loop {
+            if let Some(found) = self.lookup(key, control).await {
+                return Some(found);
+            }
+            if self.guard(READS, store.claimed(key)).await != Some(true) || tokio::time::Instant::now() >= deadline {
+                // One last look: the answer may have landed just before the claim went.
+                return self.lookup(key, control).await;
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
     }
 
     /// Removes every entry.

@@ -8,6 +8,9 @@
 //! a damaged entry, so nothing is logged. `clear` walks our prefix with `SCAN` and `UNLINK`s it in
 //! batches (Redis >= 4); it never flushes the database. Every command here is idempotent, so the
 //! link may retry it; connecting, outages and the password's masking are the link's.
+//!
+//! A call in flight is claimed across processes under `liter_llm:v1:{key hex}:claim` (`SET NX
+//! PX`, the owner's id as value); the owner deletes it only while it is still its own.
 
 use std::fmt;
 use std::io::Write as _;
@@ -112,6 +115,45 @@ impl RedisStore {
     }
 }
 
+/// Deletes a claim only while it still holds its owner's id.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// The Redis key of `key`'s claim.
+fn claim_key(key: &Key) -> String {
+    format!("{}:claim", redis_key(key))
+}
+
+impl RedisStore {
+    async fn claim_call(&self, key: &Key, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(claim_key(key))
+            .arg(owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl).unwrap_or(1));
+        let set: Option<String> = self.call(&cmd).await.map_err(|f| self.failed("SET NX", f))?;
+        Ok(set.is_some())
+    }
+
+    async fn release_call(&self, key: &Key, owner: &str) -> Result<(), StoreError> {
+        let mut cmd = ::redis::cmd("EVAL");
+        cmd.arg(RELEASE).arg(1).arg(claim_key(key)).arg(owner);
+        self.call::<i64>(&cmd)
+            .await
+            .map(drop)
+            .map_err(|f| self.failed("EVAL", f))
+    }
+
+    async fn claimed_call(&self, key: &Key) -> Result<bool, StoreError> {
+        let mut cmd = ::redis::cmd("EXISTS");
+        cmd.arg(claim_key(key));
+        self.call::<i64>(&cmd)
+            .await
+            .map(|n| n > 0)
+            .map_err(|f| self.failed("EXISTS", f))
+    }
+}
+
 impl Store for RedisStore {
     fn kind(&self) -> &'static str {
         "redis"
@@ -127,6 +169,18 @@ impl Store for RedisStore {
 
     fn clear(&self) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(self.clear_all())
+    }
+
+    fn claim<'a>(&'a self, key: &'a Key, owner: &'a str, ttl: Duration) -> BoxFut<'a, Result<bool, StoreError>> {
+        Box::pin(self.claim_call(key, owner, ttl))
+    }
+
+    fn release<'a>(&'a self, key: &'a Key, owner: &'a str) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(self.release_call(key, owner))
+    }
+
+    fn claimed<'a>(&'a self, key: &'a Key) -> BoxFut<'a, Result<bool, StoreError>> {
+        Box::pin(self.claimed_call(key))
     }
 }
 

@@ -100,6 +100,23 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Removes every entry this backend holds for liter_llm.
     fn clear(&self) -> BoxFut<'_, Result<(), StoreError>>;
+
+    /// Claims the call of `key` for `owner` for `ttl` (in-flight de-duplication across
+    /// processes): `Ok(false)` when another owner holds it. Backends that do not share calls
+    /// in flight always grant it.
+    fn claim<'a>(&'a self, _key: &'a Key, _owner: &'a str, _ttl: Duration) -> BoxFut<'a, Result<bool, StoreError>> {
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Gives `owner`'s claim on `key` back (its answer is stored, or it failed).
+    fn release<'a>(&'a self, _key: &'a Key, _owner: &'a str) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Whether some owner still holds a claim on `key`.
+    fn claimed<'a>(&'a self, _key: &'a Key) -> BoxFut<'a, Result<bool, StoreError>> {
+        Box::pin(async { Ok(false) })
+    }
 }
 
 /// Now, in milliseconds since the Unix epoch.

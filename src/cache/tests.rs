@@ -232,3 +232,70 @@ async fn embeddings_send_only_the_inputs_not_cached() {
     assert_eq!(server.request_count(), 2);
     assert_eq!(all.data[1].embedding, first.data[2].embedding);
 }
+
+fn redis_cache(url: &str) -> Arc<Cache> {
+    Arc::new(
+        Cache::open(CacheSettings {
+            url: url.to_owned(),
+            ..CacheSettings::default()
+        })
+        .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_concurrent_calls_of_two_processes_make_one_upstream_call() {
+    let redis = crate::redis_link::server::RedisServer::start();
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(300),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    // Two caches on one Redis stand for two processes: each its own flights and claims.
+    let (a, b) = (redis_cache(&redis.url()), redis_cache(&redis.url()));
+    let clients = [Arc::new(client(&server, &a)), Arc::new(client(&server, &b))];
+    let calls = (0..20).map(|i| {
+        let c = Arc::clone(&clients[i % 2]);
+        tokio::spawn(async move { c.chat(chat(HI)).await })
+    });
+    let answers: Vec<_> = futures_util::future::join_all(calls).await;
+    let texts: Vec<String> = answers
+        .into_iter()
+        .map(|a| {
+            a.unwrap().unwrap().choices[0]
+                .message
+                .content
+                .clone()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(texts.iter().all(|t| t == "hello there"), "{texts:?}");
+    assert_eq!(server.request_count(), 1, "one upstream call between both processes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_claimed_by_a_dead_process_is_made_once_its_claim_runs_out() {
+    let redis = crate::redis_link::server::RedisServer::start();
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let cache = redis_cache(&redis.url());
+    let c = client(&server, &cache);
+    let mut request = chat(HI);
+    let key = super::store::Key([9; 32]);
+    request.cache.key = Some(key);
+    // A process claimed this call and died: its claim lasts 800 ms more, and no answer comes.
+    let dead = crate::cache::redis::RedisStore::new(&redis.url(), Duration::from_secs(2)).unwrap();
+    assert!(
+        super::store::Store::claim(&dead, &key, "dead", Duration::from_millis(800))
+            .await
+            .unwrap()
+    );
+    let started = std::time::Instant::now();
+    let answer = c.chat(request).await.unwrap();
+    assert!(!answer.cache_hit);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "did not wait for the claim: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.request_count(), 1);
+}

@@ -113,7 +113,18 @@ impl Client {
                 }
             }
             match cache.flights.join(key) {
-                Join::Lead(lead) => return Ok(Step::Call(Some(lead))),
+                Join::Lead(mut lead) => {
+                    if cache.claim(key, &mut lead).await {
+                        return Ok(Step::Call(Some(lead)));
+                    }
+                    // Another process has this call in flight: its answer, once stored, is ours
+                    // (and our followers'); if it ends without one, look again and maybe lead.
+                    if let Some(payload) = cache.await_other(&key, control).await {
+                        cache.note_joined();
+                        lead.land(Ok(Arc::clone(&payload)));
+                        return Ok(Step::Hit(payload));
+                    }
+                }
                 Join::Follow(rx) => match follow(rx).await {
                     Some(Ok(payload)) => {
                         cache.note_joined();
