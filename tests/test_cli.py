@@ -426,3 +426,42 @@ def test_batch_cache_makes_a_rerun_pay_only_for_new_requests(tmp_path):
         one = {r["custom_id"]: r["response"]["body"] for r in read_output(tmp_path / "one.jsonl")}
         two = {r["custom_id"]: r["response"]["body"] for r in read_output(tmp_path / "two.jsonl")}
         assert all(two[k]["choices"] == one[k]["choices"] for k in one)
+
+
+def test_batches_in_two_processes_share_one_concurrency_limit_through_redis(tmp_path, redis_server):
+    from liter_llm.testing import MockServer
+
+    with MockServer(latency_ms=100) as provider:
+        for name in ("a", "b"):
+            write_jsonl(tmp_path / f"{name}.jsonl", [batch_line(i) for i in range(5)])
+        procs = [
+            subprocess.Popen(
+                [*CLI, "batch", f"{name}.jsonl", "-o", f"{name}-out.jsonl", "--base-url", provider.base_url]
+                + ["--concurrency", "1", "--rate-limit-backend", redis_server.url, "--rate-limit-name", "cli"],
+                cwd=tmp_path,
+                env={**os.environ, "OPENAI_API_KEY": API_KEY},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("a", "b")
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        arrivals = sorted(r["received_at"] for r in provider.requests())
+    assert len(arrivals) == 10
+    # One request in flight between both processes: each arrives after the last one's 100 ms.
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert min(gaps) >= 0.09, gaps
+    for name in ("a", "b"):
+        assert all(r["error"] is None for r in read_output(tmp_path / f"{name}-out.jsonl"))
+
+
+def test_a_rate_limit_backend_without_limits_is_a_usage_error(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [batch_line(0)])
+    proc = run(
+        "batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--rate-limit-backend", "redis://127.0.0.1:1", cwd=tmp_path
+    )
+    assert proc.returncode != 0
+    assert "--rate-limit-backend shares limits" in proc.stderr
