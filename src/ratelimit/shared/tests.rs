@@ -33,6 +33,21 @@ fn limiter(url: &str, name: &str, global: Limits, window: Duration, burst: Burst
     .unwrap()
 }
 
+/// Two limiters sharing one budget: two processes.
+fn two(
+    url: &str,
+    name: &str,
+    global: Limits,
+    window: Duration,
+    burst: Burst,
+    max_delay: Duration,
+) -> (RateLimiter, RateLimiter) {
+    (
+        limiter(url, name, global.clone(), window, burst, max_delay),
+        limiter(url, name, global, window, burst, max_delay),
+    )
+}
+
 fn rpm(n: u64) -> Limits {
     Limits {
         rpm: Some(n),
@@ -66,8 +81,7 @@ async fn two_processes_share_one_requests_budget() {
     let server = RedisServer::start();
     let window = Duration::from_secs(30);
     let max_delay = Duration::from_millis(200);
-    let a = limiter(&server.url(), "org", rpm(10), window, Burst::Full, max_delay);
-    let b = limiter(&server.url(), "org", rpm(10), window, Burst::Full, max_delay);
+    let (a, b) = two(&server.url(), "org", rpm(10), window, Burst::Full, max_delay);
     let mut permits = Vec::new();
     for i in 0..10 {
         let limiter = if i % 2 == 0 { &a } else { &b };
@@ -98,15 +112,7 @@ async fn grant_times(limiter: &RateLimiter, n: usize, started: Instant) -> Vec<D
 async fn paced_grants_from_two_processes_keep_the_even_pace() {
     let server = RedisServer::start();
     let window = Duration::from_secs(1);
-    let a = limiter(
-        &server.url(),
-        "pace",
-        rpm(20),
-        window,
-        Burst::None,
-        Duration::from_secs(30),
-    );
-    let b = limiter(
+    let (a, b) = two(
         &server.url(),
         "pace",
         rpm(20),
@@ -138,18 +144,10 @@ async fn a_released_slot_goes_to_the_waiting_process_and_a_dead_holder_returns_i
         ..Limits::default()
     };
     let window = Duration::from_secs(60);
-    let a = limiter(
+    let (a, b) = two(
         &server.url(),
         "conc",
-        conc.clone(),
-        window,
-        Burst::None,
-        Duration::from_secs(30),
-    );
-    let b = limiter(
-        &server.url(),
-        "conc",
-        conc.clone(),
+        conc,
         window,
         Burst::None,
         Duration::from_secs(30),
@@ -224,15 +222,7 @@ async fn a_refund_frees_tokens_for_every_process() {
 async fn a_provider_429_pauses_every_process() {
     let server = RedisServer::start();
     let window = Duration::from_secs(60);
-    let a = limiter(
-        &server.url(),
-        "p",
-        rpm(1_000),
-        window,
-        Burst::Full,
-        Duration::from_secs(30),
-    );
-    let b = limiter(
+    let (a, b) = two(
         &server.url(),
         "p",
         rpm(1_000),
