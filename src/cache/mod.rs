@@ -373,6 +373,9 @@ impl Cache {
         let Backend::Shared(store) = &self.backend else {
             return true;
         };
+        if !store.shares_flights() {
+            return true;
+        }
         match self.guard(READS, store.claim(&key, &self.owner, CLAIM_TTL)).await {
             Some(false) => false,
             Some(true) => {

@@ -171,6 +171,10 @@ impl Store for RedisStore {
         Box::pin(self.clear_all())
     }
 
+    fn shares_flights(&self) -> bool {
+        true
+    }
+
     fn claim<'a>(&'a self, key: &'a Key, owner: &'a str, ttl: Duration) -> BoxFut<'a, Result<bool, StoreError>> {
         Box::pin(self.claim_call(key, owner, ttl))
     }

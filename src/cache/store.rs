@@ -101,6 +101,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Removes every entry this backend holds for liter_llm.
     fn clear(&self) -> BoxFut<'_, Result<(), StoreError>>;
 
+    /// Whether calls in flight are shared across processes ([`Store::claim`] and its kin).
+    fn shares_flights(&self) -> bool {
+        false
+    }
+
     /// Claims the call of `key` for `owner` for `ttl` (in-flight de-duplication across
     /// processes): `Ok(false)` when another owner holds it. Backends that do not share calls
     /// in flight always grant it.
