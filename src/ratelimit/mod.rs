@@ -434,7 +434,7 @@ impl RateLimiter {
                         () = tokio::time::sleep_until(wake) => {}
                     }
                 }
-                Ok(Granted::TooLong { wait, key, .. }) => {
+                Ok(Granted::TooLong { wait, key }) => {
                     let key = list.get(key).copied().unwrap_or(list[0]);
                     return Err(self.too_long(key, u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX)));
                 }
@@ -446,7 +446,9 @@ impl RateLimiter {
                 }
                 Err(why) => {
                     if let Some(fallback) = &self.fallback {
-                        log::warn!(target: "liter_llm", "rate limiter: {why}; granting from this process's share of the limits");
+                        if list.iter().any(|k| k.may_log(self.clock.now())) {
+                            log::warn!(target: "liter_llm", "rate limiter: {why}; granting from this process's share of the limits");
+                        }
                         return Box::pin(fallback.acquire(model, tokens)).await;
                     }
                     if Instant::now() + shared::reconnect_pause() >= deadline {
