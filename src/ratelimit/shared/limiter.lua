@@ -46,8 +46,8 @@ end
 local function seed_full(i, s)
   local state, ring = key(i, 1), key(i, 2)
   local b = math.floor(now / s.bucket)
-  redis.call('HINCRBY', ring, 'r' .. b, f(s.rpm))
-  redis.call('HINCRBY', ring, 't' .. b, f(s.tpm))
+  redis.call('HINCRBY', ring, 'r' .. f(b), f(s.rpm))
+  redis.call('HINCRBY', ring, 't' .. f(b), f(s.tpm))
   redis.call('HINCRBY', state, 'R', f(s.rpm))
   redis.call('HINCRBY', state, 'T', f(s.tpm))
   if b > num(redis.call('HGET', state, 'hi')) then
@@ -88,9 +88,9 @@ local function evict(i, s, known, recent)
   end
   local dr, dt = 0, 0
   for b = lo, target - 1 do
-    dr = dr + num(redis.call('HGET', ring, 'r' .. b))
-    dt = dt + num(redis.call('HGET', ring, 't' .. b))
-    redis.call('HDEL', ring, 'r' .. b, 't' .. b)
+    dr = dr + num(redis.call('HGET', ring, 'r' .. f(b)))
+    dt = dt + num(redis.call('HGET', ring, 't' .. f(b)))
+    redis.call('HDEL', ring, 'r' .. f(b), 't' .. f(b))
   end
   redis.call('HINCRBY', state, 'R', f(-dr))
   redis.call('HINCRBY', state, 'T', f(-dt))
@@ -107,7 +107,7 @@ local function log_ready(i, s, field, total, need, limit)
   local hi = num(redis.call('HGET', state, 'hi'))
   local freed = 0
   for b = lo, hi do
-    freed = freed + num(redis.call('HGET', ring, field .. b))
+    freed = freed + num(redis.call('HGET', ring, field .. f(b)))
     if total - freed + need <= limit then
       return math.max((b + 1) * s.bucket + s.span, now)
     end
@@ -147,12 +147,12 @@ local function book(i, s, tokens, at, due, granularity, keep_ms)
   local b = math.floor(at / s.bucket)
   local from = math.min(due, at - granularity)
   if s.rpm > 0 then
-    redis.call('HINCRBY', ring, 'r' .. b, 1)
+    redis.call('HINCRBY', ring, 'r' .. f(b), 1)
     redis.call('HINCRBY', state, 'R', 1)
     redis.call('HSET', state, 'tr', f(math.max(num(redis.call('HGET', state, 'tr')), from) + s.rcost))
   end
   if s.tpm > 0 then
-    redis.call('HINCRBY', ring, 't' .. b, f(tokens))
+    redis.call('HINCRBY', ring, 't' .. f(b), f(tokens))
     redis.call('HINCRBY', state, 'T', f(tokens))
     local cost = token_cost(tokens, s)
     local credit = num(redis.call('HGET', state, 'cr'))
@@ -284,10 +284,10 @@ elseif op == 'settle' then
     local state, ring = key(i, 1), key(i, 2)
     if actual >= 0 and actual ~= reserved and s.tpm > 0 then
       if b >= num(redis.call('HGET', state, 'lo')) then
-        local had = num(redis.call('HGET', ring, 't' .. b))
+        local had = num(redis.call('HGET', ring, 't' .. f(b)))
         local now_has = math.max(had + actual - reserved, 0)
-        if redis.call('HEXISTS', ring, 't' .. b) == 1 then
-          redis.call('HSET', ring, 't' .. b, f(now_has))
+        if redis.call('HEXISTS', ring, 't' .. f(b)) == 1 then
+          redis.call('HSET', ring, 't' .. f(b), f(now_has))
           redis.call('HINCRBY', state, 'T', f(now_has - had))
         end
       end
