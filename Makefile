@@ -8,14 +8,16 @@ SUDO ?=
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-# redis-server is for the cache tests, which start their own servers on free ports: a system
-# service the Debian package may start on 6379 is never used.
+# redis-server and PostgreSQL are for the tests, which start their own servers on free ports in
+# temporary directories: a system service the Debian packages may start is never used.
 APT := $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: install
-install: ## Create the venv and install build and test tools (and Debian's redis-server)
+install: ## Create the venv and install build and test tools (and Debian's redis-server and postgresql)
 	command -v redis-server >/dev/null 2>&1 || $(APT) install -y -q redis-server \
 		|| ($(APT) update -q && $(APT) install -y -q redis-server)
+	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| $(APT) install -y -q postgresql || ($(APT) update -q && $(APT) install -y -q postgresql)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest pytest-asyncio pytest-timeout aiohttp ruff mypy typing_extensions pydantic brotli zstandard opentelemetry-api opentelemetry-sdk openai anthropic
 

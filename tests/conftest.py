@@ -8,6 +8,8 @@
 * ``make_client``: factory for clients with other settings.
 * ``redis_server``: a real ``redis-server`` on a free port (``redis_support.RedisServer``), one per test;
   ``kill()`` / ``start()`` make an outage. A missing redis-server fails the test (``make install``).
+* ``postgres_server``: a throw-away PostgreSQL cluster on a free port (``pg_support.PgServer``), one
+  per test. Missing PostgreSQL binaries fail the test (``make install``).
 
 Every client uses ``API_KEY``, a recognisable string the security tests hunt for with
 ``assert_no_key`` (over ``surface(exc)``, everything a user might print about an exception).
@@ -23,6 +25,7 @@ import time
 import traceback
 from typing import Any, Callable
 
+import pg_support
 import pytest
 from redis_support import MISSING, RedisServer
 from scenario_server import ScenarioServer
@@ -160,4 +163,13 @@ def redis_server():
     if shutil.which("redis-server") is None:
         pytest.fail(MISSING, pytrace=False)
     with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_server():
+    """A throw-away PostgreSQL cluster on a free 127.0.0.1 port, removed after the test."""
+    if pg_support.bin_dir() is None:
+        pytest.fail(pg_support.MISSING, pytrace=False)
+    with pg_support.PgServer() as server:
         yield server

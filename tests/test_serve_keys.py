@@ -227,6 +227,30 @@ async def test_streams_are_charged_and_a_restart_keeps_keys_and_spend(tmp_path, 
         stop(proc)
 
 
+def test_keys_and_spend_live_in_postgresql_across_a_restart(tmp_path, upstream, postgres_server):
+    general = f"master_key: {MASTER}\ndatabase_url: {postgres_server.url}"
+    path = config(tmp_path / "config.yaml", upstream.base_url, general=general)
+    proc, base = start("--config", path)
+    try:
+        key = generate(base, max_budget=100.0, key_alias="in-postgres")
+        assert call("POST", f"{base}/v1/chat/completions", key, chat_body())[0] == 200
+        spent = info(base, key)["spend"]
+        assert spent > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        stop(proc)
+    assert not (tmp_path / "keys.db").exists(), "nothing written to a SQLite file"
+    proc, base = start("--config", path)
+    try:
+        kept = info(base, key)
+        assert kept["spend"] == spent and kept["key_alias"] == "in-postgres"
+        assert call("POST", f"{base}/v1/chat/completions", key, chat_body())[0] == 200
+        assert info(base, key)["spend"] > spent
+    finally:
+        stop(proc)
+
+
 def spend_on_disk(path, token: str) -> float | None:
     """A key's spend as committed to the key store (read-only, as another process would)."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:

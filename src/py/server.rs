@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyOSError, PyUserWarning};
 use pyo3::prelude::*;
 
 use crate::config::Secret;
-use crate::deployments::config::{general_settings, GeneralSettings};
+use crate::deployments::config::{general_settings, Database, GeneralSettings};
 use crate::py::client::{config_root, PyLlmClient};
 use crate::server::keys::{default_store, Keys};
 use crate::server::{router, serve as serve_on, AccessLog, LogTarget, ServeOptions};
@@ -16,8 +16,9 @@ use crate::server::{router, serve as serve_on, AccessLog, LogTarget, ServeOption
 /// `host:port` until SIGINT or SIGTERM, then lets the requests in flight finish and returns.
 /// Prints `listening on http://HOST:PORT` once it accepts connections. Runs without the GIL.
 /// Without `master_key`, the `general_settings.master_key` of `config` (a LiteLLM config's path
-/// or dict) applies, if any. With a master key, virtual keys are kept in the SQLite file of
-/// `general_settings.database_url` (default: `liter_llm/proxy.db` in the user's data directory).
+/// or dict) applies, if any. With a master key, virtual keys are kept where
+/// `general_settings.database_url` says: a SQLite file (default: `liter_llm/proxy.db` in the
+/// user's data directory) or a PostgreSQL database.
 /// `access_log` (else `general_settings.access_log`) is `"stdout"` (the default), `"off"` or a
 /// file path: one JSON line per request. After a stop signal, requests in flight get
 /// `grace_period` seconds to finish.
@@ -66,9 +67,12 @@ pub fn serve(
     }
     let keys = match &general.master_key {
         Some(_) => {
-            let path = general.database.clone().unwrap_or_else(default_store);
-            let keys = py.detach(|| Keys::open(&path)).map_err(PyOSError::new_err)?;
-            Some(Arc::new(keys))
+            let keys = match general.database.take() {
+                Some(Database::Postgres(url)) => py.detach(|| Keys::open_postgres(url.expose())),
+                Some(Database::Sqlite(path)) => py.detach(|| Keys::open(&path)),
+                None => py.detach(|| Keys::open(&default_store())),
+            };
+            Some(Arc::new(keys.map_err(PyOSError::new_err)?))
         }
         None => None,
     };

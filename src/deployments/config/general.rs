@@ -16,8 +16,8 @@ use crate::error::Result;
 pub struct GeneralSettings {
     /// `master_key`: the bearer key every request must carry (`os.environ/NAME` read).
     pub master_key: Option<Secret>,
-    /// `database_url` (`sqlite:///path/to/file.db`): the key store's file.
-    pub database: Option<PathBuf>,
+    /// `database_url`: the key store (`sqlite:///path/to/file.db` or `postgresql://...`).
+    pub database: Option<Database>,
     /// `allow_client_side_credentials`: a request may bring its own `api_key`/`api_base`.
     pub allow_client_side_credentials: bool,
     /// `allow_user_config`: a request may bring its own model list (`user_config`).
@@ -26,6 +26,15 @@ pub struct GeneralSettings {
     pub access_log: Option<String>,
     /// The keys of the section that are not read, as paths (`general_settings.alerting`).
     pub ignored: Vec<String>,
+}
+
+/// Where the proxy keeps its keys and spend.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file (one machine).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgresql://` or `postgres://` URL; it may hold a password).
+    Postgres(Secret),
 }
 
 /// The `general_settings` keys the proxy reads.
@@ -72,13 +81,16 @@ pub fn general_settings(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> R
     if let Some(value) = fields.get("database_url").filter(|v| !v.is_null()) {
         let path = child(&section.path, "database_url");
         let url = ctx.field(path.clone(), value)?.text()?;
-        out.database = Some(sqlite_path(&url).ok_or_else(|| {
-            invalid(format!(
-                "{path}: only sqlite:///PATH is supported for now (a PostgreSQL database comes with \
-                 multi-replica serving); got a {} URL",
-                url.split_once(':').map_or("malformed", |(scheme, _)| scheme)
-            ))
-        })?);
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        out.database = Some(match scheme.as_deref() {
+            Some("postgresql" | "postgres") => Database::Postgres(Secret::new(url)),
+            _ => Database::Sqlite(sqlite_path(&url).ok_or_else(|| {
+                invalid(format!(
+                    "{path}: expected sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB; got a {} URL",
+                    url.split_once(':').map_or("malformed", |(scheme, _)| scheme)
+                ))
+            })?),
+        });
     }
     if let Some(value) = fields.get("access_log").filter(|v| !v.is_null()) {
         let field = ctx.field(child(&section.path, "access_log"), value)?;
@@ -133,5 +145,28 @@ mod tests {
         assert!(unset.unwrap_err().to_string().contains("general_settings.master_key"));
         let wrong = general_settings(&json!({"general_settings": {"master_key": 5}}), &env).unwrap_err();
         assert!(wrong.to_string().contains("<hidden>"), "{wrong}");
+    }
+
+    #[test]
+    fn database_url_names_a_sqlite_file_or_a_postgresql_database() {
+        let read = |url: &str| general_settings(&json!({"general_settings": {"database_url": url}}), &env);
+        assert_eq!(
+            read("sqlite:///tmp/k.db").unwrap().database,
+            Some(Database::Sqlite(PathBuf::from("/tmp/k.db")))
+        );
+        for url in [
+            "postgresql://u:pw@db:5432/llm",
+            "postgres://db/llm",
+            "POSTGRESQL://db/llm",
+        ] {
+            match read(url).unwrap().database {
+                Some(Database::Postgres(secret)) => assert_eq!(secret.expose(), url),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        let err = read("mysql://u:pw@db/llm").unwrap_err();
+        assert!(err.message().contains("got a mysql URL"), "{err}");
+        assert!(!err.message().contains("pw"), "{err}");
+        assert!(!format!("{:?}", read("postgresql://u:s3cret@db/llm").unwrap()).contains("s3cret"));
     }
 }

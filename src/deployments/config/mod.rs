@@ -49,7 +49,7 @@ use crate::error::Result;
 
 pub(crate) use self::fields::shown;
 use self::fields::{child, walk, Ctx, Field, Section};
-pub use self::general::{general_settings, GeneralSettings};
+pub use self::general::{general_settings, Database, GeneralSettings};
 use self::settings::{Setting, LITELLM_SETTINGS, ROUTER_SETTINGS};
 use super::spec::{DeploymentSpec, RouterSpec};
 

@@ -9,7 +9,7 @@
 //! the requests answered in the last [`SPEND_FLUSH`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
@@ -105,7 +105,6 @@ type Pending = (Write, Option<oneshot::Sender<Done>>);
 pub struct KeyDb {
     shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
-    path: PathBuf,
 }
 
 /// What the callers and the flusher share.
@@ -142,7 +141,6 @@ impl KeyDb {
         let db = KeyDb {
             shared,
             flusher: Mutex::new(Some(flusher)),
-            path: path.to_owned(),
         };
         Ok((db, keys))
     }
@@ -185,11 +183,6 @@ impl KeyDb {
             let _ = flusher.join();
         }
         self.shared.commit_queued(true);
-    }
-
-    /// Where the file is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

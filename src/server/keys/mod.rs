@@ -1,5 +1,6 @@
 //! Virtual keys: made by an admin with the master key, each with its own models, budget, limits
-//! and spend, kept in a SQLite file (see [`db`]) and in memory for the hot path.
+//! and spend, kept in a SQLite file (see [`db`]) or in PostgreSQL (see [`pg`]), and in memory
+//! for the hot path.
 //!
 //! A key is stored as its BLAKE3 hash (`token`) and shown once, when made. Admission of a request
 //! ([`Keys::admit`]) happens under the key's lock: the model must be allowed, the budget must not
@@ -9,6 +10,7 @@
 //! reserves its estimated cost and tokens, and settles them with the actual ones when it ends.
 
 pub mod db;
+pub mod pg;
 pub mod record;
 mod routes;
 
@@ -34,7 +36,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Keys {
     table: RwLock<HashMap<String, Arc<VirtualKey>>>,
-    db: KeyDb,
+    db: Store,
     /// Zero of the per-key windows' clock.
     epoch: Instant,
 }
@@ -105,10 +107,26 @@ impl Keys {
     /// Why the file cannot be used.
     pub fn open(path: &Path) -> Result<Self, String> {
         let (db, stored) = KeyDb::open(path)?;
+        Self::loaded(Store::Sqlite(db), stored, &path.display().to_string())
+    }
+
+    /// Opens the key store in the PostgreSQL database at `url` (its tables created or migrated)
+    /// and loads its keys.
+    ///
+    /// # Errors
+    /// Why the database cannot be used (no credentials in the message).
+    pub fn open_postgres(url: &str) -> Result<Self, String> {
+        let (db, stored) = pg::PgKeyDb::open(url)?;
+        let shown = db.shown().to_owned();
+        Self::loaded(Store::Postgres(db), stored, &shown)
+    }
+
+    /// The store `db` with its keys `stored`; `path` names it in messages.
+    fn loaded(db: Store, stored: Vec<StoredKey>, path: &str) -> Result<Self, String> {
         let mut table = HashMap::with_capacity(stored.len());
         for key in stored {
             let settings: KeySettings = serde_json::from_str(&key.settings)
-                .map_err(|e| format!("key store {}: a key's settings are unreadable: {e}", path.display()))?;
+                .map_err(|e| format!("key store {path}: a key's settings are unreadable: {e}"))?;
             let window = window_of(&settings);
             let state = KeyState {
                 settings,
@@ -134,11 +152,6 @@ impl Keys {
             db,
             epoch: Instant::now(),
         })
-    }
-
-    /// Where the store's file is.
-    pub fn path(&self) -> &Path {
-        self.db.path()
     }
 
     /// The key a caller presented, if it is one of ours (blocked and expired keys too).
@@ -359,6 +372,36 @@ impl Keys {
 
     fn clock(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Where keys are kept.
+#[derive(Debug)]
+enum Store {
+    Sqlite(KeyDb),
+    Postgres(pg::PgKeyDb),
+}
+
+impl Store {
+    async fn write(&self, write: Write) -> db::Done {
+        match self {
+            Store::Sqlite(db) => db.write(write).await,
+            Store::Postgres(db) => db.write(write).await,
+        }
+    }
+
+    fn defer(&self, write: Write) {
+        match self {
+            Store::Sqlite(db) => db.defer(write),
+            Store::Postgres(db) => db.defer(write),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            Store::Sqlite(db) => db.close(),
+            Store::Postgres(db) => db.close(),
+        }
     }
 }
 

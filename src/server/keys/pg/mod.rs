@@ -1,0 +1,397 @@
+//! The key store in PostgreSQL (`general_settings.database_url: postgresql://...`): the same
+//! keys, settings and spend as the SQLite file, in tables of the server's database.
+//!
+//! **Schema.** Created and migrated on open, under a session advisory lock, so replicas that
+//! start at once migrate one after the other; `liter_llm_schema` holds the versions applied, and a
+//! database migrated by a newer liter_llm is refused rather than written in a shape we do not know.
+//!
+//! **Writes.** Admin writes are committed before the caller answers, after every write queued
+//! before them. Spend is queued and committed [`SPEND_FLUSH`] after the first of a batch, in one
+//! transaction. Every commit carries a flush id, `(replica, sequence)`, recorded in
+//! `liter_llm_spend_flushes` in the same transaction: a batch whose commit was not confirmed (the
+//! connection broke) is sent again under the same id and applied at most once, so spend is never
+//! counted twice. The connection is made again when it breaks; spend waits in memory meanwhile.
+
+#[cfg(test)]
+pub(crate) mod server;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_postgres::{Client, NoTls, Transaction};
+
+use super::db::{Done, StoredKey, Write, SPEND_FLUSH};
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause before trying a broken connection again.
+const RETRY: Duration = Duration::from_secs(1);
+/// The advisory lock migrations hold ("LLMK").
+const MIGRATION_LOCK: i64 = 0x4C4C_4D4B;
+
+/// The migrations, in order; version `i + 1` is `MIGRATIONS[i]`.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE liter_llm_keys (
+    token TEXT PRIMARY KEY,
+    key_name TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0,
+    budget_reset_at DOUBLE PRECISION
+);
+CREATE TABLE liter_llm_model_spend (
+    token TEXT NOT NULL,
+    model TEXT NOT NULL,
+    spend DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (token, model)
+);
+CREATE TABLE liter_llm_spend_flushes (
+    replica TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (replica, seq)
+);
+"];
+
+/// The open store.
+#[derive(Debug)]
+pub struct PgKeyDb {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    url: String,
+    /// The database as messages show it (no credentials).
+    shown: String,
+    client: tokio::sync::Mutex<Option<Client>>,
+    /// Writes waiting for a commit, oldest first.
+    pending: Mutex<Vec<Write>>,
+    /// A batch sent whose commit was not confirmed: sent again, first, under the same id.
+    unconfirmed: Mutex<Option<(i64, Vec<Write>)>>,
+    replica: String,
+    seq: AtomicU64,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+/// Runs `work` to completion from sync code, inside the runtime or not.
+fn block<F: Future>(work: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::block_in_place(|| crate::runtime::get().block_on(work)),
+        Err(_) => crate::runtime::get().block_on(work),
+    }
+}
+
+impl PgKeyDb {
+    /// Connects to `url`, creates or migrates the schema and reads every key.
+    ///
+    /// # Errors
+    /// Why the database cannot be used (no credentials in the message).
+    pub fn open(url: &str) -> Result<(Self, Vec<StoredKey>), String> {
+        let shown = crate::redis_link::shown(url);
+        let inner = Arc::new(Inner {
+            url: url.to_owned(),
+            shown,
+            client: tokio::sync::Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            unconfirmed: Mutex::new(None),
+            replica: format!("{:016x}", fastrand::u64(..)),
+            seq: AtomicU64::new(0),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        let keys = block(async {
+            let mut guard = inner.client.lock().await;
+            let client = inner.connected(&mut guard).await?;
+            migrate(client)
+                .await
+                .map_err(|e| format!("key store {}: {e}", inner.shown))?;
+            load(client).await.map_err(|e| inner.failed(&e))
+        })?;
+        let flusher = crate::runtime::get().spawn(flush_all(Arc::clone(&inner)));
+        Ok((
+            PgKeyDb {
+                inner,
+                flusher: Mutex::new(Some(flusher)),
+            },
+            keys,
+        ))
+    }
+
+    /// Writes `write` now (after every write queued before it); resolves once it is committed.
+    pub async fn write(&self, write: Write) -> Done {
+        lock(&self.inner.pending).push(write);
+        self.inner.commit_queued().await
+    }
+
+    /// Queues `write` (spend, a budget reset) for the next commit, within [`SPEND_FLUSH`].
+    pub fn defer(&self, write: Write) {
+        lock(&self.inner.pending).push(write);
+        if self.inner.closed.load(Ordering::Acquire) {
+            let _ = block(self.inner.commit_queued());
+        } else {
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// Commits everything queued and stops the flusher (once).
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+        if let Some(flusher) = lock(&self.flusher).take() {
+            flusher.abort();
+        }
+        if let Err(e) = block(self.inner.commit_queued()) {
+            log::warn!("{e}; the spend of the last requests was not saved");
+        }
+    }
+
+    /// The database, for messages (no credentials).
+    pub fn shown(&self) -> &str {
+        &self.inner.shown
+    }
+}
+
+impl Drop for PgKeyDb {
+    fn drop(&mut self) {
+        if !self.inner.closed.load(Ordering::Acquire) {
+            self.close();
+        }
+    }
+}
+
+impl Inner {
+    fn failed(&self, e: &tokio_postgres::Error) -> String {
+        let text = e.to_string();
+        // The server does not echo passwords; the URL is never part of its messages either.
+        format!("key store {}: {text}", self.shown)
+    }
+
+    /// The connection, made when there is none or it broke.
+    async fn connected<'a>(&self, slot: &'a mut Option<Client>) -> Result<&'a mut Client, String> {
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            let connecting = tokio_postgres::connect(&self.url, NoTls);
+            let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+                .await
+                .map_err(|_| format!("key store {}: no connection within {CONNECT_TIMEOUT:?}", self.shown))?
+                .map_err(|e| self.failed(&e))?;
+            let shown = self.shown.clone();
+            crate::runtime::get().spawn(async move {
+                if let Err(e) = connection.await {
+                    log::warn!("key store {shown}: connection lost: {e}");
+                }
+            });
+            *slot = Some(client);
+        }
+        slot.as_mut()
+            .ok_or_else(|| format!("key store {}: no connection", self.shown))
+    }
+
+    /// Commits the unconfirmed batch (under its id), then everything queued (under a new one).
+    async fn commit_queued(&self) -> Done {
+        let mut guard = self.client.lock().await;
+        loop {
+            let batch = {
+                let mut unconfirmed = lock(&self.unconfirmed);
+                match unconfirmed.take() {
+                    Some(batch) => batch,
+                    None => {
+                        let writes = std::mem::take(&mut *lock(&self.pending));
+                        if writes.is_empty() {
+                            return Ok(());
+                        }
+                        let seq = i64::try_from(self.seq.fetch_add(1, Ordering::Relaxed)).unwrap_or(i64::MAX);
+                        (seq, writes)
+                    }
+                }
+            };
+            let outcome = match self.connected(&mut guard).await {
+                Ok(client) => commit(client, &self.replica, batch.0, &batch.1)
+                    .await
+                    .map_err(|e| self.failed(&e)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                // Perhaps committed, perhaps not: the same id again next time.
+                *lock(&self.unconfirmed) = Some(batch);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// The flusher: [`SPEND_FLUSH`] after spend is queued it commits it; after a failure it tries
+/// again every [`RETRY`].
+async fn flush_all(inner: Arc<Inner>) {
+    loop {
+        inner.wake.notified().await;
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        tokio::time::sleep(SPEND_FLUSH).await;
+        while let Err(e) = inner.commit_queued().await {
+            log::warn!("{e}; spend is kept in memory and saved once the database is back");
+            tokio::time::sleep(RETRY).await;
+            if inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+}
+
+/// Creates or migrates the schema, one replica at a time.
+async fn migrate(client: &mut Client) -> Result<(), String> {
+    let text = |e: tokio_postgres::Error| e.to_string();
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(text)?;
+    let outcome = apply_migrations(client).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(text)?;
+    outcome
+}
+
+async fn apply_migrations(client: &mut Client) -> Result<(), String> {
+    let text = |e: tokio_postgres::Error| e.to_string();
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS liter_llm_schema (version INTEGER NOT NULL)")
+        .await
+        .map_err(text)?;
+    let row = client
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM liter_llm_schema", &[])
+        .await
+        .map_err(text)?;
+    let applied: i32 = row.get(0);
+    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    if applied > known {
+        return Err(format!(
+            "the database's schema is version {applied}, newer than this liter_llm knows ({known}); upgrade it"
+        ));
+    }
+    for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(applied).unwrap_or(0)) {
+        let tx = client.transaction().await.map_err(text)?;
+        tx.batch_execute(sql).await.map_err(text)?;
+        tx.execute("INSERT INTO liter_llm_schema (version) VALUES ($1)", &[&version])
+            .await
+            .map_err(text)?;
+        tx.commit().await.map_err(text)?;
+    }
+    Ok(())
+}
+
+/// Reads every key and its spend per model.
+async fn load(client: &Client) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+    let mut keys: Vec<StoredKey> = client
+        .query(
+            "SELECT token, key_name, settings, created_at, spend, budget_reset_at FROM liter_llm_keys",
+            &[],
+        )
+        .await?
+        .into_iter()
+        .map(|row| StoredKey {
+            token: row.get(0),
+            key_name: row.get(1),
+            settings: row.get(2),
+            created_at: row.get(3),
+            spend: row.get(4),
+            budget_reset_at: row.get(5),
+            model_spend: BTreeMap::new(),
+        })
+        .collect();
+    let index: std::collections::HashMap<String, usize> =
+        keys.iter().enumerate().map(|(i, k)| (k.token.clone(), i)).collect();
+    for row in client
+        .query("SELECT token, model, spend FROM liter_llm_model_spend", &[])
+        .await?
+    {
+        let token: String = row.get(0);
+        if let Some(&i) = index.get(&token) {
+            keys[i].model_spend.insert(row.get(1), row.get(2));
+        }
+    }
+    Ok(keys)
+}
+
+/// Commits `writes` as flush `seq` of `replica`, unless that flush was committed already.
+async fn commit(client: &mut Client, replica: &str, seq: i64, writes: &[Write]) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let fresh = tx
+        .execute(
+            "INSERT INTO liter_llm_spend_flushes (replica, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&replica, &seq],
+        )
+        .await?;
+    if fresh == 1 {
+        for write in writes {
+            apply(&tx, write).await?;
+        }
+    }
+    tx.commit().await
+}
+
+async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), tokio_postgres::Error> {
+    match write {
+        Write::Put(key) => {
+            tx.execute(
+                "INSERT INTO liter_llm_keys (token, key_name, settings, created_at, spend, budget_reset_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (token) DO UPDATE SET settings = excluded.settings,
+                     budget_reset_at = excluded.budget_reset_at",
+                &[
+                    &key.token,
+                    &key.key_name,
+                    &key.settings,
+                    &key.created_at,
+                    &key.spend,
+                    &key.budget_reset_at,
+                ],
+            )
+            .await?;
+        }
+        Write::Delete(token) => {
+            tx.execute("DELETE FROM liter_llm_keys WHERE token = $1", &[token])
+                .await?;
+            tx.execute("DELETE FROM liter_llm_model_spend WHERE token = $1", &[token])
+                .await?;
+        }
+        Write::Spend { token, model, amount } => {
+            let known = tx
+                .execute(
+                    "UPDATE liter_llm_keys SET spend = spend + $2 WHERE token = $1",
+                    &[token, amount],
+                )
+                .await?;
+            if known == 1 {
+                tx.execute(
+                    "INSERT INTO liter_llm_model_spend (token, model, spend) VALUES ($1, $2, $3)
+                     ON CONFLICT (token, model) DO UPDATE SET spend = liter_llm_model_spend.spend + excluded.spend",
+                    &[token, model, amount],
+                )
+                .await?;
+            }
+        }
+        Write::Reset { token, next } => {
+            tx.execute(
+                "UPDATE liter_llm_keys SET spend = 0, budget_reset_at = $2 WHERE token = $1",
+                &[token, next],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
