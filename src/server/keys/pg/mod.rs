@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use super::db::{Done, StoredKey, Write, SPEND_FLUSH};
+use crate::config::Secret;
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,7 +69,8 @@ pub struct PgKeyDb {
 
 #[derive(Debug)]
 struct Inner {
-    url: String,
+    /// The URL, password and all (never shown: `Secret`).
+    url: Secret,
     /// The database as messages show it (no credentials).
     shown: String,
     client: tokio::sync::Mutex<Option<Client>>,
@@ -98,7 +100,7 @@ impl PgKeyDb {
     pub fn open(url: &str) -> Result<(Self, Vec<StoredKey>), String> {
         let shown = crate::redis_link::shown(url);
         let inner = Arc::new(Inner {
-            url: url.to_owned(),
+            url: Secret::new(url),
             shown,
             client: tokio::sync::Mutex::new(None),
             pending: Mutex::new(Vec::new()),
@@ -178,7 +180,7 @@ impl Inner {
     /// The connection, made when there is none or it broke.
     async fn connected<'a>(&self, slot: &'a mut Option<Client>) -> Result<&'a mut Client, String> {
         if slot.as_ref().is_none_or(Client::is_closed) {
-            let connecting = tokio_postgres::connect(&self.url, NoTls);
+            let connecting = tokio_postgres::connect(self.url.expose(), NoTls);
             let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
                 .await
                 .map_err(|_| format!("key store {}: no connection within {CONNECT_TIMEOUT:?}", self.shown))?
