@@ -325,7 +325,9 @@ impl Shared {
                     key.generation.store(seen, Ordering::Release);
                 }
                 Granted::Go {
-                    delay: us(at(1)),
+                    // The script books nothing past max_delay; a reply that says otherwise is
+                    // not slept on for longer.
+                    delay: us(at(1)).min(max_delay),
                     buckets: (0..keys.len()).map(|i| u64::try_from(at(i + 2)).unwrap_or(0)).collect(),
                 }
             }
@@ -336,7 +338,7 @@ impl Shared {
                 },
             },
             _ => Granted::TooLong {
-                wait: us(at(1)),
+                wait: us(at(1)).min(super::MAX_WINDOW * 365),
                 key: usize::try_from(at(3)).unwrap_or(1).saturating_sub(1),
             },
         })
