@@ -66,14 +66,7 @@ pub fn serve(
         general.master_key = Some(Secret::new(key));
     }
     let keys = match &general.master_key {
-        Some(_) => {
-            let keys = match general.database.take() {
-                Some(Database::Postgres(url)) => py.detach(|| Keys::open_postgres(url.expose())),
-                Some(Database::Sqlite(path)) => py.detach(|| Keys::open(&path)),
-                None => py.detach(|| Keys::open(&default_store())),
-            };
-            Some(Arc::new(keys.map_err(PyOSError::new_err)?))
-        }
+        Some(_) => Some(open_keys(py, &mut general, &inner)?),
         None => None,
     };
     let target = match access_log.or(general.access_log).as_deref() {
@@ -115,6 +108,46 @@ pub fn serve(
         })
     })
     .map_err(|e| PyOSError::new_err(format!("serve: {e}")))
+}
+
+/// The key store `general` names, its counters shared through Redis when it is a PostgreSQL
+/// database and a Redis server is configured (`general_settings.redis_url`, else the router's).
+fn open_keys(py: Python<'_>, general: &mut GeneralSettings, client: &crate::Client) -> PyResult<Arc<Keys>> {
+    let keys = match general.database.take() {
+        Some(Database::Postgres(url)) => {
+            let keys = py
+                .detach(|| Keys::open_postgres(url.expose()))
+                .map_err(PyOSError::new_err)?;
+            let redis = general
+                .redis
+                .take()
+                .or_else(|| client.deployments().and_then(|d| d.settings().redis.clone()));
+            match redis {
+                Some(redis) => keys
+                    .with_redis(redis.expose())
+                    .map_err(pyo3::exceptions::PyValueError::new_err)?,
+                None => {
+                    let message = c"liter-llm serve: without general_settings.redis_url, each replica on this PostgreSQL key store counts keys' budgets and limits on its own";
+                    PyErr::warn(py, &py.get_type::<PyUserWarning>(), message, 1)?;
+                    keys
+                }
+            }
+        }
+        sqlite => {
+            if general.redis.is_some() {
+                let message = c"liter-llm serve: general_settings.redis_url is used with a PostgreSQL key store only; one server owns a SQLite file";
+                PyErr::warn(py, &py.get_type::<PyUserWarning>(), message, 1)?;
+            }
+            let path = match sqlite {
+                Some(Database::Sqlite(path)) => path,
+                _ => default_store(),
+            };
+            py.detach(|| Keys::open(&path)).map_err(PyOSError::new_err)?
+        }
+    };
+    let keys = Arc::new(keys);
+    keys.follow();
+    Ok(keys)
 }
 
 /// A future resolving on SIGINT or SIGTERM, listening from now on.

@@ -69,6 +69,65 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// A Lua script run by its SHA (`EVALSHA`), loaded on first use and again after the server
+/// forgot it (a restart).
+pub(crate) struct Script {
+    source: &'static str,
+    sha: Mutex<Option<String>>,
+}
+
+impl Script {
+    /// The script `source`, not loaded yet.
+    pub(crate) const fn new(source: &'static str) -> Script {
+        Script {
+            source,
+            sha: Mutex::new(None),
+        }
+    }
+
+    /// Runs the script on `link` with `keys` and `args`; a failure says which command failed.
+    pub(crate) async fn run<T: FromRedisValue>(
+        &self,
+        link: &RedisLink,
+        keys: &[String],
+        args: &[Vec<Vec<u8>>],
+    ) -> Result<T, (&'static str, Failure)> {
+        for _ in 0..2 {
+            let cached = self.sha.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            let sha = match cached {
+                Some(sha) => sha,
+                None => {
+                    let mut load = ::redis::cmd("SCRIPT");
+                    load.arg("LOAD").arg(self.source);
+                    let sha: String = link.query(&load).await.map_err(|f| ("SCRIPT LOAD", f))?;
+                    *self.sha.lock().unwrap_or_else(PoisonError::into_inner) = Some(sha.clone());
+                    sha
+                }
+            };
+            let mut cmd = ::redis::cmd("EVALSHA");
+            cmd.arg(&sha).arg(keys.len()).arg(keys);
+            for arg in args {
+                cmd.arg(arg);
+            }
+            match link.query::<T>(&cmd).await {
+                Err(Failure::Refused(e)) if e.code() == Some("NOSCRIPT") => {
+                    *self.sha.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                }
+                done => return done.map_err(|f| ("EVALSHA", f)),
+            }
+        }
+        Err((
+            "EVALSHA",
+            Failure::Down("the server forgot the script twice in a row".to_owned()),
+        ))
+    }
+}
+
+/// One script argument.
+pub(crate) fn arg(value: impl ::redis::ToRedisArgs) -> Vec<Vec<u8>> {
+    value.to_redis_args()
+}
+
 /// Why a command failed.
 pub(crate) enum Failure {
     /// No usable connection (refused, dropped, timed out, authentication failed).

@@ -25,7 +25,7 @@ pub(crate) struct Gate {
 
 /// Admits a request of `caller` to `model` with `body`, served by `client` (whose groups are
 /// the models it knows and price the estimate), or says why not.
-pub(crate) fn admit(
+pub(crate) async fn admit(
     state: &AppState,
     client: &Client,
     caller: &Caller,
@@ -53,7 +53,7 @@ pub(crate) fn admit(
     } else {
         Estimate::default()
     };
-    let admission = store.admit(key, model, estimate)?;
+    let admission = store.admit(key, model, estimate).await?;
     gate.hold = Some((Arc::clone(store), admission));
     Ok(gate)
 }

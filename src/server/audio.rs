@@ -40,7 +40,7 @@ pub(crate) async fn speech(
         },
         _ => return bad_request("the request body must be a JSON object"),
     };
-    let gate = match admit(&state, &state.client, &caller, &model, &body) {
+    let gate = match admit(&state, &state.client, &caller, &model, &body).await {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };
@@ -81,7 +81,7 @@ pub(crate) async fn transcriptions(
         return bad_request("model is required (a form field)");
     };
     let plain = matches!(field("response_format").as_deref(), Some("text" | "srt" | "vtt"));
-    let gate = match admit(&state, &state.client, &caller, &model, b"") {
+    let gate = match admit(&state, &state.client, &caller, &model, b"").await {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };

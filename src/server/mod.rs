@@ -197,7 +197,7 @@ pub async fn serve(
 
 /// Finds who is calling: the master key, a virtual key that may be used now, or (without a
 /// master key) anyone. Refuses the rest with a 401.
-pub(crate) fn identify(state: &AppState, headers: &HeaderMap) -> Result<Who, Box<Response>> {
+pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Who, Box<Response>> {
     let Some(master) = &state.master_key else {
         return Ok(Who::Open);
     };
@@ -205,7 +205,14 @@ pub(crate) fn identify(state: &AppState, headers: &HeaderMap) -> Result<Who, Box
     if constant_time_eq(given.as_bytes(), master.expose().as_bytes()) {
         return Ok(Who::Master);
     }
-    match state.keys.as_ref().and_then(|keys| keys.find(given)) {
+    let found = match &state.keys {
+        Some(keys) => keys
+            .find(given)
+            .await
+            .map_err(|refusal| Box::new(errors::refused(&refusal)))?,
+        None => None,
+    };
+    match found {
         Some(key) => match key.unusable() {
             None => Ok(Who::Key(key)),
             Some(why) => Err(Box::new(unauthorized(why))),

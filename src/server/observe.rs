@@ -197,7 +197,7 @@ pub(crate) async fn observe(State(state): State<Arc<AppState>>, mut request: Req
     let who = if super::is_open(route.as_ref().map(MatchedPath::as_str)) {
         Ok(Who::Open)
     } else {
-        super::identify(&state, request.headers())
+        super::identify(&state, request.headers()).await
     };
     let method = request.method().clone();
     state.metrics.started();

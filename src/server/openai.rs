@@ -43,7 +43,7 @@ pub(crate) async fn chat_completions(
         }
         return fan_out(&state, &client, &caller, request).await;
     }
-    let gate = match admit(&state, &client, &caller, &request.model, &request.body) {
+    let gate = match admit(&state, &client, &caller, &request.model, &request.body).await {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };
@@ -76,7 +76,7 @@ async fn fan_out(state: &AppState, client: &Client, caller: &Caller, request: Re
         fields.insert("model".to_owned(), Value::String(model.to_owned()));
         let body = Bytes::from(Value::Object(fields).to_string());
         // Every model is admitted before any is called: a refusal sends nothing.
-        match admit(state, client, caller, model, &body) {
+        match admit(state, client, caller, model, &body).await {
             Ok(gate) => requests.push((
                 Request {
                     body,
@@ -195,7 +195,7 @@ where
     if let (true, Some(why)) = (stream, no_stream) {
         return bad_request(why);
     }
-    let gate = match admit(&state, &client, caller, &request.model, &request.body) {
+    let gate = match admit(&state, &client, caller, &request.model, &request.body).await {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };

@@ -18,6 +18,9 @@ pub struct GeneralSettings {
     pub master_key: Option<Secret>,
     /// `database_url`: the key store (`sqlite:///path/to/file.db` or `postgresql://...`).
     pub database: Option<Database>,
+    /// `redis_url`: where replicas sharing a PostgreSQL store count keys' spend and limits
+    /// (else `router_settings`' Redis, if any).
+    pub redis: Option<Secret>,
     /// `allow_client_side_credentials`: a request may bring its own `api_key`/`api_base`.
     pub allow_client_side_credentials: bool,
     /// `allow_user_config`: a request may bring its own model list (`user_config`).
@@ -41,6 +44,7 @@ pub enum Database {
 const READ: &[&str] = &[
     "master_key",
     "database_url",
+    "redis_url",
     "allow_client_side_credentials",
     "allow_user_config",
     "access_log",
@@ -91,6 +95,17 @@ pub fn general_settings(root: &Value, env: &dyn Fn(&str) -> Option<String>) -> R
                 ))
             })?),
         });
+    }
+    if let Some(value) = fields.get("redis_url").filter(|v| !v.is_null()) {
+        let path = child(&section.path, "redis_url");
+        let url = ctx.field(path.clone(), value)?.text()?;
+        if !url.to_ascii_lowercase().starts_with("redis://") {
+            return Err(invalid(format!(
+                "{path}: expected redis://[user:password@]host[:port][/db], got {}",
+                crate::redis_link::shown(&url)
+            )));
+        }
+        out.redis = Some(Secret::new(url));
     }
     if let Some(value) = fields.get("access_log").filter(|v| !v.is_null()) {
         let field = ctx.field(child(&section.path, "access_log"), value)?;

@@ -34,13 +34,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use ::redis::{FromRedisValue, ToRedisArgs};
+use ::redis::FromRedisValue;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 
 use super::key::Key;
 use crate::error::{Error, Kind, Result};
-use crate::redis_link::{Failure, RedisLink};
+use crate::redis_link::{arg as a, Failure, RedisLink, Script};
 
 /// The script every operation runs.
 const SCRIPT: &str = include_str!("limiter.lua");
@@ -143,7 +143,7 @@ pub(crate) struct Shared {
     prefix: String,
     channel: String,
     pub(crate) lease: Duration,
-    sha: Mutex<Option<String>>,
+    script: Script,
     /// This process's part of every caller id.
     id: String,
     next: AtomicU64,
@@ -209,7 +209,7 @@ impl Shared {
             channel: format!("{prefix}free"),
             prefix,
             lease: config.lease,
-            sha: Mutex::new(None),
+            script: Script::new(SCRIPT),
             id: format!("{:016x}", fastrand::u64(..)),
             next: AtomicU64::new(0),
             held: Mutex::new(HashMap::new()),
@@ -230,40 +230,12 @@ impl Shared {
         &self.shown
     }
 
-    /// Runs the script with `keys` and `args` (loading it first, and again after a server restart).
+    /// Runs the script with `keys` and `args`.
     async fn eval<T: FromRedisValue>(&self, keys: &[String], args: &[Vec<Vec<u8>>]) -> std::result::Result<T, Failed> {
-        for _ in 0..2 {
-            let cached = self.sha.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            let sha = match cached {
-                Some(sha) => sha,
-                None => {
-                    let mut load = ::redis::cmd("SCRIPT");
-                    load.arg("LOAD").arg(SCRIPT);
-                    let sha: String = self
-                        .link
-                        .query(&load)
-                        .await
-                        .map_err(|f| self.failed("SCRIPT LOAD", f))?;
-                    *self.sha.lock().unwrap_or_else(PoisonError::into_inner) = Some(sha.clone());
-                    sha
-                }
-            };
-            let mut cmd = ::redis::cmd("EVALSHA");
-            cmd.arg(&sha).arg(keys.len()).arg(keys);
-            for arg in args {
-                cmd.arg(arg);
-            }
-            match self.link.query::<T>(&cmd).await {
-                Err(Failure::Refused(e)) if e.code() == Some("NOSCRIPT") => {
-                    *self.sha.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                }
-                done => return done.map_err(|f| self.failed("EVALSHA", f)),
-            }
-        }
-        Err(Failed {
-            why: format!("redis at {} lost the limiter script twice", self.shown),
-            down: false,
-        })
+        self.script
+            .run(&self.link, keys, args)
+            .await
+            .map_err(|(verb, f)| self.failed(verb, f))
     }
 
     fn failed(&self, verb: &str, failure: Failure) -> Failed {
@@ -419,11 +391,6 @@ impl Shared {
             crate::runtime::get().spawn(listen(Arc::downgrade(self)));
         }
     }
-}
-
-/// One script argument.
-fn a(value: impl ToRedisArgs) -> Vec<Vec<u8>> {
-    value.to_redis_args()
 }
 
 /// Renews this process's leases every third of the lease time while it holds any.

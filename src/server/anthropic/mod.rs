@@ -107,7 +107,7 @@ pub(crate) async fn messages(
         Ok(encoded) => encoded,
         Err(e) => return invalid_request(&e.to_string()),
     };
-    let gate = match admit(&state, &state.client, &caller, &translated.model, &encoded) {
+    let gate = match admit(&state, &state.client, &caller, &translated.model, &encoded).await {
         Ok(gate) => gate,
         Err(refusal) => return refused(&refusal),
     };

@@ -8,8 +8,14 @@
 //! requests per minute and tokens per minute must have room; otherwise the request is refused
 //! with the status a gateway answers (403, 400 or 429 with `Retry-After`). An admitted request
 //! reserves its estimated cost and tokens, and settles them with the actual ones when it ends.
+//!
+//! **Replicas.** Proxies sharing one PostgreSQL store see each other's keys: a key unknown here is
+//! looked up in the database, and every change is announced to all of them (see [`pg`]). With a
+//! Redis server as well, a key's spend, reservations, requests in flight and rpm/tpm window are
+//! counted there for all replicas at once (see [`hot`]); without one, each replica counts its own.
 
 pub mod db;
+mod hot;
 pub mod pg;
 pub mod record;
 mod routes;
@@ -23,6 +29,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use self::db::{KeyDb, StoredKey, Write};
+use self::hot::{Answer, Hot, Limits};
 pub use self::record::{KeyRequest, KeySettings};
 use crate::ratelimit::key::{Key as Window, KeySpec};
 use crate::usage::TokenBreakdown;
@@ -37,6 +44,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 pub struct Keys {
     table: RwLock<HashMap<String, Arc<VirtualKey>>>,
     db: Store,
+    /// The counters shared with other replicas, if any.
+    hot: Option<Arc<Hot>>,
     /// Zero of the per-key windows' clock.
     epoch: Instant,
 }
@@ -94,10 +103,18 @@ pub struct Estimate {
 pub struct Admission {
     key: Arc<VirtualKey>,
     estimate: Estimate,
-    /// The window bucket its tokens were counted in.
-    bucket: Option<u64>,
+    hold: Hold,
     model: String,
     open: bool,
+}
+
+/// Where an admission's reservation is counted.
+#[derive(Debug)]
+enum Hold {
+    /// In this process; the window bucket its tokens were counted in.
+    Here(Option<u64>),
+    /// In Redis, under a lease.
+    Shared(Arc<Hot>, String),
 }
 
 impl Keys {
@@ -125,48 +142,159 @@ impl Keys {
     fn loaded(db: Store, stored: Vec<StoredKey>, path: &str) -> Result<Self, String> {
         let mut table = HashMap::with_capacity(stored.len());
         for key in stored {
-            let settings: KeySettings = serde_json::from_str(&key.settings)
-                .map_err(|e| format!("key store {path}: a key's settings are unreadable: {e}"))?;
-            let window = window_of(&settings);
-            let state = KeyState {
-                settings,
-                spend: key.spend,
-                reserved: 0.0,
-                budget_reset_at: key.budget_reset_at,
-                model_spend: key.model_spend,
-                in_flight: 0,
-                window,
-            };
-            table.insert(
-                key.token.clone(),
-                Arc::new(VirtualKey {
-                    token: key.token,
-                    key_name: key.key_name,
-                    created_at: key.created_at,
-                    state: Mutex::new(state),
-                }),
-            );
+            let key = VirtualKey::from_stored(key).map_err(|e| format!("key store {path}: {e}"))?;
+            table.insert(key.token.clone(), Arc::new(key));
         }
         Ok(Keys {
             table: RwLock::new(table),
             db,
+            hot: None,
             epoch: Instant::now(),
         })
     }
 
+    /// Counts keys' spend, reservations and limits in the Redis server at `url`, shared with
+    /// every replica that does the same (a PostgreSQL store only: replicas share it).
+    ///
+    /// # Errors
+    /// A SQLite store, or a malformed URL.
+    pub fn with_redis(mut self, url: &str) -> Result<Self, String> {
+        if !matches!(self.db, Store::Postgres(_)) {
+            return Err("keys' counters are shared through Redis only with a PostgreSQL key store (general_settings.database_url: postgresql://...)".to_owned());
+        }
+        self.hot = Some(Arc::new(Hot::new(url)?));
+        Ok(self)
+    }
+
+    /// Whether keys' counters are shared with other replicas.
+    pub fn is_shared(&self) -> bool {
+        self.hot.is_some()
+    }
+
+    /// Follows the changes other replicas make to the keys (a PostgreSQL store; nothing to
+    /// follow in a SQLite file, which one server owns).
+    pub fn follow(self: &Arc<Self>) {
+        let Store::Postgres(db) = &self.db else {
+            return;
+        };
+        let keys = Arc::downgrade(self);
+        db.follow(move |change| {
+            if let Some(keys) = keys.upgrade() {
+                keys.learn(change);
+            }
+        });
+    }
+
+    /// Takes in keys as the database has them now.
+    fn learn(&self, change: pg::Change) {
+        let (stored, complete) = match change {
+            pg::Change::All(all) => (all, true),
+            pg::Change::One(token, None) => {
+                self.table
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&token);
+                return;
+            }
+            pg::Change::One(_, Some(one)) => (vec![one], false),
+        };
+        let mut seen = std::collections::HashSet::with_capacity(stored.len());
+        for key in stored {
+            seen.insert(key.token.clone());
+            if let Err(e) = self.remember(key) {
+                log::warn!("key store: {e}");
+            }
+        }
+        if complete {
+            self.table
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|token, _| seen.contains(token));
+        }
+    }
+
+    /// A key as stored, in the table: its settings updated when it is there already.
+    fn remember(&self, stored: StoredKey) -> Result<Arc<VirtualKey>, String> {
+        let known = self
+            .table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&stored.token)
+            .cloned();
+        if let Some(key) = known {
+            let settings: KeySettings =
+                serde_json::from_str(&stored.settings).map_err(|e| format!("a key's settings are unreadable: {e}"))?;
+            let mut state = key.lock();
+            if state.settings != settings {
+                if (state.settings.rpm_limit, state.settings.tpm_limit) != (settings.rpm_limit, settings.tpm_limit) {
+                    state.window = window_of(&settings);
+                }
+                state.settings = settings;
+            }
+            state.budget_reset_at = stored.budget_reset_at;
+            drop(state);
+            return Ok(key);
+        }
+        let key = Arc::new(VirtualKey::from_stored(stored)?);
+        let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(Arc::clone(table.entry(key.token.clone()).or_insert(key)))
+    }
+
+    /// A key by its hash, from the table or else from a shared database.
+    async fn fetch(&self, token: &str) -> Result<Option<Arc<VirtualKey>>, Refusal> {
+        if let Some(key) = self.table.read().unwrap_or_else(PoisonError::into_inner).get(token) {
+            return Ok(Some(Arc::clone(key)));
+        }
+        let Store::Postgres(db) = &self.db else {
+            return Ok(None);
+        };
+        match db.read_key(token).await {
+            Ok(Some(stored)) => self.remember(stored).map(Some).map_err(|e| Refusal::internal(&e)),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                log::warn!("{e}");
+                Err(Refusal::unavailable("the key store cannot be reached; retry shortly"))
+            }
+        }
+    }
+
     /// The key a caller presented, if it is one of ours (blocked and expired keys too).
-    pub fn find(&self, presented: &str) -> Option<Arc<VirtualKey>> {
-        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        table.get(&hash(presented)).cloned()
+    ///
+    /// # Errors
+    /// A 503 when a shared database cannot be reached for a key not known here.
+    pub async fn find(&self, presented: &str) -> Result<Option<Arc<VirtualKey>>, Refusal> {
+        self.fetch(&hash(presented)).await
     }
 
     /// A key by its value or by its hash (admin routes take either).
-    pub fn lookup(&self, key_or_token: &str) -> Option<Arc<VirtualKey>> {
-        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        table
-            .get(&hash(key_or_token))
-            .or_else(|| table.get(key_or_token))
-            .cloned()
+    ///
+    /// # Errors
+    /// A 503 when a shared database cannot be reached for a key not known here.
+    pub async fn lookup(&self, key_or_token: &str) -> Result<Option<Arc<VirtualKey>>, Refusal> {
+        match self.fetch(&hash(key_or_token)).await? {
+            Some(key) => Ok(Some(key)),
+            None if is_token(key_or_token) => self.fetch(key_or_token).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A key as `/key/info` shows it, with its spend and requests in flight on every replica
+    /// when they are shared.
+    pub async fn info(&self, key: &VirtualKey) -> Map<String, Value> {
+        let mut info = key.info();
+        if let Some(hot) = &self.hot {
+            let period = key.lock().settings.budget_period();
+            match hot.read(&key.token, period).await {
+                Ok((spend, in_flight)) => {
+                    if let Some(spend) = spend {
+                        info.insert("spend".into(), json!(spend));
+                    }
+                    info.insert("in_flight".into(), json!(in_flight));
+                }
+                Err(e) => log::warn!("key counters: {e}; /key/info shows this replica's counts"),
+            }
+        }
+        info
     }
 
     /// Every key, oldest first.
@@ -241,7 +369,7 @@ impl Keys {
             .key
             .as_deref()
             .ok_or_else(|| Refusal::bad_request("key is required"))?;
-        let key = self.lookup(given).ok_or_else(Refusal::unknown_key)?;
+        let key = self.lookup(given).await?.ok_or_else(Refusal::unknown_key)?;
         let stored = {
             let mut state = key.lock();
             request.apply(&mut state.settings);
@@ -251,10 +379,16 @@ impl Keys {
             state.window = window_of(&state.settings);
             key.stored_with(&state)
         };
+        let reset = stored.budget_reset_at;
         self.db
             .write(Write::Put(stored))
             .await
             .map_err(|e| Refusal::internal(&e))?;
+        if let (Some(hot), true) = (&self.hot, request.sets_budget_duration()) {
+            hot.set_period(&key.token, reset).await.map_err(|e| {
+                Refusal::internal(&format!("the key was saved, but its new budget period not shared: {e}"))
+            })?;
+        }
         Ok(key)
     }
 
@@ -265,7 +399,7 @@ impl Keys {
     pub async fn delete(&self, given: &[String]) -> Result<Vec<String>, Refusal> {
         let mut deleted = Vec::new();
         for one in given {
-            let Some(key) = self.lookup(one) else { continue };
+            let Some(key) = self.lookup(one).await? else { continue };
             self.table
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -274,6 +408,11 @@ impl Keys {
                 .write(Write::Delete(key.token.clone()))
                 .await
                 .map_err(|e| Refusal::internal(&e))?;
+            if let Some(hot) = &self.hot {
+                if let Err(e) = hot.forget(&key.token).await {
+                    log::warn!("key counters: a deleted key's counters stay until they expire: {e}");
+                }
+            }
             deleted.push(one.clone());
         }
         Ok(deleted)
@@ -283,33 +422,30 @@ impl Keys {
     ///
     /// # Errors
     /// The refusal to answer with.
-    pub fn admit(&self, key: &Arc<VirtualKey>, model: &str, estimate: Estimate) -> Result<Admission, Refusal> {
+    pub async fn admit(&self, key: &Arc<VirtualKey>, model: &str, estimate: Estimate) -> Result<Admission, Refusal> {
+        match &self.hot {
+            None => self.admit_here(key, model, estimate),
+            Some(hot) => self.admit_shared(hot, key, model, estimate).await,
+        }
+    }
+
+    /// Admission on this process's counters.
+    fn admit_here(&self, key: &Arc<VirtualKey>, model: &str, estimate: Estimate) -> Result<Admission, Refusal> {
         let now = record::now();
         let (admission, reset) = {
             let mut state = key.lock();
             if !state.settings.allows(model) {
-                return Err(Refusal::forbidden(&format!("this key may not use the model {model:?}")));
+                return Err(Refusal::not_allowed(model));
             }
             let reset = state.roll_budget(now);
             if let Some(budget) = state.settings.max_budget {
                 if state.spend + state.reserved >= budget {
-                    return Err(Refusal {
-                        status: StatusCode::BAD_REQUEST,
-                        kind: "budget_exceeded",
-                        message: format!(
-                            "budget exceeded: spend {:.6} USD (plus {:.6} reserved by requests in flight) of a max_budget of {budget} USD",
-                            state.spend, state.reserved
-                        ),
-                        retry_after: None,
-                    });
+                    return Err(Refusal::over_budget(state.spend, state.reserved, budget));
                 }
             }
             if let Some(max) = state.settings.max_parallel_requests {
                 if state.in_flight >= max {
-                    return Err(Refusal::limited(
-                        format!("this key has {max} requests in flight, its max_parallel_requests"),
-                        1,
-                    ));
+                    return Err(Refusal::too_parallel(max));
                 }
             }
             let mut bucket = None;
@@ -322,23 +458,13 @@ impl Keys {
                 let ready = window.ready_at(at, tokens);
                 if ready.at > at {
                     let wait = (ready.at - at).div_ceil(1_000_000_000).max(1);
-                    return Err(Refusal::limited(
-                        format!("this key's {} is reached; retry in {wait} s", ready.reason.describe()),
-                        wait,
-                    ));
+                    return Err(Refusal::window_full(ready.reason.describe(), wait));
                 }
                 bucket = Some(window.commit(at, at, tokens));
             }
             state.reserved += estimate.cost;
             state.in_flight += 1;
-            let admission = Admission {
-                key: Arc::clone(key),
-                estimate,
-                bucket,
-                model: model.to_owned(),
-                open: true,
-            };
-            (admission, reset)
+            (self.admission(key, model, estimate, Hold::Here(bucket)), reset)
         };
         if let Some(next) = reset {
             // Queued now, so the spend that follows is written after it.
@@ -348,6 +474,71 @@ impl Keys {
             });
         }
         Ok(admission)
+    }
+
+    /// Admission on the counters shared through Redis (seeded from the database first when
+    /// Redis has none for the key).
+    async fn admit_shared(
+        &self,
+        hot: &Arc<Hot>,
+        key: &Arc<VirtualKey>,
+        model: &str,
+        estimate: Estimate,
+    ) -> Result<Admission, Refusal> {
+        let limits = {
+            let state = key.lock();
+            if !state.settings.allows(model) {
+                return Err(Refusal::not_allowed(model));
+            }
+            Limits::of(&state.settings)
+        };
+        for _ in 0..2 {
+            let admitted = hot.admit(&key.token, limits, estimate).await?;
+            if let Some(next) = admitted.rolled {
+                let mut state = key.lock();
+                state.spend = 0.0;
+                state.budget_reset_at = Some(next);
+                drop(state);
+                self.db.defer(Write::Reset {
+                    token: key.token.clone(),
+                    next: Some(next),
+                });
+            }
+            match admitted.answer {
+                Answer::Admitted(lease) => {
+                    key.lock().in_flight += 1;
+                    return Ok(self.admission(key, model, estimate, Hold::Shared(Arc::clone(hot), lease)));
+                }
+                Answer::Refused(refusal) => return Err(refusal),
+                Answer::Unseeded => {
+                    let Store::Postgres(db) = &self.db else {
+                        return Err(Refusal::internal("shared key counters without a shared key store"));
+                    };
+                    let (spend, reset) = db
+                        .spend_of(&key.token)
+                        .await
+                        .map_err(|e| {
+                            log::warn!("{e}");
+                            Refusal::unavailable("the key store cannot be reached; retry shortly")
+                        })?
+                        .ok_or_else(|| Refusal::unauthorized("this key was deleted"))?;
+                    hot.seed(&key.token, spend, reset).await?;
+                }
+            }
+        }
+        Err(Refusal::unavailable(
+            "this key's counters could not be set up; retry shortly",
+        ))
+    }
+
+    fn admission(&self, key: &Arc<VirtualKey>, model: &str, estimate: Estimate, hold: Hold) -> Admission {
+        Admission {
+            key: Arc::clone(key),
+            estimate,
+            hold,
+            model: model.to_owned(),
+            open: true,
+        }
     }
 
     /// Settles an admitted request with what it spent (`None`: unknown, charge the estimate);
@@ -417,14 +608,19 @@ impl Admission {
             return;
         }
         let mut state = self.key.lock();
-        state.reserved = (state.reserved - self.estimate.cost).max(0.0);
         state.in_flight = state.in_flight.saturating_sub(1);
         if cost > 0.0 {
             state.spend += cost;
             *state.model_spend.entry(self.model.clone()).or_default() += cost;
         }
-        if let (Some(window), Some(bucket), Some(actual)) = (&state.window, self.bucket, tokens) {
-            window.adjust(clock, bucket, self.estimate.tokens, actual);
+        match &self.hold {
+            Hold::Here(bucket) => {
+                state.reserved = (state.reserved - self.estimate.cost).max(0.0);
+                if let (Some(window), Some(bucket), Some(actual)) = (&state.window, bucket, tokens) {
+                    window.adjust(clock, *bucket, self.estimate.tokens, actual);
+                }
+            }
+            Hold::Shared(hot, lease) => hot.settle(self.key.token.clone(), lease.clone(), cost, tokens),
         }
     }
 }
@@ -437,6 +633,26 @@ impl Drop for Admission {
 }
 
 impl VirtualKey {
+    /// A key as its store keeps it, with nothing in flight.
+    fn from_stored(key: StoredKey) -> Result<Self, String> {
+        let settings: KeySettings =
+            serde_json::from_str(&key.settings).map_err(|e| format!("a key's settings are unreadable: {e}"))?;
+        Ok(VirtualKey {
+            token: key.token,
+            key_name: key.key_name,
+            created_at: key.created_at,
+            state: Mutex::new(KeyState {
+                window: window_of(&settings),
+                settings,
+                spend: key.spend,
+                reserved: 0.0,
+                budget_reset_at: key.budget_reset_at,
+                model_spend: key.model_spend,
+                in_flight: 0,
+            }),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, KeyState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -522,6 +738,56 @@ impl Refusal {
         Refusal {
             status: StatusCode::BAD_REQUEST,
             kind: "invalid_request_error",
+            message: message.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    /// A 403 for a model the key may not use.
+    fn not_allowed(model: &str) -> Self {
+        Refusal::forbidden(&format!("this key may not use the model {model:?}"))
+    }
+
+    /// A 400 for a spent budget.
+    fn over_budget(spend: f64, reserved: f64, budget: f64) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            kind: "budget_exceeded",
+            message: format!(
+                "budget exceeded: spend {spend:.6} USD (plus {reserved:.6} reserved by requests in flight) of a max_budget of {budget} USD"
+            ),
+            retry_after: None,
+        }
+    }
+
+    /// A 429 for a key with `max` requests in flight.
+    fn too_parallel(max: u32) -> Self {
+        Refusal::limited(
+            format!("this key has {max} requests in flight, its max_parallel_requests"),
+            1,
+        )
+    }
+
+    /// A 429 for a key whose minute window (`what` of it) is full for `wait` seconds.
+    fn window_full(what: &str, wait: u64) -> Self {
+        Refusal::limited(format!("this key's {what} is reached; retry in {wait} s"), wait)
+    }
+
+    /// A 503: state the answer depends on cannot be reached.
+    fn unavailable(message: &str) -> Self {
+        Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "api_error",
+            message: message.to_owned(),
+            retry_after: Some(1),
+        }
+    }
+
+    /// A 401.
+    fn unauthorized(message: &str) -> Self {
+        Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "authentication_error",
             message: message.to_owned(),
             retry_after: None,
         }
@@ -628,6 +894,11 @@ fn hash(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex().to_string()
 }
 
+/// Whether `text` has the shape of a stored key: 64 lowercase hex digits.
+fn is_token(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// `sk-...abcd`: enough to tell keys apart in a list.
 fn masked(key: &str) -> String {
     let tail: String = key
@@ -663,5 +934,7 @@ fn new_key_value() -> Result<String, String> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod hot_tests;
 #[cfg(test)]
 mod tests;

@@ -47,20 +47,21 @@ pub(crate) async fn info(
     };
     let given = query.get("key").map(String::as_str);
     let key = match (&caller.who, given) {
-        (Who::Key(own), None) => Some(Arc::clone(own)),
-        (Who::Key(own), Some(given)) => match keys.lookup(given) {
-            Some(key) if Arc::ptr_eq(&key, own) => Some(key),
+        (Who::Key(own), None) => Ok(Some(Arc::clone(own))),
+        (Who::Key(own), Some(given)) => match keys.lookup(given).await {
+            Ok(Some(key)) if Arc::ptr_eq(&key, own) => Ok(Some(key)),
             _ => return refused(&Refusal::forbidden("a virtual key may only read its own info")),
         },
-        (_, Some(given)) => keys.lookup(given),
+        (_, Some(given)) => keys.lookup(given).await,
         (_, None) => return bad_request("key is required (?key=...)"),
     };
     match key {
-        Some(key) => {
+        Err(refusal) => refused(&refusal),
+        Ok(Some(key)) => {
             let shown = given.map_or_else(|| key.token.clone(), str::to_owned);
-            json_response(StatusCode::OK, &json!({"key": shown, "info": key.info()}))
+            json_response(StatusCode::OK, &json!({"key": shown, "info": keys.info(&key).await}))
         }
-        None => refused(&Refusal::unknown_key()),
+        Ok(None) => refused(&Refusal::unknown_key()),
     }
 }
 
@@ -72,7 +73,7 @@ pub(crate) async fn update(State(state): State<Arc<AppState>>, caller: Extension
     };
     match keys.update(&request).await {
         Ok(key) => {
-            let mut out = key.info();
+            let mut out = keys.info(&key).await;
             out.insert("key".into(), json!(request.key));
             json_response(StatusCode::OK, &Value::Object(out))
         }

@@ -47,9 +47,12 @@ async fn keys_are_stored_hashed_and_survive_a_reopen_with_their_spend() {
         .unwrap();
     assert!(value.starts_with("sk-") && value.len() == 35, "{value}");
     assert_eq!(key.token, hash(&value));
-    assert!(keys.find(&value).is_some());
-    assert!(keys.find("sk-wrong").is_none());
-    let admission = keys.admit(&key, "m", Estimate { tokens: 10, cost: 0.25 }).unwrap();
+    assert!(keys.find(&value).await.unwrap().is_some());
+    assert!(keys.find("sk-wrong").await.unwrap().is_none());
+    let admission = keys
+        .admit(&key, "m", Estimate { tokens: 10, cost: 0.25 })
+        .await
+        .unwrap();
     keys.settle(admission, Some(0.125), Some(9));
     drop(keys);
 
@@ -59,7 +62,7 @@ async fn keys_are_stored_hashed_and_survive_a_reopen_with_their_spend() {
         "the key itself is never written"
     );
     let keys = Keys::open(&dir.path().join("keys.db")).unwrap();
-    let key = keys.find(&value).unwrap();
+    let key = keys.find(&value).await.unwrap().unwrap();
     let info = key.info();
     assert_eq!(info["spend"], json!(0.125));
     assert_eq!(info["model_spend"], json!({"m": 0.125}));
@@ -71,20 +74,23 @@ async fn budgets_count_what_requests_in_flight_reserved() {
     let (_dir, keys) = store();
     let (_, key) = keys.generate(&request(json!({"max_budget": 1.0}))).await.unwrap();
     let estimate = Estimate { tokens: 1, cost: 0.4 };
-    let first = keys.admit(&key, "m", estimate).unwrap();
-    let second = keys.admit(&key, "m", estimate).unwrap();
-    let third = keys.admit(&key, "m", estimate).unwrap();
-    let refused = keys.admit(&key, "m", estimate).unwrap_err();
+    let first = keys.admit(&key, "m", estimate).await.unwrap();
+    let second = keys.admit(&key, "m", estimate).await.unwrap();
+    let third = keys.admit(&key, "m", estimate).await.unwrap();
+    let refused = keys.admit(&key, "m", estimate).await.unwrap_err();
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.kind, "budget_exceeded");
     // An answer cheaper than reserved frees room; a failed request frees all of its reservation.
     keys.settle(first, Some(0.1), None);
     drop(second);
-    let fourth = keys.admit(&key, "m", estimate).unwrap();
+    let fourth = keys.admit(&key, "m", estimate).await.unwrap();
     keys.settle(third, Some(0.5), None);
     keys.settle(fourth, Some(0.5), None);
     assert_eq!(key.info()["spend"], json!(1.1));
-    assert_eq!(keys.admit(&key, "m", estimate).unwrap_err().kind, "budget_exceeded");
+    assert_eq!(
+        keys.admit(&key, "m", estimate).await.unwrap_err().kind,
+        "budget_exceeded"
+    );
 }
 
 #[tokio::test]
@@ -94,10 +100,10 @@ async fn limits_answer_429_with_a_retry_after() {
         .generate(&request(json!({"rpm_limit": 2, "max_parallel_requests": 5})))
         .await
         .unwrap();
-    let one = keys.admit(&key, "m", Estimate::default()).unwrap();
-    let _two = keys.admit(&key, "m", Estimate::default()).unwrap();
+    let one = keys.admit(&key, "m", Estimate::default()).await.unwrap();
+    let _two = keys.admit(&key, "m", Estimate::default()).await.unwrap();
     drop(one);
-    let refused = keys.admit(&key, "m", Estimate::default()).unwrap_err();
+    let refused = keys.admit(&key, "m", Estimate::default()).await.unwrap_err();
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     let wait = refused.retry_after.unwrap();
     assert!((1..=61).contains(&wait), "{wait}");
@@ -106,25 +112,29 @@ async fn limits_answer_429_with_a_retry_after() {
         .generate(&request(json!({"max_parallel_requests": 1})))
         .await
         .unwrap();
-    let held = keys.admit(&key, "m", Estimate::default()).unwrap();
+    let held = keys.admit(&key, "m", Estimate::default()).await.unwrap();
     assert_eq!(
-        keys.admit(&key, "m", Estimate::default()).unwrap_err().retry_after,
+        keys.admit(&key, "m", Estimate::default())
+            .await
+            .unwrap_err()
+            .retry_after,
         Some(1)
     );
     drop(held);
-    assert!(keys.admit(&key, "m", Estimate::default()).is_ok());
+    assert!(keys.admit(&key, "m", Estimate::default()).await.is_ok());
 
     let (_, key) = keys.generate(&request(json!({"tpm_limit": 100}))).await.unwrap();
-    let big = keys.admit(&key, "m", Estimate { tokens: 90, cost: 0.0 }).unwrap();
+    let big = keys.admit(&key, "m", Estimate { tokens: 90, cost: 0.0 }).await.unwrap();
     assert_eq!(
         keys.admit(&key, "m", Estimate { tokens: 20, cost: 0.0 })
+            .await
             .unwrap_err()
             .status,
         StatusCode::TOO_MANY_REQUESTS
     );
     // It used 10 of the 90 reserved: the rest is free again.
     keys.settle(big, Some(0.0), Some(10));
-    assert!(keys.admit(&key, "m", Estimate { tokens: 20, cost: 0.0 }).is_ok());
+    assert!(keys.admit(&key, "m", Estimate { tokens: 20, cost: 0.0 }).await.is_ok());
 }
 
 #[tokio::test]
@@ -135,7 +145,7 @@ async fn models_expiry_blocking_updates_and_deletes() {
         .await
         .unwrap();
     assert_eq!(
-        keys.admit(&key, "b", Estimate::default()).unwrap_err().status,
+        keys.admit(&key, "b", Estimate::default()).await.unwrap_err().status,
         StatusCode::FORBIDDEN
     );
     assert!(key.unusable().is_none());
@@ -154,7 +164,7 @@ async fn models_expiry_blocking_updates_and_deletes() {
         keys.delete(&[value.clone(), "sk-nope".into()]).await.unwrap(),
         std::slice::from_ref(&value)
     );
-    assert!(keys.find(&value).is_none());
+    assert!(keys.find(&value).await.unwrap().is_none());
     let custom = keys.generate(&request(json!({"key": "sk-my-own-key"}))).await.unwrap();
     assert_eq!(custom.0, "sk-my-own-key");
     let taken = keys
@@ -172,15 +182,15 @@ async fn a_budget_period_starts_the_spend_again() {
         .generate(&request(json!({"max_budget": 1.0, "budget_duration": "30d"})))
         .await
         .unwrap();
-    let admission = keys.admit(&key, "m", Estimate::default()).unwrap();
+    let admission = keys.admit(&key, "m", Estimate::default()).await.unwrap();
     keys.settle(admission, Some(1.0), None);
     assert_eq!(
-        keys.admit(&key, "m", Estimate::default()).unwrap_err().kind,
+        keys.admit(&key, "m", Estimate::default()).await.unwrap_err().kind,
         "budget_exceeded"
     );
     let due = record::now() - 1.0;
     key.lock().budget_reset_at = Some(due);
-    keys.admit(&key, "m", Estimate::default()).unwrap();
+    keys.admit(&key, "m", Estimate::default()).await.unwrap();
     let info = key.info();
     assert_eq!(info["spend"], json!(0.0));
     let next = key.lock().budget_reset_at.unwrap();
@@ -222,7 +232,7 @@ async fn concurrent_spend_is_committed_whole() {
             let (keys, key) = (Arc::clone(&keys), Arc::clone(&key));
             tokio::spawn(async move {
                 let model = if i % 2 == 0 { "a" } else { "b" };
-                let admission = keys.admit(&key, model, Estimate::default()).unwrap();
+                let admission = keys.admit(&key, model, Estimate::default()).await.unwrap();
                 keys.settle(admission, Some(0.25), None);
             })
         })
@@ -232,7 +242,7 @@ async fn concurrent_spend_is_committed_whole() {
     }
     drop(keys);
     let keys = Keys::open(&dir.path().join("keys.db")).unwrap();
-    let info = keys.find(&value).unwrap().info();
+    let info = keys.find(&value).await.unwrap().unwrap().info();
     assert_eq!(info["spend"], json!(100.0));
     assert_eq!(info["model_spend"], json!({"a": 50.0, "b": 50.0}));
 }
@@ -242,8 +252,11 @@ async fn spend_after_close_is_still_written() {
     let (dir, keys) = store();
     let (value, key) = keys.generate(&request(json!({}))).await.unwrap();
     keys.close();
-    let admission = keys.admit(&key, "m", Estimate::default()).unwrap();
+    let admission = keys.admit(&key, "m", Estimate::default()).await.unwrap();
     keys.settle(admission, Some(0.5), None);
     let reopened = Keys::open(&dir.path().join("keys.db")).unwrap();
-    assert_eq!(reopened.find(&value).unwrap().info()["spend"], json!(0.5));
+    assert_eq!(
+        reopened.find(&value).await.unwrap().unwrap().info()["spend"],
+        json!(0.5)
+    );
 }

@@ -11,6 +11,12 @@
 //! `liter_llm_spend_flushes` in the same transaction: a batch whose commit was not confirmed (the
 //! connection broke) is sent again under the same id and applied at most once, so spend is never
 //! counted twice. The connection is made again when it breaks; spend waits in memory meanwhile.
+//!
+//! **Replicas.** Every write of a key's settings (made, changed, deleted) announces its token on
+//! the `liter_llm_keys` channel (`NOTIFY`, sent when the transaction commits). A replica that
+//! [follows](PgKeyDb::follow) the store listens there on a connection of its own and reads the
+//! key again; when that connection is made (again), it reads every key, so changes missed while
+//! it was down are not lost.
 
 #[cfg(test)]
 pub(crate) mod server;
@@ -23,8 +29,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::Notify;
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Transaction};
 
 use super::db::{Done, StoredKey, Write, SPEND_FLUSH};
 use crate::config::Secret;
@@ -35,6 +42,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY: Duration = Duration::from_secs(1);
 /// The advisory lock migrations hold ("LLMK").
 const MIGRATION_LOCK: i64 = 0x4C4C_4D4B;
+/// The channel key changes are announced on.
+const CHANNEL: &str = "liter_llm_keys";
 
 /// The migrations, in order; version `i + 1` is `MIGRATIONS[i]`.
 const MIGRATIONS: &[&str] = &["
@@ -65,6 +74,16 @@ CREATE TABLE liter_llm_spend_flushes (
 pub struct PgKeyDb {
     inner: Arc<Inner>,
     flusher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Keys as the database has them, after a change.
+#[derive(Debug)]
+pub enum Change {
+    /// Every key (the listening connection was made again: changes may have been missed).
+    All(Vec<StoredKey>),
+    /// One key, by token (`None`: deleted).
+    One(String, Option<StoredKey>),
 }
 
 #[derive(Debug)]
@@ -123,6 +142,7 @@ impl PgKeyDb {
             PgKeyDb {
                 inner,
                 flusher: Mutex::new(Some(flusher)),
+                follower: Mutex::new(None),
             },
             keys,
         ))
@@ -148,8 +168,11 @@ impl PgKeyDb {
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.wake.notify_one();
-        if let Some(flusher) = lock(&self.flusher).take() {
-            flusher.abort();
+        for task in [lock(&self.flusher).take(), lock(&self.follower).take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
         if let Err(e) = block(self.inner.commit_queued()) {
             log::warn!("{e}; the spend of the last requests was not saved");
@@ -160,6 +183,96 @@ impl PgKeyDb {
     pub fn shown(&self) -> &str {
         &self.inner.shown
     }
+
+    /// One key as stored now, by token.
+    ///
+    /// # Errors
+    /// Why the database did not answer.
+    pub async fn read_key(&self, token: &str) -> Result<Option<StoredKey>, String> {
+        let mut guard = self.inner.client.lock().await;
+        let client = self.inner.connected(&mut guard).await?;
+        load_one(client, token).await.map_err(|e| self.inner.failed(&e))
+    }
+
+    /// A key's spend this period and when the period ends, as committed (`None`: no such key).
+    ///
+    /// # Errors
+    /// Why the database did not answer.
+    pub async fn spend_of(&self, token: &str) -> Result<Option<(f64, Option<f64>)>, String> {
+        let mut guard = self.inner.client.lock().await;
+        let client = self.inner.connected(&mut guard).await?;
+        let row = client
+            .query_opt(
+                "SELECT spend, budget_reset_at FROM liter_llm_keys WHERE token = $1",
+                &[&token],
+            )
+            .await
+            .map_err(|e| self.inner.failed(&e))?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
+    /// Calls `on` with every change of the keys any replica makes, until the store closes.
+    pub fn follow(&self, on: impl Fn(Change) + Send + Sync + 'static) {
+        let task = crate::runtime::get().spawn(follow(Arc::clone(&self.inner), on));
+        if let Some(old) = lock(&self.follower).replace(task) {
+            old.abort();
+        }
+    }
+}
+
+/// Listens for key changes, connecting again [`RETRY`] after the connection breaks.
+async fn follow(inner: Arc<Inner>, on: impl Fn(Change) + Send + Sync) {
+    while !inner.closed.load(Ordering::Acquire) {
+        if let Err(e) = listen(&inner, &on).await {
+            log::warn!("{e}; key changes of other replicas are missed until it is back");
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// One listening connection: every key first, then each key announced.
+async fn listen(inner: &Inner, on: &(impl Fn(Change) + Send + Sync)) -> Result<(), String> {
+    let connecting = tokio_postgres::connect(inner.url.expose(), NoTls);
+    let (client, mut connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| format!("key store {}: no connection within {CONNECT_TIMEOUT:?}", inner.shown))?
+        .map_err(|e| inner.failed(&e))?;
+    let (tokens, mut announced) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // Drives the connection (queries too) and hands on the announcements.
+    let driver = crate::runtime::get().spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(note)) => {
+                    if tokens.send(note.payload().to_owned()).is_err() {
+                        return None;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Some(e),
+            }
+        }
+        None
+    });
+    let outcome = async {
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(|e| inner.failed(&e))?;
+        on(Change::All(load(&client).await.map_err(|e| inner.failed(&e))?));
+        while let Some(token) = announced.recv().await {
+            // Tokens are 64 hex digits; anything else on the channel is not ours.
+            if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let key = load_one(&client, &token).await.map_err(|e| inner.failed(&e))?;
+            on(Change::One(token, key));
+        }
+        Ok(())
+    }
+    .await;
+    driver.abort();
+    outcome.and_then(|()| Err(format!("key store {}: the listening connection closed", inner.shown)))
 }
 
 impl Drop for PgKeyDb {
@@ -215,17 +328,35 @@ impl Inner {
                     }
                 }
             };
-            let outcome = match self.connected(&mut guard).await {
-                Ok(client) => commit(client, &self.replica, batch.0, &batch.1)
-                    .await
-                    .map_err(|e| self.failed(&e)),
-                Err(e) => Err(e),
+            // Perhaps committed, perhaps not, until confirmed (a failure, or this future dropped
+            // mid-commit): the same id again next time.
+            let mut sending = Sending {
+                inner: self,
+                seq: batch.0,
+                writes: batch.1,
+                confirmed: false,
             };
-            if let Err(e) = outcome {
-                // Perhaps committed, perhaps not: the same id again next time.
-                *lock(&self.unconfirmed) = Some(batch);
-                return Err(e);
-            }
+            let client = self.connected(&mut guard).await?;
+            commit(client, &self.replica, sending.seq, &sending.writes)
+                .await
+                .map_err(|e| self.failed(&e))?;
+            sending.confirmed = true;
+        }
+    }
+}
+
+/// A batch being committed: put back as unconfirmed unless its commit was confirmed.
+struct Sending<'a> {
+    inner: &'a Inner,
+    seq: i64,
+    writes: Vec<Write>,
+    confirmed: bool,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if !self.confirmed {
+            *lock(&self.inner.unconfirmed) = Some((self.seq, std::mem::take(&mut self.writes)));
         }
     }
 }
@@ -292,25 +423,45 @@ async fn apply_migrations(client: &mut Client) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads every key and its spend per model.
-async fn load(client: &Client) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
-    let mut keys: Vec<StoredKey> = client
+/// The columns of a key, in [`StoredKey`]'s order.
+const KEY_COLUMNS: &str = "SELECT token, key_name, settings, created_at, spend, budget_reset_at FROM liter_llm_keys";
+
+/// Reads one key and its spend per model.
+async fn load_one(client: &Client, token: &str) -> Result<Option<StoredKey>, tokio_postgres::Error> {
+    let Some(row) = client
+        .query_opt(&format!("{KEY_COLUMNS} WHERE token = $1"), &[&token])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut key = stored_key(&row);
+    for row in client
         .query(
-            "SELECT token, key_name, settings, created_at, spend, budget_reset_at FROM liter_llm_keys",
-            &[],
+            "SELECT model, spend FROM liter_llm_model_spend WHERE token = $1",
+            &[&token],
         )
         .await?
-        .into_iter()
-        .map(|row| StoredKey {
-            token: row.get(0),
-            key_name: row.get(1),
-            settings: row.get(2),
-            created_at: row.get(3),
-            spend: row.get(4),
-            budget_reset_at: row.get(5),
-            model_spend: BTreeMap::new(),
-        })
-        .collect();
+    {
+        key.model_spend.insert(row.get(0), row.get(1));
+    }
+    Ok(Some(key))
+}
+
+fn stored_key(row: &tokio_postgres::Row) -> StoredKey {
+    StoredKey {
+        token: row.get(0),
+        key_name: row.get(1),
+        settings: row.get(2),
+        created_at: row.get(3),
+        spend: row.get(4),
+        budget_reset_at: row.get(5),
+        model_spend: BTreeMap::new(),
+    }
+}
+
+/// Reads every key and its spend per model.
+async fn load(client: &Client) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+    let mut keys: Vec<StoredKey> = client.query(KEY_COLUMNS, &[]).await?.iter().map(stored_key).collect();
     let index: std::collections::HashMap<String, usize> =
         keys.iter().enumerate().map(|(i, k)| (k.token.clone(), i)).collect();
     for row in client
@@ -360,12 +511,14 @@ async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), tokio_postgres
                 ],
             )
             .await?;
+            announce(tx, &key.token).await?;
         }
         Write::Delete(token) => {
             tx.execute("DELETE FROM liter_llm_keys WHERE token = $1", &[token])
                 .await?;
             tx.execute("DELETE FROM liter_llm_model_spend WHERE token = $1", &[token])
                 .await?;
+            announce(tx, token).await?;
         }
         Write::Spend { token, model, amount } => {
             let known = tx
@@ -392,6 +545,13 @@ async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), tokio_postgres
         }
     }
     Ok(())
+}
+
+/// Tells the replicas following the store that key `token` changed (when `tx` commits).
+async fn announce(tx: &Transaction<'_>, token: &str) -> Result<(), tokio_postgres::Error> {
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &token])
+        .await
+        .map(drop)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

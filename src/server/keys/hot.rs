@@ -1,0 +1,332 @@
+//! Virtual keys' hot counters in Redis, shared by every proxy replica that names the same server:
+//! spend of the budget period, reservations of requests in flight, requests in flight, and the
+//! rpm/tpm minute window. Admitting a request is one call of `hot.lua`, atomic on the server and
+//! timed by its clock, so a budget or limit holds across replicas as it does in one process.
+//!
+//! Every admitted request holds a lease with its reservation, renewed by its replica every third
+//! of [`LEASE`] while it runs; a replica that dies gives its requests' reservations and parallel
+//! slots back when their leases run out. The durable spend stays in the database (each replica
+//! flushes what it settled); a key's counters are seeded from there when Redis has none (first
+//! use, a Redis restart, or a key idle for [`KEEP`]).
+//!
+//! While Redis cannot be reached nothing is admitted on counters we cannot see: requests of keys
+//! are answered 503 with `Retry-After`, never let through over a limit.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+use super::{Estimate, KeySettings, Refusal};
+use crate::redis_link::{arg as a, Failure, RedisLink, Script};
+
+static SCRIPT: Script = Script::new(include_str!("hot.lua"));
+/// How long a request's hold outlives a replica that died holding it.
+const LEASE: Duration = Duration::from_secs(30);
+/// How long a key's counters stay in Redis after its last request.
+const KEEP: Duration = Duration::from_secs(7 * 86_400);
+/// Each Redis command gives up after this.
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The connection to the counters.
+pub(crate) struct Hot {
+    link: RedisLink,
+    /// How long a hold outlives its replica ([`LEASE`]).
+    lease: Duration,
+    /// This replica's part of every lease id.
+    id: String,
+    next: AtomicU64,
+    /// Leases held by this replica, per key token (renewed in the background).
+    held: Mutex<HashMap<String, HashSet<String>>>,
+    renewing: AtomicBool,
+}
+
+impl fmt::Debug for Hot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hot").field("link", &self.link).finish()
+    }
+}
+
+/// What an admission call answered.
+pub(crate) enum Answer {
+    /// Admitted under `lease`.
+    Admitted(String),
+    /// Refused.
+    Refused(Refusal),
+    /// Redis has no counters for the key: seed them and ask again.
+    Unseeded,
+}
+
+/// An admission's answer and, when it started a new budget period, when the next one starts.
+pub(crate) struct Admitted {
+    pub(crate) answer: Answer,
+    pub(crate) rolled: Option<f64>,
+}
+
+/// What a key's counters are checked against (its settings' numbers).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Limits {
+    max_budget: Option<f64>,
+    max_parallel: Option<u32>,
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+    period: Option<f64>,
+}
+
+impl Limits {
+    /// The limits `settings` set.
+    pub(crate) fn of(settings: &KeySettings) -> Limits {
+        Limits {
+            max_budget: settings.max_budget,
+            max_parallel: settings.max_parallel_requests,
+            rpm: settings.rpm_limit,
+            tpm: settings.tpm_limit,
+            period: settings.budget_period(),
+        }
+    }
+}
+
+/// Redis key names of one key's counters; the braces keep them in one cluster slot.
+fn names(token: &str) -> [String; 2] {
+    [
+        format!("liter_llm:key:{{{token}}}"),
+        format!("liter_llm:key:{{{token}}}:l"),
+    ]
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A limit as the script takes it: -1 for none.
+fn limit<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-1".to_owned(), |v| v.to_string())
+}
+
+impl Hot {
+    /// A connection (made on first use) to the Redis server at `url`.
+    ///
+    /// # Errors
+    /// A malformed URL (no credentials in the message).
+    pub(crate) fn new(url: &str) -> Result<Hot, String> {
+        Ok(Hot {
+            link: RedisLink::new(url, OP_TIMEOUT)?,
+            lease: LEASE,
+            id: format!("{:016x}", fastrand::u64(..)),
+            next: AtomicU64::new(0),
+            held: Mutex::new(HashMap::new()),
+            renewing: AtomicBool::new(false),
+        })
+    }
+
+    async fn run<T: ::redis::FromRedisValue>(&self, token: &str, args: &[Vec<Vec<u8>>]) -> Result<T, Failure> {
+        SCRIPT.run(&self.link, &names(token), args).await.map_err(|(_, f)| f)
+    }
+
+    fn unavailable(&self, failure: Failure) -> Refusal {
+        let why = self.link.failed("EVALSHA", failure);
+        log::warn!("key counters: {why}");
+        Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "api_error",
+            message: format!("this key's budget and limits cannot be checked now ({why}); retry shortly"),
+            retry_after: Some(1),
+        }
+    }
+
+    /// Admits a request of key `token` under `limits`, expected to spend `estimate`.
+    ///
+    /// # Errors
+    /// A 503 when Redis cannot be reached or refuses the script.
+    pub(crate) async fn admit(
+        self: &Arc<Self>,
+        token: &str,
+        limits: Limits,
+        estimate: Estimate,
+    ) -> Result<Admitted, Refusal> {
+        let lease = format!("{}:{}", self.id, self.next.fetch_add(1, Ordering::Relaxed));
+        let args = [
+            a("admit"),
+            a(&lease),
+            a(millis(self.lease)),
+            a(estimate.cost.to_string()),
+            a(estimate.tokens),
+            a(limit(limits.max_budget)),
+            a(limit(limits.max_parallel)),
+            a(limit(limits.rpm)),
+            a(limit(limits.tpm)),
+            a(limit(limits.period)),
+            a(millis(KEEP)),
+        ];
+        let reply: Vec<String> = self.run(token, &args).await.map_err(|f| self.unavailable(f))?;
+        let field = |i: usize| reply.get(i).map_or("", String::as_str);
+        let rolled = field(3).parse::<f64>().ok();
+        let answer = match field(0) {
+            "0" => {
+                self.hold(token, &lease);
+                Answer::Admitted(lease)
+            }
+            "1" => Answer::Refused(Refusal::over_budget(
+                field(1).parse().unwrap_or(0.0),
+                field(2).parse().unwrap_or(0.0),
+                limits.max_budget.unwrap_or(0.0),
+            )),
+            "2" => Answer::Refused(Refusal::too_parallel(limits.max_parallel.unwrap_or(0))),
+            "3" => {
+                // Bounded: a reply past a minute is the window's length at most.
+                let wait = field(1)
+                    .parse::<u64>()
+                    .unwrap_or(60_000)
+                    .clamp(1, 60_000)
+                    .div_ceil(1000);
+                Answer::Refused(Refusal::window_full(field(2), wait))
+            }
+            "9" => Answer::Unseeded,
+            other => {
+                return Err(self.unavailable(Failure::Down(format!(
+                    "unexpected answer {other:?} from the key counters script"
+                ))))
+            }
+        };
+        Ok(Admitted { answer, rolled })
+    }
+
+    /// Seeds a key's counters with the database's `spend` and period end `reset`, unless a
+    /// replica did first.
+    ///
+    /// # Errors
+    /// A 503 when Redis cannot be reached.
+    pub(crate) async fn seed(&self, token: &str, spend: f64, reset: Option<f64>) -> Result<(), Refusal> {
+        let reset = reset.map(|r| r.to_string()).unwrap_or_default();
+        let args = [a("seed"), a(spend.to_string()), a(reset), a(millis(KEEP))];
+        self.run::<i64>(token, &args)
+            .await
+            .map(drop)
+            .map_err(|f| self.unavailable(f))
+    }
+
+    /// Ends the hold `lease` of key `token`: `cost` USD spent and `tokens` used (`None`: keep
+    /// the estimate), in the background. Lost in an outage, the lease still runs out.
+    pub(crate) fn settle(self: &Arc<Self>, token: String, lease: String, cost: f64, tokens: Option<u64>) {
+        self.forget_lease(&token, &lease);
+        let hot = Arc::clone(self);
+        crate::runtime::get().spawn(async move {
+            let tokens = tokens.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX));
+            let args = [a("settle"), a(&lease), a(cost.to_string()), a(tokens), a(millis(KEEP))];
+            if let Err(failure) = hot.run::<i64>(&token, &args).await {
+                let why = hot.link.failed("EVALSHA", failure);
+                log::warn!(
+                    "key counters: a request's settlement was lost ({why}); its hold runs out within {:?}",
+                    hot.lease
+                );
+            }
+        });
+    }
+
+    /// Sets when a key's budget period ends (`None`: it has none), after an admin changed it.
+    ///
+    /// # Errors
+    /// Why Redis did not take it.
+    pub(crate) async fn set_period(&self, token: &str, reset: Option<f64>) -> Result<(), String> {
+        let reset = reset.map(|r| r.to_string()).unwrap_or_default();
+        self.run::<i64>(token, &[a("period"), a(reset)])
+            .await
+            .map(drop)
+            .map_err(|f| self.link.failed("EVALSHA", f))
+    }
+
+    /// A key's spend this period (`None`: no counters yet) and its requests in flight on every
+    /// replica.
+    ///
+    /// # Errors
+    /// Why Redis did not answer.
+    pub(crate) async fn read(&self, token: &str, period: Option<f64>) -> Result<(Option<f64>, u64), String> {
+        let reply: Vec<String> = self
+            .run(token, &[a("read"), a(limit(period))])
+            .await
+            .map_err(|f| self.link.failed("EVALSHA", f))?;
+        let spend = reply.first().and_then(|s| s.parse().ok());
+        let in_flight = reply.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok((spend, in_flight))
+    }
+
+    /// Drops a deleted key's counters.
+    ///
+    /// # Errors
+    /// Why Redis did not take it.
+    pub(crate) async fn forget(&self, token: &str) -> Result<(), String> {
+        let mut del = ::redis::cmd("DEL");
+        del.arg(&names(token));
+        self.link
+            .query::<i64>(&del)
+            .await
+            .map(drop)
+            .map_err(|f| self.link.failed("DEL", f))
+    }
+
+    /// Notes a lease this replica holds (renewed until settled).
+    fn hold(self: &Arc<Self>, token: &str, lease: &str) {
+        lock(&self.held)
+            .entry(token.to_owned())
+            .or_default()
+            .insert(lease.to_owned());
+        if !self.renewing.swap(true, Ordering::AcqRel) {
+            crate::runtime::get().spawn(renew(Arc::downgrade(self)));
+        }
+    }
+
+    /// The same counters with holds of `lease` (tests: a replica's death within a moment).
+    #[cfg(test)]
+    pub(crate) fn with_lease(mut self, lease: Duration) -> Hot {
+        self.lease = lease;
+        self
+    }
+
+    pub(super) fn forget_lease(&self, token: &str, lease: &str) {
+        let mut held = lock(&self.held);
+        if let Some(set) = held.get_mut(token) {
+            set.remove(lease);
+            if set.is_empty() {
+                held.remove(token);
+            }
+        }
+    }
+}
+
+/// Renews this replica's leases every third of [`LEASE`] while it holds any.
+async fn renew(hot: Weak<Hot>) {
+    loop {
+        let Some(period) = hot.upgrade().map(|h| h.lease / 3) else {
+            return;
+        };
+        tokio::time::sleep(period).await;
+        let Some(hot) = hot.upgrade() else {
+            return;
+        };
+        let held: Vec<(String, Vec<String>)> = {
+            let held = lock(&hot.held);
+            if held.is_empty() {
+                hot.renewing.store(false, Ordering::Release);
+                return;
+            }
+            held.iter()
+                .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
+                .collect()
+        };
+        for (token, leases) in held {
+            let mut args = vec![a("renew"), a(millis(hot.lease))];
+            args.extend(leases.iter().map(a));
+            if let Err(failure) = hot.run::<i64>(&token, &args).await {
+                let why = hot.link.failed("EVALSHA", failure);
+                log::warn!("key counters: could not renew requests' holds: {why}");
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
