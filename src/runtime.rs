@@ -29,3 +29,11 @@ pub fn get() -> &'static Runtime {
             .expect("failed to start the liter_llm I/O runtime")
     })
 }
+
+/// Runs `work` to completion from sync code, on a thread of the runtime or not.
+pub fn block<F: std::future::Future>(work: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::block_in_place(|| get().block_on(work)),
+        Err(_) => get().block_on(work),
+    }
+}

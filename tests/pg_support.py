@@ -62,6 +62,15 @@ class PgServer:
         self._running = True
         return self
 
+    def query(self, sql: str) -> str:
+        """The rows ``sql`` answers, as ``psql -At`` prints them."""
+        psql = shutil.which("psql") or str(self._bin / "psql")
+        command = [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "liter", "-d", "postgres", "-At", "-c", sql]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"psql failed: {done.stderr}")
+        return done.stdout.strip()
+
     def stop(self) -> None:
         if self._running:
             self._running = False

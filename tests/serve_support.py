@@ -79,7 +79,9 @@ def log_entry(proc, request_id: str, timeout: float = 30.0) -> dict:
 
 def stop(proc) -> None:
     """Kills the server if it still runs and closes its pipes; its stderr is kept in
-    ``proc.stderr_lines``."""
+    ``proc.stderr_lines``. Stopping a stopped server does nothing."""
+    if proc.stderr.closed:
+        return
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)

@@ -680,7 +680,9 @@ def serve(
     `general_settings.master_key` of `config`, a LiteLLM config's path or dict), every other route
     wants `Authorization: Bearer KEY` (or `x-api-key: KEY`): the master key, or a virtual key made
     with it, kept where `general_settings.database_url` says: a SQLite file (`sqlite:///path.db`;
-    default: `liter_llm/proxy.db` in the user's data directory) or PostgreSQL (`postgresql://...`). `access_log` (else
+    default: `liter_llm/proxy.db` in the user's data directory) or PostgreSQL (`postgresql://...`;
+    with `general_settings.redis_url`, replicas on one database share keys' budgets, limits and
+    spend through that Redis). `access_log` (else
     `general_settings.access_log`) is `"stdout"` (default), `"off"` or a file path: one JSON line
     per request. `GET /health` checks every deployment now with one tiny request. After SIGINT or
     SIGTERM, requests and streams in flight get `grace_period` seconds to finish.

@@ -18,7 +18,8 @@ use crate::server::{router, serve as serve_on, AccessLog, LogTarget, ServeOption
 /// Without `master_key`, the `general_settings.master_key` of `config` (a LiteLLM config's path
 /// or dict) applies, if any. With a master key, virtual keys are kept where
 /// `general_settings.database_url` says: a SQLite file (default: `liter_llm/proxy.db` in the
-/// user's data directory) or a PostgreSQL database.
+/// user's data directory) or a PostgreSQL database (with `general_settings.redis_url`, or the
+/// router's Redis, replicas on one database share keys' budgets, limits and spend there).
 /// `access_log` (else `general_settings.access_log`) is `"stdout"` (the default), `"off"` or a
 /// file path: one JSON line per request. After a stop signal, requests in flight get
 /// `grace_period` seconds to finish.

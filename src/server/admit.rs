@@ -87,8 +87,27 @@ impl Gate {
             .filter(|t| *t > 0)
     }
 
-    /// Settles with what the request spent (an unknown cost charges the estimate).
-    pub(crate) fn settle(self, spend: Spend<'_>) {
+    /// Settles with what the request spent (an unknown cost charges the estimate); done when
+    /// every replica sees it.
+    pub(crate) async fn settle(self, spend: Spend<'_>) {
+        if let Some((store, admission)) = self.noted(spend) {
+            let usage = spend.usage.map(|u| u.total_tokens);
+            store.settle(admission, spend.cost, usage).await;
+        }
+    }
+
+    /// Settles with the estimate, in the background: for a stream its caller left.
+    pub(crate) fn abandon(self) {
+        if self.hold.is_none() {
+            return;
+        }
+        if let Some((store, admission)) = self.noted(Spend::default()) {
+            store.settle_soon(admission, None, None);
+        }
+    }
+
+    /// Notes `spend` in the trail; the hold to settle, if any.
+    fn noted(self, spend: Spend<'_>) -> Option<(Arc<Keys>, Admission)> {
         self.trail.note(|seen| {
             seen.deployment = spend.deployment.map(str::to_owned);
             seen.prompt_tokens = spend.usage.map(|u| u.prompt_tokens);
@@ -97,16 +116,7 @@ impl Gate {
             seen.first_token = spend.first_token;
             seen.cache_hit = spend.cache_hit;
         });
-        if let Some((store, admission)) = self.hold {
-            store.settle(admission, spend.cost, spend.usage.map(|u| u.total_tokens));
-        }
-    }
-
-    /// Settles with the estimate: for a stream its caller left.
-    pub(crate) fn abandon(self) {
-        if self.hold.is_some() {
-            self.settle(Spend::default());
-        }
+        self.hold
     }
 }
 

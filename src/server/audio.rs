@@ -51,7 +51,7 @@ pub(crate) async fn speech(
     };
     match state.client.speech(request).await {
         Ok(audio) => {
-            gate.settle(Spend::default());
+            gate.settle(Spend::default()).await;
             let mut response = Response::new(Body::from(audio.into_bytes()));
             response
                 .headers_mut()
@@ -87,7 +87,7 @@ pub(crate) async fn transcriptions(
     };
     match state.client.transcribe(upload, model, HeaderMap::new()).await {
         Ok(text) => {
-            gate.settle(Spend::default());
+            gate.settle(Spend::default()).await;
             if plain {
                 let mut response = Response::new(Body::from(text.text));
                 response

@@ -56,7 +56,7 @@ pub(crate) async fn chat_completions(
     }
     match client.chat_relay(request).await {
         Ok(answer) => {
-            gate.settle(answer.spent());
+            gate.settle(answer.spent()).await;
             timed(&answer.body, started)
         }
         Err(err) => from_core(&err),
@@ -92,7 +92,7 @@ async fn fan_out(state: &AppState, client: &Client, caller: &Caller, request: Re
     let calls = requests.into_iter().map(|(one, gate)| async move {
         let answer = client.chat(one).await;
         if let Ok(answer) = &answer {
-            gate.settle(answer.spent());
+            gate.settle(answer.spent()).await;
         }
         answer
     });
@@ -202,7 +202,7 @@ where
     request.tokens = gate.tokens();
     match call(client, request).await {
         Ok(answer) => {
-            gate.settle(answer.spent());
+            gate.settle(answer.spent()).await;
             match serde_json::to_vec(&answer) {
                 Ok(body) => timed(&body, started),
                 Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "api_error", &e.to_string(), None),
@@ -416,7 +416,7 @@ fn events(stream: ChatStream, gate: Gate) -> Response {
             }
             Ok(false) => {
                 if let Some(gate) = held.0.take() {
-                    gate.settle(stream.spent());
+                    gate.settle(stream.spent()).await;
                 }
                 Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), Relay::Done))
             }

@@ -163,6 +163,24 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_is_a_redis_url_kept_secret() {
+        let read = |url: &str| general_settings(&json!({"general_settings": {"redis_url": url}}), &env);
+        let settings = read("redis://:pw-s3cret@cache:6379/1").unwrap();
+        assert_eq!(
+            settings.redis.as_ref().unwrap().expose(),
+            "redis://:pw-s3cret@cache:6379/1"
+        );
+        assert!(settings.ignored.is_empty());
+        assert!(!format!("{settings:?}").contains("pw-s3cret"));
+        let err = read("memcached://:pw-s3cret@cache:11211").unwrap_err();
+        assert!(
+            err.message().contains("general_settings.redis_url: expected redis://"),
+            "{err}"
+        );
+        assert!(!err.message().contains("pw-s3cret"), "{err}");
+    }
+
+    #[test]
     fn database_url_names_a_sqlite_file_or_a_postgresql_database() {
         let read = |url: &str| general_settings(&json!({"general_settings": {"database_url": url}}), &env);
         assert_eq!(

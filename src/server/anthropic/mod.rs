@@ -125,7 +125,7 @@ pub(crate) async fn messages(
     }
     match state.client.chat(request).await {
         Ok(answer) => {
-            gate.settle(answer.spent());
+            gate.settle(answer.spent()).await;
             json_response(StatusCode::OK, &response::message_of(&answer, &translated.model))
         }
         Err(err) => from_core(&err),
@@ -217,7 +217,7 @@ fn events(stream: ChatStream, model: &str, gate: Gate) -> Response {
             }
             Ok(false) => {
                 if let Some(gate) = held.0.take() {
-                    gate.settle(stream.spent());
+                    gate.settle(stream.spent()).await;
                 }
                 writer.finish(&mut out);
                 Some((Ok(Bytes::from(out)), Relay::Done))

@@ -14,11 +14,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use tokio::sync::Notify;
 
 use super::{Estimate, KeySettings, Refusal};
 use crate::redis_link::{arg as a, Failure, RedisLink, Script};
@@ -28,6 +29,8 @@ static SCRIPT: Script = Script::new(include_str!("hot.lua"));
 const LEASE: Duration = Duration::from_secs(30);
 /// How long a key's counters stay in Redis after its last request.
 const KEEP: Duration = Duration::from_secs(7 * 86_400);
+/// How long a stopping replica waits for its background settlements.
+const DRAIN: Duration = Duration::from_secs(3);
 /// Each Redis command gives up after this.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -42,6 +45,9 @@ pub(crate) struct Hot {
     /// Leases held by this replica, per key token (renewed in the background).
     held: Mutex<HashMap<String, HashSet<String>>>,
     renewing: AtomicBool,
+    /// Settlements running in the background, and their end announced.
+    in_background: AtomicUsize,
+    drained: Notify,
 }
 
 impl fmt::Debug for Hot {
@@ -119,6 +125,8 @@ impl Hot {
             next: AtomicU64::new(0),
             held: Mutex::new(HashMap::new()),
             renewing: AtomicBool::new(false),
+            in_background: AtomicUsize::new(0),
+            drained: Notify::new(),
         })
     }
 
@@ -208,22 +216,19 @@ impl Hot {
             .map_err(|f| self.unavailable(f))
     }
 
-    /// Ends the hold `lease` of key `token`: `cost` USD spent and `tokens` used (`None`: keep
-    /// the estimate), in the background. Lost in an outage, the lease still runs out.
-    pub(crate) fn settle(self: &Arc<Self>, token: String, lease: String, cost: f64, tokens: Option<u64>) {
-        self.forget_lease(&token, &lease);
-        let hot = Arc::clone(self);
-        crate::runtime::get().spawn(async move {
-            let tokens = tokens.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX));
-            let args = [a("settle"), a(&lease), a(cost.to_string()), a(tokens), a(millis(KEEP))];
-            if let Err(failure) = hot.run::<i64>(&token, &args).await {
-                let why = hot.link.failed("EVALSHA", failure);
-                log::warn!(
-                    "key counters: a request's settlement was lost ({why}); its hold runs out within {:?}",
-                    hot.lease
-                );
+    /// Waits (at most [`DRAIN`]) for the settlements sent in the background to finish: for a
+    /// replica that stops.
+    pub(crate) fn drain(&self) {
+        let wait = async {
+            loop {
+                let done = self.drained.notified();
+                if self.in_background.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                done.await;
             }
-        });
+        };
+        let _ = crate::runtime::block(async { tokio::time::timeout(DRAIN, wait).await });
     }
 
     /// Sets when a key's budget period ends (`None`: it has none), after an admin changed it.
@@ -293,6 +298,53 @@ impl Hot {
                 held.remove(token);
             }
         }
+    }
+}
+
+/// What is left of a request's settlement once this replica has counted it: ending its hold in
+/// Redis.
+pub(crate) struct Settlement {
+    pub(crate) hot: Arc<Hot>,
+    pub(crate) token: String,
+    pub(crate) lease: String,
+    /// USD spent.
+    pub(crate) cost: f64,
+    /// Tokens used (`None`: keep the estimate).
+    pub(crate) tokens: Option<u64>,
+}
+
+impl Settlement {
+    /// Ends the hold; lost in an outage, it still runs out with its lease.
+    pub(crate) async fn run(self) {
+        let hot = &self.hot;
+        hot.forget_lease(&self.token, &self.lease);
+        let tokens = self.tokens.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX));
+        let args = [
+            a("settle"),
+            a(&self.lease),
+            a(self.cost.to_string()),
+            a(tokens),
+            a(millis(KEEP)),
+        ];
+        if let Err(failure) = hot.run::<i64>(&self.token, &args).await {
+            let why = hot.link.failed("EVALSHA", failure);
+            log::warn!(
+                "key counters: a request's settlement was lost ({why}); its hold runs out within {:?}",
+                hot.lease
+            );
+        }
+    }
+
+    /// [`Settlement::run`] in the background (a stopping replica waits for it, see [`Hot::drain`]).
+    pub(crate) fn spawn(self) {
+        let hot = Arc::clone(&self.hot);
+        hot.in_background.fetch_add(1, Ordering::AcqRel);
+        crate::runtime::get().spawn(async move {
+            self.run().await;
+            if hot.in_background.fetch_sub(1, Ordering::AcqRel) == 1 {
+                hot.drained.notify_waiters();
+            }
+        });
     }
 }
 

@@ -80,7 +80,7 @@ fn a_budget_holds_across_replicas_under_concurrency_and_the_database_gets_every_
         for admission in admitted {
             let admission = admission.unwrap();
             let keys = if Arc::ptr_eq(&admission.key, &on_a) { &a } else { &b };
-            keys.settle(admission, Some(1.0), Some(8));
+            keys.settle(admission, Some(1.0), Some(8)).await;
         }
         eventually("the settlements are counted", || async {
             spend(&b, &on_b).await == 3.0
@@ -210,7 +210,7 @@ fn counters_lost_with_redis_are_seeded_from_the_database_and_an_outage_admits_no
         let request = KeyRequest::parse(&json!({"max_budget": 2.0})).unwrap();
         let (_, key) = a.generate(&request).await.unwrap();
         let first = a.admit(&key, "m", dollar()).await.unwrap();
-        a.settle(first, Some(1.0), None);
+        a.settle(first, Some(1.0), None).await;
         let Store::Postgres(db) = &a.db else { unreachable!() };
         eventually("the spend is in the database", || async {
             db.spend_of(&key.token).await.unwrap() == Some((1.0, None))

@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use self::db::{KeyDb, StoredKey, Write};
-use self::hot::{Answer, Hot, Limits};
+use self::hot::{Answer, Hot, Limits, Settlement};
 pub use self::record::{KeyRequest, KeySettings};
 use crate::ratelimit::key::{Key as Window, KeySpec};
 use crate::usage::TokenBreakdown;
@@ -542,10 +542,25 @@ impl Keys {
     }
 
     /// Settles an admitted request with what it spent (`None`: unknown, charge the estimate);
-    /// the spend is on disk within [`db::SPEND_FLUSH`].
-    pub fn settle(&self, mut admission: Admission, cost: Option<f64>, tokens: Option<u64>) {
+    /// the spend is on disk within [`db::SPEND_FLUSH`], and counted for every replica when this
+    /// returns.
+    pub async fn settle(&self, admission: Admission, cost: Option<f64>, tokens: Option<u64>) {
+        if let Some(shared) = self.book(admission, cost, tokens) {
+            shared.run().await;
+        }
+    }
+
+    /// [`Keys::settle`], the shared counters updated in the background.
+    pub fn settle_soon(&self, admission: Admission, cost: Option<f64>, tokens: Option<u64>) {
+        if let Some(shared) = self.book(admission, cost, tokens) {
+            shared.spawn();
+        }
+    }
+
+    /// Settles here and queues the spend for the store; what is left to settle in Redis.
+    fn book(&self, mut admission: Admission, cost: Option<f64>, tokens: Option<u64>) -> Option<Settlement> {
         let cost = cost.unwrap_or(admission.estimate.cost).max(0.0);
-        admission.release(self.clock(), cost, tokens);
+        let shared = admission.release(self.clock(), cost, tokens);
         if cost > 0.0 {
             self.db.defer(Write::Spend {
                 token: admission.key.token.clone(),
@@ -553,11 +568,16 @@ impl Keys {
                 amount: cost,
             });
         }
+        shared
     }
 
     /// Writes out the spend not yet on disk and stops the background writer: for a server
-    /// that stops while requests cut off after its grace period still hold the store.
+    /// that stops while requests cut off after its grace period still hold the store. Waits a
+    /// moment for settlements still on their way to Redis.
     pub fn close(&self) {
+        if let Some(hot) = &self.hot {
+            hot.drain();
+        }
         self.db.close();
     }
 
@@ -602,10 +622,11 @@ impl Admission {
         self.estimate.tokens
     }
 
-    /// Gives back the reservation and counts `cost` and `tokens` instead.
-    fn release(&mut self, clock: u64, cost: f64, tokens: Option<u64>) {
+    /// Gives back the reservation and counts `cost` and `tokens` instead; what is left to
+    /// settle in Redis, for a shared hold.
+    fn release(&mut self, clock: u64, cost: f64, tokens: Option<u64>) -> Option<Settlement> {
         if !std::mem::replace(&mut self.open, false) {
-            return;
+            return None;
         }
         let mut state = self.key.lock();
         state.in_flight = state.in_flight.saturating_sub(1);
@@ -619,8 +640,15 @@ impl Admission {
                 if let (Some(window), Some(bucket), Some(actual)) = (&state.window, bucket, tokens) {
                     window.adjust(clock, *bucket, self.estimate.tokens, actual);
                 }
+                None
             }
-            Hold::Shared(hot, lease) => hot.settle(self.key.token.clone(), lease.clone(), cost, tokens),
+            Hold::Shared(hot, lease) => Some(Settlement {
+                hot: Arc::clone(hot),
+                token: self.key.token.clone(),
+                lease: lease.clone(),
+                cost,
+                tokens,
+            }),
         }
     }
 }
@@ -628,7 +656,9 @@ impl Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         // Ended without an answer (an error, or the caller went away before one): nothing spent.
-        self.release(0, 0.0, None);
+        if let Some(shared) = self.release(0, 0.0, None) {
+            shared.spawn();
+        }
     }
 }
 

@@ -53,7 +53,7 @@ async fn keys_are_stored_hashed_and_survive_a_reopen_with_their_spend() {
         .admit(&key, "m", Estimate { tokens: 10, cost: 0.25 })
         .await
         .unwrap();
-    keys.settle(admission, Some(0.125), Some(9));
+    keys.settle(admission, Some(0.125), Some(9)).await;
     drop(keys);
 
     let raw = std::fs::read(dir.path().join("keys.db")).unwrap();
@@ -81,11 +81,11 @@ async fn budgets_count_what_requests_in_flight_reserved() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.kind, "budget_exceeded");
     // An answer cheaper than reserved frees room; a failed request frees all of its reservation.
-    keys.settle(first, Some(0.1), None);
+    keys.settle(first, Some(0.1), None).await;
     drop(second);
     let fourth = keys.admit(&key, "m", estimate).await.unwrap();
-    keys.settle(third, Some(0.5), None);
-    keys.settle(fourth, Some(0.5), None);
+    keys.settle(third, Some(0.5), None).await;
+    keys.settle(fourth, Some(0.5), None).await;
     assert_eq!(key.info()["spend"], json!(1.1));
     assert_eq!(
         keys.admit(&key, "m", estimate).await.unwrap_err().kind,
@@ -133,7 +133,7 @@ async fn limits_answer_429_with_a_retry_after() {
         StatusCode::TOO_MANY_REQUESTS
     );
     // It used 10 of the 90 reserved: the rest is free again.
-    keys.settle(big, Some(0.0), Some(10));
+    keys.settle(big, Some(0.0), Some(10)).await;
     assert!(keys.admit(&key, "m", Estimate { tokens: 20, cost: 0.0 }).await.is_ok());
 }
 
@@ -183,7 +183,7 @@ async fn a_budget_period_starts_the_spend_again() {
         .await
         .unwrap();
     let admission = keys.admit(&key, "m", Estimate::default()).await.unwrap();
-    keys.settle(admission, Some(1.0), None);
+    keys.settle(admission, Some(1.0), None).await;
     assert_eq!(
         keys.admit(&key, "m", Estimate::default()).await.unwrap_err().kind,
         "budget_exceeded"
@@ -233,7 +233,7 @@ async fn concurrent_spend_is_committed_whole() {
             tokio::spawn(async move {
                 let model = if i % 2 == 0 { "a" } else { "b" };
                 let admission = keys.admit(&key, model, Estimate::default()).await.unwrap();
-                keys.settle(admission, Some(0.25), None);
+                keys.settle(admission, Some(0.25), None).await;
             })
         })
         .collect();
@@ -253,7 +253,7 @@ async fn spend_after_close_is_still_written() {
     let (value, key) = keys.generate(&request(json!({}))).await.unwrap();
     keys.close();
     let admission = keys.admit(&key, "m", Estimate::default()).await.unwrap();
-    keys.settle(admission, Some(0.5), None);
+    keys.settle(admission, Some(0.5), None).await;
     let reopened = Keys::open(&dir.path().join("keys.db")).unwrap();
     assert_eq!(
         reopened.find(&value).await.unwrap().unwrap().info()["spend"],

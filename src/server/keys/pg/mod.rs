@@ -24,7 +24,6 @@ pub(crate) mod server;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -35,6 +34,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls, Transaction};
 
 use super::db::{Done, StoredKey, Write, SPEND_FLUSH};
 use crate::config::Secret;
+use crate::runtime::block;
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,14 +101,6 @@ struct Inner {
     seq: AtomicU64,
     wake: Notify,
     closed: AtomicBool,
-}
-
-/// Runs `work` to completion from sync code, inside the runtime or not.
-fn block<F: Future>(work: F) -> F::Output {
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::task::block_in_place(|| crate::runtime::get().block_on(work)),
-        Err(_) => crate::runtime::get().block_on(work),
-    }
 }
 
 impl PgKeyDb {
