@@ -12,7 +12,9 @@
 //!
 //! Messages show the server as `host:port`; the password never appears.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -126,6 +128,52 @@ impl Script {
 /// One script argument.
 pub(crate) fn arg(value: impl ::redis::ToRedisArgs) -> Vec<Vec<u8>> {
     value.to_redis_args()
+}
+
+/// Leases a process holds in Redis, per Redis key, for a background task to renew while any
+/// are held.
+#[derive(Default)]
+pub(crate) struct Leases {
+    held: Mutex<HashMap<String, HashSet<String>>>,
+    renewing: AtomicBool,
+}
+
+impl Leases {
+    /// Notes `lease` held under `key`; true when no renewer runs (the caller starts one).
+    pub(crate) fn hold(&self, key: &str, lease: &str) -> bool {
+        self.lock().entry(key.to_owned()).or_default().insert(lease.to_owned());
+        !self.renewing.swap(true, Ordering::AcqRel)
+    }
+
+    /// Forgets `lease` (given back, or no longer to be renewed).
+    pub(crate) fn forget(&self, key: &str, lease: &str) {
+        let mut held = self.lock();
+        if let Some(set) = held.get_mut(key) {
+            set.remove(lease);
+            if set.is_empty() {
+                held.remove(key);
+            }
+        }
+    }
+
+    /// The leases to renew now, per key; `None` when none are held (the renewer stops, and the
+    /// next [`Leases::hold`] starts another).
+    pub(crate) fn due(&self) -> Option<Vec<(String, Vec<String>)>> {
+        let held = self.lock();
+        if held.is_empty() {
+            self.renewing.store(false, Ordering::Release);
+            return None;
+        }
+        Some(
+            held.iter()
+                .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
+                .collect(),
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Why a command failed.

@@ -28,10 +28,9 @@
 //! new generation has the window counted as full, so nothing goes until it has passed (a fresh
 //! start, with no process remembering grants, goes at once).
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ::redis::FromRedisValue;
@@ -40,7 +39,7 @@ use tokio::sync::Notify;
 
 use super::key::Key;
 use crate::error::{Error, Kind, Result};
-use crate::redis_link::{arg as a, Failure, RedisLink, Script};
+use crate::redis_link::{arg as a, Failure, Leases, RedisLink, Script};
 
 /// The script every operation runs.
 const SCRIPT: &str = include_str!("limiter.lua");
@@ -148,8 +147,7 @@ pub(crate) struct Shared {
     id: String,
     next: AtomicU64,
     /// Leases held by this process, per leases key (renewed in the background).
-    held: Mutex<HashMap<String, HashSet<String>>>,
-    renewing: AtomicBool,
+    held: Leases,
     /// Woken when a slot is released anywhere.
     pub(crate) free: Notify,
     listening: AtomicBool,
@@ -212,8 +210,7 @@ impl Shared {
             script: Script::new(SCRIPT),
             id: format!("{:016x}", fastrand::u64(..)),
             next: AtomicU64::new(0),
-            held: Mutex::new(HashMap::new()),
-            renewing: AtomicBool::new(false),
+            held: Leases::default(),
             free: Notify::new(),
             listening: AtomicBool::new(false),
             shown: crate::redis_link::shown(&config.url),
@@ -347,7 +344,7 @@ impl Shared {
         let result = self.eval::<i64>(&redis_keys, &args).await.map(drop);
         if let Some(lease) = lease {
             for (key, _) in keys {
-                self.forget(&names(&self.prefix, key)[2], lease);
+                self.held.forget(&names(&self.prefix, key)[2], lease);
             }
         }
         result
@@ -363,25 +360,8 @@ impl Shared {
 
     /// Notes a lease held on `key` (renewed in the background until settled).
     pub(crate) fn hold(self: &Arc<Self>, key: &Key, lease: &str) {
-        let leases = names(&self.prefix, key)[2].clone();
-        self.held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(leases)
-            .or_default()
-            .insert(lease.to_owned());
-        if !self.renewing.swap(true, Ordering::AcqRel) {
+        if self.held.hold(&names(&self.prefix, key)[2], lease) {
             crate::runtime::get().spawn(renew(Arc::downgrade(self)));
-        }
-    }
-
-    fn forget(&self, leases: &str, lease: &str) {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(set) = held.get_mut(leases) {
-            set.remove(lease);
-            if set.is_empty() {
-                held.remove(leases);
-            }
         }
     }
 
@@ -403,15 +383,8 @@ async fn renew(shared: Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let held: Vec<(String, Vec<String>)> = {
-            let held = shared.held.lock().unwrap_or_else(PoisonError::into_inner);
-            if held.is_empty() {
-                shared.renewing.store(false, Ordering::Release);
-                return;
-            }
-            held.iter()
-                .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
-                .collect()
+        let Some(held) = shared.held.due() else {
+            return;
         };
         for (leases, ids) in held {
             let mut args = vec![a("renew"), a(micros(shared.lease))];

@@ -12,17 +12,16 @@
 //! While Redis cannot be reached nothing is admitted on counters we cannot see: requests of keys
 //! are answered 503 with `Retry-After`, never let through over a limit.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use tokio::sync::Notify;
 
 use super::{Estimate, KeySettings, Refusal};
-use crate::redis_link::{arg as a, Failure, RedisLink, Script};
+use crate::redis_link::{arg as a, Failure, Leases, RedisLink, Script};
 
 static SCRIPT: Script = Script::new(include_str!("hot.lua"));
 /// How long a request's hold outlives a replica that died holding it.
@@ -43,8 +42,7 @@ pub(crate) struct Hot {
     id: String,
     next: AtomicU64,
     /// Leases held by this replica, per key token (renewed in the background).
-    held: Mutex<HashMap<String, HashSet<String>>>,
-    renewing: AtomicBool,
+    held: Leases,
     /// Settlements running in the background, and their end announced.
     in_background: AtomicUsize,
     drained: Notify,
@@ -123,8 +121,7 @@ impl Hot {
             lease: LEASE,
             id: format!("{:016x}", fastrand::u64(..)),
             next: AtomicU64::new(0),
-            held: Mutex::new(HashMap::new()),
-            renewing: AtomicBool::new(false),
+            held: Leases::default(),
             in_background: AtomicUsize::new(0),
             drained: Notify::new(),
         })
@@ -274,11 +271,7 @@ impl Hot {
 
     /// Notes a lease this replica holds (renewed until settled).
     fn hold(self: &Arc<Self>, token: &str, lease: &str) {
-        lock(&self.held)
-            .entry(token.to_owned())
-            .or_default()
-            .insert(lease.to_owned());
-        if !self.renewing.swap(true, Ordering::AcqRel) {
+        if self.held.hold(token, lease) {
             crate::runtime::get().spawn(renew(Arc::downgrade(self)));
         }
     }
@@ -291,13 +284,7 @@ impl Hot {
     }
 
     pub(super) fn forget_lease(&self, token: &str, lease: &str) {
-        let mut held = lock(&self.held);
-        if let Some(set) = held.get_mut(token) {
-            set.remove(lease);
-            if set.is_empty() {
-                held.remove(token);
-            }
-        }
+        self.held.forget(token, lease);
     }
 }
 
@@ -358,15 +345,8 @@ async fn renew(hot: Weak<Hot>) {
         let Some(hot) = hot.upgrade() else {
             return;
         };
-        let held: Vec<(String, Vec<String>)> = {
-            let held = lock(&hot.held);
-            if held.is_empty() {
-                hot.renewing.store(false, Ordering::Release);
-                return;
-            }
-            held.iter()
-                .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
-                .collect()
+        let Some(held) = hot.held.due() else {
+            return;
         };
         for (token, leases) in held {
             let mut args = vec![a("renew"), a(millis(hot.lease))];
@@ -377,8 +357,4 @@ async fn renew(hot: Weak<Hot>) {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -166,11 +166,6 @@ impl Keys {
         Ok(self)
     }
 
-    /// Whether keys' counters are shared with other replicas.
-    pub fn is_shared(&self) -> bool {
-        self.hot.is_some()
-    }
-
     /// Follows the changes other replicas make to the keys (a PostgreSQL store; nothing to
     /// follow in a SQLite file, which one server owns).
     pub fn follow(self: &Arc<Self>) {
