@@ -107,6 +107,9 @@ def test_one_budget_holds_across_replicas_and_a_restart_loses_no_spend(
     for base in bases:
         shown = info(base, key)
         assert shown["spend"] == pytest.approx(10 * cost) and shown["in_flight"] == 0
+    status, _, listed = call("GET", f"{bases[2]}/key/list?return_full_object=true", MASTER)
+    assert status == 200
+    assert [k["spend"] for k in listed["keys"] if k["token"] == token] == [pytest.approx(10 * cost)]
 
     for proc, _ in replicas:
         stop_gracefully(proc)

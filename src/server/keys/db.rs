@@ -84,6 +84,11 @@ pub enum Write {
         model: String,
         /// USD.
         amount: f64,
+        /// When the budget period it counts in ends, as the replica that counted it saw it
+        /// (`None`: none, or the current one). Replicas' writes may arrive in any order: spend
+        /// of a period newer than the stored one starts that period, of an older one is not
+        /// counted in the key's spend. One server owns a SQLite file, so its writes are in order.
+        period: Option<f64>,
     },
     /// Starts a new budget period: spend 0, next reset at the time given.
     Reset {
@@ -281,7 +286,10 @@ fn commit<'a>(conn: &mut Connection, writes: impl Iterator<Item = &'a Write>) ->
     // Spend is summed per key and model between other writes: one row update each.
     let mut spends: BTreeMap<(&str, &str), f64> = BTreeMap::new();
     for write in writes {
-        if let Write::Spend { token, model, amount } = write {
+        if let Write::Spend {
+            token, model, amount, ..
+        } = write
+        {
             *spends.entry((token, model)).or_default() += amount;
             continue;
         }

@@ -165,7 +165,8 @@ elseif op == 'seed' then
   keep(num(ARGV[4]))
   return 0
 elseif op == 'settle' then
-  -- lease, cost (USD), tokens (-1: keep the estimate), keep_ms
+  -- lease, cost (USD), tokens (-1: keep the estimate), keep_ms; answers when the budget period
+  -- the spend counts in ends ('' for none)
   local cost, tokens = num(ARGV[3]), num(ARGV[4])
   local _, reserved_tokens, s = release(ARGV[2])
   if reserved_tokens and tokens >= 0 and redis.call('HEXISTS', h, 't:' .. int(s)) == 1 then
@@ -181,7 +182,7 @@ elseif op == 'settle' then
     redis.call('HINCRBYFLOAT', h, 'spend', usd(cost))
   end
   keep(num(ARGV[5]))
-  return 0
+  return redis.call('HGET', h, 'reset') or ''
 elseif op == 'renew' then
   -- lease_ms, lease ids...: leases still held (renewed only if they still exist).
   local until_ms = now_ms + num(ARGV[2])

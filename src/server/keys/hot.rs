@@ -20,6 +20,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use tokio::sync::Notify;
 
+use super::db::Write;
+use super::pg::PgKeyDb;
 use super::{Estimate, KeySettings, Refusal};
 use crate::redis_link::{arg as a, Failure, Leases, RedisLink, Script};
 
@@ -298,10 +300,14 @@ pub(crate) struct Settlement {
     pub(crate) cost: f64,
     /// Tokens used (`None`: keep the estimate).
     pub(crate) tokens: Option<u64>,
+    /// Where the spend is written once Redis says which budget period it counts in, and the
+    /// model group it is written under (`None`: nothing was spent).
+    pub(crate) store: Option<(Arc<PgKeyDb>, String)>,
 }
 
 impl Settlement {
-    /// Ends the hold; lost in an outage, it still runs out with its lease.
+    /// Ends the hold and queues the spend for the database; lost in an outage, the hold still
+    /// runs out with its lease (and the spend is written for the current period).
     pub(crate) async fn run(self) {
         let hot = &self.hot;
         hot.forget_lease(&self.token, &self.lease);
@@ -313,12 +319,24 @@ impl Settlement {
             a(tokens),
             a(millis(KEEP)),
         ];
-        if let Err(failure) = hot.run::<i64>(&self.token, &args).await {
-            let why = hot.link.failed("EVALSHA", failure);
-            log::warn!(
-                "key counters: a request's settlement was lost ({why}); its hold runs out within {:?}",
-                hot.lease
-            );
+        let period = match hot.run::<String>(&self.token, &args).await {
+            Ok(period) => period.parse().ok(),
+            Err(failure) => {
+                let why = hot.link.failed("EVALSHA", failure);
+                log::warn!(
+                    "key counters: a request's settlement was lost ({why}); its hold runs out within {:?}",
+                    hot.lease
+                );
+                None
+            }
+        };
+        if let (Some((store, model)), true) = (self.store, self.cost > 0.0) {
+            store.defer(Write::Spend {
+                token: self.token,
+                model,
+                amount: self.cost,
+                period,
+            });
         }
     }
 

@@ -233,3 +233,39 @@ fn counters_lost_with_redis_are_seeded_from_the_database_and_an_outage_admits_no
         drop(second);
     });
 }
+
+#[test]
+fn a_budget_period_rolls_once_for_every_replica_and_the_database_follows() {
+    let pg = PgServer::start();
+    let redis = RedisServer::start();
+    let (a, b) = (replica(&pg, &redis), replica(&pg, &redis));
+    let token = run(async {
+        let request = KeyRequest::parse(&json!({"max_budget": 1.0, "budget_duration": "1s"})).unwrap();
+        let (value, on_a) = a.generate(&request).await.unwrap();
+        let on_b = b.find(&value).await.unwrap().unwrap();
+        let first = a.admit(&on_a, "m", dollar()).await.unwrap();
+        a.settle(first, Some(1.0), None).await;
+        assert_eq!(b.admit(&on_b, "m", dollar()).await.unwrap_err().kind, "budget_exceeded");
+        // Within about a second the period ends: the next admission, on either replica, starts
+        // the new one (counted once in Redis, whichever replica rolls it).
+        let deadline = soon();
+        let second = loop {
+            match b.admit(&on_b, "m", dollar()).await {
+                Ok(admission) => break admission,
+                Err(refusal) => {
+                    assert_eq!(refusal.kind, "budget_exceeded");
+                    waited(deadline, "the budget period rolls").await;
+                }
+            }
+        };
+        b.settle(second, Some(0.25), None).await;
+        assert_eq!(spend(&a, &on_a).await, 0.25);
+        on_a.token.clone()
+    });
+    a.close();
+    b.close();
+    let (_db, stored) = pg::PgKeyDb::open(&pg.url()).unwrap();
+    let key = stored.iter().find(|k| k.token == token).unwrap();
+    assert_eq!(key.spend, 0.25, "the database counts the new period only");
+    assert_eq!(key.model_spend["m"], 1.25);
+}

@@ -135,7 +135,7 @@ impl Keys {
     pub fn open_postgres(url: &str) -> Result<Self, String> {
         let (db, stored) = pg::PgKeyDb::open(url)?;
         let shown = db.shown().to_owned();
-        Self::loaded(Store::Postgres(db), stored, &shown)
+        Self::loaded(Store::Postgres(Arc::new(db)), stored, &shown)
     }
 
     /// The store `db` with its keys `stored`; `path` names it in messages.
@@ -555,15 +555,22 @@ impl Keys {
     /// Settles here and queues the spend for the store; what is left to settle in Redis.
     fn book(&self, mut admission: Admission, cost: Option<f64>, tokens: Option<u64>) -> Option<Settlement> {
         let cost = cost.unwrap_or(admission.estimate.cost).max(0.0);
-        let shared = admission.release(self.clock(), cost, tokens);
+        let (shared, period) = admission.release(self.clock(), cost, tokens)?;
+        let model = std::mem::take(&mut admission.model);
+        if let (Some(mut settlement), Store::Postgres(store)) = (shared, &self.db) {
+            // Written once Redis says which budget period it counts in.
+            settlement.store = Some((Arc::clone(store), model));
+            return Some(settlement);
+        }
         if cost > 0.0 {
             self.db.defer(Write::Spend {
                 token: admission.key.token.clone(),
-                model: std::mem::take(&mut admission.model),
+                model,
                 amount: cost,
+                period,
             });
         }
-        shared
+        None
     }
 
     /// Writes out the spend not yet on disk and stops the background writer: for a server
@@ -585,7 +592,7 @@ impl Keys {
 #[derive(Debug)]
 enum Store {
     Sqlite(KeyDb),
-    Postgres(pg::PgKeyDb),
+    Postgres(Arc<pg::PgKeyDb>),
 }
 
 impl Store {
@@ -617,9 +624,10 @@ impl Admission {
         self.estimate.tokens
     }
 
-    /// Gives back the reservation and counts `cost` and `tokens` instead; what is left to
-    /// settle in Redis, for a shared hold.
-    fn release(&mut self, clock: u64, cost: f64, tokens: Option<u64>) -> Option<Settlement> {
+    /// Gives back the reservation and counts `cost` and `tokens` instead: what is left to
+    /// settle in Redis (a shared hold) and when the budget period it counted in ends. `None`
+    /// when it was released already.
+    fn release(&mut self, clock: u64, cost: f64, tokens: Option<u64>) -> Option<(Option<Settlement>, Option<f64>)> {
         if !std::mem::replace(&mut self.open, false) {
             return None;
         }
@@ -629,7 +637,7 @@ impl Admission {
             state.spend += cost;
             *state.model_spend.entry(self.model.clone()).or_default() += cost;
         }
-        match &self.hold {
+        let shared = match &self.hold {
             Hold::Here(bucket) => {
                 state.reserved = (state.reserved - self.estimate.cost).max(0.0);
                 if let (Some(window), Some(bucket), Some(actual)) = (&state.window, bucket, tokens) {
@@ -643,15 +651,17 @@ impl Admission {
                 lease: lease.clone(),
                 cost,
                 tokens,
+                store: None,
             }),
-        }
+        };
+        Some((shared, state.budget_reset_at))
     }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         // Ended without an answer (an error, or the caller went away before one): nothing spent.
-        if let Some(shared) = self.release(0, 0.0, None) {
+        if let Some((Some(shared), _)) = self.release(0, 0.0, None) {
             shared.spawn();
         }
     }

@@ -132,12 +132,14 @@ pub(crate) async fn list(
         .filter(|k| alias.is_none() || k.alias().as_ref() == alias)
         .collect();
     let total = matching.len();
-    let shown: Vec<Value> = matching
-        .iter()
-        .skip((page - 1).saturating_mul(size))
-        .take(size)
-        .map(|k| if full { Value::Object(k.info()) } else { json!(k.token) })
-        .collect();
+    let mut shown = Vec::with_capacity(size.min(total));
+    for key in matching.iter().skip((page - 1).saturating_mul(size)).take(size) {
+        shown.push(if full {
+            Value::Object(keys.info(key).await)
+        } else {
+            json!(key.token)
+        });
+    }
     json_response(
         StatusCode::OK,
         &json!({"keys": shown, "total_count": total, "current_page": page, "total_pages": total.div_ceil(size)}),

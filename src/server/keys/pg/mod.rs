@@ -512,11 +512,22 @@ async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), tokio_postgres
                 .await?;
             announce(tx, token).await?;
         }
-        Write::Spend { token, model, amount } => {
+        Write::Spend {
+            token,
+            model,
+            amount,
+            period,
+        } => {
             let known = tx
                 .execute(
-                    "UPDATE liter_llm_keys SET spend = spend + $2 WHERE token = $1",
-                    &[token, amount],
+                    "UPDATE liter_llm_keys SET
+                         spend = CASE
+                             WHEN $3::DOUBLE PRECISION IS NULL OR budget_reset_at IS NULL OR budget_reset_at = $3 THEN spend + $2
+                             WHEN budget_reset_at < $3 THEN $2
+                             ELSE spend END,
+                         budget_reset_at = CASE WHEN budget_reset_at < $3 THEN $3 ELSE budget_reset_at END
+                     WHERE token = $1",
+                    &[token, amount, period],
                 )
                 .await?;
             if known == 1 {
@@ -529,8 +540,10 @@ async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), tokio_postgres
             }
         }
         Write::Reset { token, next } => {
+            // Replicas roll a period once each: the first reset of a period counts.
             tx.execute(
-                "UPDATE liter_llm_keys SET spend = 0, budget_reset_at = $2 WHERE token = $1",
+                "UPDATE liter_llm_keys SET spend = 0, budget_reset_at = $2
+                 WHERE token = $1 AND (budget_reset_at IS NULL OR $2::DOUBLE PRECISION IS NULL OR budget_reset_at < $2)",
                 &[token, next],
             )
             .await?;

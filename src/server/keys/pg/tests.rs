@@ -18,10 +18,15 @@ fn key(token: &str) -> StoredKey {
 }
 
 fn spend(token: &str, model: &str, amount: f64) -> Write {
+    spend_in(token, model, amount, None)
+}
+
+fn spend_in(token: &str, model: &str, amount: f64, period: Option<f64>) -> Write {
     Write::Spend {
         token: token.to_owned(),
         model: model.to_owned(),
         amount,
+        period,
     }
 }
 
@@ -121,4 +126,37 @@ fn a_database_migrated_by_a_newer_build_is_refused_and_no_password_shows() {
     let url = server.url().replace("liter@", "liter:pw-s3cret@");
     let refused = PgKeyDb::open(&url.replace("/postgres", "/no_such_db")).unwrap_err();
     assert!(!refused.contains("pw-s3cret"), "{refused}");
+}
+
+#[test]
+fn replicas_spend_and_resets_in_any_order_count_in_their_budget_period() {
+    let server = PgServer::start();
+    let (db, _) = PgKeyDb::open(&server.url()).unwrap();
+    let mut stored = key("t");
+    stored.budget_reset_at = Some(100.0);
+    block(db.write(Write::Put(stored))).unwrap();
+    let reset = |next: f64| Write::Reset {
+        token: "t".into(),
+        next: Some(next),
+    };
+    // Spend of the period ending at 200 arrives before the replica that rolled it writes the reset.
+    block(db.write(spend_in("t", "m", 1.0, Some(200.0)))).unwrap();
+    block(db.write(reset(200.0))).unwrap();
+    // A late write of the finished period does not count in the new one; a second reset of the
+    // same period (another replica rolled it too) does not wipe it.
+    block(db.write(spend_in("t", "m", 5.0, Some(100.0)))).unwrap();
+    block(db.write(reset(200.0))).unwrap();
+    block(db.write(spend_in("t", "m", 2.0, Some(200.0)))).unwrap();
+    block(db.write(spend("t", "m", 0.5))).unwrap();
+    db.close();
+    let (db, keys) = PgKeyDb::open(&server.url()).unwrap();
+    assert_eq!((keys[0].spend, keys[0].budget_reset_at), (3.5, Some(200.0)));
+    assert_eq!(
+        keys[0].model_spend["m"], 8.5,
+        "every cent in the model's all-time spend"
+    );
+    block(db.write(reset(300.0))).unwrap();
+    db.close();
+    let (_db, keys) = PgKeyDb::open(&server.url()).unwrap();
+    assert_eq!((keys[0].spend, keys[0].budget_reset_at), (0.0, Some(300.0)));
 }
