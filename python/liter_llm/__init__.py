@@ -83,6 +83,7 @@ from liter_llm._liter_llm import (
 TYPE_CHECKING = False  # the typing module is not imported at run time: it would double the import time
 if TYPE_CHECKING:
     from liter_llm._schema import to_response_format
+    from liter_llm.agent import AgentResult, AgentRound, Tool, ToolOutcome
     from liter_llm.content import audio_part, data_url, file_part, image_part, text_part
     from liter_llm.tools import function_tool
 
@@ -95,6 +96,10 @@ _HELPERS = {
     "image_part": "liter_llm.content",
     "text_part": "liter_llm.content",
     "function_tool": "liter_llm.tools",
+    "AgentResult": "liter_llm.agent",
+    "AgentRound": "liter_llm.agent",
+    "Tool": "liter_llm.agent",
+    "ToolOutcome": "liter_llm.agent",
 }
 
 
@@ -110,6 +115,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "AgentResult",
+    "AgentRound",
     "AssistantMessage",
     "Attempt",
     "AuthenticationError",
@@ -169,8 +176,10 @@ __all__ = [
     "StreamDelta",
     "StreamingError",
     "TokenLogprob",
+    "Tool",
     "ToolCall",
     "ToolCallDelta",
+    "ToolOutcome",
     "TopLogprob",
     "TranscriptionResponse",
     "TranscriptionSegment",

@@ -8,6 +8,8 @@ from typing import Any, BinaryIO, Literal, final, overload
 
 from typing_extensions import Self, TypeAlias
 
+from liter_llm.agent import AgentResult, AgentRound
+
 __version__: str
 
 # What `transcribe(file=...)` and `create_file(file=...)` accept.
@@ -282,6 +284,48 @@ class LlmClient:
         Needs no event loop and works from any thread. The GIL is released while waiting; every
         100 ms the call wakes to run signal handlers, so Ctrl-C aborts the requests in flight and
         raises `KeyboardInterrupt`.
+        """
+    async def run_agent_loop(
+        self,
+        *,
+        messages: Sequence[dict[str, Any]],
+        tools: Iterable[Any],
+        model: str | None = None,
+        max_rounds: int = 10,
+        tool_timeout: float | None = None,
+        tool_errors: Literal["message", "raise"] = "message",
+        on_round: Callable[[AgentRound], Any] | None = None,
+        **kwargs: Any,
+    ) -> AgentResult:
+        """Run a tool-calling loop: call the model, run the tools it asks for, give it their
+        results, and repeat until it answers without tool calls or `max_rounds` calls were made.
+
+        `tools` are functions (described by `function_tool`), `liter_llm.agent.Tool` objects, or
+        `(definition, callable)` pairs; sync ones run in a worker thread, async ones are awaited,
+        and the calls of one round run concurrently. A tool that raises, passes `tool_timeout`
+        (seconds; a `Tool`'s own `timeout` wins), is unknown or gets arguments its schema rejects
+        answers the model with an `Error: ...` tool message (`tool_errors="raise"` raises
+        instead: the tool's exception, `TimeoutError`, or `ValueError`). `on_round(round)` is
+        called after each round with tool calls (awaited if it returns an awaitable); returning
+        `False` stops the loop. Other keywords (`temperature`, `max_tokens`, ...) go to every
+        `chat` call. Returns an `AgentResult`: the final response, the whole conversation in
+        `messages`, `rounds`, `usage` and `cost` summed over the rounds, and `stop_reason`.
+        """
+    def run_agent_loop_sync(self, **kwargs: Any) -> AgentResult:
+        """`run_agent_loop` for code without a running event loop: blocks until the loop ends."""
+    async def run_agent_loops(
+        self,
+        loops: Iterable[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        return_exceptions: bool = True,
+        **kwargs: Any,
+    ) -> list[AgentResult | BaseException]:
+        """Run many agent loops, at most `max_concurrency` at once, under this client's limits.
+
+        Each item of `loops` holds the keywords of one `run_agent_loop` call; `kwargs` are shared
+        by all (an item's own keywords win). Results come in input order; a loop that failed is
+        its exception, unless `return_exceptions=False` (then the first failure is raised).
         """
     def chat_as_completed(
         self,
@@ -1952,6 +1996,13 @@ class MockServer:
     ``{"message": <echo>}``) unless ``reply`` or a fault sets the text, so ``message.parsed`` can
     be tested offline. Models whose name contains ``reasoner`` or ``thinking`` also return
     ``reasoning_content`` (streamed first) and count its reasoning tokens.
+
+    A model that calls tools, for agent loops: when a request has ``tools``, each line
+    ``call:NAME {json}`` of the last user message (or of the tool results that end the
+    conversation) is answered as a call of that tool with those arguments (``tool_calls``,
+    streamed too; Anthropic's and Gemini's routes answer the first such line), and tool results
+    are answered by echoing them, one per line; a tool result that is itself a ``call:`` line asks
+    again.
 
     It also serves ``POST /v1/embeddings``: ``input`` as a str, a list of str, token ids or
     token-id lists; one deterministic unit vector per input, derived from its text (length

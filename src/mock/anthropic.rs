@@ -10,8 +10,8 @@
 //! * The reply echoes the text of the last user turn (its text blocks, or its tool results'
 //!   content when it holds only tool results), or the fault's / configured reply, truncated to
 //!   `max_tokens` (then `stop_reason` is `max_tokens`).
-//! * Tool-call convention: when the request has `tools` and the last user text starts with
-//!   `call:`, e.g. `call:get_weather {"city":"Paris"}`, the answer is a single `tool_use` block
+//! * Tool-call convention: when the request has `tools` and a line of the last user text starts
+//!   with `call:`, e.g. `call:get_weather {"city":"Paris"}`, the answer is a single `tool_use` block
 //!   for that tool with that input (`{}` when no JSON follows) and `stop_reason` `tool_use`. The
 //!   tool must be among the request's tools and the input a JSON object, else the answer is a
 //!   400. A fault's `reply` wins over the convention.
@@ -29,7 +29,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::body::MockBody;
 use super::chat;
@@ -274,44 +274,24 @@ impl Answer {
     }
 }
 
-/// The `call:NAME {json}` convention, when the request has tools.
+/// The `call:NAME {json}` convention (see [`super::tool_call`]), when the request has tools:
+/// the first call asked for.
 fn tool_call(req: &MessagesRequest) -> Result<Option<Answer>, Value> {
     if req.tools.is_empty() {
         return Ok(None);
     }
-    let Some(rest) = req
-        .last_user_text
-        .as_deref()
-        .and_then(|t| t.trim_start().strip_prefix("call:"))
-    else {
-        return Ok(None);
-    };
-    let rest = rest.trim();
-    let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    if !req.tools.iter().any(|t| t == name) {
-        return Err(bad_request(format!(
-            "mock: `call:{name}` names no tool of the request (tools: {})",
-            req.tools.join(", ")
-        )));
-    }
-    let args = args.trim();
-    let input = if args.is_empty() {
-        Value::Object(Map::new())
-    } else {
-        match serde_json::from_str::<Value>(args) {
-            Ok(value @ Value::Object(_)) => value,
-            _ => {
-                return Err(bad_request(format!(
-                    "mock: the input after `call:{name}` must be a JSON object"
-                )))
-            }
+    let text = req.last_user_text.as_deref().unwrap_or("");
+    let first = super::tool_call::calls(text, &req.tools)
+        .map_err(bad_request)?
+        .into_iter()
+        .next();
+    Ok(first.map(|call| {
+        let input = call.arguments.to_string();
+        Answer::Tool {
+            name: call.name,
+            tokens: estimate_tokens(&input).max(1) + 10,
+            input,
         }
-    };
-    let input = input.to_string();
-    Ok(Some(Answer::Tool {
-        name: name.to_owned(),
-        tokens: estimate_tokens(&input).max(1) + 10,
-        input,
     }))
 }
 

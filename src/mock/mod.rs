@@ -41,6 +41,7 @@ mod server;
 mod split;
 mod state;
 mod store;
+mod tool_call;
 
 #[cfg(test)]
 mod tests;

@@ -258,7 +258,7 @@ impl Store {
                         created: now,
                         model: &req.model,
                     };
-                    chat::completion_body(&env, &req, &reply)
+                    chat::completion_body(&env, &req, &reply, &[])
                 })
             };
             let (response, error) = match answer {

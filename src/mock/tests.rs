@@ -660,3 +660,78 @@ fn content_pieces(events: &[String]) -> Vec<String> {
         })
         .collect()
 }
+
+fn with_tools(messages: Value) -> Value {
+    json!({
+        "model": "gpt-test",
+        "messages": messages,
+        "tools": [
+            {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}},
+            {"type": "function", "function": {"name": "time", "parameters": {"type": "object"}}},
+        ],
+    })
+}
+
+#[test]
+fn call_lines_become_tool_calls_and_tool_results_are_answered() {
+    let server = server(MockConfig::default());
+    let ask = json!([{"role": "user", "content": "Help.\ncall:weather {\"city\": \"Paris\"}\ncall:time"}]);
+    let doc = post(&server, &with_tools(ask.clone())).json();
+    let choice = &doc["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(choice["message"]["content"], Value::Null);
+    let calls = choice["message"]["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["function"]["name"], "weather");
+    assert_eq!(calls[0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+    assert_eq!(
+        (calls[1]["function"]["name"].clone(), calls[1]["type"].clone()),
+        (json!("time"), json!("function"))
+    );
+    assert_ne!(calls[0]["id"], calls[1]["id"]);
+
+    // The tool results that end the conversation are what the model answers (echoed).
+    let mut messages = ask.as_array().unwrap().clone();
+    messages.push(choice["message"].clone());
+    messages.push(json!({"role": "tool", "tool_call_id": calls[0]["id"], "content": "sunny"}));
+    messages.push(json!({"role": "tool", "tool_call_id": calls[1]["id"], "content": "noon"}));
+    let doc = post(&server, &with_tools(Value::Array(messages.clone()))).json();
+    assert_eq!(doc["choices"][0]["finish_reason"], "stop");
+    assert_eq!(doc["choices"][0]["message"]["content"], "sunny\nnoon");
+
+    // A result that is itself a call line asks again; a call of an unknown tool is a 400.
+    messages.push(json!({"role": "assistant", "content": "ok"}));
+    messages.push(json!({"role": "user", "content": "call:nope"}));
+    assert_eq!(post(&server, &with_tools(Value::Array(messages))).status, 400);
+    // Without tools, the line is only text.
+    let plain = post(
+        &server,
+        &json!({"model": "m", "messages": [{"role": "user", "content": "call:time"}]}),
+    )
+    .json();
+    assert_eq!(plain["choices"][0]["message"]["content"], "call:time");
+}
+
+#[test]
+fn streamed_tool_calls_send_ids_names_then_arguments() {
+    let server = server(MockConfig::default());
+    let mut body = with_tools(json!([{"role": "user", "content": "call:weather {\"city\": \"Oslo\"}"}]));
+    body["stream"] = json!(true);
+    let events = post(&server, &body).events();
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let deltas: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap()["choices"][0].clone())
+        .collect();
+    let opening = &deltas[1]["delta"]["tool_calls"][0];
+    assert_eq!(
+        (opening["index"].clone(), opening["function"]["name"].clone()),
+        (json!(0), json!("weather"))
+    );
+    assert!(opening["id"].as_str().unwrap().starts_with("call_"));
+    assert_eq!(
+        deltas[2]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Oslo\"}"
+    );
+    assert_eq!(deltas.last().unwrap()["finish_reason"], "tool_calls");
+}

@@ -1,5 +1,6 @@
 //! PyO3 bindings: the only place that knows about Python. Defines the `liter_llm._liter_llm` module.
 
+mod agent;
 mod batch;
 mod cache;
 mod call;

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::request::ChatRequest;
 use crate::mock::logprobs;
 use crate::mock::reply::{reply_tokens, Reply};
+use crate::mock::tool_call::Call;
 
 /// `system_fingerprint` of every mock response.
 pub(super) const FINGERPRINT: &str = "fp_mock";
@@ -36,14 +37,38 @@ pub(super) fn usage_json(req: &ChatRequest, reply: &Reply) -> Value {
     })
 }
 
-/// The whole `chat.completion` document.
-pub(crate) fn completion_body(env: &Envelope<'_>, req: &ChatRequest, reply: &Reply) -> Vec<u8> {
+/// The `tool_calls` of an answer: ids derived from the completion's, arguments as JSON text.
+pub(crate) fn tool_calls_json(env: &Envelope<'_>, calls: &[Call]) -> Value {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            json!({
+                "id": call_id(env, i),
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments.to_string()},
+            })
+        })
+        .collect()
+}
+
+/// The id of call `i` of a completion.
+pub(crate) fn call_id(env: &Envelope<'_>, i: usize) -> String {
+    format!("call_{}_{i}", env.id.trim_start_matches("chatcmpl-"))
+}
+
+/// The whole `chat.completion` document (the message's `tool_calls` when `calls` are asked for).
+pub(crate) fn completion_body(env: &Envelope<'_>, req: &ChatRequest, reply: &Reply, calls: &[Call]) -> Vec<u8> {
     let logprobs = req
         .logprobs
         .map_or(Value::Null, |top| logprobs::choice(&reply.text, top, 0));
     let choices: Vec<Value> = (0..req.n)
         .map(|index| {
             let mut message = json!({"role": "assistant", "content": reply.text, "refusal": null, "annotations": []});
+            if !calls.is_empty() {
+                message["content"] = Value::Null;
+                message["tool_calls"] = tool_calls_json(env, calls);
+            }
             if let Some(reasoning) = req.reasoning {
                 message["reasoning_content"] = json!(reasoning);
             }

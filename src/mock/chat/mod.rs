@@ -13,7 +13,7 @@ use hyper::{Response, StatusCode};
 
 use super::body::MockBody;
 use super::faults::Fault;
-use super::reply::make_reply;
+use super::reply::{make_reply, Reply};
 use super::respond::{answer, json_response, plain, scripted_response, unix_now, JSON};
 use super::split::{split_even, split_given, split_words};
 use super::state::Shared;
@@ -41,14 +41,38 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
         Err(bad) => return json_response(StatusCode::BAD_REQUEST, &bad.body),
     };
     let explicit = shared.stream_pieces(fault);
-    let text = shared.reply_text(fault, || {
-        let echo = req.last_user_text.clone().filter(|t| !t.is_empty());
-        match &req.response_format {
-            Some(format) => super::schema::reply_for(format, echo.as_deref()).or(echo),
-            None => echo,
+    // What the model answers: the tool results that end the conversation, else the last user
+    // message.
+    let prompt = req.tool_results.as_ref().or(req.last_user_text.as_ref());
+    let calls = match prompt.filter(|_| fault.reply.is_none() && !req.tools.is_empty()) {
+        Some(prompt) => match super::tool_call::calls(prompt, &req.tools) {
+            Ok(calls) => calls,
+            Err(why) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &BadRequest::new(why, Some("messages"), None).body,
+                )
+            }
+        },
+        None => Vec::new(),
+    };
+    let reply = if calls.is_empty() {
+        let text = shared.reply_text(fault, || {
+            let echo = prompt.cloned().filter(|t| !t.is_empty());
+            match &req.response_format {
+                Some(format) => super::schema::reply_for(format, echo.as_deref()).or(echo),
+                None => echo,
+            }
+        });
+        make_reply(text, req.max_tokens)
+    } else {
+        let arguments: usize = calls.iter().map(|c| c.arguments.to_string().len()).sum();
+        Reply {
+            text: String::new(),
+            finish_reason: "tool_calls",
+            tokens: u64::try_from(arguments.div_ceil(4)).unwrap_or(u64::MAX) + 10 * calls.len() as u64,
         }
-    });
-    let reply = make_reply(text, req.max_tokens);
+    };
     let id = format!("chatcmpl-mock-{seq}");
     let env = Envelope {
         id: &id,
@@ -58,7 +82,7 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
     let status = status.unwrap_or(StatusCode::OK);
 
     if !req.stream {
-        let mut doc = completion_body(&env, &req, &reply);
+        let mut doc = completion_body(&env, &req, &reply, &calls);
         if fault.malformed {
             doc.truncate(doc.len() / 2);
         }
@@ -85,7 +109,7 @@ fn chat_response(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Resp
         malformed: fault.malformed,
         end,
     };
-    let events = stream_events(&env, &req, &reply, &plan);
+    let events = stream_events(&env, &req, &reply, &calls, &plan);
     let body = MockBody::events(
         events.data,
         events.ends,

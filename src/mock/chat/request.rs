@@ -36,6 +36,11 @@ pub(crate) struct ChatRequest {
     pub(crate) prompt_tokens: u64,
     /// Text of the last user message, if any.
     pub(crate) last_user_text: Option<String>,
+    /// The contents of the `tool` messages that end the conversation, one per line, if it
+    /// ends with tool results.
+    pub(crate) tool_results: Option<String>,
+    /// The names of the request's function tools.
+    pub(crate) tools: Vec<String>,
     /// `top_logprobs` when `logprobs: true` was asked for.
     pub(crate) logprobs: Option<usize>,
     /// The `response_format` object, if any.
@@ -127,6 +132,31 @@ pub(crate) fn content_text(content: Option<&Value>) -> String {
     }
 }
 
+/// The function names of a request's `tools`.
+fn tool_names(obj: &serde_json::Map<String, Value>) -> Result<Vec<String>, BadRequest> {
+    let tools = match obj.get("tools") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(tools)) => tools,
+        Some(other) => return Err(invalid_type("tools", "an array", other)),
+    };
+    tools
+        .iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            tool.pointer("/function/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    BadRequest::new(
+                        format!("Missing required parameter: 'tools[{i}].function.name'."),
+                        Some(&format!("tools[{i}].function.name")),
+                        Some("missing_required_parameter"),
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Validates an OpenAI chat request body.
 pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
     let value: Value = serde_json::from_slice(body).map_err(|_| {
@@ -181,6 +211,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
         ));
     }
     let mut last_user_text = None;
+    let mut tool_results: Option<String> = None;
     for (i, message) in messages.iter().enumerate() {
         let Value::Object(message) = message else {
             return Err(invalid_type(&format!("messages[{i}]"), "an object", message));
@@ -199,7 +230,17 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
         if role == "user" {
             last_user_text = Some(content_text(message.get("content")));
         }
+        if role == "tool" {
+            let text = content_text(message.get("content"));
+            tool_results = Some(match tool_results.take() {
+                Some(before) => before + "\n" + &text,
+                None => text,
+            });
+        } else {
+            tool_results = None;
+        }
     }
+    let tools = tool_names(&obj)?;
     let stream = optional_bool(&obj, "stream")?.unwrap_or(false);
     let include_usage = match obj.get("stream_options") {
         None | Some(Value::Null) => false,
@@ -229,6 +270,8 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, BadRequest> {
         max_tokens,
         prompt_tokens,
         last_user_text,
+        tool_results,
+        tools,
         logprobs,
         response_format,
     })

@@ -8,11 +8,12 @@ use std::fmt::Write as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{json, Value};
 
-use super::document::{usage_json, Envelope, FINGERPRINT};
+use super::document::{call_id, usage_json, Envelope, FINGERPRINT};
 use super::request::ChatRequest;
 use crate::mock::faults::error_event_object;
 use crate::mock::logprobs;
 use crate::mock::reply::Reply;
+use crate::mock::tool_call::Call;
 
 /// How a stream ends.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +60,13 @@ impl EventWriter {
 }
 
 /// Builds every SSE event of a streamed completion.
-pub(crate) fn stream_events(env: &Envelope<'_>, req: &ChatRequest, reply: &Reply, plan: &StreamPlan<'_>) -> Events {
+pub(crate) fn stream_events(
+    env: &Envelope<'_>,
+    req: &ChatRequest,
+    reply: &Reply,
+    calls: &[Call],
+    plan: &StreamPlan<'_>,
+) -> Events {
     let model = serde_json::to_string(env.model).unwrap_or_else(|_| "\"mock\"".to_owned());
     let mut prefix = String::with_capacity(160);
     let _ = write!(
@@ -101,6 +108,29 @@ pub(crate) fn stream_events(env: &Envelope<'_>, req: &ChatRequest, reply: &Reply
                 b",\"logprobs\":null,\"finish_reason\":null}",
                 suffix,
             ]);
+        }
+    }
+    // Each tool call: its id and name, then its arguments, as OpenAI streams them.
+    for (i, call) in calls.iter().enumerate() {
+        let opening = json!({"tool_calls": [{
+            "index": i,
+            "id": call_id(env, i),
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }]})
+        .to_string();
+        let arguments =
+            json!({"tool_calls": [{"index": i, "function": {"arguments": call.arguments.to_string()}}]}).to_string();
+        for delta in [opening, arguments] {
+            for head in &heads {
+                w.push(&[
+                    p,
+                    head,
+                    delta.as_bytes(),
+                    b",\"logprobs\":null,\"finish_reason\":null}",
+                    suffix,
+                ]);
+            }
         }
     }
     let mut position = 0;
