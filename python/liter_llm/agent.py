@@ -284,21 +284,29 @@ async def run_agent_loop(
     for index in range(max_rounds):
         response = await client.chat(messages=conversation, **chat_kwargs)
         _add_usage(usage, response.usage)
-        if response.cost is not None:
-            cost = (cost or 0.0) + response.cost
-        message = response.choices[0].message if response.choices else None
+        spent = response.cost
+        if spent is not None:
+            cost = (cost or 0.0) + spent
+        choices = response.choices
+        message = choices[0].message if choices else None
         calls = message.tool_calls if message is not None else None
         if message is not None:
-            conversation.append(message.to_dict())
+            # Only what a provider takes back (no refusal, annotations or reasoning fields).
+            turn: dict[str, Any] = {"role": "assistant", "content": message.content}
+            if calls:
+                turn["tool_calls"] = [call.to_dict() for call in calls]
+            conversation.append(turn)
         outcomes: tuple[ToolOutcome, ...] = ()
-        if calls:
+        if calls and len(calls) == 1:
+            outcomes = (await _run_call(calls[0], by_name, tool_timeout),)
+        elif calls:
             outcomes = tuple(await asyncio.gather(*(_run_call(call, by_name, tool_timeout) for call in calls)))
-            for outcome in outcomes:
-                if outcome.error is not None and tool_errors == "raise":
-                    if isinstance(outcome.error, _Refused):
-                        raise ValueError(str(outcome.error)) from None
-                    raise outcome.error
-                conversation.append({"role": "tool", "tool_call_id": outcome.id, "content": outcome.content})
+        for outcome in outcomes:
+            if outcome.error is not None and tool_errors == "raise":
+                if isinstance(outcome.error, _Refused):
+                    raise ValueError(str(outcome.error)) from None
+                raise outcome.error
+            conversation.append({"role": "tool", "tool_call_id": outcome.id, "content": outcome.content})
         this_round = AgentRound(index, response, outcomes)
         history.append(this_round)
         if not calls:
