@@ -13,6 +13,7 @@ pub mod deployments;
 pub mod embeddings;
 pub mod error;
 pub mod http;
+pub mod mcp;
 pub mod mock;
 mod percentile;
 pub mod pricing;

@@ -15,6 +15,7 @@ mod errors;
 mod files;
 mod json;
 mod logging;
+mod mcp;
 mod mock;
 mod observe;
 mod params;
@@ -57,5 +58,6 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tokens::register(m)?;
     sanitize::register(m)?;
     server::register(m)?;
+    mcp::register(m)?;
     Ok(())
 }
