@@ -19,7 +19,7 @@ install: ## Create the venv and install build and test tools (and Debian's redis
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| $(APT) install -y -q postgresql || ($(APT) update -q && $(APT) install -y -q postgresql)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest pytest-asyncio pytest-timeout aiohttp ruff mypy typing_extensions pydantic brotli zstandard opentelemetry-api opentelemetry-sdk openai anthropic
+	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest pytest-asyncio pytest-timeout aiohttp ruff mypy typing_extensions pydantic brotli zstandard opentelemetry-api opentelemetry-sdk openai anthropic "mcp>=2.3,<3"
 
 .PHONY: build-dev
 build-dev: ## Build the extension (debug) into the venv

@@ -83,7 +83,7 @@ from liter_llm._liter_llm import (
 TYPE_CHECKING = False  # the typing module is not imported at run time: it would double the import time
 if TYPE_CHECKING:
     from liter_llm._schema import to_response_format
-    from liter_llm.agent import AgentResult, AgentRound, Tool, ToolOutcome
+    from liter_llm.agent import AgentResult, AgentRound, McpToolError, McpTools, Tool, ToolOutcome, tools_from_mcp
     from liter_llm.content import audio_part, data_url, file_part, image_part, text_part
     from liter_llm.tools import function_tool
 
@@ -100,6 +100,9 @@ _HELPERS = {
     "AgentRound": "liter_llm.agent",
     "Tool": "liter_llm.agent",
     "ToolOutcome": "liter_llm.agent",
+    "McpToolError": "liter_llm.agent",
+    "McpTools": "liter_llm.agent",
+    "tools_from_mcp": "liter_llm.agent",
 }
 
 
@@ -150,6 +153,8 @@ __all__ = [
     "LlmClient",
     "LlmError",
     "LlmTimeoutError",
+    "McpToolError",
+    "McpTools",
     "ModelObject",
     "ModelsListResponse",
     "ModerationCategories",
@@ -198,5 +203,6 @@ __all__ = [
     "sanitize_request",
     "text_part",
     "to_response_format",
+    "tools_from_mcp",
     "__version__",
 ]

@@ -735,6 +735,23 @@ def serve(
     """
 
 @final
+class McpSession:
+    """A session with one MCP server (`liter_llm.tools_from_mcp` builds tools on it)."""
+
+    @staticmethod
+    async def stdio(command: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 60.0) -> McpSession:
+        """Start `command` and open a session over its stdin/stdout."""
+    @staticmethod
+    async def http(url: str, *, token: str | None = None, timeout: float = 60.0) -> McpSession:
+        """Open a session with the streamable-HTTP server at `url`."""
+    async def tools(self) -> list[dict[str, Any]]:
+        """The server's tools as Chat Completions tool definitions."""
+    async def call(self, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
+        """Call tool `name`: its answer as text, and whether it is an error."""
+    async def close(self) -> None:
+        """End the session and stop the server's process."""
+
+@final
 class Cache:
     """A response cache: in memory (LRU bounded by bytes), in a SQLite file, or in Redis.
 

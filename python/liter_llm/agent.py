@@ -8,6 +8,9 @@ A tool that raises, times out, is unknown or gets arguments its schema rejects a
 with a tool message saying so (``tool_errors="raise"`` raises instead), so the model can correct
 itself. The loop itself is plain asyncio around the client's ``chat``: the requests, retries,
 limits and accounting are the client's.
+
+``tools_from_mcp`` lists an MCP server's tools as ``Tool`` objects that call the server (through
+the official Rust MCP SDK), over stdio (``command=[...]``) or streamable HTTP (``url=...``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from liter_llm._schema import Schema
 
-__all__ = ["AgentResult", "AgentRound", "Tool", "ToolOutcome"]
+__all__ = ["AgentResult", "AgentRound", "McpToolError", "McpTools", "Tool", "ToolOutcome", "tools_from_mcp"]
 
 _ERRORS = ("message", "raise")
 
@@ -348,3 +351,73 @@ async def run_agent_loops(
             return await run_agent_loop(client, **spec)
 
     return list(await asyncio.gather(*(one(spec) for spec in specs), return_exceptions=return_exceptions))
+
+
+class McpToolError(Exception):
+    """A tool of an MCP server answered with an error (its text is the message)."""
+
+
+class McpTools(list):  # type: ignore[type-arg]
+    """The tools of one MCP server, ready for ``run_agent_loop``, and the session they call.
+
+    ``await tools.close()`` ends the session (and stops a stdio server's process); so does
+    leaving ``async with await tools_from_mcp(...) as tools:``, or dropping every tool.
+    """
+
+    def __init__(self, tools: list[Tool], session: Any) -> None:
+        super().__init__(tools)
+        self.session = session
+
+    async def close(self) -> None:
+        """Ends the session."""
+        await self.session.close()
+
+    async def __aenter__(self) -> McpTools:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _mcp_caller(session: Any, name: str) -> Callable[..., Awaitable[str]]:
+    async def call(**arguments: Any) -> str:
+        text, is_error = await session.call(name, arguments)
+        if is_error:
+            raise McpToolError(text)
+        return str(text)
+
+    call.__name__ = name
+    return call
+
+
+async def tools_from_mcp(
+    command: Sequence[str] | None = None,
+    *,
+    url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    token: str | None = None,
+    timeout: float = 60.0,
+) -> McpTools:
+    """The tools of an MCP server, as ``Tool`` objects for ``run_agent_loop``.
+
+    ``command`` (``[program, *args]``, ``env`` added to its environment) starts the server and
+    speaks to it over stdio; ``url`` reaches a streamable-HTTP server (``token`` sent as a
+    bearer token; redirects to other origins are refused). ``timeout`` (seconds) bounds the
+    handshake and every call. A tool answering with an error raises ``McpToolError`` (the loop
+    tells the model). Raises ``ValueError``/``TypeError`` for bad arguments, ``NetworkError`` or
+    ``LlmTimeoutError`` when the server cannot be reached or started.
+    """
+    from liter_llm._liter_llm import McpSession
+
+    if (command is None) == (url is None):
+        raise ValueError("give command=[program, *args] (stdio) or url=... (streamable HTTP), not both")
+    if command is not None:
+        if isinstance(command, (str, bytes)):
+            raise TypeError("command must be a list: [program, *args]")
+        session = await McpSession.stdio(list(command), env=dict(env) if env else None, timeout=timeout)
+    else:
+        if env is not None:
+            raise ValueError("env applies to a server started with command=")
+        session = await McpSession.http(str(url), token=token, timeout=timeout)
+    definitions = await session.tools()
+    return McpTools([Tool(d, _mcp_caller(session, d["function"]["name"])) for d in definitions], session)
