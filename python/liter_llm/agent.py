@@ -35,7 +35,8 @@ class Tool:
 
     ``definition`` is a Chat Completions tool (``{"type": "function", "function": {...}}``);
     ``fn`` is called with the arguments the model gives, as keywords. ``timeout`` (seconds)
-    bounds one call, overriding the loop's ``tool_timeout``.
+    bounds one call, overriding the loop's ``tool_timeout`` (a sync tool past it keeps running in
+    its worker thread; its result is dropped).
     """
 
     definition: Mapping[str, Any]
