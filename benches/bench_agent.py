@@ -6,10 +6,11 @@ and the memory of 10,000 loops at once.
 Against the built-in mock in its own process (latency 0; a model that calls the tool its prompt or the last tool
 result names), one loop at a time: each round is one ``chat`` call carrying the growing conversation and one tool call
 of an instant async tool whose result asks for the same tool again, until ``max_rounds``. The baseline sends the same
-``chat`` calls, with the same conversations, without the loop; the difference in this process's CPU per round is the
-loop's orchestration (tool lookup, argument parsing and checking, running the tool, the transcript, the summed usage).
-Then 10,000 loops of 3 rounds run at once through ``run_agent_loops`` (no concurrency limit) and the peak RSS of this
-process is read. Repeats interleave loop and baseline; medians are printed.
+``chat`` calls, with the same conversations, without the loop, one baseline sequence after each loop (the machine's
+drift hits both alike); the difference in this process's CPU per round is the loop's orchestration (reading the
+response, tool lookup, argument parsing and checking, running the tool, the transcript, the summed usage). Then 10,000
+loops of 3 rounds run at once through ``run_agent_loops`` (no concurrency limit) and the peak RSS of this process is
+read. Medians of the repeats are printed.
 """
 
 from __future__ import annotations
@@ -44,19 +45,8 @@ def start_mock() -> tuple[subprocess.Popen, str]:
     return proc, line.rsplit(" ", 1)[-1].strip()
 
 
-async def loop_cpu(client: LlmClient, rounds: int, loops: int) -> float:
-    """CPU seconds of ``loops`` agent loops of ``rounds`` rounds, one after the other."""
-    started = time.process_time()
-    for _ in range(loops):
-        result = await client.run_agent_loop(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "call:again"}], tools=[again], max_rounds=rounds
-        )
-        assert result.rounds == rounds
-    return time.process_time() - started
-
-
-async def direct_cpu(client: LlmClient, rounds: int, loops: int, tools: list[dict]) -> float:
-    """CPU seconds of the same chat calls (same growing conversations), without the loop."""
+def conversations_of(rounds: int) -> list[list[dict]]:
+    """The conversation each round of a loop sends (what the loop builds), for the baseline."""
     conversations = []
     messages = [{"role": "user", "content": "call:again"}]
     for i in range(rounds):
@@ -66,11 +56,26 @@ async def direct_cpu(client: LlmClient, rounds: int, loops: int, tools: list[dic
             {"role": "assistant", "content": None, "tool_calls": [call]},
             {"role": "tool", "tool_call_id": f"call_{i}", "content": "call:again"},
         ]
-    started = time.process_time()
+    return conversations
+
+
+async def paired_cpu(client: LlmClient, rounds: int, loops: int, tools: list[dict]) -> tuple[float, float]:
+    """CPU seconds of ``loops`` agent loops of ``rounds`` rounds, and of the same chat calls without the
+    loop, alternating one loop and one baseline sequence so that the machine's drift hits both alike."""
+    conversations = conversations_of(rounds)
+    with_loop = without = 0.0
     for _ in range(loops):
+        started = time.process_time()
+        result = await client.run_agent_loop(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "call:again"}], tools=tools, max_rounds=rounds
+        )
+        with_loop += time.process_time() - started
+        assert result.rounds == rounds
+        started = time.process_time()
         for conversation in conversations:
-            await client.chat(model="gpt-4o-mini", messages=conversation, tools=tools)
-    return time.process_time() - started
+            await client.chat(model="gpt-4o-mini", messages=conversation, tools=[t.definition for t in tools])
+        without += time.process_time() - started
+    return with_loop, without
 
 
 async def many(client: LlmClient, count: int) -> float:
@@ -93,14 +98,13 @@ async def main() -> None:
     proc, base_url = start_mock()
     try:
         client = LlmClient(api_key="sk-bench", base_url=base_url, max_retries=0)
-        from liter_llm import function_tool
+        from liter_llm import Tool
 
-        tools = [function_tool(again)]
-        await loop_cpu(client, args.rounds, 5)  # warm up
+        tools = [Tool.from_function(again)]
+        await paired_cpu(client, args.rounds, 5, tools)  # warm up
         per_round = []
         for repeat in range(args.repeats):
-            with_loop = await loop_cpu(client, args.rounds, args.loops)
-            without = await direct_cpu(client, args.rounds, args.loops, tools)
+            with_loop, without = await paired_cpu(client, args.rounds, args.loops, tools)
             us = (with_loop - without) / (args.rounds * args.loops) * 1e6
             per_round.append(us)
             print(
