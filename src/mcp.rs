@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, ContentBlock};
-use rmcp::service::{RoleClient, RunningService, ServiceExt};
+use rmcp::service::{ClientInitializeError, RoleClient, RunningService, ServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::{json, Map, Value};
@@ -72,20 +72,7 @@ impl McpSession {
         cmd.args(args).envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
         let transport = TokioChildProcess::new(cmd)
             .map_err(|e| Error::new(Kind::Network, format!("{shown} could not be started: {e}")))?;
-        let service = tokio::time::timeout(timeout, ().serve(transport))
-            .await
-            .map_err(|_| {
-                Error::new(
-                    Kind::Timeout,
-                    format!("{shown} did not answer the handshake within {timeout:?}"),
-                )
-            })?
-            .map_err(|e| Error::new(Kind::Network, format!("{shown}: the handshake failed: {e}")))?;
-        Ok(McpSession {
-            service,
-            shown,
-            timeout,
-        })
+        handshake(().serve(transport), shown, timeout).await
     }
 
     /// Opens a session with the streamable-HTTP server at `url` (`token`: sent as a bearer
@@ -110,20 +97,7 @@ impl McpSession {
             config = config.auth_header(token.to_owned());
         }
         let transport = StreamableHttpClientTransport::from_config(config);
-        let service = tokio::time::timeout(timeout, ().serve(transport))
-            .await
-            .map_err(|_| {
-                Error::new(
-                    Kind::Timeout,
-                    format!("{shown} did not answer the handshake within {timeout:?}"),
-                )
-            })?
-            .map_err(|e| Error::new(Kind::Network, format!("{shown}: the handshake failed: {e}")))?;
-        Ok(McpSession {
-            service,
-            shown,
-            timeout,
-        })
+        handshake(().serve(transport), shown, timeout).await
     }
 
     /// The server's tools (all pages, at most [`MAX_TOOLS`]).
@@ -192,6 +166,28 @@ impl McpSession {
             format!("{}: {what} took longer than {:?}", self.shown, self.timeout),
         )
     }
+}
+
+/// The session once `serving` (the client's side of the handshake) is done, within `timeout`.
+async fn handshake(
+    serving: impl std::future::Future<Output = std::result::Result<RunningService<RoleClient, ()>, ClientInitializeError>>,
+    shown: String,
+    timeout: Duration,
+) -> Result<McpSession> {
+    let service = tokio::time::timeout(timeout, serving)
+        .await
+        .map_err(|_| {
+            Error::new(
+                Kind::Timeout,
+                format!("{shown} did not answer the handshake within {timeout:?}"),
+            )
+        })?
+        .map_err(|e| Error::new(Kind::Network, format!("{shown}: the handshake failed: {e}")))?;
+    Ok(McpSession {
+        service,
+        shown,
+        timeout,
+    })
 }
 
 impl McpTool {

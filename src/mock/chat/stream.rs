@@ -98,8 +98,8 @@ pub(crate) fn stream_events(
     if plan.malformed {
         w.push(&[p, b"{\"index\":0,\"delta\":{\"content\":\"unterminated"]);
     }
-    if let Some(reasoning) = req.reasoning {
-        let delta = json!({ "reasoning_content": reasoning }).to_string();
+    // One delta for every choice.
+    let mut each = |delta: &str| {
         for head in &heads {
             w.push(&[
                 p,
@@ -109,6 +109,9 @@ pub(crate) fn stream_events(
                 suffix,
             ]);
         }
+    };
+    if let Some(reasoning) = req.reasoning {
+        each(&json!({ "reasoning_content": reasoning }).to_string());
     }
     // Each tool call: its id and name, then its arguments, as OpenAI streams them.
     for (i, call) in calls.iter().enumerate() {
@@ -121,17 +124,8 @@ pub(crate) fn stream_events(
         .to_string();
         let arguments =
             json!({"tool_calls": [{"index": i, "function": {"arguments": call.arguments.to_string()}}]}).to_string();
-        for delta in [opening, arguments] {
-            for head in &heads {
-                w.push(&[
-                    p,
-                    head,
-                    delta.as_bytes(),
-                    b",\"logprobs\":null,\"finish_reason\":null}",
-                    suffix,
-                ]);
-            }
-        }
+        each(&opening);
+        each(&arguments);
     }
     let mut position = 0;
     for piece in &plan.pieces[..sent] {
