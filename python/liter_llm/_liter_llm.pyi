@@ -2017,9 +2017,9 @@ class MockServer:
     A model that calls tools, for agent loops: when a request has ``tools``, each line
     ``call:NAME {json}`` of the last user message (or of the tool results that end the
     conversation) is answered as a call of that tool with those arguments (``tool_calls``,
-    streamed too; Anthropic's and Gemini's routes answer the first such line), and tool results
-    are answered by echoing them, one per line; a tool result that is itself a ``call:`` line asks
-    again.
+    streamed too; Anthropic's route answers the first such line, Gemini's a last user message
+    that starts with one), and tool results are answered by echoing them, one per line; a tool
+    result that is itself a ``call:`` line asks again.
 
     It also serves ``POST /v1/embeddings``: ``input`` as a str, a list of str, token ids or
     token-id lists; one deterministic unit vector per input, derived from its text (length
