@@ -26,9 +26,9 @@ fn run<F: Future>(work: F) -> F::Output {
     crate::runtime::get().block_on(work)
 }
 
-/// When a wait gives up: 10 s from now.
+/// When a wait gives up: 30 s from now (a loaded machine runs several servers per test).
 fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(10)
+    Instant::now() + Duration::from_secs(30)
 }
 
 /// A moment before trying again, failing the test past `deadline`.
@@ -37,7 +37,7 @@ async fn waited(deadline: Instant, what: &str) {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
-/// Waits until `check` holds (at most 10 s).
+/// Waits until `check` holds (at most 30 s).
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -173,7 +173,11 @@ fn a_replica_that_dies_gives_its_holds_back_within_its_lease() {
             survivor.admit(&other, "m", dollar()).await.is_ok()
         })
         .await;
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a 300-ms lease outlived its replica by {:?}",
+            started.elapsed()
+        );
     });
 }
 

@@ -541,7 +541,9 @@ impl Keys {
     /// returns.
     pub async fn settle(&self, admission: Admission, cost: Option<f64>, tokens: Option<u64>) {
         if let Some(shared) = self.book(admission, cost, tokens) {
-            shared.run().await;
+            // In a task of its own: a caller that goes away meanwhile does not cut it short (the
+            // spend is written once Redis has answered).
+            let _ = crate::runtime::get().spawn(shared.run()).await;
         }
     }
 
