@@ -33,15 +33,10 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import bench_proxy as bp  # noqa: E402
 import pg_support  # noqa: E402
 import redis_support  # noqa: E402
+from bench_batch import proc_cpu  # noqa: E402
 
 CONNS = 64
 SETUPS = ("1 replica, SQLite", "1 replica, PG+Redis", "3 replicas, PG+Redis")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0
 
 
 def write_config(path: Path, upstream: str, general: dict[str, Any]) -> None:
@@ -71,13 +66,13 @@ def drive(load_bin: Path, replicas: list[bp.Proc], key: str, duration: float, re
         opts = {"conns": conns, "duration": duration, "warmup": 2, "prompt": bp.PROMPT, "expect": bp.PROMPT}
         results[i] = bp.load(load_bin, replicas[i].port, key, {"proxy": replicas[i].proc.pid}, **opts)
 
-    redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
+    redis_before = proc_cpu(redis_pid) if redis_pid else 0.0
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(replicas))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    redis_cpu = cpu_seconds(redis_pid) - redis_before if redis_pid else 0.0
+    redis_cpu = proc_cpu(redis_pid) - redis_before if redis_pid else 0.0
     requests = sum(r["requests"] for r in results)
     return {
         "rps": sum(r["rps"] for r in results),

@@ -182,18 +182,22 @@ def _check(value: Any, schema: Schema, defs: Schema, path: str) -> str | None:
     return None
 
 
+_KINDS: dict[str, Any] = {
+    "string": str,
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "null": type(None),
+}
+
+
 def _is_kind(value: Any, kind: str) -> bool:
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return {
-        "string": isinstance(value, str),
-        "boolean": isinstance(value, bool),
-        "object": isinstance(value, dict),
-        "array": isinstance(value, list),
-        "null": value is None,
-    }.get(kind, True)
+    types = _KINDS.get(kind)
+    return types is None or isinstance(value, types)
 
 
 def _text(result: Any) -> str:
