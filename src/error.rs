@@ -51,6 +51,8 @@ pub enum Kind {
     Serialization,
     /// A server sent more than a configured size limit allows (see `config::Limits`).
     ResponseTooLarge,
+    /// The request never ran: its provider batch job was cancelled first.
+    Cancelled,
 }
 
 /// A core error. Cheap to move (one pointer).
@@ -181,6 +183,13 @@ impl Error {
         if self.inner.model.is_none() {
             self.inner.model = model.map(str::to_owned);
         }
+        self
+    }
+
+    /// Puts `prefix` (e.g. `requests[3]: `) in front of the message.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.inner.message.insert_str(0, prefix);
         self
     }
 

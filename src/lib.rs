@@ -18,6 +18,7 @@ pub mod mock;
 mod percentile;
 pub mod pricing;
 pub mod progress;
+pub mod provider_batch;
 pub mod providers;
 pub mod ratelimit;
 pub mod redact;

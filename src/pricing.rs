@@ -9,8 +9,9 @@
 //! cache-write price, plus output (reasoning included) × output price. A missing cached or cache-write price falls back
 //! to the input price; Anthropic's 1-hour cache writes cost twice the input price. When the prompt
 //! (cached tokens included) exceeds an entry's `long_context.threshold`, that tier's prices apply
-//! to the whole call. Batch, flex and priority tiers are not modelled. Unknown models have no
-//! price: [`cost`] is `None`.
+//! to the whole call. Provider batch jobs are billed at [`ModelInfo::batch_factor`] of these
+//! prices; flex and priority tiers are not modelled. Unknown models have no price: [`cost`] is
+//! `None`.
 
 use serde_json::{Map, Value};
 
@@ -56,6 +57,9 @@ pub struct ModelInfo {
     pub max_input_tokens: Option<u64>,
     /// Prices for long prompts.
     pub long_context: Option<LongContextPricing>,
+    /// Provider batch-job prices as a fraction of these (`None`: the provider's usual discount,
+    /// see [`ModelInfo::batch_factor`]).
+    pub batch_price_factor: Option<f64>,
 }
 
 impl ModelInfo {
@@ -72,7 +76,17 @@ impl ModelInfo {
             max_output_tokens: None,
             max_input_tokens: None,
             long_context: None,
+            batch_price_factor: None,
         }
+    }
+
+    /// What a provider batch job pays of the standard prices: the entry's own factor, else half
+    /// for OpenAI and Anthropic models (both bill batches at 50%), else the full price.
+    pub fn batch_factor(&self) -> f64 {
+        self.batch_price_factor.unwrap_or(match self.provider.as_deref() {
+            Some("openai" | "anthropic") => 0.5,
+            _ => 1.0,
+        })
     }
 
     /// Cost in USD of a call with this usage (0 for usage no call could have).
@@ -165,6 +179,7 @@ impl ModelInfo {
             Value::Object(l)
         });
         m.insert("long_context".into(), long);
+        m.insert("batch_price_factor".into(), Value::from(self.batch_factor()));
         Value::Object(m)
     }
 
@@ -180,15 +195,25 @@ fn opt_f64(v: Option<f64>) -> Value {
     v.map_or(Value::Null, Value::from)
 }
 
-/// Cost in USD of `tokens` spent by one call: priced by `price_model` (the model the answer
-/// names, e.g. a dated snapshot) when the table has it, else by `label` (the model asked for);
-/// `None` when neither has a price.
-pub fn price(label: &str, price_model: Option<&str>, tokens: &TokenBreakdown) -> Option<f64> {
+/// The entry that prices a call: `price_model`'s (the model the answer names, e.g. a dated
+/// snapshot) when the table has it, else `label`'s (the model asked for).
+fn entry_for(label: &str, price_model: Option<&str>) -> Option<std::sync::Arc<ModelInfo>> {
     price_model
         .filter(|m| !m.is_empty())
         .and_then(lookup)
         .or_else(|| lookup(label))
-        .map(|info| info.cost_of(tokens))
+}
+
+/// Cost in USD of `tokens` spent by one call (see [`entry_for`]); `None` when neither model
+/// has a price.
+pub fn price(label: &str, price_model: Option<&str>, tokens: &TokenBreakdown) -> Option<f64> {
+    entry_for(label, price_model).map(|info| info.cost_of(tokens))
+}
+
+/// Cost in USD of `tokens` spent by one request of a provider batch job: [`price`] at the
+/// entry's batch factor.
+pub fn batch_price(label: &str, price_model: Option<&str>, tokens: &TokenBreakdown) -> Option<f64> {
+    entry_for(label, price_model).map(|info| info.cost_of(tokens) * info.batch_factor())
 }
 
 /// Cost in USD of a call to `model` with `usage`; `None` when the model has no price.

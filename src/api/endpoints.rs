@@ -69,7 +69,7 @@ pub fn check_id(what: &str, id: &str) -> Result<()> {
 }
 
 /// An id as one URL path segment: unreserved characters pass, everything else is escaped.
-fn segment(what: &str, id: &str) -> Result<String> {
+pub(crate) fn segment(what: &str, id: &str) -> Result<String> {
     check_id(what, id)?;
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {

@@ -30,6 +30,7 @@ use crate::http::Chunks;
 use crate::providers::registry::Endpoint;
 use crate::usage::TokenBreakdown;
 
+pub(crate) use endpoints::segment;
 pub use endpoints::{check_id, BatchParams, ListParams};
 
 /// A file to upload as one part of a multipart form, plus the form's text fields.
@@ -131,6 +132,9 @@ pub struct ApiRequest {
     pub payload: Payload,
     /// The model, for routing; empty for the client's own provider.
     pub model: String,
+    /// When `model` is empty: a model whose provider the call goes to, without counting the
+    /// call as one of that model's (batch-job calls go to their requests' provider).
+    pub via: String,
     /// Per-call headers.
     pub headers: HeaderMap,
     /// The answer is a binary download (`max_download_bytes` caps it instead of
@@ -150,6 +154,7 @@ impl ApiRequest {
             query: Vec::new(),
             payload: Payload::Empty,
             model: String::new(),
+            via: String::new(),
             headers: HeaderMap::new(),
             download: false,
             trace: None,

@@ -47,6 +47,7 @@ fn parse_entry(name: &str, v: &Value) -> Option<ModelInfo> {
         max_output_tokens: u("max_output_tokens"),
         max_input_tokens: u("max_input_tokens"),
         long_context,
+        batch_price_factor: f(v, "batch"),
     })
 }
 

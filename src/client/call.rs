@@ -67,6 +67,11 @@ impl Client {
         })
     }
 
+    /// The provider `model`'s chat requests go to (it must have its key and base URL).
+    pub(crate) fn chat_target(&self, model: &str) -> Result<Arc<Target>> {
+        self.route_to(model, Endpoint::Chat).map(|r| r.target)
+    }
+
     /// What the adapter needs to know of a call besides its body.
     fn wire<'a>(&'a self, model: &'a str, stream: bool) -> Wire<'a> {
         Wire {
@@ -139,7 +144,8 @@ impl Client {
 
     /// Routes an endpoint call and builds its URL, body and headers.
     pub(crate) fn api_call(&self, req: ApiRequest) -> Result<Call> {
-        let Routed { target, model } = self.route_to(&req.model, req.endpoint)?;
+        let routing = if req.model.is_empty() { &req.via } else { &req.model };
+        let Routed { target, model } = self.route_to(routing, req.endpoint)?;
         let label = Some(req.model.as_str()).filter(|m| !m.is_empty());
         let context = |e: Error| e.with_context(target.name(), label);
         let wire = self.wire(&model, false);

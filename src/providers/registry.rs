@@ -62,6 +62,8 @@ pub enum Endpoint {
     Batches,
     /// The Responses API.
     Responses,
+    /// Anthropic's Message Batches.
+    MessageBatches,
 }
 
 impl Endpoint {
@@ -78,6 +80,7 @@ impl Endpoint {
             Endpoint::Files => "files",
             Endpoint::Batches => "batches",
             Endpoint::Responses => "the Responses API",
+            Endpoint::MessageBatches => "message batches",
         }
     }
 }
@@ -162,6 +165,7 @@ const AZURE: &[Endpoint] = &[
 ];
 const CHAT_EMBED: &[Endpoint] = &[Endpoint::Chat, Endpoint::Embeddings, Endpoint::Models];
 const CHAT: &[Endpoint] = &[Endpoint::Chat, Endpoint::Models];
+const ANTHROPIC: &[Endpoint] = &[Endpoint::Chat, Endpoint::Models, Endpoint::MessageBatches];
 const GROQ: &[Endpoint] = &[
     Endpoint::Chat,
     Endpoint::Models,
@@ -213,7 +217,7 @@ const BUILTINS: &[Builtin] = &[
         base_url: "https://api.anthropic.com/v1",
         protocol: Protocol::Anthropic,
         key_env: &["ANTHROPIC_API_KEY"],
-        endpoints: CHAT,
+        endpoints: ANTHROPIC,
         renames: &[],
         rejects: &[],
         rerank_url: None,

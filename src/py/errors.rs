@@ -84,6 +84,12 @@ create_exception!(
     LlmError,
     "A server sent more than a size limit allows (max_response_bytes, max_download_bytes, max_stream_event_bytes)."
 );
+create_exception!(
+    liter_llm,
+    RequestCancelledError,
+    LlmError,
+    "The request never ran: its provider batch job was cancelled first."
+);
 
 /// Attributes every `LlmError` carries; class-level defaults are `None`.
 const ATTRIBUTES: [&str; 6] = ["status_code", "body", "request_id", "provider", "model", "retry_after"];
@@ -95,7 +101,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for attr in ATTRIBUTES {
         base.setattr(attr, py.None())?;
     }
-    let classes: [(&str, Bound<'_, PyType>); 16] = [
+    let classes: [(&str, Bound<'_, PyType>); 17] = [
         ("LlmError", base),
         ("AuthenticationError", py.get_type::<AuthenticationError>()),
         ("RateLimitedError", py.get_type::<RateLimitedError>()),
@@ -115,6 +121,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("InvalidHeaderError", py.get_type::<InvalidHeaderError>()),
         ("SerializationError", py.get_type::<SerializationError>()),
         ("ResponseTooLargeError", py.get_type::<ResponseTooLargeError>()),
+        ("RequestCancelledError", py.get_type::<RequestCancelledError>()),
     ];
     for (name, class) in classes {
         m.add(name, class)?;
@@ -140,6 +147,7 @@ fn class_of(py: Python<'_>, kind: Kind) -> Bound<'_, PyType> {
         Kind::InvalidHeader => py.get_type::<InvalidHeaderError>(),
         Kind::Serialization => py.get_type::<SerializationError>(),
         Kind::ResponseTooLarge => py.get_type::<ResponseTooLargeError>(),
+        Kind::Cancelled => py.get_type::<RequestCancelledError>(),
     }
 }
 

@@ -52,7 +52,7 @@ pub fn failure_of(err: &Error) -> Failure {
         Kind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
         Kind::Network | Kind::Streaming | Kind::ResponseTooLarge => (StatusCode::BAD_GATEWAY, "api_error"),
         Kind::ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "api_error"),
-        Kind::Server => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
+        Kind::Server | Kind::Cancelled => (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
     };
     let status = err
         .status()

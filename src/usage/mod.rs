@@ -92,6 +92,17 @@ impl Stats {
         retries: u32,
         cost: Option<f64>,
     ) {
+        self.spent(t, cost);
+        add(&self.retries, u64::from(retries));
+        self.latency.record(latency);
+        if let Some(t) = ttft {
+            self.ttft.record(t);
+        }
+        add(&self.calls, 1);
+    }
+
+    /// Counts the tokens and cost of one successful call.
+    fn spent(&self, t: &TokenBreakdown, cost: Option<f64>) {
         add(&self.prompt_tokens, t.prompt);
         add(&self.completion_tokens, t.completion);
         add(&self.cached_tokens, t.cached);
@@ -106,10 +117,14 @@ impl Stats {
                 add(&self.unpriced_calls, 1);
             }
         }
-        add(&self.retries, u64::from(retries));
-        self.latency.record(latency);
-        if let Some(t) = ttft {
-            self.ttft.record(t);
+    }
+
+    /// One request of a provider batch job: counted with its tokens and cost (`None` for a
+    /// failed one), but not in the latency histograms (it waited hours in a queue).
+    fn batch_item(&self, spent: Option<(&TokenBreakdown, Option<f64>)>) {
+        match spent {
+            Some((t, cost)) => self.spent(t, cost),
+            None => add(&self.failures, 1),
         }
         add(&self.calls, 1);
     }
@@ -348,6 +363,13 @@ impl UsageTracker {
     ) {
         self.all.success(tokens, latency, ttft, retries, cost);
         self.model(model).success(tokens, latency, ttft, retries, cost);
+    }
+
+    /// Records one request of a provider batch job: its tokens and cost (at the batch price)
+    /// when it succeeded, `None` when it failed. No latency is recorded.
+    pub fn record_batch_item(&self, model: &str, spent: Option<(&TokenBreakdown, Option<f64>)>) {
+        self.all.batch_item(spent);
+        self.model(model).batch_item(spent);
     }
 
     /// Records a call answered from the response cache: counted apart from calls, charged

@@ -83,7 +83,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// Unix seconds of an RFC 3339 UTC timestamp such as `2025-02-19T00:00:00Z` (0 if unreadable).
-fn unix_of(stamp: &str) -> i64 {
+pub(crate) fn unix_of(stamp: &str) -> i64 {
     let num = |r: std::ops::Range<usize>| stamp.get(r).and_then(|s| s.parse::<i64>().ok());
     match (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19)) {
         (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) => {

@@ -72,6 +72,7 @@
 //! prompt is too long (or exceeds the context limit) is `ContextWindowExceeded`.
 
 mod adapter;
+pub(crate) use adapter::unix_of;
 mod request;
 mod response;
 mod stream;
