@@ -327,6 +327,39 @@ class LlmClient:
         by all (an item's own keywords win). Results come in input order; a loop that failed is
         its exception, unless `return_exceptions=False` (then the first failure is raised).
         """
+    async def submit_batch_job(
+        self,
+        requests: Iterable[dict[str, Any]],
+        *,
+        model: str | None = None,
+        completion_window: str = "24h",
+        manifest: str | os.PathLike[str] | None = None,
+        max_requests_per_batch: int | None = None,
+        max_bytes_per_batch: int | None = None,
+    ) -> BatchJob:
+        """Run `requests` through the provider's batch API at its batch price (half price on
+        OpenAI and Anthropic); resolves to the `BatchJob` once its batches are created.
+
+        Each request is a dict of `chat()` keywords (`model` fills in where one is missing); all
+        must go to one provider, OpenAI-compatible with Files and Batches (the JSONL is written,
+        uploaded and a batch created) or Anthropic (Message Batches, with our request
+        translation). They are checked and encoded before anything is sent, and split into
+        several provider batches by the provider's limits (OpenAI 50,000 requests or 200 MB per
+        batch; Anthropic 100,000 or 256 MB), or by lower `max_requests_per_batch` /
+        `max_bytes_per_batch`. With `manifest`, the job is saved there before anything is sent
+        and after every step, so `BatchJob.load(manifest)` goes on after a crash with no request
+        sent twice.
+
+        Raises:
+            ValueError: No requests, a bad request (the message starts with `requests[i]: `), a
+                streamed one, requests for different providers, a window other than `"24h"`,
+                limits above the provider's, or a request larger than a batch may hold.
+            EndpointNotSupportedError: The provider has no batch API.
+        """
+    def load_batch_job(
+        self, path: str | os.PathLike[str], *, requests: Iterable[dict[str, Any]] | None = None
+    ) -> BatchJob:
+        """The batch job saved at `path`, reached through this client (see `BatchJob.load`)."""
     def chat_as_completed(
         self,
         requests: Iterable[dict[str, Any]],
@@ -735,6 +768,82 @@ def serve(
     """
 
 @final
+class BatchJob:
+    """A provider batch job (`LlmClient.submit_batch_job`): its batches, where they stand, and
+    their results.
+
+    The job keeps its state in a manifest (no key in it); `save(path)` writes it and keeps it
+    current, and `BatchJob.load(path)` goes on in another process: batches are polled and
+    collected, never created twice.
+    """
+
+    @property
+    def id(self) -> str:
+        """The job's id (`bjob_...`)."""
+    @property
+    def provider(self) -> str:
+        """The provider the job's batches live at."""
+    @property
+    def model(self) -> str:
+        """The model of the first request."""
+    @property
+    def total(self) -> int:
+        """Requests in the job."""
+    @property
+    def status(self) -> str:
+        """`submitting`, `in_progress` or `cancelling`; once every batch ended, `completed`,
+        `failed` (the provider rejected a batch), `expired` or `cancelled`."""
+    @property
+    def done(self) -> bool:
+        """Whether every provider batch has ended."""
+    @property
+    def batch_ids(self) -> list[str]:
+        """The provider's batch ids, in request order (those created so far)."""
+    @property
+    def counts(self) -> dict[str, Any]:
+        """`total`, `succeeded`, `failed`, `pending`, `batches` and `status`, as last polled."""
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as a dict (what `save` writes)."""
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the manifest to `path` now and after every later change."""
+    async def refresh(self) -> BatchJob:
+        """Submit the batches not submitted yet and poll the provider once."""
+    async def wait(
+        self,
+        *,
+        poll_interval: float = 30.0,
+        timeout: float | None = None,
+        progress: bool | str | Callable[[dict[str, Any]], Any] | None = None,
+    ) -> BatchJob:
+        """Poll every `poll_interval` seconds until every batch ended.
+
+        `progress`: `True` or a label prints a line per poll on stderr; a callable gets the
+        `counts` dict after each poll (from a worker thread; keep it quick; what it raises ends
+        the wait). `timeout` raises `LlmTimeoutError`; the job goes on at the provider.
+        """
+    async def results(self, *, poll_interval: float = 30.0) -> list[ChatCompletionResponse | LlmError]:
+        """Wait for the job, then one result per request in input order: the response (with
+        `cost` at the batch price), or the `LlmError` of a request that failed
+        (`RequestCancelledError` if a cancellation stopped it, `LlmTimeoutError` if the window
+        ran out). Usage and cost go to `client.usage` the first time."""
+    async def cancel(self) -> BatchJob:
+        """Cancel the job: running batches are asked to stop, batches not submitted yet never
+        will be; requests that finished keep their results."""
+    @staticmethod
+    def load(
+        path: str | os.PathLike[str],
+        client: LlmClient | None = None,
+        requests: Iterable[dict[str, Any]] | None = None,
+    ) -> BatchJob:
+        """The job saved at `path` (it keeps writing there).
+
+        `client` reaches the provider (default `LlmClient(model_hint=<the job's model>)`, keys
+        from the environment); it must route the job's model to the same provider and base
+        URL. `requests` (the job's own) are needed only when a batch was never created.
+        """
+
+@final
 class McpSession:
     """A session with one MCP server (`liter_llm.tools_from_mcp` builds tools on it)."""
 
@@ -985,11 +1094,14 @@ def register_model(
     context_window: int | None = None,
     max_output_tokens: int | None = None,
     provider: str | None = None,
+    batch_price_factor: float | None = None,
 ) -> None:
     """Add or replace a model in the pricing table (process-wide); prices are USD per million tokens.
 
     Names are case-insensitive; a dated or suffixed name (`my-model-2025-01-01`) resolves to the
     longest registered prefix. A missing cached or cache-write price bills those tokens as input.
+    `batch_price_factor` (0..1) is what provider batch jobs pay of these prices; by default half
+    for OpenAI and Anthropic models, else the full price.
     """
 
 def model_info(name: str) -> dict[str, Any] | None:
@@ -998,7 +1110,8 @@ def model_info(name: str) -> dict[str, Any] | None:
     Resolves `provider/` prefixes and dated variants (`gpt-4o-mini-2024-07-18` -> `gpt-4o-mini`).
     Keys: name, provider, input_cost_per_million, output_cost_per_million,
     cached_input_cost_per_million, cache_write_cost_per_million, context_window, max_output_tokens,
-    max_input_tokens, long_context.
+    max_input_tokens, long_context, batch_price_factor (what provider batch jobs pay of these
+    prices).
     """
 
 def completion_cost(*, model: str, usage: Usage | dict[str, Any]) -> float | None:
@@ -1994,6 +2107,9 @@ class SerializationError(LlmError):
 class ResponseTooLargeError(LlmError):
     """A server sent more than a size limit allows (max_response_bytes, max_download_bytes, max_stream_event_bytes)."""
 
+class RequestCancelledError(LlmError):
+    """The request never ran: its provider batch job was cancelled first."""
+
 # ----- mock provider (liter_llm.testing) -----
 
 @final
@@ -2037,9 +2153,14 @@ class MockServer:
     theirs); ``POST /v1/rerank`` (Cohere/Jina format, scored by word overlap); an in-memory file
     store (``/v1/files`` create, list, retrieve, delete, content); batches (``/v1/batches`` create,
     list, retrieve, cancel) that move one state per retrieval, ``validating`` -> ``in_progress``
-    -> ``finalizing`` -> ``completed`` with an output file of answers (or ``cancelling`` ->
-    ``cancelled``); and the Responses API (``/v1/responses`` create, retrieve, cancel; reasoning
-    items for reasoning models, a ``function_call`` when function tools are given, ``background``
+    -> ``finalizing`` -> ``completed`` (with ``batch_delay_ms``: ``in_progress`` until that much
+    time passed) with an output file of answers (or ``cancelling`` -> ``cancelled``), where a
+    chat request whose last user message starts with ``fail:`` fails, into the error file;
+    Anthropic's Message Batches (``/v1/messages/batches`` create, list, retrieve, cancel,
+    results: ``in_progress`` until the first retrieval or ``batch_delay_ms``, then ``ended``
+    with one result line per request, ``errored`` for refused or ``fail:`` requests,
+    ``canceled`` after a cancellation); and the Responses API (``/v1/responses`` create,
+    retrieve, cancel; reasoning items for reasoning models, a ``function_call`` when function tools are given, ``background``
     responses that progress per retrieval). Missing required parameters are 400s and unknown
     ids 404s, with OpenAI error bodies. Faults apply to every endpoint. :meth:`reset` also clears
     the stored files, batches and responses.
@@ -2058,6 +2179,8 @@ class MockServer:
         record: Keep a log of requests for :meth:`requests` (``request_count`` counts anyway).
         max_embedding_inputs: Most inputs one embeddings request may carry (default 2048, as
             OpenAI); more is answered with a 400.
+        batch_delay_ms: How long batches (OpenAI and Anthropic) take to complete after their
+            creation; ``None`` moves them one state per retrieval.
 
     Raises:
         ValueError: A negative or non-finite delay, ``stream_chunks`` < 1 or an empty list, a port
@@ -2076,6 +2199,7 @@ class MockServer:
         port: int = 0,
         record: bool = True,
         max_embedding_inputs: int = 2048,
+        batch_delay_ms: float | None = None,
     ) -> Self: ...
     @property
     def base_url(self) -> str:

@@ -313,6 +313,67 @@ fn scripted(body: &Bytes, fault: &Fault) -> Option<Response<MockBody>> {
     Some(plain(status.unwrap_or(StatusCode::OK), bytes, content_type, cut))
 }
 
+/// What the mock model answers a parsed request: a tool call by the convention, else the
+/// reply text (a fault's reply wins over the convention).
+fn answer_for(shared: &Shared, req: &MessagesRequest, fault: &Fault) -> Result<Answer, Value> {
+    let tool = if fault.reply.is_some() { None } else { tool_call(req)? };
+    Ok(tool.unwrap_or_else(|| {
+        let text = shared.reply_text(fault, || req.last_user_text.clone().filter(|t| !t.is_empty()));
+        Answer::Text(make_reply(text, Some(req.max_tokens)))
+    }))
+}
+
+fn usage_doc(req: &MessagesRequest, answer: &Answer) -> Value {
+    json!({
+        "input_tokens": req.prompt_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": answer.output_tokens(),
+    })
+}
+
+/// A whole (not streamed) message answering `req`.
+fn message_doc(seq: u64, req: &MessagesRequest, answer: &Answer) -> Value {
+    let block = match answer {
+        Answer::Text(reply) => json!({"type": "text", "text": reply.text}),
+        Answer::Tool { name, input, .. } => json!({
+            "type": "tool_use",
+            "id": format!("toolu_mock_{seq}"),
+            "name": name,
+            "input": serde_json::from_str::<Value>(input).unwrap_or_default(),
+        }),
+    };
+    json!({
+        "id": format!("msg_mock_{seq}"),
+        "type": "message",
+        "role": "assistant",
+        "model": req.model,
+        "content": [block],
+        "stop_reason": answer.stop_reason(),
+        "stop_sequence": null,
+        "usage": usage_doc(req, answer),
+    })
+}
+
+/// The message answering one request of a message batch (its `params`), or the error
+/// document refusing it (also for a last user message starting with `fail:`).
+pub(crate) fn batch_message(shared: &Shared, seq: u64, params: &Value) -> Result<Value, Value> {
+    let body = serde_json::to_vec(params).unwrap_or_default();
+    let req = parse_request(&body)?;
+    if req.stream {
+        return Err(bad_request("stream: batch requests cannot stream"));
+    }
+    if let Some(text) = req
+        .last_user_text
+        .as_deref()
+        .filter(|t| t.starts_with(super::store::FAIL))
+    {
+        return Err(bad_request(format!("mock failure requested: {text}")));
+    }
+    let answer = answer_for(shared, &req, &Fault::default())?;
+    Ok(message_doc(seq, &req, &answer))
+}
+
 fn respond(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<MockBody> {
     if let Some(resp) = scripted(body, fault) {
         return resp;
@@ -321,56 +382,23 @@ fn respond(shared: &Shared, seq: u64, body: &Bytes, fault: &Fault) -> Response<M
         Ok(req) => req,
         Err(doc) => return json_response(StatusCode::BAD_REQUEST, &doc),
     };
-    let tool = if fault.reply.is_some() {
-        None
-    } else {
-        match tool_call(&req) {
-            Ok(tool) => tool,
-            Err(doc) => return json_response(StatusCode::BAD_REQUEST, &doc),
-        }
+    let answer = match answer_for(shared, &req, fault) {
+        Ok(answer) => answer,
+        Err(doc) => return json_response(StatusCode::BAD_REQUEST, &doc),
     };
-    let answer = tool.unwrap_or_else(|| {
-        let text = shared.reply_text(fault, || req.last_user_text.clone().filter(|t| !t.is_empty()));
-        Answer::Text(make_reply(text, Some(req.max_tokens)))
-    });
-    let id = format!("msg_mock_{seq}");
     let status = fault
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    let usage = json!({
-        "input_tokens": req.prompt_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "output_tokens": answer.output_tokens(),
-    });
-
     if !req.stream {
-        let block = match &answer {
-            Answer::Text(reply) => json!({"type": "text", "text": reply.text}),
-            Answer::Tool { name, input, .. } => json!({
-                "type": "tool_use",
-                "id": format!("toolu_mock_{seq}"),
-                "name": name,
-                "input": serde_json::from_str::<Value>(input).unwrap_or_default(),
-            }),
-        };
-        let doc = json!({
-            "id": id,
-            "type": "message",
-            "role": "assistant",
-            "model": req.model,
-            "content": [block],
-            "stop_reason": answer.stop_reason(),
-            "stop_sequence": null,
-            "usage": usage,
-        });
-        let mut bytes = serde_json::to_vec(&doc).unwrap_or_default();
+        let mut bytes = serde_json::to_vec(&message_doc(seq, &req, &answer)).unwrap_or_default();
         if fault.malformed {
             bytes.truncate(bytes.len() / 2);
         }
         return plain(status, Bytes::from(bytes), JSON, fault.cut_after.is_some());
     }
+    let id = format!("msg_mock_{seq}");
+    let usage = usage_doc(&req, &answer);
 
     let pieces: Vec<&str> = match &answer {
         Answer::Text(reply) => match (shared.stream_pieces(fault), shared.behaviour.stream_chunks) {

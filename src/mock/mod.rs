@@ -31,6 +31,7 @@ mod faults;
 mod gemini;
 mod logprobs;
 mod media;
+mod message_batches;
 pub mod multipart;
 mod reply;
 mod respond;
@@ -85,6 +86,9 @@ pub struct MockConfig {
     pub record: bool,
     /// Most inputs one embeddings request may carry (default 2048, as OpenAI); more is a 400.
     pub max_embedding_inputs: usize,
+    /// How long batches (OpenAI and Anthropic) take to complete after their creation; `None`
+    /// moves them one state per retrieval.
+    pub batch_delay: Option<Duration>,
 }
 
 impl Default for MockConfig {
@@ -99,6 +103,7 @@ impl Default for MockConfig {
             stream_pieces: None,
             record: true,
             max_embedding_inputs: crate::embeddings::DEFAULT_EMBED_BATCH_SIZE,
+            batch_delay: None,
         }
     }
 }
@@ -206,6 +211,7 @@ impl MockServer {
             stream_pieces: config.stream_pieces,
             record: config.record,
             max_embedding_inputs: config.max_embedding_inputs.max(1),
+            batch_delay: config.batch_delay,
         }));
         runtime.spawn(server::accept_loop(listener, Arc::clone(&shared)));
         Ok(MockServer {

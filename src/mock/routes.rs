@@ -6,7 +6,7 @@
 //! headers, malformed or cut bodies) apply to it as to chat.
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -124,6 +124,9 @@ enum Route<'a> {
     Batch(&'a str, bool),
     CreateResponse,
     Response(&'a str, bool),
+    CreateMessageBatch,
+    ListMessageBatches,
+    MessageBatch(&'a str, &'static str),
 }
 
 fn route<'a>(method: &Method, path: &'a str) -> Option<Route<'a>> {
@@ -149,6 +152,11 @@ fn route<'a>(method: &Method, path: &'a str) -> Option<Route<'a>> {
         ["responses"] if post => Route::CreateResponse,
         ["responses", id] if get => Route::Response(id, false),
         ["responses", id, "cancel"] if post => Route::Response(id, true),
+        ["messages", "batches"] if post => Route::CreateMessageBatch,
+        ["messages", "batches"] if get => Route::ListMessageBatches,
+        ["messages", "batches", id] if get => Route::MessageBatch(id, "retrieve"),
+        ["messages", "batches", id, "cancel"] if post => Route::MessageBatch(id, "cancel"),
+        ["messages", "batches", id, "results"] if get => Route::MessageBatch(id, "results"),
         _ => return None,
     })
 }
@@ -239,13 +247,23 @@ fn handle_route(shared: &Shared, seq: u64, route: Route<'_>, parts: &Parts, body
             Route::File(id, op) => store.file_op(id, op),
             Route::CreateBatch => store.create_batch(&json_body(body)?, seq, now),
             Route::ListBatches => store.list_batches(&query_pairs(parts.uri.query())),
-            Route::Batch(id, cancel) => store.batch_op(id, cancel, seq, now),
+            Route::Batch(id, cancel) => store.batch_op(id, cancel, shared.behaviour.batch_delay, seq, now),
             Route::CreateResponse => {
                 let doc = json_body(body)?;
                 let text = shared.reply_text(fault, || responses::input_text(&doc).filter(|t| !t.is_empty()));
                 responses::create(&mut store, &doc, seq, now, text)
             }
             Route::Response(id, cancel) => responses::retrieve(&mut store, id, cancel),
+            Route::CreateMessageBatch => store.create_message_batch(&json_body(body)?, seq, now),
+            Route::ListMessageBatches => store.list_message_batches(&query_pairs(parts.uri.query())),
+            Route::MessageBatch(id, op) => {
+                let host = parts
+                    .headers
+                    .get(HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("127.0.0.1");
+                store.message_batch_op(shared, id, op, shared.behaviour.batch_delay, host, now)
+            }
         })
     })();
     result.unwrap_or_else(|err| err)

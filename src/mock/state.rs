@@ -28,6 +28,7 @@ pub(crate) struct Behaviour {
     pub(crate) stream_pieces: Option<Vec<String>>,
     pub(crate) record: bool,
     pub(crate) max_embedding_inputs: usize,
+    pub(crate) batch_delay: Option<Duration>,
 }
 
 /// State shared by the server handle, the accept loop and every connection.

@@ -1,20 +1,27 @@
 //! The mock's in-memory file store and batch jobs.
 //!
 //! Files are listed newest first with `limit`/`after` paging, as OpenAI does. A batch moves one
-//! step per retrieval: `validating` -> `in_progress` -> `finalizing` -> `completed`, when it gets
+//! step per retrieval: `validating` -> `in_progress` -> `finalizing` -> `completed`; with a
+//! batch delay it is `in_progress` until the delay has passed since its creation (its completed
+//! count growing with the time), then `completed` at the next retrieval. A completed batch gets
 //! an output file with one answer per input line (chat completions and embeddings are answered
-//! as the mock answers them directly). Cancelling moves it to `cancelling`, and the next
-//! retrieval to `cancelled`.
+//! as the mock answers them directly); a chat request whose last user message starts with
+//! `fail:` fails instead, into the error file. Cancelling moves it to `cancelling`, and the
+//! next retrieval to `cancelled`. Anthropic's Message Batches are in `message_batches`.
+
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::chat::{self, Envelope};
+use super::chat::{self, BadRequest, Envelope};
 use super::embeddings;
 use super::multipart::FormPart;
 use super::reply::{make_reply, FALLBACK_REPLY};
 use super::routes::{bad, not_found, Out};
 
+/// The start of a last user message that makes a batch request fail.
+pub(crate) const FAIL: &str = "fail:";
 const PURPOSES: &[&str] = &["assistants", "batch", "fine-tune", "vision", "user_data", "evals"];
 const BATCH_ENDPOINTS: &[&str] = &[
     "/v1/responses",
@@ -28,7 +35,10 @@ const BATCH_ENDPOINTS: &[&str] = &[
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     files: Vec<(Value, Bytes)>,
-    batches: Vec<Value>,
+    /// OpenAI batches, with when each was created.
+    batches: Vec<(Value, Instant)>,
+    /// Anthropic message batches.
+    pub(crate) message_batches: Vec<super::message_batches::MessageBatch>,
     /// Stored Responses API objects, with whether each was created in the background.
     pub(crate) responses: Vec<(Value, bool)>,
 }
@@ -68,7 +78,7 @@ fn page(items: impl DoubleEndedIterator<Item = Value>, query: &[(String, String)
 impl Store {
     fn add_file(
         &mut self,
-        seq: u64,
+        id: String,
         now: u64,
         filename: &str,
         purpose: &str,
@@ -76,7 +86,7 @@ impl Store {
         data: Bytes,
     ) -> Value {
         let doc = json!({
-            "id": format!("file-mock{seq:08}"),
+            "id": id,
             "object": "file",
             "bytes": data.len(),
             "created_at": now,
@@ -122,7 +132,14 @@ impl Store {
             }
         };
         let filename = file.filename.clone().unwrap_or_default();
-        Out::Json(self.add_file(seq, now, &filename, &purpose, expires_at, file.data.clone()))
+        Out::Json(self.add_file(
+            format!("file-mock{seq:08}"),
+            now,
+            &filename,
+            &purpose,
+            expires_at,
+            file.data.clone(),
+        ))
     }
 
     /// `GET /files`.
@@ -193,64 +210,106 @@ impl Store {
             "request_counts": {"total": total, "completed": 0, "failed": 0},
             "metadata": body.get("metadata").cloned().unwrap_or(Value::Null),
         });
-        self.batches.push(doc.clone());
+        self.batches.push((doc.clone(), Instant::now()));
         Out::Json(doc)
     }
 
     /// `GET /batches`.
     pub(crate) fn list_batches(&self, query: &[(String, String)]) -> Out {
-        page(self.batches.iter().cloned(), query)
+        page(self.batches.iter().map(|(doc, _)| doc.clone()), query)
     }
 
-    /// `GET /batches/{id}` (advances the batch one step) and `POST /batches/{id}/cancel`.
-    pub(crate) fn batch_op(&mut self, id: &str, cancel: bool, seq: u64, now: u64) -> Out {
-        let Some(i) = self.batches.iter().position(|b| id_of(b) == id) else {
+    /// `GET /batches/{id}` (advances the batch one step, or by the time passed with a
+    /// `delay`) and `POST /batches/{id}/cancel`.
+    pub(crate) fn batch_op(&mut self, id: &str, cancel: bool, delay: Option<Duration>, seq: u64, now: u64) -> Out {
+        let Some(i) = self.batches.iter().position(|(b, _)| id_of(b) == id) else {
             return not_found(&format!("No batch found with id '{id}'."), "batch_id");
         };
-        let status = self.batches[i]["status"].as_str().unwrap_or_default().to_owned();
-        let next = match (cancel, status.as_str()) {
-            (true, "validating" | "in_progress" | "finalizing") => Some("cancelling"),
-            (true, _) => {
+        let status = self.batches[i].0["status"].as_str().unwrap_or_default().to_owned();
+        let elapsed = self.batches[i].1.elapsed();
+        let next = match (cancel, status.as_str(), delay) {
+            (true, "validating" | "in_progress" | "finalizing", _) => Some("cancelling"),
+            (true, _, _) => {
                 return bad(&format!("Cannot cancel a batch with status '{status}'."), "batch_id");
             }
-            (false, "validating") => Some("in_progress"),
-            (false, "in_progress") => Some("finalizing"),
-            (false, "finalizing") => Some("completed"),
-            (false, "cancelling") => Some("cancelled"),
+            (false, "cancelling", _) => Some("cancelled"),
+            (false, "validating" | "in_progress" | "finalizing", Some(delay)) if elapsed >= delay => Some("completed"),
+            (false, "validating" | "in_progress", Some(delay)) => {
+                let batch = &mut self.batches[i].0;
+                let total = batch["request_counts"]["total"].as_u64().unwrap_or(0);
+                let share = elapsed.as_secs_f64() / delay.as_secs_f64().max(1e-9);
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                let done = ((total as f64 * share) as u64).min(total);
+                batch["request_counts"]["completed"] = done.into();
+                (status == "validating").then_some("in_progress")
+            }
+            (false, "validating", None) => Some("in_progress"),
+            (false, "in_progress", None) => Some("finalizing"),
+            (false, "finalizing", None) => Some("completed"),
             _ => None,
         };
         if let Some(next) = next {
             if next == "completed" {
-                let output = self.batch_output(i, now);
-                let file = self.add_file(seq, now, &format!("{id}_output.jsonl"), "batch_output", None, output);
-                self.batches[i]["output_file_id"] = file["id"].clone();
+                let (output, errors, ok, failed) = self.batch_output(i, now);
+                let name = format!("{id}_output.jsonl");
+                let file = self.add_file(format!("file-mock{seq:08}"), now, &name, "batch_output", None, output);
+                self.batches[i].0["output_file_id"] = file["id"].clone();
+                if failed > 0 {
+                    let name = format!("{id}_errors.jsonl");
+                    let file = self.add_file(
+                        format!("file-mock{seq:08}-errors"),
+                        now,
+                        &name,
+                        "batch_output",
+                        None,
+                        errors,
+                    );
+                    self.batches[i].0["error_file_id"] = file["id"].clone();
+                }
+                let counts = &mut self.batches[i].0["request_counts"];
+                counts["completed"] = ok.into();
+                counts["failed"] = failed.into();
             }
-            let batch = &mut self.batches[i];
+            let batch = &mut self.batches[i].0;
             batch["status"] = next.into();
-            batch[format!("{next}_at").as_str()] = now.into();
+            for step in ["in_progress", "finalizing", next] {
+                let stamp = format!("{step}_at");
+                if batch[stamp.as_str()].is_null() && (step == next || next == "completed") {
+                    batch[stamp.as_str()] = now.into();
+                }
+            }
             if next == "finalizing" {
                 let total = batch["request_counts"]["total"].clone();
                 batch["request_counts"]["completed"] = total;
             }
         }
-        Out::Json(self.batches[i].clone())
+        Out::Json(self.batches[i].0.clone())
     }
 
-    /// The output file of batch `i`: one answer line per input line.
-    fn batch_output(&self, i: usize, now: u64) -> Bytes {
-        let batch = &self.batches[i];
+    /// The output and error files of batch `i` (one line per input line between them), and
+    /// how many lines each holds.
+    fn batch_output(&self, i: usize, now: u64) -> (Bytes, Bytes, u64, u64) {
+        let batch = &self.batches[i].0;
         let input = batch["input_file_id"].as_str().unwrap_or_default();
         let embeddings = batch["endpoint"] == "/v1/embeddings";
         let data = self.file(input).map(|(_, d)| d.clone()).unwrap_or_default();
-        let mut out = Vec::new();
+        let (mut out, mut errors, mut ok, mut failed) = (Vec::new(), Vec::new(), 0, 0);
         for (n, line) in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
             let line: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
             let body = serde_json::to_vec(&line["body"]).unwrap_or_default();
             let answer = if embeddings {
                 embeddings::parse_request(&body, usize::MAX).map(|r| embeddings::response_body(&r))
             } else {
-                chat::parse_request(&body).map(|req| {
+                chat::parse_request(&body).and_then(|req| {
                     let text = req.last_user_text.clone().unwrap_or_else(|| FALLBACK_REPLY.to_owned());
+                    if text.starts_with(FAIL) {
+                        let message = format!("mock failure requested: {text}");
+                        return Err(BadRequest::new(message, None, Some("mock_failure")));
+                    }
                     let reply = make_reply(text, req.max_tokens);
                     let id = format!("chatcmpl-mock-batch-{n}");
                     let env = Envelope {
@@ -258,26 +317,31 @@ impl Store {
                         created: now,
                         model: &req.model,
                     };
-                    chat::completion_body(&env, &req, &reply, &[])
+                    Ok(chat::completion_body(&env, &req, &reply, &[]))
                 })
             };
-            let (response, error) = match answer {
+            let request_id = format!("req_batch_{n}");
+            let (response, into) = match answer {
                 Ok(doc) => {
+                    ok += 1;
                     let body: Value = serde_json::from_slice(&doc).unwrap_or(Value::Null);
                     (
-                        json!({"status_code": 200, "request_id": format!("req_batch_{n}"), "body": body}),
-                        Value::Null,
+                        json!({"status_code": 200, "request_id": request_id, "body": body}),
+                        &mut out,
                     )
                 }
-                Err(e) => (
-                    json!({"status_code": 400, "request_id": format!("req_batch_{n}"), "body": e.body}),
-                    Value::Null,
-                ),
+                Err(e) => {
+                    failed += 1;
+                    (
+                        json!({"status_code": 400, "request_id": request_id, "body": e.body}),
+                        &mut errors,
+                    )
+                }
             };
-            let doc = json!({"id": format!("batch_req_{n}"), "custom_id": line["custom_id"], "response": response, "error": error});
-            out.extend(serde_json::to_vec(&doc).unwrap_or_default());
-            out.push(b'\n');
+            let doc = json!({"id": format!("batch_req_{n}"), "custom_id": line["custom_id"], "response": response, "error": null});
+            into.extend(serde_json::to_vec(&doc).unwrap_or_default());
+            into.push(b'\n');
         }
-        Bytes::from(out)
+        (Bytes::from(out), Bytes::from(errors), ok, failed)
     }
 }

@@ -98,6 +98,7 @@ fn build_config(
         stream_pieces,
         record,
         max_embedding_inputs,
+        batch_delay: None,
     })
 }
 
@@ -284,7 +285,7 @@ pub struct PyMockServer {
 impl PyMockServer {
     /// Starts the server; see the type stub for the parameters.
     #[new]
-    #[pyo3(signature = (*, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, port=0, record=true, max_embedding_inputs=2048))]
+    #[pyo3(signature = (*, reply=None, latency_ms=0.0, chunk_delay_ms=0.0, stream_chunks=None, port=0, record=true, max_embedding_inputs=2048, batch_delay_ms=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -295,8 +296,9 @@ impl PyMockServer {
         port: i64,
         record: bool,
         max_embedding_inputs: i64,
+        batch_delay_ms: Option<f64>,
     ) -> PyResult<Self> {
-        let config = build_config(
+        let mut config = build_config(
             "127.0.0.1".to_owned(),
             port,
             reply,
@@ -306,6 +308,7 @@ impl PyMockServer {
             record,
             max_embedding_inputs,
         )?;
+        config.batch_delay = batch_delay_ms.map(|ms| millis("batch_delay_ms", ms)).transpose()?;
         let inner = py.detach(|| CoreServer::start(config)).map_err(io_error)?;
         Ok(PyMockServer { inner })
     }

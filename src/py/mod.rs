@@ -2,6 +2,7 @@
 
 mod agent;
 mod batch;
+mod batch_job;
 mod cache;
 mod call;
 pub(crate) mod client;
@@ -51,6 +52,7 @@ fn _liter_llm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     mock::register(m)?;
     m.add_class::<ratelimit::PyRateLimiter>()?;
     batch::register(m)?;
+    batch_job::register(m)?;
     embeddings::register(m)?;
     endpoint_types::register(m)?;
     usage::register(m)?;

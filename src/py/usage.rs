@@ -305,7 +305,7 @@ fn tokens(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>>
 
 /// Adds or replaces a model's prices and limits (process-wide). Prices are USD per million tokens.
 #[pyfunction]
-#[pyo3(signature = (name, *, input_cost_per_million, output_cost_per_million, cached_input_cost_per_million=None, cache_write_cost_per_million=None, context_window=None, max_output_tokens=None, provider=None))]
+#[pyo3(signature = (name, *, input_cost_per_million, output_cost_per_million, cached_input_cost_per_million=None, cache_write_cost_per_million=None, context_window=None, max_output_tokens=None, provider=None, batch_price_factor=None))]
 #[allow(clippy::too_many_arguments)]
 fn register_model(
     name: &str,
@@ -316,6 +316,7 @@ fn register_model(
     context_window: Option<&Bound<'_, PyAny>>,
     max_output_tokens: Option<&Bound<'_, PyAny>>,
     provider: Option<String>,
+    batch_price_factor: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     if name.trim().is_empty() {
         return Err(PyValueError::new_err("name must not be empty"));
@@ -333,6 +334,10 @@ fn register_model(
     info.context_window = tokens("context_window", context_window)?;
     info.max_output_tokens = tokens("max_output_tokens", max_output_tokens)?;
     info.provider = provider.map(|p| p.to_ascii_lowercase());
+    info.batch_price_factor = price("batch_price_factor", batch_price_factor)?;
+    if info.batch_price_factor.is_some_and(|f| f > 1.0) {
+        return Err(PyValueError::new_err("batch_price_factor must be between 0 and 1"));
+    }
     catalog::register(info);
     Ok(())
 }
