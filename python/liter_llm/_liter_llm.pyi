@@ -2160,10 +2160,10 @@ class MockServer:
     results: ``in_progress`` until the first retrieval or ``batch_delay_ms``, then ``ended``
     with one result line per request, ``errored`` for refused or ``fail:`` requests,
     ``canceled`` after a cancellation); and the Responses API (``/v1/responses`` create,
-    retrieve, cancel; reasoning items for reasoning models, a ``function_call`` when function tools are given, ``background``
-    responses that progress per retrieval). Missing required parameters are 400s and unknown
-    ids 404s, with OpenAI error bodies. Faults apply to every endpoint. :meth:`reset` also clears
-    the stored files, batches and responses.
+    retrieve, cancel; reasoning items for reasoning models, a ``function_call`` when function
+    tools are given, ``background`` responses that progress per retrieval). Missing required
+    parameters are 400s and unknown ids 404s, with OpenAI error bodies. Faults apply to every
+    endpoint. :meth:`reset` also clears the stored files, batches and responses.
 
     Use it as a context manager, or call :meth:`close`; it also closes when garbage collected.
 

@@ -14,6 +14,12 @@ one line per result to OUTPUT in the Batch API output format, flushed as soon as
 Re-running skips the custom_ids already in OUTPUT, so an interrupted run (Ctrl-C, crash, kill)
 resumes where it stopped; a partial last line left by a crash is cut off first.
 
+With ``--provider-batch`` the requests go through the provider's batch API instead (OpenAI
+Batch, Anthropic Message Batches; half price, results within 24 h): the job is saved in
+``OUTPUT.batch-job.json`` (plus ``OUTPUT.batch-job.ids.json``, its custom_ids) before anything
+is sent, the run waits for it and writes the results in the same format. Interrupting the
+wait and re-running goes on with the same job: nothing is submitted twice.
+
 Exit status: 0 when every request succeeded, 1 when some failed (their errors are in OUTPUT),
 2 for bad arguments or input, 130 when interrupted.
 
@@ -148,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-send requests whose earlier result in OUTPUT is an error (the newest line of a custom_id wins)",
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar or progress log lines")
+    batch.add_argument(
+        "--provider-batch",
+        action="store_true",
+        help="send the requests through the provider's batch API at its batch price (OpenAI Batch, Anthropic "
+        "Message Batches); the job is kept in OUTPUT.batch-job.json, so a re-run goes on waiting for it",
+    )
+    batch.add_argument(
+        "--poll-interval",
+        type=_argtypes.seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --provider-batch: seconds between polls (default: 30; 0.1 with --mock)",
+    )
 
     chat = commands.add_parser("chat", help="send one chat message", description="Send one chat message.")
     chat.add_argument("prompt", help="the user message ('-' reads it from stdin)")
@@ -477,6 +496,24 @@ def _count(tally: Tally, result: Any) -> None:
         tally.completion_tokens += usage.completion_tokens
 
 
+def _reject(exc: BaseException, pending: list[Item], out: IO[str], tally: Tally) -> bool:
+    """Records the request a ``requests[i]: ...`` error names as failed and drops it from
+    ``pending``; False when the error names no request."""
+    match = _POSITION.match(str(exc))
+    if match is None or int(match.group(1)) >= len(pending):
+        return False
+    bad = pending.pop(int(match.group(1)))
+    record = {
+        "id": f"batch_req_{uuid.uuid4().hex}",
+        "custom_id": bad.custom_id,
+        "response": None,
+        "error": {"code": "invalid_request", "message": str(exc)[match.end() :]},
+    }
+    _write(out, record)
+    tally.failed += 1
+    return True
+
+
 async def _run_items(client: Any, items: list[Item], out: IO[str], args: argparse.Namespace, tally: Tally) -> None:
     pending = list(items)
     while pending:
@@ -488,19 +525,8 @@ async def _run_items(client: Any, items: list[Item], out: IO[str], args: argpars
             )
         except (ValueError, TypeError) as exc:
             # A body the client rejects before sending: record it as failed and start again.
-            match = _POSITION.match(str(exc))
-            if match is None or int(match.group(1)) >= len(pending):
+            if not _reject(exc, pending, out, tally):
                 raise
-            bad = pending.pop(int(match.group(1)))
-            message = str(exc)[match.end() :]
-            record = {
-                "id": f"batch_req_{uuid.uuid4().hex}",
-                "custom_id": bad.custom_id,
-                "response": None,
-                "error": {"code": "invalid_request", "message": message},
-            }
-            _write(out, record)
-            tally.failed += 1
             continue
         try:
             async for index, result in iterator:
@@ -573,6 +599,66 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
+def _job_files(output: str) -> tuple[str, str]:
+    """The provider batch job's manifest beside OUTPUT, and the custom_ids of its requests."""
+    return output + ".batch-job.json", output + ".batch-job.ids.json"
+
+
+async def _run_provider_batch(
+    client: Any, items: list[Item], todo: list[Item], out: IO[str], args: argparse.Namespace, tally: Tally
+) -> None:
+    """Submits ``todo`` as a provider batch job (or goes on with the one saved beside OUTPUT),
+    waits for it and writes its results."""
+    manifest, ids_path = _job_files(args.output)
+    by_id = {item.custom_id: item for item in items}
+    if os.path.exists(manifest) and os.path.exists(ids_path):
+        with open(ids_path, encoding="utf-8") as handle:
+            ids = [str(i) for i in json.load(handle)]
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise UsageError(f"{manifest}: custom_id {missing[0]!r} of the saved job is no longer in {args.input}")
+        try:
+            job = client.load_batch_job(manifest, requests=[by_id[i].body for i in ids])
+        except ValueError as exc:
+            raise UsageError(f"cannot go on with the job in {manifest}: {exc} (remove it to start again)") from None
+        _eprint(f"liter-llm batch: going on with provider batch job {job.id} ({job.status})")
+        extra = len({item.custom_id for item in todo} - set(ids))
+        if extra:
+            _eprint(f"note: {extra} requests of {args.input} are not in that job; run again once it is done")
+    else:
+        pending = list(todo)
+        while True:
+            ids = [item.custom_id for item in pending]
+            with open(ids_path, "w", encoding="utf-8") as handle:
+                json.dump(ids, handle)
+            try:
+                job = await client.submit_batch_job([item.body for item in pending], manifest=manifest)
+                break
+            except (ValueError, TypeError) as exc:
+                # A body the client rejects before sending: record it as failed and try again.
+                if not _reject(exc, pending, out, tally):
+                    os.remove(ids_path)
+                    raise
+                if not pending:
+                    os.remove(ids_path)
+                    return
+        batches = len(job.batch_ids)
+        _eprint(f"liter-llm batch: submitted provider batch job {job.id}: {job.total} requests, {batches} batches")
+    poll = args.poll_interval if args.poll_interval is not None else (0.1 if args.mock else 30.0)
+    await job.wait(poll_interval=poll, progress=False if args.no_progress else "provider batch")
+    done = read_done(args.output, False)
+    for custom_id, result in zip(ids, await job.results()):
+        if custom_id in done:
+            continue
+        _write(out, make_record(custom_id, result))
+        tally.sent += 1
+        _count(tally, result)
+    out.flush()
+    os.fsync(out.fileno())
+    for path in (manifest, ids_path):
+        os.remove(path)
+
+
 def run_batch(args: argparse.Namespace) -> int:
     # Before anything reads or truncates OUTPUT: appending results to the input would cut its last
     # line (as a partial line) and mix results into the requests.
@@ -607,7 +693,9 @@ def run_batch(args: argparse.Namespace) -> int:
                 _write(out, record)
                 tally.failed += 1
             try:
-                if todo:
+                if todo and args.provider_batch:
+                    asyncio_run(_run_provider_batch(client, items, todo, out, args, tally))
+                elif todo:
                     asyncio_run(_run_items(client, todo, out, args, tally))
             except KeyboardInterrupt:
                 interrupted = True

@@ -375,7 +375,8 @@ impl PyBatchJob {
 
     /// The job saved at `path`, to wait for and collect (it keeps writing there). `client`
     /// reaches the provider (default: `LlmClient(model_hint=<the job's model>)`, keys from
-    /// the environment); `requests` are needed only if some batch was never created.
+    /// the environment); `requests` (the job's own; `model` defaults to the job's) are needed
+    /// only if some batch was never created.
     #[staticmethod]
     #[pyo3(signature = (path, client=None, requests=None))]
     fn load(
@@ -384,17 +385,17 @@ impl PyBatchJob {
         client: Option<&Bound<'_, PyLlmClient>>,
         requests: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        let model = Manifest::read(&path)?.model;
         let client = match client {
             Some(c) => Arc::clone(&c.get().inner),
             None => {
-                let model = Manifest::read(&path)?.model;
                 let kwargs = PyDict::new(py);
-                kwargs.set_item("model_hint", model)?;
+                kwargs.set_item("model_hint", &model)?;
                 let made = py.get_type::<PyLlmClient>().call((), Some(&kwargs))?;
                 Arc::clone(&made.cast::<PyLlmClient>()?.get().inner)
             }
         };
-        let requests = requests.map(|r| requests_of(py, r, None)).transpose()?;
+        let requests = requests.map(|r| requests_of(py, r, Some(&model))).transpose()?;
         let job = Job::load(client, &path, requests)?;
         Self::object(py, Arc::new(job))
     }
