@@ -465,3 +465,63 @@ def test_a_rate_limit_backend_without_limits_is_a_usage_error(tmp_path):
     )
     assert proc.returncode != 0
     assert "--rate-limit-backend shares limits" in proc.stderr
+
+
+# ----- --provider-batch -----
+
+
+def test_provider_batch_runs_through_the_mock_batch_api(tmp_path):
+    rows = [batch_line(i) for i in range(4)]
+    rows[2]["body"]["messages"] = user("fail: on purpose")
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    proc = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--provider-batch", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "submitted provider batch job bjob_" in proc.stderr
+    records = {r["custom_id"]: r for r in read_output(tmp_path / "out.jsonl")}
+    assert sorted(records) == [f"req-{i}" for i in range(4)]
+    assert records["req-0"]["response"]["body"]["choices"][0]["message"]["content"] == "question 0"
+    assert records["req-2"]["error"] is not None and records["req-2"]["response"]["status_code"] == 400
+    assert "3 ok, 1 failed" in proc.stderr
+    # The job's files are gone once its results are written; a re-run has nothing to do.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+    again = run("batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--provider-batch", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_an_interrupted_provider_batch_run_goes_on_with_the_same_job(tmp_path):
+    from liter_llm.testing import MockServer
+
+    write_jsonl(tmp_path / "in.jsonl", [batch_line(i) for i in range(6)])
+    manifest = tmp_path / "out.jsonl.batch-job.json"
+    args = ["batch", "in.jsonl", "-o", "out.jsonl", "--provider-batch", "--poll-interval", "0.05"]
+    with MockServer(batch_delay_ms=4000) as provider:
+        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+        proc = subprocess.Popen(
+            [*CLI, *args, "--base-url", provider.base_url],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if manifest.exists() and '"batch_id": "batch_' in manifest.read_text():
+                    break
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130, err
+        assert not (tmp_path / "out.jsonl").read_text()
+        again = run(*args, "--base-url", provider.base_url, cwd=tmp_path, env={"OPENAI_API_KEY": API_KEY})
+        assert again.returncode == 0, again.stderr
+        assert "going on with provider batch job" in again.stderr
+        creations = [r for r in provider.requests() if r["method"] == "POST" and r["path"] == "/v1/batches"]
+        uploads = [r for r in provider.requests() if r["method"] == "POST" and r["path"] == "/v1/files"]
+        assert len(creations) == len(uploads) == 1
+    ids = [r["custom_id"] for r in read_output(tmp_path / "out.jsonl")]
+    assert sorted(ids) == sorted(f"req-{i}" for i in range(6)) and len(ids) == 6
+    assert not manifest.exists()
