@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from conftest import API_KEY, assert_no_key, user
-
 from liter_llm import (
     BadRequestError,
     BatchJob,
@@ -118,7 +117,8 @@ async def test_splitting_at_the_byte_limit_and_refusing_a_request_too_large(mock
 
 async def test_the_providers_own_limit_splits_50001_requests_into_two_batches(mock):
     client = client_for(mock)
-    job = await client.submit_batch_job([{"messages": user(str(i)), "max_tokens": 1} for i in range(50_001)], model=OPENAI)
+    requests = [{"messages": user(str(i)), "max_tokens": 1} for i in range(50_001)]
+    job = await client.submit_batch_job(requests, model=OPENAI)
     assert len(job.batch_ids) == 2
     sizes = [len(jsonl(f["data"])) for u in sent(mock, "POST", "/v1/files") for f in u["form"] if f["name"] == "file"]
     assert sizes == [50_000, 1]
