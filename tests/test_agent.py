@@ -217,3 +217,20 @@ async def test_many_loops_under_one_concurrency_limit(mock):
     results = await client.run_agent_loops(loops, max_concurrency=4, model="gpt-4o-mini", tools=[get_weather])
     assert [r.content for r in results] == [f"sunny, 21 C in c{i}" for i in range(20)]
     assert mock.request_count == 40
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "anthropic/claude-sonnet-4-5"])
+async def test_on_delta_streams_every_round_and_the_result_is_the_same(mock, model):
+    client = client_for(mock)
+    pieces: list[str] = []
+    call = {"model": model, "messages": user('call:get_weather {"city": "Oslo"}'), "tools": [get_weather]}
+    streamed = await client.run_agent_loop(**call, max_tokens=200, on_delta=pieces.append)
+    assert len(pieces) > 1 and "".join(pieces) == streamed.content == "sunny, 21 C in Oslo"
+    assert all(r["json"]["stream"] is True for r in mock.requests())
+    plain = await client.run_agent_loop(**call, max_tokens=200)
+    assert (streamed.rounds, streamed.messages[1:2][0]["tool_calls"][0]["function"]) == (
+        plain.rounds,
+        plain.messages[1]["tool_calls"][0]["function"],
+    )
+    assert streamed.usage["total_tokens"] == plain.usage["total_tokens"] > 0
+    assert streamed.cost == pytest.approx(plain.cost)

@@ -295,6 +295,7 @@ class LlmClient:
         tool_timeout: float | None = None,
         tool_errors: Literal["message", "raise"] = "message",
         on_round: Callable[[AgentRound], Any] | None = None,
+        on_delta: Callable[[str], Any] | None = None,
         **kwargs: Any,
     ) -> AgentResult:
         """Run a tool-calling loop: call the model, run the tools it asks for, give it their
@@ -307,8 +308,10 @@ class LlmClient:
         answers the model with an `Error: ...` tool message (`tool_errors="raise"` raises
         instead: the tool's exception, `TimeoutError`, or `ValueError`). `on_round(round)` is
         called after each round with tool calls (awaited if it returns an awaitable); returning
-        `False` stops the loop. Other keywords (`temperature`, `max_tokens`, ...) go to every
-        `chat` call. Returns an `AgentResult`: the final response, the whole conversation in
+        `False` stops the loop. With `on_delta`, every round streams and each piece of the
+        answers' text goes to `on_delta(text)` as it arrives (awaited if it returns an awaitable),
+        so the final answer shows live. Other keywords (`temperature`, `max_tokens`, ...) go to
+        every `chat` call. Returns an `AgentResult`: the final response, the whole conversation in
         `messages`, `rounds`, `usage` and `cost` summed over the rounds, and `stop_reason`.
         """
     def run_agent_loop_sync(self, **kwargs: Any) -> AgentResult:
@@ -1342,6 +1345,10 @@ class ChatCompletionResponse(_Model):
     @property
     def cache_hit(self) -> bool:
         """Answered from the response cache (no call was made; `usage` is the original call's)."""
+    @staticmethod
+    def from_chunks(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletionResponse:
+        """The whole answer a stream's chunks make up: texts and tool-call arguments joined per
+        choice, the last finish reason and usage kept, `cost` from the pricing table."""
 
 @final
 class FunctionCallDelta(_Model):

@@ -6,8 +6,9 @@ Chat Completions definition the model sees: a plain function gets one from ``fun
 ``Tool`` pairs any definition with its callable. The tool calls of one round run concurrently.
 A tool that raises, times out, is unknown or gets arguments its schema rejects answers the model
 with a tool message saying so (``tool_errors="raise"`` raises instead), so the model can correct
-itself. The loop itself is plain asyncio around the client's ``chat``: the requests, retries,
-limits and accounting are the client's.
+itself. The loop itself is plain asyncio around the client's ``chat`` (``chat_stream`` with
+``on_delta``, which sees the answers' text as it arrives): the requests, retries, limits and
+accounting are the client's.
 
 ``tools_from_mcp`` lists an MCP server's tools as ``Tool`` objects that call the server (through
 the official Rust MCP SDK), over stdio (``command=[...]``) or streamable HTTP (``url=...``).
@@ -265,6 +266,7 @@ async def run_agent_loop(
     tool_timeout: float | None = None,
     tool_errors: str = "message",
     on_round: Callable[[AgentRound], Any] | None = None,
+    on_delta: Callable[[str], Any] | None = None,
     **chat_kwargs: Any,
 ) -> AgentResult:
     """The loop behind ``LlmClient.run_agent_loop`` (see there)."""
@@ -275,7 +277,9 @@ async def run_agent_loop(
     if tool_timeout is not None and not tool_timeout > 0:
         raise ValueError(f"tool_timeout must be a positive number of seconds, got {tool_timeout!r}")
     if "stream" in chat_kwargs:
-        raise ValueError("run_agent_loop does not stream; call chat_stream on result.messages for that")
+        raise ValueError("run_agent_loop streams with on_delta=, not stream=")
+    if on_delta is not None and not callable(on_delta):
+        raise TypeError(f"on_delta must be callable, not {type(on_delta).__name__}")
     by_name = _tools_by_name(tools)
     conversation = [dict(m) for m in messages]
     if not conversation:
@@ -290,7 +294,10 @@ async def run_agent_loop(
     history: list[AgentRound] = []
     response = None
     for index in range(max_rounds):
-        response = await client.chat(messages=conversation, **chat_kwargs)
+        if on_delta is None:
+            response = await client.chat(messages=conversation, **chat_kwargs)
+        else:
+            response = await _streamed(client, conversation, chat_kwargs, on_delta)
         _add_usage(usage, response.usage)
         spent = response.cost
         if spent is not None:
@@ -326,6 +333,27 @@ async def run_agent_loop(
             if verdict is False:
                 return AgentResult(response, conversation, index + 1, usage, cost, "callback", history)
     return AgentResult(response, conversation, max_rounds, usage, cost, "max_rounds", history)
+
+
+async def _streamed(
+    client: Any, conversation: list[dict[str, Any]], chat_kwargs: dict[str, Any], on_delta: Callable[[str], Any]
+) -> Any:
+    """One round as a stream: each piece of the answer's text goes to ``on_delta`` as it arrives;
+    the chunks make up the round's response (with usage, for the sums)."""
+    from liter_llm._liter_llm import ChatCompletionResponse
+
+    kwargs = dict(chat_kwargs)
+    kwargs.setdefault("stream_options", {"include_usage": True})
+    chunks = []
+    async with await client.chat_stream(messages=conversation, **kwargs) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+            text = chunk.choices[0].delta.content if chunk.choices else None
+            if text:
+                shown = on_delta(text)
+                if inspect.isawaitable(shown):
+                    await shown
+    return ChatCompletionResponse.from_chunks(chunks)
 
 
 def run_agent_loop_sync(client: Any, **kwargs: Any) -> AgentResult:

@@ -35,7 +35,7 @@ impl PyLlmClient {
     /// calls it asks for (concurrently, sync tools in a thread), appends their results and
     /// repeats until it answers without tool calls or `max_rounds` calls were made. A coroutine
     /// resolving to an `AgentResult` (see `liter_llm.agent`).
-    #[pyo3(signature = (*, messages, tools, model=None, max_rounds=10, tool_timeout=None, tool_errors="message", on_round=None, **kwargs))]
+    #[pyo3(signature = (*, messages, tools, model=None, max_rounds=10, tool_timeout=None, tool_errors="message", on_round=None, on_delta=None, **kwargs))]
     #[allow(clippy::too_many_arguments)]
     fn run_agent_loop<'py>(
         slf: &Bound<'py, Self>,
@@ -46,6 +46,7 @@ impl PyLlmClient {
         tool_timeout: Option<Bound<'py, PyAny>>,
         tool_errors: &str,
         on_round: Option<Bound<'py, PyAny>>,
+        on_delta: Option<Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let all = keywords(slf.py(), kwargs)?;
@@ -56,6 +57,7 @@ impl PyLlmClient {
         all.set_item("tool_timeout", tool_timeout)?;
         all.set_item("tool_errors", tool_errors)?;
         all.set_item("on_round", on_round)?;
+        all.set_item("on_delta", on_delta)?;
         delegate(slf, "run_agent_loop", Vec::new(), &all)
     }
 

@@ -288,6 +288,32 @@ py_model!(
     ]
 );
 
+#[pymethods]
+impl PyChatCompletionResponse {
+    /// The whole answer a stream's chunks make up: texts and tool-call arguments joined per
+    /// choice, the last finish reason and usage kept, priced by the pricing table.
+    #[staticmethod]
+    fn from_chunks(chunks: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut all = Vec::new();
+        for item in chunks.try_iter()? {
+            let item = item?;
+            let chunk = item.cast::<PyChatCompletionChunk>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "chunks must hold ChatCompletionChunk objects, not {}",
+                    crate::py::json::type_name(&item)
+                ))
+            })?;
+            all.push(chunk.get().0.clone());
+        }
+        let mut response = crate::cache::payload::assemble(&all);
+        response.cost = response
+            .usage
+            .as_ref()
+            .and_then(|u| crate::pricing::cost(&response.model, u));
+        Ok(PyChatCompletionResponse(response))
+    }
+}
+
 /// Adds the model classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPromptTokensDetails>()?;
