@@ -5,6 +5,10 @@
 //! a custom id we did not send or one outside its batch is skipped; a request with no line gets
 //! an error that says why (cancelled, expired, rejected batch, or missing).
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::encode::index_of;
@@ -15,16 +19,50 @@ use crate::types::ChatCompletionResponse;
 /// One outcome slot per request of the job.
 pub(super) type Slots = Vec<Option<Result<ChatCompletionResponse>>>;
 
+/// A result line, as far as it is read: the custom id, and the rest borrowed unparsed.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    custom_id: Option<Cow<'a, str>>,
+    /// OpenAI: the answer.
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+    /// OpenAI: an error instead of an answer.
+    error: Option<Value>,
+    /// Anthropic: the outcome.
+    #[serde(borrow)]
+    result: Option<Outcome<'a>>,
+}
+
+/// OpenAI's `response` of a line.
+#[derive(Deserialize)]
+struct Answer<'a> {
+    status_code: Option<u64>,
+    request_id: Option<String>,
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+}
+
+/// Anthropic's `result` of a line.
+#[derive(Deserialize)]
+struct Outcome<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    error: Option<Value>,
+}
+
 /// Reads result lines of `part` into `slots` (the first line for a request wins).
 pub(super) fn read(api: Api, data: &[u8], part: &Part, slots: &mut Slots) {
     let range = part.first..part.first + part.count;
     for line in data.split(|b| *b == b'\n') {
-        let Ok(doc) = serde_json::from_slice::<Value>(line) else {
+        let Ok(line) = serde_json::from_slice::<Line<'_>>(line) else {
             continue;
         };
-        let Some(index) = doc
-            .get("custom_id")
-            .and_then(Value::as_str)
+        let Some(index) = line
+            .custom_id
+            .as_deref()
             .and_then(index_of)
             .filter(|i| range.contains(i))
         else {
@@ -32,8 +70,8 @@ pub(super) fn read(api: Api, data: &[u8], part: &Part, slots: &mut Slots) {
         };
         if slots[index].is_none() {
             slots[index] = Some(match api {
-                Api::OpenAi => openai_outcome(&doc),
-                Api::Anthropic => anthropic_outcome(&doc),
+                Api::OpenAi => openai_outcome(line),
+                Api::Anthropic => anthropic_outcome(line.result),
             });
         }
     }
@@ -58,12 +96,24 @@ pub(super) fn missing(part: &Part) -> Error {
     }
 }
 
+fn not_an_answer(e: &serde_json::Error) -> Error {
+    Error::new(
+        Kind::Serialization,
+        format!("the result is not a valid chat completion: {e}"),
+    )
+}
+
 /// An OpenAI output or error line: `{"response": {"status_code", "request_id", "body"},
 /// "error": {"code", "message"} | null}`.
-fn openai_outcome(doc: &Value) -> Result<ChatCompletionResponse> {
-    let response = &doc["response"];
-    let request_id = response.get("request_id").and_then(Value::as_str).map(str::to_owned);
-    if let Some(error) = doc.get("error").filter(|e| !e.is_null()) {
+fn openai_outcome(line: Line<'_>) -> Result<ChatCompletionResponse> {
+    let answer = match line.response {
+        Some(raw) if raw.get() != "null" => {
+            Some(serde_json::from_str::<Answer<'_>>(raw.get()).map_err(|e| not_an_answer(&e))?)
+        }
+        _ => None,
+    };
+    let request_id = answer.as_ref().and_then(|a| a.request_id.clone());
+    if let Some(error) = line.error.filter(|e| !e.is_null()) {
         let code = error.get("code").and_then(Value::as_str).unwrap_or_default();
         let message = error
             .get("message")
@@ -76,35 +126,36 @@ fn openai_outcome(doc: &Value) -> Result<ChatCompletionResponse> {
         };
         return Err(Error::new(kind, message.to_owned()).with_request_id(request_id));
     }
-    let body = serde_json::to_vec(&response["body"]).unwrap_or_default();
-    let status = response
-        .get("status_code")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(0);
-    if status != 200 {
-        return Err(Error::from_response(status, &body).with_request_id(request_id));
-    }
-    let mut parsed: ChatCompletionResponse = serde_json::from_slice(&body).map_err(|e| {
-        Error::new(
+    let Some(answer) = answer else {
+        return Err(Error::new(
             Kind::Serialization,
-            format!("the result is not a valid chat completion: {e}"),
-        )
-    })?;
+            "the result line has neither a response nor an error",
+        ));
+    };
+    let body = answer.body.map_or("null", RawValue::get).as_bytes();
+    let status = answer.status_code.and_then(|s| u16::try_from(s).ok()).unwrap_or(0);
+    if status != 200 {
+        return Err(Error::from_response(status, body).with_request_id(request_id));
+    }
+    let mut parsed: ChatCompletionResponse = serde_json::from_slice(body).map_err(|e| not_an_answer(&e))?;
     parsed.request_id = request_id;
     Ok(parsed)
 }
 
-/// An Anthropic result line: `{"result": {"type": "succeeded", "message"} | {"type": "errored",
-/// "error"} | {"type": "canceled"} | {"type": "expired"}}`.
-fn anthropic_outcome(doc: &Value) -> Result<ChatCompletionResponse> {
-    let result = &doc["result"];
-    match result.get("type").and_then(Value::as_str).unwrap_or_default() {
+/// An Anthropic result: `{"type": "succeeded", "message"} | {"type": "errored", "error"} |
+/// {"type": "canceled"} | {"type": "expired"}`.
+fn anthropic_outcome(result: Option<Outcome<'_>>) -> Result<ChatCompletionResponse> {
+    let Some(result) = result else {
+        return Err(Error::new(Kind::Serialization, "the result line has no result"));
+    };
+    match result.kind.as_ref() {
         "succeeded" => {
-            let body = serde_json::to_vec(&result["message"]).unwrap_or_default();
-            crate::providers::anthropic::chat_response(&body)
+            let message = result.message.map_or("null", RawValue::get);
+            crate::providers::anthropic::chat_response(message.as_bytes())
         }
-        "errored" => Err(crate::providers::anthropic::error_from_event(result["error"].clone())),
+        "errored" => Err(crate::providers::anthropic::error_from_event(
+            result.error.unwrap_or(Value::Null),
+        )),
         "canceled" => Err(Error::new(
             Kind::Cancelled,
             "the batch was cancelled before this request ran",
