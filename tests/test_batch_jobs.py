@@ -271,3 +271,37 @@ async def test_a_manifest_only_loads_through_a_client_that_reaches_the_same_prov
     await client_for(mock).submit_batch_job(asks("a"), model=OPENAI, manifest=str(path))
     with MockServer() as other, pytest.raises(ValueError, match="batches live at"):
         client_for(other).load_batch_job(str(path))
+
+
+@pytest.mark.parametrize("model", [OPENAI, ANTHROPIC])
+async def test_a_creation_cut_off_mid_answer_is_not_retried_and_is_found_next_time(tmp_path, model):
+    with MockServer(batch_delay_ms=60_000) as mock:
+        client = LlmClient(api_key=API_KEY, base_url=mock.base_url, max_retries=3)
+        path = tmp_path / "job.json"
+        creates = "/v1/batches" if model == OPENAI else "/v1/messages/batches"
+        # The upload (OpenAI) goes through; the creation is made, then its answer is cut off.
+        mock.push_faults([{}, {"cut_after": 0}] if model == OPENAI else [{"cut_after": 0}])
+        with pytest.raises(Exception) as caught:
+            await client.submit_batch_job(asks("a", "b"), model=model, manifest=str(path))
+        assert not isinstance(caught.value, (ValueError, TypeError))
+        assert_no_key(str(caught.value))
+        assert len(sent(mock, "POST", creates)) == 1, "a creation is never retried blindly"
+        job = client.load_batch_job(str(path))
+        await job.refresh()
+        assert job.status == "in_progress" and len(job.batch_ids) == 1
+        assert len(sent(mock, "POST", creates)) == 1, "the batch made is found, not made again"
+
+
+async def test_a_refused_creation_surfaces_and_the_next_refresh_creates_it_once(tmp_path):
+    with MockServer(batch_delay_ms=60_000) as mock:
+        client = LlmClient(api_key=API_KEY, base_url=mock.base_url, max_retries=3)
+        path = tmp_path / "job.json"
+        mock.push_faults([{}, {"status": 500}])
+        with pytest.raises(Exception, match="500"):
+            await client.submit_batch_job(asks("a", "b"), model=OPENAI, manifest=str(path))
+        assert len(sent(mock, "POST", "/v1/batches")) == 1
+        job = client.load_batch_job(str(path), requests=asks("a", "b"))
+        await job.refresh()
+        assert job.status == "in_progress" and len(job.batch_ids) == 1
+        assert len(sent(mock, "POST", "/v1/batches")) == 2
+        assert len(sent(mock, "POST", "/v1/files")) == 1, "the uploaded input is reused"

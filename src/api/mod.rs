@@ -142,6 +142,8 @@ pub struct ApiRequest {
     pub download: bool,
     /// Collects every attempt, for callbacks and tracing.
     pub trace: Option<Arc<Trace>>,
+    /// See [`crate::client::Request::once`].
+    pub once: bool,
 }
 
 impl ApiRequest {
@@ -158,6 +160,7 @@ impl ApiRequest {
             headers: HeaderMap::new(),
             download: false,
             trace: None,
+            once: false,
         }
     }
 }

@@ -197,6 +197,7 @@ impl Client {
                 model: req.model,
                 headers,
                 trace: req.trace,
+                once: req.once,
                 ..Request::default()
             },
             model,

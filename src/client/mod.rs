@@ -64,6 +64,9 @@ pub struct Request {
     /// A token estimate already made for this body (the proxy's key admission): a token
     /// limiter reserves it instead of counting the body again.
     pub tokens: Option<u64>,
+    /// Retried only when the provider refused it unread (429, 408): a creation that must not
+    /// happen twice (a provider batch), whose caller looks it up instead.
+    pub once: bool,
 }
 
 /// An immutable, cheaply shareable LLM client.

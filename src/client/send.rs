@@ -98,6 +98,9 @@ impl Client {
             let (err, hint) = match tried {
                 Tried::Answered(sent) => return done(Ok(sent)),
                 Tried::Final(err) => return done(Err(err)),
+                Tried::Retryable { err, .. } if call.request.once && !matches!(err.status(), Some(408 | 429)) => {
+                    return done(Err(err));
+                }
                 Tried::Retryable { err, hint } => (err, hint),
             };
             match self.backoff(call, &err, hint.as_ref(), retries, &timing) {

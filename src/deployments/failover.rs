@@ -467,6 +467,7 @@ impl Routable for Request {
             aimed: true,
             cache: crate::cache::Control::default(),
             tokens: self.tokens,
+            once: self.once,
         })
     }
 }

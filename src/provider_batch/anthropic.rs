@@ -31,6 +31,7 @@ fn call(method: Method, path: String, via: &str) -> ApiRequest {
 pub(super) async fn create(client: &Client, via: &str, body: Bytes) -> Result<Seen> {
     let req = ApiRequest {
         payload: Payload::Json(body),
+        once: true,
         ..call(Method::POST, "messages/batches".into(), via)
     };
     seen(&client.api(req).await?.body)

@@ -11,7 +11,9 @@
 //! and never a key. With a manifest path, every step is written to it before the next one is
 //! sent: a part's creation time is recorded before its creation is sent, so a process that
 //! died before hearing the answer looks the batch up ([`openai::find`] by its input file,
-//! [`anthropic::find`] by size and creation time) instead of creating it again. A part that
+//! [`anthropic::find`] by size and creation time) instead of creating it again. For the same
+//! reason a creation is never retried blindly (only a 429 or 408, which the provider refused
+//! unread): a timeout or a 5xx fails the step, and the next one looks the batch up first. A part that
 //! was never created needs its requests again ([`Job::load`] with `requests`, checked against
 //! the part's digest).
 

@@ -52,6 +52,7 @@ pub(super) async fn create(client: &Client, via: &str, input_file_id: &str, wind
     });
     let req = ApiRequest {
         payload: Payload::Json(Bytes::from(body.to_string())),
+        once: true,
         ..call(Endpoint::Batches, Method::POST, "batches".into(), via)
     };
     seen(&client.api(req).await?.body)

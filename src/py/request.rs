@@ -311,6 +311,7 @@ pub fn chat_request(kwargs: Option<&Bound<'_, PyDict>>, stream: bool) -> PyResul
         aimed: false,
         cache,
         tokens: None,
+        once: false,
     };
     Ok((request, parse))
 }
