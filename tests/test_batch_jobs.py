@@ -305,3 +305,14 @@ async def test_a_refused_creation_surfaces_and_the_next_refresh_creates_it_once(
         assert job.status == "in_progress" and len(job.batch_ids) == 1
         assert len(sent(mock, "POST", "/v1/batches")) == 2
         assert len(sent(mock, "POST", "/v1/files")) == 1, "the uploaded input is reused"
+
+
+async def test_load_without_a_client_reaches_the_provider_with_the_key_from_the_environment(tmp_path, monkeypatch):
+    with MockServer() as mock:
+        path = tmp_path / "job.json"
+        await client_for(mock).submit_batch_job(asks("a", "b"), model=OPENAI, manifest=str(path))
+        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+        job = BatchJob.load(str(path))
+        results = await job.results(poll_interval=0.01)
+        assert [r.choices[0].message.content for r in results] == ["a", "b"]
+        assert all(r["headers"]["authorization"] == f"Bearer {API_KEY}" for r in mock.requests())

@@ -841,9 +841,10 @@ class BatchJob:
     ) -> BatchJob:
         """The job saved at `path` (it keeps writing there).
 
-        `client` reaches the provider (default `LlmClient(model_hint=<the job's model>)`, keys
-        from the environment); it must route the job's model to the same provider and base
-        URL. `requests` (the job's own) are needed only when a batch was never created.
+        `client` reaches the provider (default `LlmClient(model_hint=<the job's model>,
+        base_url=<the job's base URL>)`, the key from the provider's environment variable); it
+        must route the job's model to the same provider and base URL. `requests` (the job's
+        own; `model` defaults to the job's) are needed only when a batch was never created.
         """
 
 @final

@@ -374,8 +374,8 @@ impl PyBatchJob {
     }
 
     /// The job saved at `path`, to wait for and collect (it keeps writing there). `client`
-    /// reaches the provider (default: `LlmClient(model_hint=<the job's model>)`, keys from
-    /// the environment); `requests` (the job's own; `model` defaults to the job's) are needed
+    /// reaches the provider (default: `LlmClient(model_hint=<the job's model>,
+    /// base_url=<the job's>)`, the key from the environment); `requests` (the job's own; `model` defaults to the job's) are needed
     /// only if some batch was never created.
     #[staticmethod]
     #[pyo3(signature = (path, client=None, requests=None))]
@@ -385,12 +385,15 @@ impl PyBatchJob {
         client: Option<&Bound<'_, PyLlmClient>>,
         requests: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let model = Manifest::read(&path)?.model;
+        let Manifest { model, base_url, .. } = Manifest::read(&path)?;
         let client = match client {
             Some(c) => Arc::clone(&c.get().inner),
             None => {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("model_hint", &model)?;
+                if !base_url.contains("***@") {
+                    kwargs.set_item("base_url", base_url)?;
+                }
                 let made = py.get_type::<PyLlmClient>().call((), Some(&kwargs))?;
                 Arc::clone(&made.cast::<PyLlmClient>()?.get().inner)
             }
