@@ -91,16 +91,6 @@ async def run_openai(base_url: str, n: int) -> dict:
     return {"submit": t1 - t0, "collect": t3 - t2, "ok": ok}
 
 
-def start_mock() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liter_llm.testing", "serve", "--port", "0", "--no-record"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    return proc, line.rsplit(" ", 1)[-1].strip()
-
-
 def drive(python: str, driver: str, base_url: str, n: int) -> dict:
     out = subprocess.run(
         [python, __file__, "--driver", driver, "--base-url", base_url, "--n", str(n)],
@@ -131,6 +121,10 @@ def main() -> None:
         run = run_ours if args.driver == "ours" else run_openai
         print(json.dumps(asyncio.run(run(args.base_url, args.n))))
         return
+    # Here only: the openai driver's venv has no liter_llm for bench_agent to import.
+    sys.path.insert(0, str(ROOT / "benches"))
+    from bench_agent import start_mock
+
     drivers = {"ours": sys.executable}
     if args.openai_python:
         drivers["openai"] = args.openai_python

@@ -17,6 +17,7 @@ use super::anthropic::batch_message;
 use super::routes::Out;
 use super::state::Shared;
 use super::store::Store;
+use crate::server::keys::record::iso8601;
 
 /// Most requests in one message batch (Anthropic's limit).
 const MAX_REQUESTS: usize = 100_000;
@@ -42,30 +43,10 @@ fn invalid(message: &str) -> Out {
     error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
 }
 
-/// Days since 1970-01-01 to a (year, month, day) date.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// An RFC 3339 UTC timestamp of unix seconds, as Anthropic writes them.
-pub(crate) fn rfc3339(unix: u64) -> String {
-    let secs = i64::try_from(unix).unwrap_or(0);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60
-    )
+#[allow(clippy::cast_precision_loss)]
+fn rfc3339(unix: u64) -> String {
+    iso8601(unix as f64)
 }
 
 /// Whether a custom id is one Anthropic accepts (1 to 64 of `[A-Za-z0-9_-]`).
