@@ -316,3 +316,19 @@ async def test_load_without_a_client_reaches_the_provider_with_the_key_from_the_
         results = await job.results(poll_interval=0.01)
         assert [r.choices[0].message.content for r in results] == ["a", "b"]
         assert all(r["headers"]["authorization"] == f"Bearer {API_KEY}" for r in mock.requests())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"format": 99},
+        {"total": 10**12},
+        {"parts": []},
+    ],
+)
+async def test_a_manifest_that_does_not_hold_together_is_refused(tmp_path, mock, change):
+    path = tmp_path / "job.json"
+    await client_for(mock).submit_batch_job(asks("a"), model=OPENAI, manifest=str(path))
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(ValueError, match="not a batch job manifest"):
+        client_for(mock).load_batch_job(str(path))

@@ -127,6 +127,13 @@ pub(super) fn prepare(client: &Client, requests: Vec<Request>, options: &Options
     if requests.is_empty() {
         return Err(invalid("requests must not be empty".into()));
     }
+    if requests.len() > super::manifest::MAX_REQUESTS {
+        return Err(invalid(format!(
+            "{} requests, more than one job may hold ({}): submit several jobs",
+            requests.len(),
+            super::manifest::MAX_REQUESTS
+        )));
+    }
     if options.completion_window != "24h" {
         return Err(invalid(format!(
             "completion_window must be \"24h\" (the only window the providers offer), not {:?}",

@@ -10,6 +10,9 @@ use crate::error::{Error, Kind, Result};
 /// The manifest format this build writes and reads.
 pub const FORMAT: u32 = 1;
 
+/// Most requests one job may hold (a hundred of the largest provider batches).
+pub const MAX_REQUESTS: usize = 10_000_000;
+
 /// The provider API a job goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
