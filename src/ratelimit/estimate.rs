@@ -10,6 +10,7 @@
 //! completion budget.
 
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::tokens::Counter;
@@ -25,11 +26,11 @@ fn unreadable(body: &[u8]) -> u64 {
 }
 
 /// The members of a request body an estimate reads; the others are skipped, not kept. A member
-/// that is present is `Some`, even when it is `null`.
+/// that is present is `Some`, even when it is `null`. The messages stay text, counted from it.
 #[derive(Deserialize)]
-struct Members {
-    #[serde(default, deserialize_with = "present")]
-    messages: Option<Value>,
+struct Members<'a> {
+    #[serde(borrow, default, deserialize_with = "present_raw")]
+    messages: Option<&'a RawValue>,
     #[serde(default, deserialize_with = "present")]
     input: Option<Value>,
     #[serde(default, deserialize_with = "present")]
@@ -46,6 +47,10 @@ struct Members {
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
+}
+
+fn present_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 fn count(value: Option<&Value>) -> Option<u64> {
@@ -89,7 +94,7 @@ pub fn estimate_split(body: &[u8], model: &str) -> (u64, u64) {
         let n = count(body_of.n.as_ref()).unwrap_or(1).max(1);
         let completion = completion.saturating_mul(n);
         let tools = [body_of.tools.as_ref(), body_of.functions.as_ref()];
-        let prompt = counter.prompt(body_of.messages.as_ref(), tools);
+        let prompt = counter.prompt_raw(body_of.messages, tools);
         (prompt.saturating_add(completion), completion)
     } else if let Some(input) = &body_of.input {
         (input_tokens(&counter, input), 0)

@@ -25,6 +25,7 @@
 //! parts a flat 200; base64 payloads are never tokenized. Request-level `tools` and
 //! `functions` are counted as their JSON text.
 
+mod borrowed;
 mod bpe;
 mod split;
 mod unicode;
@@ -288,7 +289,11 @@ impl Counter {
 
     /// [`Counter::request`] of a body's `messages` and its `tools` and `functions`.
     pub fn prompt(&self, messages: Option<&Value>, tools: [Option<&Value>; 2]) -> u64 {
-        let n = messages.map_or(0, |m| self.messages(m));
+        self.with_tools(messages.map_or(0, |m| self.messages(m)), tools)
+    }
+
+    /// `n` tokens of messages plus the tool definitions'.
+    fn with_tools(&self, n: u64, tools: [Option<&Value>; 2]) -> u64 {
         tools.into_iter().flatten().fold(n, |n, t| n + self.json(t))
     }
 }
