@@ -6,6 +6,7 @@
 * ``scenario_client``: an ``LlmClient`` pointed at ``scenario``.
 * ``servers``: four more scenario servers (one per deployment in the routing tests), reset per test.
 * ``make_client``: factory for clients with other settings.
+* ``mock``: a ``MockServer`` of the test's own; ``client_for(server, **overrides)`` a client of it.
 * ``redis_server``: a real ``redis-server`` on a free port (``redis_support.RedisServer``), one per test;
   ``kill()`` / ``start()`` make an outage. A missing redis-server fails the test (``make install``).
 * ``postgres_server``: a throw-away PostgreSQL cluster on a free port (``pg_support.PgServer``), one
@@ -85,6 +86,22 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 15.0, what: 
 def user(text: str) -> list[dict[str, Any]]:
     """A one-message conversation."""
     return [{"role": "user", "content": text}]
+
+
+@pytest.fixture
+def mock():
+    """A ``MockServer`` of the test's own (its log and stored batches hold only this test's)."""
+    from liter_llm.testing import MockServer
+
+    with MockServer() as server:
+        yield server
+
+
+def client_for(server: Any, **overrides: Any) -> Any:
+    """A client of ``server`` with the test key and no retries (``overrides`` change either)."""
+    from liter_llm import LlmClient
+
+    return LlmClient(**{"api_key": API_KEY, "base_url": server.base_url, "max_retries": 0, **overrides})
 
 
 @pytest.fixture(scope="module")

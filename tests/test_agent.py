@@ -9,9 +9,8 @@ import json
 import threading
 
 import pytest
-from conftest import API_KEY, user
-from liter_llm import LlmClient, Tool, function_tool
-from liter_llm.testing import MockServer
+from conftest import client_for, user
+from liter_llm import Tool, function_tool
 
 
 def get_weather(city: str, unit: str = "C") -> str:
@@ -22,16 +21,6 @@ def get_weather(city: str, unit: str = "C") -> str:
         unit: C or F.
     """
     return f"sunny, 21 {unit} in {city}"
-
-
-@pytest.fixture
-def mock():
-    with MockServer() as server:
-        yield server
-
-
-def client_for(server: MockServer) -> LlmClient:
-    return LlmClient(api_key=API_KEY, base_url=server.base_url, max_retries=0)
 
 
 async def test_a_tool_call_round_then_the_answer_with_the_transcript_and_summed_usage(mock):

@@ -12,18 +12,11 @@ from pathlib import Path
 
 import mcp  # noqa: F401 - the test server's SDK: `make install` installs it
 import pytest
-from conftest import API_KEY, user
-from liter_llm import LlmClient, NetworkError, tools_from_mcp
-from liter_llm.testing import MockServer
+from conftest import client_for, user
+from liter_llm import NetworkError, tools_from_mcp
 from redis_support import free_port
 
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
-
-
-@pytest.fixture
-def mock():
-    with MockServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -46,10 +39,6 @@ def http_server():
     proc.terminate()
     proc.wait(timeout=10)
     proc.stderr.close()
-
-
-def client_for(server: MockServer) -> LlmClient:
-    return LlmClient(api_key=API_KEY, base_url=server.base_url, max_retries=0)
 
 
 async def test_stdio_server_tools_are_listed_and_called_by_the_loop(mock):

@@ -8,13 +8,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import API_KEY, assert_no_key, user
+from conftest import API_KEY, assert_no_key, client_for, user
 from liter_llm import (
     BadRequestError,
     BatchJob,
     ChatCompletionResponse,
     EndpointNotSupportedError,
-    LlmClient,
     LlmTimeoutError,
     RequestCancelledError,
     completion_cost,
@@ -24,16 +23,6 @@ from liter_llm.testing import MockServer
 
 OPENAI = "gpt-4o-mini"
 ANTHROPIC = "anthropic/claude-haiku-4-5"
-
-
-@pytest.fixture
-def mock():
-    with MockServer() as server:
-        yield server
-
-
-def client_for(server: MockServer) -> LlmClient:
-    return LlmClient(api_key=API_KEY, base_url=server.base_url, max_retries=0)
 
 
 def asks(*texts: str, **extra: Any) -> list[dict[str, Any]]:
@@ -276,7 +265,7 @@ async def test_a_manifest_only_loads_through_a_client_that_reaches_the_same_prov
 @pytest.mark.parametrize("model", [OPENAI, ANTHROPIC])
 async def test_a_creation_cut_off_mid_answer_is_not_retried_and_is_found_next_time(tmp_path, model):
     with MockServer(batch_delay_ms=60_000) as mock:
-        client = LlmClient(api_key=API_KEY, base_url=mock.base_url, max_retries=3)
+        client = client_for(mock, max_retries=3)
         path = tmp_path / "job.json"
         creates = "/v1/batches" if model == OPENAI else "/v1/messages/batches"
         # The upload (OpenAI) goes through; the creation is made, then its answer is cut off.
@@ -294,7 +283,7 @@ async def test_a_creation_cut_off_mid_answer_is_not_retried_and_is_found_next_ti
 
 async def test_a_refused_creation_surfaces_and_the_next_refresh_creates_it_once(tmp_path):
     with MockServer(batch_delay_ms=60_000) as mock:
-        client = LlmClient(api_key=API_KEY, base_url=mock.base_url, max_retries=3)
+        client = client_for(mock, max_retries=3)
         path = tmp_path / "job.json"
         mock.push_faults([{}, {"status": 500}])
         with pytest.raises(Exception, match="500"):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import scenario_server as ss
@@ -24,6 +25,23 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float
     return subprocess.run(
         [*CLI, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def interrupt_when(
+    args: list[str], cwd: Path, env: dict[str, str], ready: Callable[[], bool], sig: int, wait: float = 30
+) -> tuple[subprocess.Popen, str]:
+    """Runs the CLI with ``args``, sends it ``sig`` once ``ready()`` holds (or after ``wait`` s) and
+    waits for it to end; the process and its stderr."""
+    proc = subprocess.Popen([*CLI, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not ready():
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    return proc, err
 
 
 def batch_line(i: int) -> dict:
@@ -105,25 +123,9 @@ def test_an_interrupted_run_resumes_without_loss_or_duplicates(tmp_path, sig):
     out = tmp_path / "out.jsonl"
     env = dict(os.environ)
     env.pop("OPENAI_API_KEY", None)
-    proc = subprocess.Popen(
-        # 12 waves of 500 ms: the run is still going when the test sees its first 20 results.
-        [*CLI, "batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "500", "--concurrency", "10"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if out.exists() and out.read_text().count("\n") >= 20:
-                break
-            time.sleep(0.05)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    # 12 waves of 500 ms: the run is still going when the test sees its first 20 results.
+    args = ["batch", "in.jsonl", "-o", "out.jsonl", "--mock", "--mock-latency-ms", "500", "--concurrency", "10"]
+    proc, err = interrupt_when(args, tmp_path, env, lambda: out.exists() and out.read_text().count("\n") >= 20, sig)
     first = out.read_text().count("\n")
     assert 20 <= first < 120
     if sig == signal.SIGINT:
@@ -496,24 +498,8 @@ def test_an_interrupted_provider_batch_run_goes_on_with_the_same_job(tmp_path):
     args = ["batch", "in.jsonl", "-o", "out.jsonl", "--provider-batch", "--poll-interval", "0.05"]
     with MockServer(batch_delay_ms=4000) as provider:
         env = {**os.environ, "OPENAI_API_KEY": API_KEY}
-        proc = subprocess.Popen(
-            [*CLI, *args, "--base-url", provider.base_url],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if manifest.exists() and '"batch_id": "batch_' in manifest.read_text():
-                    break
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=30)
-        finally:
-            proc.kill()
+        created = lambda: manifest.exists() and '"batch_id": "batch_' in manifest.read_text()  # noqa: E731
+        proc, err = interrupt_when([*args, "--base-url", provider.base_url], tmp_path, env, created, signal.SIGINT)
         assert proc.returncode == 130, err
         assert not (tmp_path / "out.jsonl").read_text()
         again = run(*args, "--base-url", provider.base_url, cwd=tmp_path, env={"OPENAI_API_KEY": API_KEY})

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import scenario_server as ss
-from conftest import API_KEY, user
+from conftest import API_KEY, client_for, user
 from liter_llm import (
     AuthenticationError,
     ChatCompletionResponse,
@@ -28,10 +28,6 @@ from liter_llm.testing import MockServer
 
 def last(server: Any) -> dict[str, Any]:
     return server.requests()[-1]
-
-
-def client_for(server: Any, **kwargs: Any) -> LlmClient:
-    return LlmClient(api_key=API_KEY, base_url=server.base_url, max_retries=0, **kwargs)
 
 
 async def test_anthropic_models_speak_the_messages_api(mock_server):
