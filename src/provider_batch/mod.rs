@@ -265,20 +265,21 @@ impl Job {
         if m.cancelled {
             return self.update(|m| m.parts[k].state = PartState::Cancelled);
         }
-        let Some(payload) = lock(&self.payloads)[k].clone() else {
-            return Err(invalid(format!(
+        // The requests are needed unless their input is uploaded already.
+        let payload = lock(&self.payloads)[k].clone().ok_or_else(|| {
+            invalid(format!(
                 "requests {}..{} of the job were never submitted; load the job with the same requests to submit them",
                 part.first,
                 part.first + part.count
-            )));
-        };
+            ))
+        });
         let seen = match m.api {
             Api::OpenAi => {
                 let file = match &part.input_file_id {
                     Some(file) => file.clone(),
                     None => {
                         let name = format!("{}-{k}.jsonl", m.id);
-                        let file = openai::upload(client, via, name, payload).await?;
+                        let file = openai::upload(client, via, name, payload?).await?;
                         self.update(|m| m.parts[k].input_file_id = Some(file.clone()))?;
                         file
                     }
@@ -287,6 +288,7 @@ impl Job {
                 openai::create(client, via, &file, &m.completion_window, &m.id).await?
             }
             Api::Anthropic => {
+                let payload = payload?;
                 self.update(|m| m.parts[k].submitted_at = Some(now()))?;
                 anthropic::create(client, via, payload).await?
             }
