@@ -223,8 +223,7 @@ impl Job {
         for k in 0..parts {
             self.submit(k).await?;
         }
-        for k in 0..parts {
-            let part = self.manifest().parts[k].clone();
+        for (k, part) in self.manifest().parts.iter().enumerate() {
             if let (Some(id), false) = (&part.batch_id, part.state.ended()) {
                 let seen = self.status(id, false).await?;
                 self.apply(k, seen)?;
@@ -366,11 +365,14 @@ impl Job {
                 (Api::Anthropic, None) => {}
             }
         }
+        // A provider that echoes the key in a result's error must not leak it.
+        let target = self.client.chat_target(&m.model).ok();
+        let secret = target.as_ref().map_or("", |t| t.secret.expose());
         let mut out: Vec<Result<ChatCompletionResponse>> = Vec::with_capacity(m.total);
         for part in &m.parts {
             for slot in &mut slots[part.first..part.first + part.count] {
                 let outcome = slot.take().unwrap_or_else(|| Err(results::missing(part)));
-                out.push(outcome.map_err(|e| e.with_context(&m.provider, Some(&m.model))));
+                out.push(outcome.map_err(|e| e.redact(secret).with_context(&m.provider, Some(&m.model))));
             }
         }
         self.price(&m, &mut out);

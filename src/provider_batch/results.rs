@@ -77,14 +77,24 @@ pub(super) fn read(api: Api, data: &[u8], part: &Part, slots: &mut Slots) {
     }
 }
 
+/// A request a cancellation stopped before it ran.
+fn cancelled() -> Error {
+    Error::new(Kind::Cancelled, "the batch was cancelled before this request ran")
+}
+
+/// A request the batch's completion window ended before.
+fn expired() -> Error {
+    Error::new(
+        Kind::Timeout,
+        "the batch's completion window ended before this request ran",
+    )
+}
+
 /// The outcome for a request of `part` that has no result line.
 pub(super) fn missing(part: &Part) -> Error {
     match part.state {
-        PartState::Cancelled => Error::new(Kind::Cancelled, "the batch job was cancelled before this request ran"),
-        PartState::Expired => Error::new(
-            Kind::Timeout,
-            "the batch's completion window ended before this request ran",
-        ),
+        PartState::Cancelled => cancelled(),
+        PartState::Expired => expired(),
         PartState::Failed => Error::new(
             Kind::BadRequest,
             format!(
@@ -156,14 +166,8 @@ fn anthropic_outcome(result: Option<Outcome<'_>>) -> Result<ChatCompletionRespon
         "errored" => Err(crate::providers::anthropic::error_from_event(
             result.error.unwrap_or(Value::Null),
         )),
-        "canceled" => Err(Error::new(
-            Kind::Cancelled,
-            "the batch was cancelled before this request ran",
-        )),
-        "expired" => Err(Error::new(
-            Kind::Timeout,
-            "the batch's completion window ended before this request ran",
-        )),
+        "canceled" => Err(cancelled()),
+        "expired" => Err(expired()),
         other => Err(Error::new(
             Kind::Serialization,
             format!("unknown result type {other:?}"),
