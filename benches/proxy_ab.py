@@ -4,7 +4,7 @@
 
 Each NAME=VENV is a venv with a release wheel of ours installed. One upstream (the first venv's mock), the floor and
 every build start once; each repeat measures them in rotating order: 64 connections for CPU per request and req/s,
-then one connection for added p50 (minus the direct p50 measured at the start of the repeat). Ours runs with a
+then one connection for added p50 (minus the direct p50 measured just before it). Ours runs with a
 virtual key, as in ``bench_proxy.py``. Prints one line per repeat and the medians with their ratios to the floor.
 Stdlib only; the machine's state moves every figure, so compare builds only within one run.
 """
@@ -65,15 +65,16 @@ def main() -> None:
             bp.load(load_bin, proc.port, keys[name], {}, conns=1, duration=0.5, warmup=5, **one)
         figures: dict[str, dict[str, list[float]]] = {n: {"cpu": [], "rps": [], "added": []} for n in procs}
         for r in range(args.repeats):
-            direct = bp.load(
-                load_bin, upstream.port, "sk-upstream", {}, conns=1, duration=args.duration_1, warmup=20, **one
-            )
             names = list(procs)
             names = names[r % len(names) :] + names[: r % len(names)]
             for name in names:
                 proc, watch = procs[name], {"proxy": procs[name].proc.pid}
                 load = bp.load(
                     load_bin, proc.port, keys[name], watch, conns=64, duration=args.duration_load, warmup=2, **one
+                )
+                # The direct p50 right before each proxy's: the machine's state drifts within a repeat.
+                direct = bp.load(
+                    load_bin, upstream.port, "sk-upstream", {}, conns=1, duration=args.duration_1, warmup=20, **one
                 )
                 lat = bp.load(load_bin, proc.port, keys[name], {}, conns=1, duration=args.duration_1, warmup=20, **one)
                 if load["errors"] or lat["errors"]:
@@ -89,13 +90,22 @@ def main() -> None:
         upstream.stop()
 
     med = {n: {k: statistics.median(v) for k, v in f.items()} for n, f in figures.items()}
+    # Each repeat's ratios to the floor in that repeat, then their median: a machine state that
+    # moves between repeats moves both sides of a ratio.
+    paired = {
+        n: {k: statistics.median(a / b for a, b in zip(v, figures["floor"][k])) for k, v in f.items()}
+        for n, f in figures.items()
+    }
     floor = med["floor"]
+    print("\nRatios to the floor: of the medians, then (in brackets) the median of each repeat's ratio.")
     print("\n| build | CPU µs/req (64 conn) | vs floor | req/s (64 conn) | vs floor | added p50 µs | vs floor |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, m in med.items():
+        p = paired[name]
         print(
-            f"| {name} | {m['cpu']:.1f} | {m['cpu'] / floor['cpu']:.2f}x | {m['rps']:,.0f} | "
-            f"{m['rps'] / floor['rps']:.2f}x | {m['added']:.0f} | {m['added'] / floor['added']:.2f}x |"
+            f"| {name} | {m['cpu']:.1f} | {m['cpu'] / floor['cpu']:.2f}x ({p['cpu']:.2f}x) | {m['rps']:,.0f} | "
+            f"{m['rps'] / floor['rps']:.2f}x ({p['rps']:.2f}x) | {m['added']:.0f} | "
+            f"{m['added'] / floor['added']:.2f}x ({p['added']:.2f}x) |"
         )
 
 
