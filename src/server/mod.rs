@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -79,6 +78,10 @@ pub(crate) struct AppState {
     callers_http: OnceLock<reqwest::Client>,
     metrics: metrics::Metrics,
     access_log: Option<AccessLog>,
+    /// The routes' patterns, for the log line, the metrics and the open routes.
+    patterns: Patterns,
+    /// The largest request body, for the routes' extractors.
+    body_limit: DefaultBodyLimit,
 }
 
 /// A request's caller, and the trail its handlers note what they learn in.
@@ -99,22 +102,63 @@ pub(crate) enum Who {
     Key(Arc<VirtualKey>),
 }
 
-/// The routes, ready to serve.
-pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
+/// The server, ready to serve: [`observe::observe`] around the routes, once for the whole
+/// router (a layer on the router would wrap every route, and cost each request a service clone
+/// and a boxed future more).
+#[derive(Clone)]
+pub struct App {
+    state: Arc<AppState>,
+    routes: Router,
+}
+
+/// The route patterns, to name a request's route before it is routed.
+pub(crate) struct Patterns {
+    /// A path's pattern's index in `names`.
+    by_path: matchit::Router<usize>,
+    names: Vec<String>,
+}
+
+impl Patterns {
+    fn add(&mut self, pattern: String) {
+        if self.by_path.insert(pattern.clone(), self.names.len()).is_ok() {
+            self.names.push(pattern);
+        }
+    }
+
+    /// The index of the route `path` takes, if any.
+    pub(crate) fn find(&self, path: &str) -> Option<usize> {
+        self.by_path.at(path).ok().map(|m| *m.value)
+    }
+
+    /// A route's pattern (`unmatched` for none).
+    pub(crate) fn name(&self, route: Option<usize>) -> &str {
+        route
+            .and_then(|i| self.names.get(i))
+            .map_or("unmatched", String::as_str)
+    }
+}
+
+impl tower_service::Service<axum::extract::Request> for App {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let (state, routes) = (Arc::clone(&self.state), self.routes.clone());
+        Box::pin(async move { Ok(observe::observe(state, routes, request).await) })
+    }
+}
+
+/// The routes and what they share, ready to serve.
+pub fn router(client: Arc<Client>, options: ServeOptions) -> App {
     let limit = match options.max_body_bytes {
         0 => DEFAULT_MAX_BODY_BYTES,
         n => n,
     };
-    let state = Arc::new(AppState {
-        callers_http: OnceLock::new(),
-        client,
-        keys: options.keys.filter(|_| options.master_key.is_some()),
-        master_key: options.master_key,
-        metrics: metrics::Metrics::new(),
-        access_log: options.access_log,
-        allow_client_side_credentials: options.allow_client_side_credentials,
-        allow_user_config: options.allow_user_config,
-    });
     // OpenAI's routes, each with and without the `/v1` prefix.
     let openai_routes = [
         ("/chat/completions", post(openai::chat_completions)),
@@ -135,38 +179,59 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> Router {
         ("/batches/{id}", get(files::retrieve_batch)),
         ("/batches/{id}/cancel", post(files::cancel_batch)),
     ];
-    let mut api = Router::new();
+    let mut routes = Router::new();
+    let mut patterns = Patterns {
+        by_path: matchit::Router::new(),
+        names: Vec::new(),
+    };
     for (path, route) in openai_routes {
-        api = api.route(&format!("/v1{path}"), route.clone()).route(path, route);
+        let prefixed = format!("/v1{path}");
+        routes = routes.route(&prefixed, route.clone()).route(path, route);
+        patterns.add(prefixed);
+        patterns.add(path.to_owned());
     }
-    let api = api
-        .route("/key/generate", post(keys::generate))
-        .route("/key/info", get(keys::info))
-        .route("/key/update", post(keys::update))
-        .route("/key/delete", post(keys::delete))
-        .route("/key/list", get(keys::list))
-        .route("/metrics", get(metrics))
-        .route("/health", get(health::health));
-    Router::new()
-        .route("/health/liveliness", get(|| async { "I'm alive!" }))
-        .route("/health/readiness", get(openai::readiness))
-        .merge(api)
+    let others: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 8] = [
+        ("/key/generate", post(keys::generate)),
+        ("/key/info", get(keys::info)),
+        ("/key/update", post(keys::update)),
+        ("/key/delete", post(keys::delete)),
+        ("/key/list", get(keys::list)),
+        ("/metrics", get(metrics)),
+        ("/health", get(health::health)),
+        ("/health/readiness", get(openai::readiness)),
+    ];
+    for (path, route) in others {
+        routes = routes.route(path, route);
+        patterns.add(path.to_owned());
+    }
+    routes = routes.route("/health/liveliness", get(|| async { "I'm alive!" }));
+    patterns.add("/health/liveliness".to_owned());
+    let state = Arc::new(AppState {
+        callers_http: OnceLock::new(),
+        client,
+        keys: options.keys.filter(|_| options.master_key.is_some()),
+        master_key: options.master_key,
+        metrics: metrics::Metrics::new(),
+        access_log: options.access_log,
+        allow_client_side_credentials: options.allow_client_side_credentials,
+        allow_user_config: options.allow_user_config,
+        patterns,
+        body_limit: DefaultBodyLimit::max(limit),
+    });
+    let routes = routes
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found_error", "no such route", None) })
-        .layer(DefaultBodyLimit::max(limit))
-        // One middleware for every request (each layer costs a boxed future and a service
-        // clone per request): its id, its caller, and its log line and metrics.
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe::observe))
-        .with_state(state)
+        .with_state(Arc::clone(&state));
+    App { state, routes }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting and lets the
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting and lets the
 /// requests and streams in flight finish, for at most `grace`.
 ///
 /// # Errors
 /// What accepting connections fails with.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> io::Result<()> {
@@ -179,7 +244,7 @@ pub async fn serve(
     });
     let stopping = Arc::new(tokio::sync::Notify::new());
     let told = Arc::clone(&stopping);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, axum::ServiceExt::into_make_service(app)).with_graceful_shutdown(async move {
         shutdown.await;
         told.notify_one();
     });

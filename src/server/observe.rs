@@ -12,13 +12,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
+use axum::Router;
 use futures_util::StreamExt;
 use hyper::body::Body as _;
 use serde_json::{json, Value};
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::keys::record::{iso8601, now};
 use super::metrics::Observation;
@@ -186,15 +188,15 @@ impl Trail {
     }
 }
 
-/// The middleware of every request: gives it an id (answered in `x-request-id`) and a
-/// [`Trail`], finds its [`Caller`] (a 401 for a route that needs a key and has none), and logs
-/// and counts it when its answer ends.
-pub(crate) async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+/// What every request goes through before `routes`: gives it an id (answered in
+/// `x-request-id`) and a [`Trail`], finds its [`Caller`] (a 401 for a route that needs a key and
+/// has none), and logs and counts it when its answer ends.
+pub(crate) async fn observe(state: Arc<AppState>, routes: Router, mut request: Request) -> Response {
     let started = Instant::now();
     let id = super::request_id(request.headers());
     let trail = Arc::new(Trail::default());
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let who = if super::is_open(route.as_ref().map(MatchedPath::as_str)) {
+    let route = state.patterns.find(request.uri().path());
+    let who = if super::is_open(route.map(|r| state.patterns.name(Some(r)))) {
         Ok(Who::Open)
     } else {
         super::identify(&state, request.headers()).await
@@ -219,7 +221,11 @@ pub(crate) async fn observe(State(state): State<Arc<AppState>>, mut request: Req
                 trail.note(|seen| seen.key_alias = alias);
             }
             request.extensions_mut().insert(Caller { who, trail });
-            next.run(request).await
+            let mut routes = done.state.body_limit.layer(routes);
+            match routes.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
         }
         Err(refused) => *refused,
     };
@@ -243,8 +249,9 @@ struct Done {
     state: Arc<AppState>,
     trail: Arc<Trail>,
     started: Instant,
-    /// The route's pattern; `None` for a path no route matched.
-    route: Option<MatchedPath>,
+    /// The route's pattern (its index in the server's patterns); `None` for a path no route
+    /// matched.
+    route: Option<usize>,
     method: Method,
     id: HeaderValue,
     status: u16,
@@ -253,7 +260,7 @@ struct Done {
 impl Drop for Done {
     fn drop(&mut self) {
         let elapsed = self.started.elapsed();
-        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = self.state.patterns.name(self.route);
         let seen = self.trail.0.lock().unwrap_or_else(PoisonError::into_inner);
         self.state.metrics.finished(&Observation {
             route,
