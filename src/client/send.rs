@@ -171,16 +171,29 @@ impl Client {
     async fn attempt(&self, call: &Call, timing: Timing, permit: Option<Permit>, retry_index: u32) -> Tried {
         let (url, request) = (&call.url, &call.request);
         let started = Instant::now();
-        let builder = self
-            .http
-            .request(call.method.clone(), url.clone())
-            .headers(request.headers.clone());
-        let sending = match &call.upload {
-            Some(upload) => builder.multipart(upload.form()),
-            None if request.body.is_empty() => builder,
-            None => builder.body(request.body.clone()),
-        }
-        .send();
+        let built = match &call.upload {
+            Some(upload) => self
+                .http
+                .request(call.method.clone(), url.clone())
+                .headers(request.headers.clone())
+                .multipart(upload.form())
+                .build(),
+            None => {
+                // Built whole: the headers are the call's map as is, not copied in one by one.
+                let mut built = reqwest::Request::new(call.method.clone(), url.clone());
+                *built.headers_mut() = request.headers.clone();
+                if !request.body.is_empty() {
+                    *built.body_mut() = Some(request.body.clone().into());
+                }
+                Ok(built)
+            }
+        };
+        let sending = async {
+            match built {
+                Ok(built) => self.http.execute(built).await,
+                Err(err) => Err(err),
+            }
+        };
         let read = self.config.timeout.as_secs_f64();
         match timing
             .within(sending, || format!("no response within {read:.1}s"))
