@@ -160,6 +160,16 @@ fn div_ceil_u128(a: u128, b: u128) -> u64 {
     u64::try_from(a.div_ceil(b.max(1))).unwrap_or(u64::MAX)
 }
 
+/// What `cell` counts for `bucket` (0 when it holds another bucket's count).
+fn counted(cell: &AtomicU64, bucket: u64) -> u64 {
+    let counted = unpack(cell.load(Ordering::Acquire));
+    if counted.epoch == bucket & EPOCH_MASK {
+        counted.value
+    } else {
+        0
+    }
+}
+
 impl Key {
     /// Builds a key; limits must already be validated (non-zero, at most [`MAX_LIMIT`]).
     pub fn new(spec: KeySpec) -> Self {
@@ -224,36 +234,37 @@ impl Key {
         ]
     }
 
-    fn read(&self, field: fn(&Slot) -> &AtomicU64, bucket: u64) -> u64 {
-        let slot = &self.ring[(bucket % self.ring.len() as u64) as usize];
-        let counted = unpack(field(slot).load(Ordering::Acquire));
-        if counted.epoch == bucket & EPOCH_MASK {
-            counted.value
-        } else {
-            0
-        }
-    }
-
     /// Earliest time >= `now` at which `need` more fits under `limit`, given what the log holds.
     fn log_ready(&self, now: u64, need: u64, limit: u64, field: fn(&Slot) -> &AtomicU64) -> u64 {
         let lo = now.saturating_sub(self.span) / self.bucket;
         let hi = now / self.bucket;
-        let mut sum = 0u64;
-        for b in lo..=hi {
-            sum = sum.saturating_add(self.read(field, b));
-        }
+        let sum = self
+            .counts(field, lo, hi)
+            .fold(0u64, |sum, (_, n)| sum.saturating_add(n));
         if sum.saturating_add(need) <= limit {
             return now;
         }
         let mut freed = 0u64;
-        for b in lo..=hi {
-            freed = freed.saturating_add(self.read(field, b));
+        for (b, n) in self.counts(field, lo, hi) {
+            freed = freed.saturating_add(n);
             if (sum - freed.min(sum)).saturating_add(need) <= limit {
                 // Bucket `b` stops counting once its end is a full span old.
                 return ((b + 1) * self.bucket).saturating_add(self.span).max(now);
             }
         }
         ((hi + 1) * self.bucket).saturating_add(self.span)
+    }
+
+    /// Buckets `lo..=hi` (fewer than the ring's slots) with their counts, oldest first: one
+    /// division finds the first slot, not one per bucket (every grant reads the whole window).
+    fn counts(&self, field: fn(&Slot) -> &AtomicU64, lo: u64, hi: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let len = self.ring.len() as u64;
+        let first = lo % len;
+        (lo..=hi).map(move |b| {
+            let at = first + (b - lo);
+            let at = if at >= len { at - len } else { at };
+            (b, counted(field(&self.ring[at as usize]), b))
+        })
     }
 
     /// When a request of `tokens` may go, and what holds it back.
@@ -420,6 +431,6 @@ impl Key {
     /// Total tokens the log counts at `now` (for tests and diagnostics).
     pub fn tokens_in_window(&self, now: u64) -> u64 {
         let lo = now.saturating_sub(self.span) / self.bucket;
-        (lo..=now / self.bucket).map(|b| self.read(|s| &s.tokens, b)).sum()
+        self.counts(|s| &s.tokens, lo, now / self.bucket).map(|(_, n)| n).sum()
     }
 }
