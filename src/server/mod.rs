@@ -130,11 +130,14 @@ impl Patterns {
         self.by_path.at(path).ok().map(|m| *m.value)
     }
 
-    /// A route's pattern (`unmatched` for none).
+    /// A route's pattern (`None` for no route).
+    pub(crate) fn pattern(&self, route: Option<usize>) -> Option<&str> {
+        route.and_then(|i| self.names.get(i)).map(String::as_str)
+    }
+
+    /// A route's pattern, `unmatched` for none (its label in the log line and metrics).
     pub(crate) fn name(&self, route: Option<usize>) -> &str {
-        route
-            .and_then(|i| self.names.get(i))
-            .map_or("unmatched", String::as_str)
+        self.pattern(route).unwrap_or("unmatched")
     }
 }
 
@@ -190,7 +193,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> App {
         patterns.add(prefixed);
         patterns.add(path.to_owned());
     }
-    let others: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 8] = [
+    let others: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 9] = [
         ("/key/generate", post(keys::generate)),
         ("/key/info", get(keys::info)),
         ("/key/update", post(keys::update)),
@@ -199,13 +202,12 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> App {
         ("/metrics", get(metrics)),
         ("/health", get(health::health)),
         ("/health/readiness", get(openai::readiness)),
+        ("/health/liveliness", get(|| async { "I'm alive!" })),
     ];
     for (path, route) in others {
         routes = routes.route(path, route);
         patterns.add(path.to_owned());
     }
-    routes = routes.route("/health/liveliness", get(|| async { "I'm alive!" }));
-    patterns.add("/health/liveliness".to_owned());
     let state = Arc::new(AppState {
         callers_http: OnceLock::new(),
         client,

@@ -196,7 +196,7 @@ pub(crate) async fn observe(state: Arc<AppState>, routes: Router, mut request: R
     let id = super::request_id(request.headers());
     let trail = Arc::new(Trail::default());
     let route = state.patterns.find(request.uri().path());
-    let who = if super::is_open(route.map(|r| state.patterns.name(Some(r)))) {
+    let who = if super::is_open(state.patterns.pattern(route)) {
         Ok(Who::Open)
     } else {
         super::identify(&state, request.headers()).await
