@@ -235,11 +235,13 @@ impl Client {
     /// provider's own bytes when they already are. With a response cache, the cached path.
     pub(crate) async fn chat_relay(&self, request: Request) -> Result<Relayed> {
         if self.cache.is_some() {
-            return Relayed::typed(self.chat(request).await?);
+            // Every path is boxed: the proxy's handler future then holds a pointer, not the
+            // state of the longest path (the cached one), and moves and copies less.
+            return Relayed::typed(Box::pin(self.chat(request)).await?);
         }
         match self.routed(&request.model) {
             Some(router) => Box::pin(router.run(self, request, |c, r| c.relay_direct(r))).await,
-            None => self.relay_direct(request).await,
+            None => Box::pin(self.relay_direct(request)).await,
         }
     }
 

@@ -156,8 +156,10 @@ impl Deployments {
         let total = request.total_timeout().or(parent.config().total_timeout);
         let deadline = total.map(|t| (Instant::now() + t, t));
         let name = request.model().to_owned();
+        // The op is boxed on the paths that call it here (as in `attempt`): inline, its state
+        // would sit in this future, and every request's would carry it.
         let Some(group) = self.group(&name) else {
-            return op(parent, request).await;
+            return Box::pin(op(parent, request)).await;
         };
         let err = match self.run_group(group, &request, deadline, &op).await {
             Ok(answer) => return Ok(answer),
@@ -175,7 +177,7 @@ impl Deployments {
                 Some(group) => self.run_group(group, &request, deadline, &op).await,
                 None => {
                     let left = remaining(deadline)?;
-                    op(parent, request.aim(Target::plain(target), &Map::new(), left)?).await
+                    Box::pin(op(parent, request.aim(Target::plain(target), &Map::new(), left)?)).await
                 }
             };
             match result {

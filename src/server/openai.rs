@@ -42,7 +42,8 @@ pub(crate) async fn chat_completions(
         if stream {
             return bad_request("a stream goes to one model; model names several");
         }
-        return fan_out(&state, &client, &caller, request).await;
+        // Boxed, as the stream below: the plain relay's future stays small.
+        return Box::pin(fan_out(&state, &client, &caller, request)).await;
     }
     let gate = match admit(&state, &client, &caller, &request.model, &request.body).await {
         Ok(gate) => gate,
@@ -50,7 +51,7 @@ pub(crate) async fn chat_completions(
     };
     request.tokens = gate.tokens();
     if stream {
-        return match client.chat_stream(request).await {
+        return match Box::pin(client.chat_stream(request)).await {
             Ok(stream) => events(stream, gate),
             Err(err) => from_core(&err),
         };

@@ -243,7 +243,9 @@ impl Keys {
         let Store::Postgres(db) = &self.db else {
             return Ok(None);
         };
-        match db.read_key(token).await {
+        // Boxed: the database read is the rare path, and inline its state would sit in every
+        // request's future (and be copied with it).
+        match Box::pin(db.read_key(token)).await {
             Ok(Some(stored)) => self.remember(stored).map(Some).map_err(|e| Refusal::internal(&e)),
             Ok(None) => Ok(None),
             Err(e) => {
@@ -420,7 +422,8 @@ impl Keys {
     pub async fn admit(&self, key: &Arc<VirtualKey>, model: &str, estimate: Estimate) -> Result<Admission, Refusal> {
         match &self.hot {
             None => self.admit_here(key, model, estimate),
-            Some(hot) => self.admit_shared(hot, key, model, estimate).await,
+            // Boxed, as the database read in `fetch`: only replicas sharing counters take it.
+            Some(hot) => Box::pin(self.admit_shared(hot, key, model, estimate)).await,
         }
     }
 
