@@ -7,6 +7,11 @@ every build start once; each repeat measures them in rotating order: 64 connecti
 then one connection for added p50 (minus the direct p50 measured just before it). Ours runs with a
 virtual key, as in ``bench_proxy.py``. Prints one line per repeat and the medians with their ratios to the floor.
 Stdlib only; the machine's state moves every figure, so compare builds only within one run.
+
+``--together`` adds, in each repeat, a run where the floor and every build are loaded at the same time (32
+connections each, one load generator per proxy): the machine's state, which moves the figures of runs taken one
+after another by +-30% here, is then the same for all of them, and the ratio of their CPU per request holds to a
+few percent from repeat to repeat. Their CPU per request is higher than alone (the proxies share two cores).
 """
 
 from __future__ import annotations
@@ -15,11 +20,35 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_proxy as bp  # noqa: E402
+
+
+def load_together(
+    load_bin: Path, procs: dict[str, bp.Proc], keys: dict[str, str], duration: float, one: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Every proxy under 32 connections of its own load generator, all at the same time (no warm-up, so
+    the measured windows start together; the proxies are warm from the runs before)."""
+    runs: dict[str, dict[str, Any]] = {}
+
+    def run(name: str) -> None:
+        proc = procs[name]
+        watch = {"proxy": proc.proc.pid}
+        runs[name] = bp.load(load_bin, proc.port, keys[name], watch, conns=32, duration=duration, warmup=0, **one)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in procs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if missing := sorted(set(procs) - set(runs)):
+        sys.exit(f"the load generator failed against: {', '.join(missing)}")
+    return runs
 
 
 def main() -> None:
@@ -28,6 +57,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--duration-load", type=float, default=4.0)
     ap.add_argument("--duration-1", type=float, default=2.0)
+    ap.add_argument("--together", action="store_true", help="also load all proxies at once (see above)")
     args = ap.parse_args()
     venvs = {}
     for spec in args.builds:
@@ -63,7 +93,8 @@ def main() -> None:
         one = {"prompt": bp.PROMPT, "expect": bp.PROMPT}
         for name, proc in procs.items():
             bp.load(load_bin, proc.port, keys[name], {}, conns=1, duration=0.5, warmup=5, **one)
-        figures: dict[str, dict[str, list[float]]] = {n: {"cpu": [], "rps": [], "added": []} for n in procs}
+        kinds = ["cpu", "rps", "added"] + (["together"] if args.together else [])
+        figures: dict[str, dict[str, list[float]]] = {n: {k: [] for k in kinds} for n in procs}
         for r in range(args.repeats):
             names = list(procs)
             names = names[r % len(names) :] + names[: r % len(names)]
@@ -82,7 +113,14 @@ def main() -> None:
                 figures[name]["cpu"].append(load["watch"]["proxy"]["cpu_s"] / load["requests"] * 1e6)
                 figures[name]["rps"].append(load["rps"])
                 figures[name]["added"].append(lat["p50_us"] - direct["p50_us"])
+            if args.together:
+                for name, load in load_together(load_bin, procs, keys, args.duration_load, one).items():
+                    if load["errors"]:
+                        sys.exit(f"{name}: errors: {load['first_error']}")
+                    figures[name]["together"].append(load["watch"]["proxy"]["cpu_s"] / load["requests"] * 1e6)
             line = "  ".join(f"{n} {figures[n]['cpu'][-1]:.1f} µs +{figures[n]['added'][-1]:.0f} µs" for n in procs)
+            if args.together:
+                line += "  together: " + " ".join(f"{n} {figures[n]['together'][-1]:.1f} µs" for n in procs)
             print(f"repeat {r + 1}: {line}", flush=True)
     finally:
         for proc in procs.values():
@@ -98,15 +136,22 @@ def main() -> None:
     }
     floor = med["floor"]
     print("\nRatios to the floor: of the medians, then (in brackets) the median of each repeat's ratio.")
-    print("\n| build | CPU µs/req (64 conn) | vs floor | req/s (64 conn) | vs floor | added p50 µs | vs floor |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    head = "| build | CPU µs/req (64 conn) | vs floor | req/s (64 conn) | vs floor | added p50 µs | vs floor |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|"
+    if args.together:
+        head += " CPU µs/req, together | vs floor |"
+        rule += "---:|---:|"
+    print("\n" + head + "\n" + rule)
     for name, m in med.items():
         p = paired[name]
-        print(
+        row = (
             f"| {name} | {m['cpu']:.1f} | {m['cpu'] / floor['cpu']:.2f}x ({p['cpu']:.2f}x) | {m['rps']:,.0f} | "
             f"{m['rps'] / floor['rps']:.2f}x ({p['rps']:.2f}x) | {m['added']:.0f} | "
             f"{m['added'] / floor['added']:.2f}x ({p['added']:.2f}x) |"
         )
+        if args.together:
+            row += f" {m['together']:.1f} | {m['together'] / floor['together']:.2f}x ({p['together']:.2f}x) |"
+        print(row)
 
 
 if __name__ == "__main__":
