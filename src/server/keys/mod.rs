@@ -183,7 +183,7 @@ impl Keys {
     /// Takes in keys as the database has them now.
     fn learn(&self, change: pg::Change) {
         let (stored, complete) = match change {
-            pg::Change::All(all) => (all, true),
+            pg::Change::All { keys, since } => (keys, Some(since)),
             pg::Change::One(token, None) => {
                 self.table
                     .write()
@@ -191,7 +191,7 @@ impl Keys {
                     .remove(&token);
                 return;
             }
-            pg::Change::One(_, Some(one)) => (vec![one], false),
+            pg::Change::One(_, Some(one)) => (vec![one], None),
         };
         let mut seen = std::collections::HashSet::with_capacity(stored.len());
         for key in stored {
@@ -200,11 +200,13 @@ impl Keys {
                 log::warn!("key store: {e}");
             }
         }
-        if complete {
+        if let Some(since) = complete {
+            // A key made here once the query had begun is not in it, and stays (one deleted
+            // meanwhile is announced, and goes then).
             self.table
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .retain(|token, _| seen.contains(token));
+                .retain(|token, key| seen.contains(token) || key.created_at >= since);
         }
     }
 

@@ -36,6 +36,30 @@ fn request(body: serde_json::Value) -> KeyRequest {
     KeyRequest::parse(&body).unwrap()
 }
 
+/// A replica that lists every key again (its listening connection made anew) keeps a key made
+/// here once the listing's query had begun, and drops one the listing no longer has.
+#[tokio::test]
+async fn a_full_listing_keeps_keys_made_after_its_query_began() {
+    let (_dir, keys) = store();
+    let (value, key) = keys.generate(&request(json!({}))).await.unwrap();
+    keys.learn(pg::Change::All {
+        keys: Vec::new(),
+        since: key.created_at,
+    });
+    assert!(
+        keys.find(&value).await.unwrap().is_some(),
+        "made as the query began: kept"
+    );
+    keys.learn(pg::Change::All {
+        keys: Vec::new(),
+        since: key.created_at + 1.0,
+    });
+    assert!(
+        keys.find(&value).await.unwrap().is_none(),
+        "made before it and not listed: gone"
+    );
+}
+
 #[tokio::test]
 async fn keys_are_stored_hashed_and_survive_a_reopen_with_their_spend() {
     let (dir, keys) = store();

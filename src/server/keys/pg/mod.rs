@@ -80,8 +80,14 @@ pub struct PgKeyDb {
 /// Keys as the database has them, after a change.
 #[derive(Debug)]
 pub enum Change {
-    /// Every key (the listening connection was made again: changes may have been missed).
-    All(Vec<StoredKey>),
+    /// Every key (the listening connection was made again: changes may have been missed), as
+    /// read by a query that began at `since` (seconds since the epoch).
+    All {
+        /// The keys.
+        keys: Vec<StoredKey>,
+        /// When the query began: a key made after it cannot be among them.
+        since: f64,
+    },
     /// One key, by token (`None`: deleted).
     One(String, Option<StoredKey>),
 }
@@ -251,7 +257,9 @@ async fn listen(inner: &Inner, on: &(impl Fn(Change) + Send + Sync)) -> Result<(
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
             .map_err(|e| inner.failed(&e))?;
-        on(Change::All(load(&client).await.map_err(|e| inner.failed(&e))?));
+        let since = super::record::now();
+        let keys = load(&client).await.map_err(|e| inner.failed(&e))?;
+        on(Change::All { keys, since });
         while let Some(token) = announced.recv().await {
             // Tokens are 64 hex digits; anything else on the channel is not ours.
             if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
