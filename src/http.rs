@@ -56,10 +56,6 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client> {
         .tcp_nodelay(true)
         // LLM APIs do not redirect; following one could carry the key or the body elsewhere.
         .redirect(reqwest::redirect::Policy::none())
-        // Retries are the pipeline's (with backoff, the limiter and accounting); reqwest's own
-        // retry of refused HTTP/2 streams would resend unseen, and clones every request to be
-        // ready to (its header map and extensions, on every call).
-        .retry(reqwest::retry::never().max_retries_per_request(0))
         .build()
         .map_err(|e| Error::new(Kind::Network, format!("could not build the HTTP client: {e}")))
 }
