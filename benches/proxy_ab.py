@@ -10,8 +10,8 @@ Stdlib only; the machine's state moves every figure, so compare builds only with
 
 ``--together`` adds, in each repeat, a run where the floor and every build are loaded at the same time (32
 connections each, one load generator per proxy): the machine's state, which moves the figures of runs taken one
-after another by +-30% here, is then the same for all of them, and the ratio of their CPU per request holds to a
-few percent from repeat to repeat. Their CPU per request is higher than alone (the proxies share two cores).
+after another by +-30% here, is then the same for all of them within a repeat. Their CPU per request is higher than
+alone (the proxies share two cores), and the ratios still move from repeat to repeat, less than alone.
 """
 
 from __future__ import annotations
