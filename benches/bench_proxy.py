@@ -27,6 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,19 +215,26 @@ def write_config(path: Path, upstream: str) -> None:
     path.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def start_proxy(name: str, floor_bin: Path, ours_py: Path, config: Path, upstream: str, log_dir: Path) -> Proc:
+def start_proxy(
+    name: str,
+    floor_bin: Path,
+    ours_py: Path,
+    config: Path,
+    upstream: str,
+    log_dir: Path,
+    wrap: Sequence[str] = (),
+    ready_s: float = 60,
+) -> Proc:
+    """One proxy, ready; the floor and ours may run under ``wrap`` (a profiler's command line)."""
     if name == "floor":
-        proc = Proc(
-            name,
-            [str(floor_bin), "--port", "0", "--upstream", f"{upstream}/v1", "--key", MASTER_KEY],
-            log_dir,
-        )
-        proc.wait_line(30)
+        cmd = [str(floor_bin), "--port", "0", "--upstream", f"{upstream}/v1", "--key", MASTER_KEY]
+        proc = Proc(name, [*wrap, *cmd], log_dir)
+        proc.wait_line(ready_s)
     elif name == "ours":
         cmd = [str(ours_py), "-m", "liter_llm", "serve", "--config", str(config), "--port", "0"]
         # Its virtual keys go to a fresh key store beside the logs, never the user's.
-        proc = Proc(name, cmd, log_dir, clean_env(XDG_DATA_HOME=str(log_dir)))
-        proc.wait_line(60)
+        proc = Proc(name, [*wrap, *cmd], log_dir, clean_env(XDG_DATA_HOME=str(log_dir)))
+        proc.wait_line(ready_s)
     else:
         port = free_port()
         cmd = [str(litellm_bin()), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]

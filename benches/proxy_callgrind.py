@@ -67,15 +67,10 @@ def main() -> None:
         upstream.wait_line(60)
         config = log / "proxy.yaml"
         bp.write_config(config, upstream.base_url)
-        if args.which == "floor":
-            cmd = [str(floor_bin), "--port", "0", "--upstream", f"{upstream.base_url}/v1", "--key", bp.MASTER_KEY]
-            env = None
-        else:
-            cmd = [str(python), "-m", "liter_llm", "serve", "--config", str(config), "--port", "0"]
-            env = bp.clean_env(XDG_DATA_HOME=str(log))
-        proxy = bp.Proc(args.which, valgrind + cmd, log, env)
-        proxy.wait_line(300)
-        key = bp.virtual_key(proxy)[0] if args.which == "ours" else bp.MASTER_KEY
+        proxy = bp.start_proxy(
+            args.which, floor_bin, python, config, upstream.base_url, log, wrap=valgrind, ready_s=300
+        )
+        key = bp.virtual_key(proxy)[0]
         one = {"prompt": bp.PROMPT, "expect": bp.PROMPT}
         bp.load(load_bin, proxy.port, key, {}, conns=args.conns, duration=3, warmup=5, **one)
         control = ["callgrind_control", "-i"]
