@@ -173,25 +173,28 @@ impl Keys {
             return;
         };
         let keys = Arc::downgrade(self);
-        db.follow(move |change| {
-            if let Some(keys) = keys.upgrade() {
-                keys.learn(change);
-            }
-        });
+        db.follow(move |change| keys.upgrade().map(|keys| keys.learn(change)).unwrap_or_default());
     }
 
-    /// Takes in keys as the database has them now.
-    fn learn(&self, change: pg::Change) {
-        let (stored, complete) = match change {
-            pg::Change::All { keys, since } => (keys, Some(since)),
+    /// Takes in keys as the database has them now. After a full listing, the keys held here
+    /// that it lacks and that were made before its query began: not dropped (one may have been
+    /// committed while the query ran) but named, to be read again.
+    fn learn(&self, change: pg::Change) -> Vec<String> {
+        let (stored, since) = match change {
+            pg::Change::All { keys, since } => (keys, since),
             pg::Change::One(token, None) => {
                 self.table
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&token);
-                return;
+                return Vec::new();
             }
-            pg::Change::One(_, Some(one)) => (vec![one], None),
+            pg::Change::One(_, Some(one)) => {
+                if let Err(e) = self.remember(one) {
+                    log::warn!("key store: {e}");
+                }
+                return Vec::new();
+            }
         };
         let mut seen = std::collections::HashSet::with_capacity(stored.len());
         for key in stored {
@@ -200,14 +203,13 @@ impl Keys {
                 log::warn!("key store: {e}");
             }
         }
-        if let Some(since) = complete {
-            // A key made here once the query had begun is not in it, and stays (one deleted
-            // meanwhile is announced, and goes then).
-            self.table
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|token, key| seen.contains(token) || key.created_at >= since);
-        }
+        self.table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(token, key)| !seen.contains(*token) && key.created_at < since)
+            .map(|(token, _)| token.clone())
+            .collect()
     }
 
     /// A key as stored, in the table: its settings updated when it is there already.

@@ -37,26 +37,34 @@ fn request(body: serde_json::Value) -> KeyRequest {
 }
 
 /// A replica that lists every key again (its listening connection made anew) keeps a key made
-/// here once the listing's query had begun, and drops one the listing no longer has.
+/// here once the listing's query had begun, and names one made before it that the listing lacks
+/// (deleted meanwhile, or committed as the query ran) to be read again, dropping it only when
+/// that read finds it gone.
 #[tokio::test]
-async fn a_full_listing_keeps_keys_made_after_its_query_began() {
+async fn a_full_listing_drops_a_missing_key_only_once_read_again() {
     let (_dir, keys) = store();
     let (value, key) = keys.generate(&request(json!({}))).await.unwrap();
-    keys.learn(pg::Change::All {
-        keys: Vec::new(),
-        since: key.created_at,
-    });
+    let unlisted = |since| {
+        keys.learn(pg::Change::All {
+            keys: Vec::new(),
+            since,
+        })
+    };
+    assert!(unlisted(key.created_at).is_empty(), "made as the query began: kept");
+    assert_eq!(unlisted(key.created_at + 1.0), vec![key.token.clone()]);
     assert!(
         keys.find(&value).await.unwrap().is_some(),
-        "made as the query began: kept"
+        "not dropped before it is read again"
     );
-    keys.learn(pg::Change::All {
-        keys: Vec::new(),
-        since: key.created_at + 1.0,
-    });
+    keys.learn(pg::Change::One(key.token.clone(), Some(key.stored())));
+    assert!(
+        Arc::ptr_eq(&keys.find(&value).await.unwrap().unwrap(), &key),
+        "read again and found: the same key, its spend and limits in memory kept"
+    );
+    keys.learn(pg::Change::One(key.token.clone(), None));
     assert!(
         keys.find(&value).await.unwrap().is_none(),
-        "made before it and not listed: gone"
+        "read again and gone: dropped"
     );
 }
 

@@ -85,7 +85,8 @@ pub enum Change {
     All {
         /// The keys.
         keys: Vec<StoredKey>,
-        /// When the query began: a key made after it cannot be among them.
+        /// When the query began: a key made after it cannot be among them; one made before it
+        /// may be missing too (its commit still under way).
         since: f64,
     },
     /// One key, by token (`None`: deleted).
@@ -210,7 +211,9 @@ impl PgKeyDb {
     }
 
     /// Calls `on` with every change of the keys any replica makes, until the store closes.
-    pub fn follow(&self, on: impl Fn(Change) + Send + Sync + 'static) {
+    /// After a full listing `on` names the keys it holds that the listing lacks: each is read
+    /// again and handed on as [`Change::One`] (gone, or committed as the listing ran).
+    pub fn follow(&self, on: impl Fn(Change) -> Vec<String> + Send + Sync + 'static) {
         let task = crate::runtime::get().spawn(follow(Arc::clone(&self.inner), on));
         if let Some(old) = lock(&self.follower).replace(task) {
             old.abort();
@@ -219,7 +222,7 @@ impl PgKeyDb {
 }
 
 /// Listens for key changes, connecting again [`RETRY`] after the connection breaks.
-async fn follow(inner: Arc<Inner>, on: impl Fn(Change) + Send + Sync) {
+async fn follow(inner: Arc<Inner>, on: impl Fn(Change) -> Vec<String> + Send + Sync) {
     while !inner.closed.load(Ordering::Acquire) {
         if let Err(e) = listen(&inner, &on).await {
             log::warn!("{e}; key changes of other replicas are missed until it is back");
@@ -229,7 +232,7 @@ async fn follow(inner: Arc<Inner>, on: impl Fn(Change) + Send + Sync) {
 }
 
 /// One listening connection: every key first, then each key announced.
-async fn listen(inner: &Inner, on: &(impl Fn(Change) + Send + Sync)) -> Result<(), String> {
+async fn listen(inner: &Inner, on: &(impl Fn(Change) -> Vec<String> + Send + Sync)) -> Result<(), String> {
     let connecting = tokio_postgres::connect(inner.url.expose(), NoTls);
     let (client, mut connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
@@ -259,7 +262,10 @@ async fn listen(inner: &Inner, on: &(impl Fn(Change) + Send + Sync)) -> Result<(
             .map_err(|e| inner.failed(&e))?;
         let since = super::record::now();
         let keys = load(&client).await.map_err(|e| inner.failed(&e))?;
-        on(Change::All { keys, since });
+        for token in on(Change::All { keys, since }) {
+            let key = load_one(&client, &token).await.map_err(|e| inner.failed(&e))?;
+            on(Change::One(token, key));
+        }
         while let Some(token) = announced.recv().await {
             // Tokens are 64 hex digits; anything else on the channel is not ours.
             if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
