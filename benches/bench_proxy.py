@@ -15,10 +15,12 @@ every repeat as the baseline of "added latency". Stdlib only; README.md, "Proxy 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -81,6 +83,14 @@ def litellm_bin() -> Path:
 
 def sh(cmd: list[str], timeout: float = 600, **kw: Any) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def scratch(prefix: str) -> Path:
+    """A fresh temporary directory for a run's logs, configs and key stores, removed when the run
+    exits (access logs under load reach hundreds of MB; a failure quotes the log's tail)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import urllib.request
 from pathlib import Path
@@ -91,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
 
     _, load_bin = bp.build_floor()
-    log = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
+    log = bp.scratch("bench-replicas-")
     upstream = bp.Proc(
         "upstream", [args.python, "-m", "liter_llm.testing", "serve", "--port", "0", "--no-record"], log, bp.clean_env()
     )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,7 @@ def main() -> None:
         venvs[name] = Path(venv)
 
     floor_bin, load_bin = bp.build_floor()
-    log = Path(tempfile.mkdtemp(prefix="proxy-ab-"))
+    log = bp.scratch("proxy-ab-")
     first = next(iter(venvs.values())) / "bin" / "python"
     upstream = bp.Proc(
         "upstream",

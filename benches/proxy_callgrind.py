@@ -17,7 +17,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,7 +50,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     python = args.venv / "bin" / "python"
     floor_bin, load_bin = bp.build_floor()
-    log = Path(tempfile.mkdtemp(prefix="proxy-callgrind-"))
+    log = bp.scratch("proxy-callgrind-")
     upstream = bp.Proc(
         "upstream", [str(python), "-m", "liter_llm.testing", "serve", "--port", "0", "--no-record"], log, bp.clean_env()
     )

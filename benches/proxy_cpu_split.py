@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,7 +46,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=4.0)
     args = ap.parse_args()
     floor_bin, load_bin = bp.build_floor()
-    log = Path(tempfile.mkdtemp(prefix="proxy-split-"))
+    log = bp.scratch("proxy-split-")
     python = Path(sys.executable)
     upstream = bp.Proc(
         "upstream", [str(python), "-m", "liter_llm.testing", "serve", "--port", "0", "--no-record"], log, bp.clean_env()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,8 @@ def start(
     """
     server_env = dict(os.environ)
     server_env.pop("LITELLM_MASTER_KEY", None)
-    server_env["XDG_DATA_HOME"] = data_home or tempfile.mkdtemp(prefix="liter-llm-serve-")
+    own_home = None if data_home else tempfile.mkdtemp(prefix="liter-llm-serve-")
+    server_env["XDG_DATA_HOME"] = data_home or own_home
     server_env.update(env or {})
     launch = ["-m", "liter_llm"] if providers is None else ["-c", _WITH_PROVIDERS, json.dumps(providers)]
     proc = subprocess.Popen(
@@ -53,6 +55,7 @@ def start(
     line = proc.stdout.readline()
     assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
     # The access log follows on stdout: read it as it comes (a full pipe would stall the server).
+    proc.own_home = own_home
     proc.log_lines = []
     proc.drain = threading.Thread(target=_drain, args=(proc,), daemon=True)
     proc.drain.start()
@@ -78,8 +81,9 @@ def log_entry(proc, request_id: str, timeout: float = 30.0) -> dict:
 
 
 def stop(proc) -> None:
-    """Kills the server if it still runs and closes its pipes; its stderr is kept in
-    ``proc.stderr_lines``. Stopping a stopped server does nothing."""
+    """Kills the server if it still runs, closes its pipes and removes the key store's directory
+    when ``start`` made it; its stderr is kept in ``proc.stderr_lines``. Stopping a stopped server
+    does nothing."""
     if proc.stderr.closed:
         return
     if proc.poll() is None:
@@ -88,6 +92,8 @@ def stop(proc) -> None:
     proc.drain.join(timeout=10)
     with proc.stderr:
         proc.stderr_lines = proc.stderr.read().splitlines()
+    if proc.own_home:
+        shutil.rmtree(proc.own_home, ignore_errors=True)
 
 
 def call(
