@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -69,13 +71,16 @@ async def test_each_request_is_logged_and_counted(tmp_path, upstream):
         client = LlmClient(api_key=key, base_url=f"{base}/v1", max_retries=0)
         stream = await client.chat_stream(model="team-model", messages=user("a streamed answer"))
         assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-        assert call("POST", f"{base}/v1/chat/completions", key, {"model": "nope", "messages": user("x")})[0] == 404
+        unknown = {"model": "nope", "messages": user("x")}
+        assert call("POST", f"{base}/v1/chat/completions", key, unknown, headers={"x-request-id": "req-404"})[0] == 404
 
         # The stream's line is written when it ends, with its time to first token.
         deadline = time.monotonic() + 30
         while not any('"ttft_ms":' in line and '"ttft_ms":null' not in line for line in proc.log_lines):
             assert time.monotonic() < deadline, proc.log_lines
             time.sleep(0.01)
+        # A request's metrics are counted just before its line is written, once it is answered.
+        assert log_entry(proc, "req-404")["status"] == 404
 
         status, headers, metrics = call("GET", f"{base}/metrics", MASTER)
         assert status == 200 and headers["content-type"].startswith("text/plain")
@@ -113,6 +118,25 @@ def test_the_access_log_can_go_to_a_file_or_nowhere(tmp_path, upstream):
     finally:
         stop(proc)
     assert proc.log_lines == []
+
+
+def test_sigterm_keeps_the_line_of_every_request_answered(tmp_path, upstream):
+    log = tmp_path / "access.jsonl"
+    proc, base = start("--config", config(tmp_path / "config.yaml", upstream.base_url), "--access-log", str(log))
+    try:
+        body = {"model": "team-model", "messages": user("answered just before the stop")}
+
+        def ask(n: int) -> int:
+            return call("POST", f"{base}/v1/chat/completions", None, body, headers={"x-request-id": f"req-{n}"})[0]
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(ask, range(40))) == [200] * 40
+        proc.send_signal(signal.SIGTERM)  # right after the last answer
+        assert proc.wait(timeout=30) == 0
+        logged = sorted(json.loads(line)["request_id"] for line in log.read_text().splitlines())
+        assert logged == sorted(f"req-{n}" for n in range(40))
+    finally:
+        stop(proc)
 
 
 def test_a_caller_that_leaves_before_the_answer_is_logged_as_499(tmp_path):

@@ -36,6 +36,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use self::keys::{Keys, VirtualKey};
 use crate::config::Secret;
@@ -82,6 +83,9 @@ pub(crate) struct AppState {
     patterns: Patterns,
     /// The largest request body, for the routes' extractors.
     body_limit: DefaultBodyLimit,
+    /// Requests answered whose log line and metrics are still being written; a stopping server
+    /// waits for them.
+    finishing: TaskTracker,
 }
 
 /// A request's caller, and the trail its handlers note what they learn in.
@@ -219,6 +223,7 @@ pub fn router(client: Arc<Client>, options: ServeOptions) -> App {
         allow_user_config: options.allow_user_config,
         patterns,
         body_limit: DefaultBodyLimit::max(limit),
+        finishing: TaskTracker::new(),
     });
     let routes = routes
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found_error", "no such route", None) })
@@ -246,12 +251,18 @@ pub async fn serve(
     });
     let stopping = Arc::new(tokio::sync::Notify::new());
     let told = Arc::clone(&stopping);
+    let finishing = app.state.finishing.clone();
     let server = axum::serve(listener, axum::ServiceExt::into_make_service(app)).with_graceful_shutdown(async move {
         shutdown.await;
         told.notify_one();
     });
     tokio::select! {
-        served = server => served,
+        served = async {
+            let served = server.await;
+            finishing.close();
+            finishing.wait().await;
+            served
+        } => served,
         () = async {
             stopping.notified().await;
             tokio::time::sleep(grace).await;

@@ -231,9 +231,12 @@ pub(crate) async fn observe(state: Arc<AppState>, routes: Router, mut request: R
     };
     response.headers_mut().insert("x-request-id", id);
     done.status = response.status().as_u16();
-    // A whole body is sent at once: done now. A stream is done when its body ends or is dropped.
+    // A whole body is sent at once: done once it is on its way (a task of its own, which runs
+    // after this connection's task has written the answer, keeps the log line and metrics off
+    // the caller's wait). A stream is done when its body ends or is dropped.
     if response.body().size_hint().exact().is_some() {
-        drop(done);
+        let finishing = done.state.finishing.clone();
+        finishing.spawn(async move { drop(done) });
         return response;
     }
     let (parts, body) = response.into_parts();
