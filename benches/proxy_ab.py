@@ -4,7 +4,8 @@
 
 Each NAME=VENV is a venv with a release wheel of ours installed. One upstream (the first venv's mock), the floor and
 every build start once; each repeat measures them in rotating order: 64 connections for CPU per request and req/s,
-then one connection for added p50 (minus the direct p50 measured just before it). Ours runs with a
+then one connection for added p50 (minus the direct p50 measured just before it); with ``--stream``, also CPU per
+streamed chunk (4 concurrent streams of 1,000 content chunks, as in ``bench_proxy.py``). Ours runs with a
 virtual key, as in ``bench_proxy.py``. Prints one line per repeat and the medians with their ratios to the floor.
 Stdlib only; the machine's state moves every figure, so compare builds only within one run.
 
@@ -57,6 +58,8 @@ def main() -> None:
     ap.add_argument("--duration-load", type=float, default=4.0)
     ap.add_argument("--duration-1", type=float, default=2.0)
     ap.add_argument("--together", action="store_true", help="also load all proxies at once (see above)")
+    ap.add_argument("--stream", action="store_true", help="also CPU per streamed chunk (see above)")
+    ap.add_argument("--duration-stream", type=float, default=3.0)
     args = ap.parse_args()
     venvs = {}
     for spec in args.builds:
@@ -70,7 +73,8 @@ def main() -> None:
     first = next(iter(venvs.values())) / "bin" / "python"
     upstream = bp.Proc(
         "upstream",
-        [str(first), "-m", "liter_llm.testing", "serve", "--port", "0", "--no-record"],
+        [str(first), "-m", "liter_llm.testing", "serve", "--port", "0"]
+        + ["--stream-chunks", str(bp.STREAM_CHUNKS), "--no-record"],
         log,
         bp.clean_env(),
     )
@@ -92,7 +96,9 @@ def main() -> None:
         one = {"prompt": bp.PROMPT, "expect": bp.PROMPT}
         for name, proc in procs.items():
             bp.load(load_bin, proc.port, keys[name], {}, conns=1, duration=0.5, warmup=5, **one)
-        kinds = ["cpu", "rps", "added"] + (["together"] if args.together else [])
+        kinds = ["cpu", "rps", "added"] + (["together"] if args.together else []) + (["chunk"] if args.stream else [])
+        stream = {"conns": 4, "duration": args.duration_stream, "warmup": 1, "prompt": bp.STREAM_PROMPT}
+        stream |= {"stream": True, "expect_chunks": bp.STREAM_CHUNKS}
         figures: dict[str, dict[str, list[float]]] = {n: {k: [] for k in kinds} for n in procs}
         for r in range(args.repeats):
             names = list(procs)
@@ -112,12 +118,19 @@ def main() -> None:
                 figures[name]["cpu"].append(load["watch"]["proxy"]["cpu_s"] / load["requests"] * 1e6)
                 figures[name]["rps"].append(load["rps"])
                 figures[name]["added"].append(lat["p50_us"] - direct["p50_us"])
+                if args.stream:
+                    st = bp.load(load_bin, proc.port, keys[name], watch, **stream)
+                    if st["errors"]:
+                        sys.exit(f"{name}: stream errors: {st['first_error']}")
+                    figures[name]["chunk"].append(st["watch"]["proxy"]["cpu_s"] / st["events"] * 1e6)
             if args.together:
                 for name, load in load_together(load_bin, procs, keys, args.duration_load, one).items():
                     if load["errors"]:
                         sys.exit(f"{name}: errors: {load['first_error']}")
                     figures[name]["together"].append(load["watch"]["proxy"]["cpu_s"] / load["requests"] * 1e6)
             line = "  ".join(f"{n} {figures[n]['cpu'][-1]:.1f} µs +{figures[n]['added'][-1]:.0f} µs" for n in procs)
+            if args.stream:
+                line += "  per chunk: " + " ".join(f"{n} {figures[n]['chunk'][-1]:.2f} µs" for n in procs)
             if args.together:
                 line += "  together: " + " ".join(f"{n} {figures[n]['together'][-1]:.1f} µs" for n in procs)
             print(f"repeat {r + 1}: {line}", flush=True)
@@ -137,6 +150,9 @@ def main() -> None:
     print("\nRatios to the floor: of the medians, then (in brackets) the median of each repeat's ratio.")
     head = "| build | CPU µs/req (64 conn) | vs floor | req/s (64 conn) | vs floor | added p50 µs | vs floor |"
     rule = "|---|---:|---:|---:|---:|---:|---:|"
+    if args.stream:
+        head += " CPU µs/chunk | vs floor |"
+        rule += "---:|---:|"
     if args.together:
         head += " CPU µs/req, together | vs floor |"
         rule += "---:|---:|"
@@ -148,6 +164,8 @@ def main() -> None:
             f"{m['rps'] / floor['rps']:.2f}x ({p['rps']:.2f}x) | {m['added']:.0f} | "
             f"{m['added'] / floor['added']:.2f}x ({p['added']:.2f}x) |"
         )
+        if args.stream:
+            row += f" {m['chunk']:.2f} | {m['chunk'] / floor['chunk']:.2f}x ({p['chunk']:.2f}x) |"
         if args.together:
             row += f" {m['together']:.1f} | {m['together'] / floor['together']:.2f}x ({p['together']:.2f}x) |"
         print(row)
