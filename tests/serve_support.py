@@ -54,18 +54,24 @@ def start(
     )
     line = proc.stdout.readline()
     assert line.startswith("listening on http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
-    # The access log follows on stdout: read it as it comes (a full pipe would stall the server).
+    # The access log follows on stdout, warnings on stderr: both are read as they come (a full
+    # pipe would stall the server) into ``proc.log_lines`` and ``proc.stderr_lines``.
     proc.own_home = own_home
     proc.log_lines = []
-    proc.drain = threading.Thread(target=_drain, args=(proc,), daemon=True)
-    proc.drain.start()
+    proc.stderr_lines = []
+    proc.drains = [
+        threading.Thread(target=_drain, args=(stream, lines), daemon=True)
+        for stream, lines in ((proc.stdout, proc.log_lines), (proc.stderr, proc.stderr_lines))
+    ]
+    for drain in proc.drains:
+        drain.start()
     return proc, line.split("listening on ", 1)[1].strip()
 
 
-def _drain(proc) -> None:
-    with proc.stdout:
-        for line in proc.stdout:
-            proc.log_lines.append(line)
+def _drain(stream, lines: list[str]) -> None:
+    with stream:
+        for line in stream:
+            lines.append(line)
 
 
 def log_entry(proc, request_id: str, timeout: float = 30.0) -> dict:
@@ -81,17 +87,17 @@ def log_entry(proc, request_id: str, timeout: float = 30.0) -> dict:
 
 
 def stop(proc) -> None:
-    """Kills the server if it still runs, closes its pipes and removes the key store's directory
-    when ``start`` made it; its stderr is kept in ``proc.stderr_lines``. Stopping a stopped server
-    does nothing."""
-    if proc.stderr.closed:
+    """Kills the server if it still runs, waits until its output is read (``proc.stderr_lines``
+    is then whole) and removes the key store's directory when ``start`` made it. Stopping a
+    stopped server does nothing."""
+    if getattr(proc, "stopped", False):
         return
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
-    proc.drain.join(timeout=10)
-    with proc.stderr:
-        proc.stderr_lines = proc.stderr.read().splitlines()
+    for drain in proc.drains:
+        drain.join(timeout=10)
+    proc.stopped = True
     if proc.own_home:
         shutil.rmtree(proc.own_home, ignore_errors=True)
 

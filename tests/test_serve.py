@@ -61,7 +61,8 @@ def test_sigterm_stops_it_cleanly(proxy):
     _, proc = proxy
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
-    assert "stopped" in proc.stderr.read()
+    stop(proc)
+    assert any("stopped" in line for line in proc.stderr_lines), proc.stderr_lines
 
 
 async def test_a_config_routes_groups_and_sets_the_master_key(tmp_path):

@@ -139,3 +139,55 @@ def test_per_key_limits_and_changes_count_every_replica(replicas):
     while call("GET", f"{bases[1]}/key/info?key={key}", MASTER)[0] != 404:
         assert time.monotonic() < deadline, "replica 1 never saw the key deleted"
         time.sleep(0.01)
+
+
+def test_a_redis_outage_is_answered_503_and_logged_when_it_begins_and_ends(shared_config, redis_server):
+    proc, base = start("--config", shared_config)
+    try:
+        key = generate(base, max_budget=100.0)
+        assert chat(base, key)[0] == 200
+        deadline = time.monotonic() + 30
+        while info(base, key)["in_flight"]:  # its settlement is done before Redis goes
+            assert time.monotonic() < deadline, "the request's hold was never settled"
+            time.sleep(0.01)
+
+        for outage in range(2):
+            redis_server.kill()
+            for _ in range(20 if outage == 0 else 5):
+                status, headers, _ = chat(base, key)
+                retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+                assert (status, retry_after) == (503, "1")
+            if outage == 0:
+                redis_server.start()
+                deadline = time.monotonic() + 30
+                while chat(base, key)[0] != 200:
+                    assert time.monotonic() < deadline, "keys never worked again after Redis came back"
+    finally:
+        stop(proc)
+
+    # One warning when each outage begins and one when the first ends, not one per request.
+    lines = [line for line in proc.stderr_lines if "key counters:" in line]
+    began = [line for line in lines if "answered 503 until it is back" in line]
+    back = [line for line in lines if "answers again" in line]
+    assert (len(began), len(back), len(lines)) == (2, 1, 3), proc.stderr_lines
+    assert all(f"127.0.0.1:{redis_server.port}" in line for line in lines), lines
+
+
+def test_a_key_store_outage_is_answered_503_and_logged_when_it_begins_and_ends(shared_config, postgres_server):
+    proc, base = start("--config", shared_config)
+    try:
+        # Keys this replica has not loaded are looked up in the database.
+        postgres_server.stop()
+        for i in range(10):
+            assert chat(base, f"sk-never-made-{i}")[0] == 503
+        postgres_server.start()
+        deadline = time.monotonic() + 30
+        while chat(base, "sk-never-made")[0] != 401:
+            assert time.monotonic() < deadline, "unknown keys were never refused again after the database came back"
+    finally:
+        stop(proc)
+
+    began = [line for line in proc.stderr_lines if "answered 503 until it is back" in line]
+    back = [line for line in proc.stderr_lines if "key store" in line and "answers again" in line]
+    assert (len(began), len(back)) == (1, 1), proc.stderr_lines
+    assert f"127.0.0.1:{postgres_server.port}" in began[0] + back[0], (began, back)

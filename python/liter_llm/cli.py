@@ -228,15 +228,16 @@ def _eprint(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
-def _setup_logging() -> None:
-    """Shows liter_llm's INFO records (progress lines when stderr is not a terminal, retries)."""
+def _setup_logging(level: int = logging.INFO) -> None:
+    """Shows liter_llm's records from ``level`` on: INFO for progress lines (when stderr is not a
+    terminal) and retries; WARNING for the server (its store and Redis outages, a full access log)."""
     logger = logging.getLogger("liter_llm")
     if not any(getattr(h, "_liter_llm_cli", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler._liter_llm_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     logger.propagate = False
 
 
@@ -764,6 +765,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from liter_llm._liter_llm import serve
 
     master_key = args.master_key if args.master_key is not None else os.environ.get("LITELLM_MASTER_KEY")
+    _setup_logging(logging.WARNING)
     with _MockContext(args.mock, args.mock_latency_ms) as mock_url:
         with warnings.catch_warnings():
             # serve() names every setting it ignores in one warning, general_settings included.

@@ -1,4 +1,5 @@
-//! Forwards the core's `log` records (target `liter_llm`) to Python's `logging.getLogger("liter_llm")`.
+//! Forwards the core's `log` records (target `liter_llm`, or one of our modules' paths, which
+//! start with `_liter_llm`) to Python's `logging.getLogger("liter_llm")`.
 //!
 //! The logger gets a `NullHandler`, as libraries should. Only our own records are forwarded, at
 //! INFO and above; `logging` is imported on the first record, so importing `liter_llm` stays cheap.
@@ -13,7 +14,8 @@ struct PythonLogger;
 
 impl log::Log for PythonLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target().starts_with("liter_llm")
+        let target = metadata.target();
+        target.starts_with("liter_llm") || target.starts_with("_liter_llm")
     }
 
     fn log(&self, record: &log::Record<'_>) {

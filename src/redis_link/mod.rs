@@ -348,6 +348,11 @@ impl RedisLink {
         }
     }
 
+    /// The server as `host:port`, for messages.
+    pub(crate) fn at(&self) -> &str {
+        &self.at
+    }
+
     /// The message for a failed command (`verb` names it).
     pub(crate) fn failed(&self, verb: &str, failure: Failure) -> String {
         match failure {

@@ -21,6 +21,7 @@ use axum::http::StatusCode;
 use tokio::sync::Notify;
 
 use super::db::Write;
+use super::outage::Outage;
 use super::pg::PgKeyDb;
 use super::{Estimate, KeySettings, Refusal};
 use crate::redis_link::{arg as a, Failure, Leases, RedisLink, Script};
@@ -48,6 +49,8 @@ pub(crate) struct Hot {
     /// Settlements running in the background, and their end announced.
     in_background: AtomicUsize,
     drained: Notify,
+    /// An outage is logged when it begins and ends, not once per request.
+    outage: Outage,
 }
 
 impl fmt::Debug for Hot {
@@ -126,16 +129,32 @@ impl Hot {
             held: Leases::default(),
             in_background: AtomicUsize::new(0),
             drained: Notify::new(),
+            outage: Outage::default(),
         })
     }
 
     async fn run<T: ::redis::FromRedisValue>(&self, token: &str, args: &[Vec<Vec<u8>>]) -> Result<T, Failure> {
-        SCRIPT.run(&self.link, &names(token), args).await.map_err(|(_, f)| f)
+        let done = SCRIPT.run(&self.link, &names(token), args).await.map_err(|(_, f)| f);
+        if done.is_ok() && self.outage.ended() {
+            log::warn!("key counters: redis at {} answers again", self.link.at());
+        }
+        done
+    }
+
+    /// Why `failure` happened, logged as a warning when it begins an outage (`then` says what
+    /// follows from it) and at debug level while the outage lasts.
+    fn failed(&self, failure: Failure, then: &str) -> String {
+        let why = self.link.failed("EVALSHA", failure);
+        if self.outage.began() {
+            log::warn!("key counters: {why}; {then}");
+        } else {
+            log::debug!("key counters: {why}; {then}");
+        }
+        why
     }
 
     fn unavailable(&self, failure: Failure) -> Refusal {
-        let why = self.link.failed("EVALSHA", failure);
-        log::warn!("key counters: {why}");
+        let why = self.failed(failure, "requests with keys are answered 503 until it is back");
         Refusal {
             status: StatusCode::SERVICE_UNAVAILABLE,
             kind: "api_error",
@@ -322,11 +341,11 @@ impl Settlement {
         let period = match hot.run::<String>(&self.token, &args).await {
             Ok(period) => period.parse().ok(),
             Err(failure) => {
-                let why = hot.link.failed("EVALSHA", failure);
-                log::warn!(
-                    "key counters: a request's settlement was lost ({why}); its hold runs out within {:?}",
+                let then = format!(
+                    "a request's settlement was lost; its hold runs out within {:?}",
                     hot.lease
                 );
+                hot.failed(failure, &then);
                 None
             }
         };
@@ -370,8 +389,7 @@ async fn renew(hot: Weak<Hot>) {
             let mut args = vec![a("renew"), a(millis(hot.lease))];
             args.extend(leases.iter().map(a));
             if let Err(failure) = hot.run::<i64>(&token, &args).await {
-                let why = hot.link.failed("EVALSHA", failure);
-                log::warn!("key counters: could not renew requests' holds: {why}");
+                hot.failed(failure, "requests' holds could not be renewed");
             }
         }
     }

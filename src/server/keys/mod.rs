@@ -16,6 +16,7 @@
 
 pub mod db;
 mod hot;
+mod outage;
 pub mod pg;
 pub mod record;
 mod routes;
@@ -30,6 +31,7 @@ use serde_json::{json, Map, Value};
 
 use self::db::{KeyDb, StoredKey, Write};
 use self::hot::{Answer, Hot, Limits, Settlement};
+use self::outage::Outage;
 pub use self::record::{KeyRequest, KeySettings};
 use crate::ratelimit::key::{Key as Window, KeySpec};
 use crate::usage::TokenBreakdown;
@@ -48,6 +50,8 @@ pub struct Keys {
     hot: Option<Arc<Hot>>,
     /// Zero of the per-key windows' clock.
     epoch: Instant,
+    /// Reads of a shared database that fail are logged when an outage begins and ends.
+    outage: Outage,
 }
 
 /// One key and its live state.
@@ -150,6 +154,7 @@ impl Keys {
             db,
             hot: None,
             epoch: Instant::now(),
+            outage: Outage::default(),
         })
     }
 
@@ -250,13 +255,32 @@ impl Keys {
         // Boxed: the database read is the rare path, and inline its state would sit in every
         // request's future (and be copied with it).
         match Box::pin(db.read_key(token)).await {
-            Ok(Some(stored)) => self.remember(stored).map(Some).map_err(|e| Refusal::internal(&e)),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                log::warn!("{e}");
-                Err(Refusal::unavailable("the key store cannot be reached; retry shortly"))
+            Ok(found) => {
+                self.read_from(db);
+                found
+                    .map(|stored| self.remember(stored))
+                    .transpose()
+                    .map_err(|e| Refusal::internal(&e))
             }
+            Err(e) => Err(self.unreadable(&e)),
         }
+    }
+
+    /// A read of the shared database `db` succeeded: says so if that ends an outage.
+    fn read_from(&self, db: &pg::PgKeyDb) {
+        if self.outage.ended() {
+            log::warn!("key store {}: answers again", db.shown());
+        }
+    }
+
+    /// A read of the shared database failed (`why`): logged when that begins an outage.
+    fn unreadable(&self, why: &str) -> Refusal {
+        if self.outage.began() {
+            log::warn!("{why}; requests that need it are answered 503 until it is back");
+        } else {
+            log::debug!("{why}");
+        }
+        Refusal::unavailable("the key store cannot be reached; retry shortly")
     }
 
     /// The key a caller presented, if it is one of ours (blocked and expired keys too).
@@ -519,11 +543,9 @@ impl Keys {
                     let (spend, reset) = db
                         .spend_of(&key.token)
                         .await
-                        .map_err(|e| {
-                            log::warn!("{e}");
-                            Refusal::unavailable("the key store cannot be reached; retry shortly")
-                        })?
+                        .map_err(|e| self.unreadable(&e))?
                         .ok_or_else(|| Refusal::unauthorized("this key was deleted"))?;
+                    self.read_from(db);
                     hot.seed(&key.token, spend, reset).await?;
                 }
             }
