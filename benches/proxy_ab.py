@@ -97,8 +97,7 @@ def main() -> None:
         for name, proc in procs.items():
             bp.load(load_bin, proc.port, keys[name], {}, conns=1, duration=0.5, warmup=5, **one)
         kinds = ["cpu", "rps", "added"] + (["together"] if args.together else []) + (["chunk"] if args.stream else [])
-        stream = {"conns": 4, "duration": args.duration_stream, "warmup": 1, "prompt": bp.STREAM_PROMPT}
-        stream |= {"stream": True, "expect_chunks": bp.STREAM_CHUNKS}
+        stream = bp.workloads(argparse.Namespace(**vars(args), conns=64, stream_conns=4))["stream"]
         figures: dict[str, dict[str, list[float]]] = {n: {k: [] for k in kinds} for n in procs}
         for r in range(args.repeats):
             names = list(procs)
